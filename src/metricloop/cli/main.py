@@ -1,0 +1,58 @@
+"""The ``metricloop`` command: a thin door over the service facade.
+
+Commands parse arguments, call :class:`metricloop.service.MetricLoop` and render the result.
+Any :class:`MetricLoopError` becomes one clear line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from metricloop.cli.bench import bench_app, load_benchmarks
+from metricloop.cli.render import err_console
+from metricloop.errors import MetricLoopError
+from metricloop.secrets import redact
+
+app = typer.Typer(
+    name="metricloop",
+    help="MetricLoop — closed-loop business-metric monitoring (指标监控闭环).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(bench_app, name="bench")
+
+
+def _locale() -> str:
+    return os.environ.get("METRICLOOP_LOCALE") or os.environ.get("LANG", "en")
+
+
+def main() -> None:
+    """Entry point: run the app and turn MetricLoop errors into one line and exit code 1."""
+    from metricloop.cli import commands  # noqa: F401  (registers the commands on ``app``)
+
+    load_benchmarks()
+    try:
+        app(standalone_mode=False)
+    except MetricLoopError as exc:
+        err_console.print(f"[bold red]error:[/] {redact(exc.localized(_locale()))}", highlight=False)
+        sys.exit(1)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

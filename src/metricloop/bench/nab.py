@@ -1,0 +1,317 @@
+"""A scorer for the Numenta Anomaly Benchmark (NAB), written from its published rules.
+
+Rules (Lavin & Ahmad, ICMLA 2015, and the NAB repository's documentation; summarised in
+``shared/datasets/README.md``):
+
+* the first 15 % of each file (at most 750 rows) is a probation period and is not scored;
+* a point is a detection when its anomaly score >= the threshold; one threshold per detector
+  and profile for the whole corpus, chosen to maximise the corpus score;
+* in a labelled window only the earliest detection counts, weighted by the scaled sigmoid of its
+  position (``tpWeight`` at the window's start, ~0 at its end); a missed window costs
+  ``-fnWeight``;
+* a detection outside every window costs ``fpWeight`` times the scaled sigmoid of its distance
+  after the preceding window in units of that window's width (-1 when none precedes it);
+* normalised score = 100 * (raw - raw_null) / (raw_perfect - raw_null).
+
+The threshold sweep is exact: every distinct score in the corpus is a candidate threshold, and the
+corpus score of all of them is computed in one sorted pass (numpy), so re-scoring the whole corpus
+takes well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from metricloop.errors import ConfigError, NotFoundError
+
+PROBATION_PERCENT = 0.15
+
+#: The three published cost profiles (``config/profiles.json`` in NAB).
+PROFILES: dict[str, dict[str, float]] = {
+    "standard": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.11},
+    "reward_low_FP_rate": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.22},
+    "reward_low_FN_rate": {"tpWeight": 1.0, "fnWeight": 2.0, "fpWeight": 0.11},
+}
+
+
+@dataclass(frozen=True)
+class NabFile:
+    """One data file of the corpus with its labelled windows as inclusive row ranges."""
+
+    name: str  # relative path, e.g. "realKnownCause/nyc_taxi.csv"
+    timestamps: NDArray[np.datetime64]
+    values: NDArray[np.float64]
+    windows: tuple[tuple[int, int], ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class ProfileScore:
+    """The corpus result for one cost profile at its optimal threshold."""
+
+    profile: str
+    threshold: float
+    raw: float
+    null: float
+    perfect: float
+    normalized: float
+    tp: int  # windows detected
+    fn: int  # windows missed
+    fp: int  # detections outside every window (points)
+    per_file: dict[str, float] = field(default_factory=dict)
+
+
+def probation_length(n: int) -> int:
+    """Rows not scored at the start of a file: ``min(floor(0.15 n), 0.15 * 5000)``."""
+    return int(min(math.floor(PROBATION_PERCENT * n), PROBATION_PERCENT * 5000))
+
+
+def scaled_sigmoid(y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """NAB's ``2 / (1 + exp(5 y)) - 1``, and -1 from ``y >= 3`` on."""
+    out = 2.0 / (1.0 + np.exp(np.clip(5.0 * y, -700, 700))) - 1.0
+    return np.where(y >= 3.0, -1.0, out)
+
+
+def point_weights(
+    n: int, windows: Sequence[tuple[int, int]], profile: Mapping[str, float]
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.bool_]]:
+    """The score each point would earn if it were a detection.
+
+    Returns ``(weight, window_index, scorable)``: ``window_index`` is -1 outside windows and
+    ``scorable`` is False in the probation period.
+    """
+    idx = np.arange(n, dtype=np.float64)
+    weight = np.empty(n)
+    win = np.full(n, -1, dtype=np.int64)
+    max_tp = float(scaled_sigmoid(np.array([-1.0]))[0])
+    # Outside windows: distance after the preceding window's right edge in widths.
+    y_out = np.full(n, 3.0)
+    prev_right: int | None = None
+    prev_width = 0.0
+    cursor = 0
+    for k, (start, end) in enumerate(windows):
+        width = float(end - start + 1)
+        seg = slice(cursor, start)
+        if prev_right is not None:
+            y_out[seg] = np.abs(prev_right - idx[seg]) / (prev_width - 1.0)
+        inside = slice(start, end + 1)
+        win[inside] = k
+        weight[inside] = (
+            scaled_sigmoid(-(end - idx[inside] + 1.0) / width) * profile["tpWeight"] / max_tp
+        )
+        prev_right, prev_width, cursor = end, width, end + 1
+    if prev_right is not None:
+        y_out[cursor:] = np.abs(prev_right - idx[cursor:]) / (prev_width - 1.0)
+    outside = win < 0
+    weight[outside] = scaled_sigmoid(y_out[outside]) * profile["fpWeight"]
+    scorable = idx >= probation_length(n)
+    return weight, win, scorable
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    scores: NDArray[np.float64]
+    weights: NDArray[np.float64]
+    window: NDArray[np.int64]  # global window id, -1 outside
+    file_id: NDArray[np.int64]
+    n_windows: int  # windows with at least one scorable point
+
+
+def _prepare(
+    files: Sequence[NabFile], scores: Mapping[str, NDArray[np.float64]], profile: Mapping[str, float]
+) -> _Prepared:
+    parts_s, parts_w, parts_win, parts_f = [], [], [], []
+    offset = 0
+    for fid, f in enumerate(files):
+        if f.name not in scores:
+            raise NotFoundError(f"no detector output for NAB file {f.name}")
+        s = np.asarray(scores[f.name], dtype=np.float64)
+        if len(s) != f.n:
+            raise ConfigError(f"{f.name}: {len(s)} scores for {f.n} rows; expected one score per row")
+        w, win, ok = point_weights(f.n, f.windows, profile)
+        win = np.where(win >= 0, win + offset, -1)
+        offset += len(f.windows)
+        parts_s.append(np.nan_to_num(s[ok], nan=0.0))
+        parts_w.append(w[ok])
+        parts_win.append(win[ok])
+        parts_f.append(np.full(int(ok.sum()), fid, dtype=np.int64))
+    window = np.concatenate(parts_win)
+    return _Prepared(
+        scores=np.concatenate(parts_s),
+        weights=np.concatenate(parts_w),
+        window=window,
+        file_id=np.concatenate(parts_f),
+        n_windows=len(np.unique(window[window >= 0])),
+    )
+
+
+def sweep(
+    prep: _Prepared, fn_weight: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Corpus raw score for every candidate threshold (every distinct score), highest first.
+
+    The first entry is the "flag nothing" threshold (+inf) whose score is the null score.
+    """
+    order = np.argsort(-prep.scores, kind="stable")
+    s = prep.scores[order]
+    w = prep.weights[order]
+    win = prep.window[order]
+    delta = np.where(win < 0, w, 0.0)
+    in_win = win >= 0
+    if in_win.any():
+        # Running max of the TP weight per window in sorted order; each step adds its increase.
+        frame = pd.DataFrame({"win": win[in_win], "w": np.maximum(w[in_win], -fn_weight)})
+        cm = frame.groupby("win")["w"].cummax().to_numpy()
+        prev = frame.assign(cm=cm).groupby("win")["cm"].shift(1).fillna(-fn_weight).to_numpy()
+        delta[in_win] = cm - prev
+    total = -fn_weight * prep.n_windows + np.cumsum(delta)
+    # Score of threshold t = state after the last point whose score >= t.
+    last_of_tie = np.r_[s[1:] != s[:-1], True]
+    thresholds = np.r_[np.inf, s[last_of_tie]]
+    raw = np.r_[-fn_weight * prep.n_windows, total[last_of_tie]]
+    return thresholds, raw
+
+
+def score_at(
+    files: Sequence[NabFile],
+    scores: Mapping[str, NDArray[np.float64]],
+    profile_name: str,
+    threshold: float,
+) -> tuple[float, dict[str, float], tuple[int, int, int]]:
+    """Raw corpus score at a fixed threshold, per-file scores and (tp, fn, fp) counts."""
+    profile = PROFILES[profile_name]
+    per_file: dict[str, float] = {}
+    tp = fn = fp = 0
+    for f in files:
+        w, win, ok = point_weights(f.n, f.windows, profile)
+        det = (np.nan_to_num(np.asarray(scores[f.name], dtype=np.float64), nan=0.0) >= threshold) & ok
+        total = float(w[det & (win < 0)].sum())
+        fp += int((det & (win < 0)).sum())
+        for k in range(len(f.windows)):
+            members = (win == k) & ok
+            if not members.any():
+                continue
+            hit = det & (win == k)
+            if hit.any():
+                total += float(w[hit].max())
+                tp += 1
+            else:
+                total -= profile["fnWeight"]
+                fn += 1
+        per_file[f.name] = total
+    return sum(per_file.values()), per_file, (tp, fn, fp)
+
+
+def optimize(
+    files: Sequence[NabFile], scores: Mapping[str, NDArray[np.float64]], profile_name: str
+) -> ProfileScore:
+    """Best corpus threshold for a profile and the normalised score it earns."""
+    profile = PROFILES[profile_name]
+    prep = _prepare(files, scores, profile)
+    thresholds, raw = sweep(prep, profile["fnWeight"])
+    best = int(np.argmax(raw))
+    threshold = float(thresholds[best])
+    null = -profile["fnWeight"] * prep.n_windows
+    perfect = profile["tpWeight"] * sum(len(f.windows) for f in files)
+    check, per_file, (tp, fn, fp) = score_at(files, scores, profile_name, threshold)
+    assert abs(check - raw[best]) < 1e-6, (check, raw[best])
+    return ProfileScore(
+        profile=profile_name,
+        threshold=threshold,
+        raw=float(raw[best]),
+        null=null,
+        perfect=perfect,
+        normalized=normalize(float(raw[best]), null, perfect),
+        tp=tp,
+        fn=fn,
+        fp=fp,
+        per_file=per_file,
+    )
+
+
+def normalize(raw: float, null: float, perfect: float) -> float:
+    return 100.0 * (raw - null) / (perfect - null)
+
+
+def score_all_profiles(
+    files: Sequence[NabFile], scores: Mapping[str, NDArray[np.float64]]
+) -> dict[str, ProfileScore]:
+    return {p: optimize(files, scores, p) for p in PROFILES}
+
+
+# --------------------------------------------------------------------------- corpus files (IO)
+
+
+def _parse_ts(values: Sequence[str]) -> NDArray[np.datetime64]:
+    return pd.to_datetime(pd.Series(list(values))).to_numpy(dtype="datetime64[ns]")
+
+
+def load_corpus(root: Path, names: Sequence[str] | None = None) -> list[NabFile]:
+    """Read ``data/`` and ``labels/combined_windows.json`` of a NAB-layout folder."""
+    labels_path = root / "labels" / "combined_windows.json"
+    if not labels_path.is_file():
+        raise NotFoundError(f"{labels_path}: not found; expected a NAB-layout folder (data/, labels/)")
+    labels: dict[str, list[list[str]]] = json.loads(labels_path.read_text())
+    out: list[NabFile] = []
+    for name in sorted(labels if names is None else names):
+        frame = pd.read_csv(root / "data" / name)
+        ts = pd.to_datetime(frame["timestamp"]).to_numpy(dtype="datetime64[ns]")
+        windows: list[tuple[int, int]] = []
+        for start, end in labels[name]:
+            bounds = _parse_ts([start, end])
+            lo = int(np.searchsorted(ts, bounds[0]))
+            hi = int(np.searchsorted(ts, bounds[1]))
+            if lo >= len(ts) or ts[lo] != bounds[0] or hi >= len(ts) or ts[hi] != bounds[1]:
+                raise ConfigError(f"{labels_path}: window {start}..{end} of {name} is not on the data's rows")
+            windows.append((lo, hi))
+        out.append(
+            NabFile(
+                name=name,
+                timestamps=ts,
+                values=frame["value"].to_numpy(dtype=np.float64),
+                windows=tuple(windows),
+            )
+        )
+    return out
+
+
+def load_published_scores(root: Path, detector: str, files: Sequence[NabFile]) -> dict[str, NDArray[np.float64]]:
+    """The ``anomaly_score`` column of ``results/<detector>/<category>/<detector>_<file>.csv``."""
+    out: dict[str, NDArray[np.float64]] = {}
+    for f in files:
+        category, base = f.name.split("/", 1)
+        path = root / "results" / detector / category / f"{detector}_{base}"
+        if not path.is_file():
+            raise NotFoundError(f"{path}: no published output of detector {detector!r}")
+        out[f.name] = pd.read_csv(path, usecols=["anomaly_score"])["anomaly_score"].to_numpy(np.float64)
+    return out
+
+
+def load_published_table(root: Path) -> dict[str, dict[str, float]]:
+    """``results/final_results.json``: the published normalised scores per detector and profile."""
+    path = root / "results" / "final_results.json"
+    if not path.is_file():
+        return {}
+    data: dict[str, dict[str, float]] = json.loads(path.read_text())
+    return data
+
+
+def published_detectors_with_outputs(root: Path) -> list[str]:
+    """Detectors whose raw per-point outputs are shipped (folders with category subfolders)."""
+    results = root / "results"
+    if not results.is_dir():
+        return []
+    return sorted(
+        d.name for d in results.iterdir() if d.is_dir() and any(p.is_dir() for p in d.iterdir())
+    )

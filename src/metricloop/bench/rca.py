@@ -1,0 +1,258 @@
+"""``metricloop bench rca``: root-cause localization on the Squeeze layout, scored by exact element match.
+
+Layout (Squeeze, Li et al. ISSRE 2019): one folder per setting, one ``<timestamp>.csv[.xz]`` per
+case with a row per leaf — ``real,predict,<attribute columns>`` for an additive KPI, or
+``real_num,predict_num,real_den,predict_den,<attributes>`` for a ratio KPI — and
+``injection_info.csv`` whose ``set`` column holds the true root causes
+(``a=a1&b=b2;c=c3``) for the case named in its ``timestamp`` column.
+
+Protocol (Squeeze, PSqueeze, RiskLoc): an element is an order-free set of ``attr=value`` pairs;
+per case TP = predicted elements equal to a true element, FP = predicted − TP, FN = true − TP;
+F1 is micro-averaged over a setting's cases: 2ΣTP / (2ΣTP + ΣFP + ΣFN). Time is wall-clock
+seconds per case of the localization itself (the file is read and coded before the clock
+starts, the truth is read only after every prediction of the setting is made).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from metricloop.errors import IngestError, NotFoundError
+from metricloop.explain.frame import leaf_table
+from metricloop.explain.localize import LOCALIZERS, LocalizeConfig, localize_table
+
+ElementSet = frozenset[tuple[str, str]]
+
+RENAME = {
+    "real": "actual",
+    "predict": "expected",
+    "real_num": "actual_num",
+    "predict_num": "expected_num",
+    "real_den": "actual_den",
+    "predict_den": "expected_den",
+}
+
+# RiskLoc's published F1 per B0 setting, keyed by (cuboid layer, number of elements).
+# Source: M. Kalander, "RiskLoc: Localization of Multi-dimensional Root Causes by Weighted Risk",
+# arXiv:2205.10004 (2022), results on the Squeeze B0 dataset. None = not transcribed here.
+RISKLOC_B0_SOURCE = "Kalander 2022, arXiv:2205.10004 (RiskLoc), B0 results"
+RISKLOC_B0_F1: dict[tuple[int, int], float | None] = {
+    (layer, n): None for layer in (1, 2, 3) for n in (1, 2, 3)
+}
+
+
+def parse_elements(text: str) -> list[ElementSet]:
+    """``"a=a1&b=b2;c=c3"`` → ``[{(a,a1),(b,b2)}, {(c,c3)}]`` (order-free elements)."""
+    out: list[ElementSet] = []
+    for chunk in str(text).split(";"):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        pairs = []
+        for pair in chunk.split("&"):
+            key, sep, value = pair.strip().partition("=")
+            if not sep:
+                raise IngestError(
+                    f"root-cause element {chunk!r}: expected attr=value pairs joined by '&', got {pair!r}",
+                    zh=f"根因元素 {chunk!r}：应为以 '&' 连接的 attr=value，实际为 {pair!r}",
+                )
+            pairs.append((key.strip(), value.strip()))
+        out.append(frozenset(pairs))
+    return out
+
+
+@dataclass(frozen=True)
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    @property
+    def f1(self) -> float:
+        denom = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / denom if denom else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+
+def score_case(predicted: Iterable[ElementSet], truth: Iterable[ElementSet]) -> Counts:
+    """Exact element match: a parent or a child of a true element scores nothing."""
+    pred = set(predicted)
+    true = set(truth)
+    tp = len(pred & true)
+    return Counts(tp=tp, fp=len(pred) - tp, fn=len(true) - tp)
+
+
+def micro_f1(counts: Iterable[Counts]) -> float:
+    total = Counts()
+    for c in counts:
+        total = total + c
+    return total.f1
+
+
+def read_case(path: Path) -> pd.DataFrame:
+    """One case file with the columns renamed to the explain input (actual/expected...)."""
+    try:
+        frame = pd.read_csv(path, dtype=str)
+    except (OSError, ValueError, EOFError) as exc:
+        raise IngestError(f"{path}: cannot read case file ({exc})", zh=f"{path}：无法读取案例文件（{exc}）") from exc
+    frame = frame.rename(columns=RENAME)
+    for col in set(RENAME.values()) & set(frame.columns):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def read_truth(setting_dir: Path) -> dict[str, list[ElementSet]]:
+    """``timestamp`` → true elements, from ``injection_info.csv``."""
+    path = setting_dir / "injection_info.csv"
+    if not path.exists():
+        raise NotFoundError(f"{path} not found: every setting folder needs its injection_info.csv",
+                            zh=f"未找到 {path}：每个场景目录都需要 injection_info.csv")
+    info = pd.read_csv(path, dtype=str)
+    for col in ("timestamp", "set"):
+        if col not in info.columns:
+            raise IngestError(f"{path}: column {col!r} missing; expected timestamp and set",
+                              zh=f"{path}：缺少列 {col!r}；需要 timestamp 和 set")
+    return {str(ts): parse_elements(s) for ts, s in zip(info["timestamp"], info["set"], strict=True)}
+
+
+def case_files(setting_dir: Path) -> list[Path]:
+    files = [p for p in setting_dir.iterdir() if p.is_file() and p.name != "injection_info.csv"
+             and (p.name.endswith(".csv") or p.name.endswith(".csv.xz"))]
+    return sorted(files, key=lambda p: p.name)
+
+
+def case_id(path: Path) -> str:
+    name = path.name
+    for suffix in (".xz", ".csv"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def settings(data_dir: Path) -> list[Path]:
+    """Setting folders (those with an injection_info.csv); ``data_dir`` itself may be one."""
+    if not data_dir.is_dir():
+        raise NotFoundError(f"benchmark data folder {data_dir} not found", zh=f"未找到基准数据目录 {data_dir}")
+    if (data_dir / "injection_info.csv").exists():
+        return [data_dir]
+    found = sorted(p for p in data_dir.iterdir() if p.is_dir() and (p / "injection_info.csv").exists())
+    if not found:
+        raise NotFoundError(f"{data_dir}: no setting folder with an injection_info.csv",
+                            zh=f"{data_dir}：没有包含 injection_info.csv 的场景目录")
+    return found
+
+
+def parse_setting(name: str) -> tuple[int, int] | None:
+    """``B_cuboid_layer_2_n_ele_3`` → (2, 3)."""
+    parts = name.split("_")
+    try:
+        return int(parts[parts.index("layer") + 1]), int(parts[parts.index("ele") + 1])
+    except (ValueError, IndexError):
+        return None
+
+
+@dataclass
+class SettingResult:
+    setting: str
+    algorithm: str
+    cases: int = 0
+    counts: Counts = field(default_factory=Counts)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def f1(self) -> float:
+        return self.counts.f1
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "setting": self.setting,
+            "algorithm": self.algorithm,
+            "cases": self.cases,
+            "f1": round(self.f1, 4),
+            "precision": round(self.counts.precision, 4),
+            "recall": round(self.counts.recall, 4),
+            "tp": self.counts.tp,
+            "fp": self.counts.fp,
+            "fn": self.counts.fn,
+            "mean_s": round(statistics.fmean(self.seconds), 4) if self.seconds else None,
+            "median_s": round(statistics.median(self.seconds), 4) if self.seconds else None,
+        }
+
+
+def _predictions(
+    setting_dir: Path, algorithms: Sequence[str], config: LocalizeConfig, limit: int | None
+) -> Iterator[tuple[str, str, list[ElementSet], float]]:
+    """(case, algorithm, predicted elements, seconds) for every case; never touches the truth."""
+    for path in case_files(setting_dir)[:limit]:
+        table = leaf_table(read_case(path))
+        for algo in algorithms:
+            start = time.perf_counter()
+            result = localize_table(table, algorithm=algo, config=config)
+            elapsed = time.perf_counter() - start
+            yield case_id(path), algo, [c.element.as_set() for c in result.causes], elapsed
+
+
+def run(
+    data_dir: Path,
+    algorithms: Sequence[str] = ("ours",),
+    *,
+    config: LocalizeConfig | None = None,
+    limit: int | None = None,
+) -> list[SettingResult]:
+    """Run the algorithms on every setting; per-setting results plus an ``overall`` row each."""
+    cfg = config or LocalizeConfig()
+    unknown = [a for a in algorithms if a not in LOCALIZERS]
+    if unknown:
+        raise NotFoundError(f"unknown algorithm(s) {unknown}; expected {sorted(LOCALIZERS)}",
+                            zh=f"未知算法 {unknown}；可选 {sorted(LOCALIZERS)}")
+    results: list[SettingResult] = []
+    overall = {a: SettingResult("overall", a) for a in algorithms}
+    for setting_dir in settings(data_dir):
+        preds = list(_predictions(setting_dir, algorithms, cfg, limit))
+        truth = read_truth(setting_dir)  # read only after every prediction of the setting is made
+        per = {a: SettingResult(setting_dir.name, a) for a in algorithms}
+        for case, algo, predicted, seconds in preds:
+            if case not in truth:
+                raise IngestError(f"{setting_dir}/injection_info.csv has no row for case {case}",
+                                  zh=f"{setting_dir}/injection_info.csv 中没有案例 {case}")
+            counts = score_case(predicted, truth[case])
+            for r in (per[algo], overall[algo]):
+                r.cases += 1
+                r.counts = r.counts + counts
+                r.seconds.append(seconds)
+        results.extend(per.values())
+    results.extend(overall.values())
+    return results
+
+
+def table_rows(results: Sequence[SettingResult]) -> list[dict[str, Any]]:
+    """One row per setting with each algorithm's F1 and timing side by side, plus RiskLoc's."""
+    algos = list(dict.fromkeys(r.algorithm for r in results))
+    by_setting: dict[str, dict[str, Any]] = {}
+    for r in results:
+        row = by_setting.setdefault(r.setting, {"setting": r.setting, "cases": r.cases})
+        row[f"{r.algorithm}_f1"] = round(r.f1, 4)
+        row[f"{r.algorithm}_mean_s"] = round(statistics.fmean(r.seconds), 4) if r.seconds else None
+        row[f"{r.algorithm}_median_s"] = round(statistics.median(r.seconds), 4) if r.seconds else None
+    for setting, row in by_setting.items():
+        key = parse_setting(setting)
+        row["riskloc_published_f1"] = RISKLOC_B0_F1.get(key) if key else None
+    cols = ["setting", "cases"] + [f"{a}_{m}" for a in algos for m in ("f1", "mean_s", "median_s")]
+    cols.append("riskloc_published_f1")
+    return [{c: row.get(c) for c in cols} for row in by_setting.values()]

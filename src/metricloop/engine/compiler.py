@@ -1,0 +1,510 @@
+"""Compile a :class:`MetricQuery` into one SQL statement, as a sqlglot AST.
+
+The plan, in the spirit of MetricFlow's dataflow plan:
+
+1. Expand every requested metric into *leaves*: one aggregation over one semantic model with
+   its filters, time offset and cumulative window. A metric becomes an expression over leaf
+   columns (``gmv / NULLIF(orders, 0)``), inlined recursively for ratio and derived metrics.
+2. Group leaves that scan the same model with the same filters and offset into one aggregate
+   subquery (one scan computes GMV, orders and buyers together).
+3. Merge the subqueries on the group-by keys with ``UNION ALL`` + ``GROUP BY`` rather than FULL
+   OUTER JOIN: portable to every dialect and NULL-safe on the keys.
+4. Select the metric expressions, period-over-period columns, order and limit.
+
+User input reaches the AST only as resolved column references (dimension names looked up in
+the catalog) and literals (filter values, dates). Definitions' ``expr`` fragments are parsed
+by sqlglot; they come from reviewed project files, not from queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from dateutil.relativedelta import relativedelta
+from sqlglot import exp
+
+from metricloop.catalog.catalog import Catalog, parse_formula
+from metricloop.catalog.models import Agg, Grain, Metric, MetricInput, MetricType, SemanticModel, parse_window
+from metricloop.engine import dialects as dx
+from metricloop.engine.filters import Filter, parse_filter, to_sql
+from metricloop.engine.query import MetricQuery
+from metricloop.engine.semantic import DimRef, Hop, resolve
+from metricloop.errors import QueryError
+
+Offset = tuple[int, Grain]
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Cumulative:
+    window: Offset | None = None
+    grain_to_date: Grain | None = None
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One aggregation over one semantic model; the unit the SQL is built from."""
+
+    model: str
+    agg: Agg
+    expr: str
+    time_dim: str
+    filters: tuple[str, ...] = ()
+    offset: Offset | None = None
+    cumulative: Cumulative | None = None
+    percentile: tuple[float, bool] | None = None
+
+    @property
+    def group_key(self) -> tuple[Any, ...]:
+        return (self.model, self.time_dim, self.filters, self.offset, self.cumulative)
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    name: str
+    kind: str  # dimension | metric | compare
+    metric: str | None = None
+    is_time: bool = False
+
+
+@dataclass
+class CompiledQuery:
+    """The SQL for one dialect, its AST and what its columns mean."""
+
+    sql: str
+    ast: exp.Expression
+    dialect: str
+    columns: list[OutputColumn]
+    query: MetricQuery
+
+
+@dataclass
+class _Plan:
+    leaves: dict[Leaf, str] = field(default_factory=dict)
+
+    def leaf(self, leaf: Leaf) -> exp.Expression:
+        if leaf not in self.leaves:
+            self.leaves[leaf] = f"__l{len(self.leaves)}"
+        return exp.column(self.leaves[leaf])
+
+
+def _add_offsets(a: Offset | None, b: Offset | None) -> Offset | None:
+    if a is None or b is None:
+        return a or b
+    if a[1] is not b[1]:
+        raise QueryError(f"cannot combine time offsets of {a[0]} {a[1].value} and {b[0]} {b[1].value}")
+    return (a[0] + b[0], a[1])
+
+
+class Compiler:
+    """Compiles queries against one catalog for one dialect (thread-safe, plan-cached)."""
+
+    def __init__(self, catalog: Catalog, dialect: str = "duckdb") -> None:
+        self.catalog = catalog
+        self.dialect = dx.capabilities(dialect).name
+        self._cache: dict[tuple[str, tuple[str, ...]], CompiledQuery] = {}
+        self._parsed: dict[str, exp.Expression] = {}
+
+    # ------------------------------------------------------------------ metric expansion
+    def _expand(self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None,
+                depth: int = 0) -> exp.Expression:
+        if depth > 20:
+            raise QueryError(f"metric '{metric.name}' nests too deeply")
+        if metric.filter:
+            filters = (*filters, metric.filter)
+        if metric.type is MetricType.simple:
+            rm = self.catalog.resolve_measure(metric)
+            p = rm.measure.agg_params if rm.measure and rm.measure.agg_params else metric.agg_params
+            pct = (p.percentile, p.use_discrete_percentile) if rm.agg is Agg.percentile and p and p.percentile else None
+            assert rm.agg_time_dimension is not None
+            node = plan.leaf(Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))),
+                                  offset, None, pct))
+            if metric.fill_nulls_with is not None:
+                node = exp.func("COALESCE", node, exp.Literal.number(metric.fill_nulls_with))
+            return node
+        if metric.type is MetricType.ratio:
+            assert metric.numerator and metric.denominator
+            num = self._input(plan, metric.numerator, filters, offset, depth)
+            den = self._input(plan, metric.denominator, filters, offset, depth)
+            return exp.Div(this=exp.cast(num, "double", copy=False), expression=exp.func("NULLIF", den, exp.Literal.number(0)))
+        if metric.type is MetricType.derived:
+            assert metric.expr
+            values = {i.ref: self._input(plan, i, filters, offset, depth) for i in metric.input_metrics}
+            formula = parse_formula(metric.expr)
+
+            def sub(node: exp.Expression) -> exp.Expression:
+                if isinstance(node, exp.Column) and node.name in values:
+                    return exp.paren(values[node.name].copy())
+                return node
+
+            out = formula.transform(sub)
+            if metric.fill_nulls_with is not None:
+                out = exp.func("COALESCE", out, exp.Literal.number(metric.fill_nulls_with))
+            return out
+        if metric.type is MetricType.cumulative:
+            return self._cumulative(plan, metric, filters, offset)
+        raise QueryError(f"metric '{metric.name}' of type {metric.type.value} cannot be queried yet",
+                         zh=f"指标 '{metric.name}'（{metric.type.value}）暂不支持查询")
+
+    def _input(self, plan: _Plan, ref: MetricInput, filters: tuple[str, ...], offset: Offset | None,
+               depth: int) -> exp.Expression:
+        if ref.offset_to_grain is not None:
+            raise QueryError(f"offset_to_grain on input '{ref.ref}' is not supported yet")
+        child_filters = (*filters, ref.filter) if ref.filter else filters
+        child_offset = _add_offsets(offset, parse_window(ref.offset_window) if ref.offset_window else None)
+        return self._expand(plan, self.catalog.metric(ref.name), child_filters, child_offset, depth + 1)
+
+    def _cumulative(self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None) -> exp.Expression:
+        base = self.catalog.metric(metric.input_metric.name) if metric.input_metric else metric
+        if metric.input_metric and metric.input_metric.filter:
+            filters = (*filters, metric.input_metric.filter)
+        if base.type is not MetricType.simple and base is not metric:
+            raise QueryError(f"cumulative metric '{metric.name}' must accumulate a simple metric")
+        if base.filter and base is not metric:
+            filters = (*filters, base.filter)
+        rm = self.catalog.resolve_measure(base)
+        assert rm.agg_time_dimension is not None
+        cum = Cumulative(parse_window(metric.window) if metric.window else None, metric.grain_to_date)
+        return plan.leaf(Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))),
+                              offset, cum))
+
+    # ------------------------------------------------------------------ leaf SQL
+    def _qualify(self, text: str, alias: str) -> exp.Expression:
+        """A definition's column expression with its columns bound to table ``alias``."""
+        if _IDENT.match(text):
+            return exp.column(text, table=alias)
+        if text not in self._parsed:
+            try:
+                self._parsed[text] = sqlglot.parse_one(text, read="duckdb")
+            except sqlglot.errors.ParseError as exc:
+                raise QueryError(f"cannot parse expression {text!r}: {str(exc).splitlines()[0]}") from None
+
+        def q(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and not node.table:
+                return exp.column(node.name, table=alias, quoted=False)
+            return node
+
+        return self._parsed[text].transform(q)
+
+    def _source(self, model: SemanticModel, alias: str) -> exp.Expression:
+        if model.sql:
+            return exp.paren(sqlglot.parse_one(model.sql, read="duckdb"), copy=False).as_(alias, copy=False)
+        name = model.table or ""
+        if model.node_relation:
+            nr = model.node_relation
+            name = ".".join(p for p in (nr.schema_name, nr.alias) if p)
+        return exp.to_table(name).as_(alias, copy=False)
+
+    def _agg(self, leaf: Leaf, value: exp.Expression) -> exp.Expression:
+        match leaf.agg:
+            case Agg.sum:
+                return exp.Sum(this=value)
+            case Agg.count:
+                return exp.Count(this=value)
+            case Agg.count_distinct:
+                return exp.Count(this=exp.Distinct(expressions=[value]))
+            case Agg.sum_boolean:
+                return exp.Sum(this=exp.Case(ifs=[exp.If(this=value, true=exp.Literal.number(1))],
+                                             default=exp.Literal.number(0)))
+            case Agg.min:
+                return exp.Min(this=value)
+            case Agg.max:
+                return exp.Max(this=value)
+            case Agg.average:
+                return exp.Avg(this=value)
+            case Agg.median:
+                dx.require(self.dialect, "median", "median")
+                return dx.percentile(value, 0.5, self.dialect)
+            case Agg.percentile:
+                assert leaf.percentile is not None
+                return dx.percentile(value, leaf.percentile[0], self.dialect, discrete=leaf.percentile[1])
+        raise QueryError(f"aggregation {leaf.agg} is not supported")
+
+    def _join_path(self, select: exp.Select, joins: dict[tuple[str, ...], str], path: tuple[Hop, ...],
+                   base_alias: str) -> str:
+        """Add LEFT JOINs for ``path`` (once per distinct path) and return the alias of its end."""
+        alias = base_alias
+        key: tuple[str, ...] = ()
+        for hop in path:
+            key = (*key, hop.entity, hop.target.name)
+            if key not in joins:
+                joins[key] = f"j{len(joins)}"
+                left = self._qualify(hop.source_entity.expr or hop.source_entity.name, alias)
+                right = self._qualify(hop.target_entity.expr or hop.target_entity.name, joins[key])
+                select.join(self._source(hop.target, joins[key]), on=exp.EQ(this=left, expression=right),
+                            join_type="left", copy=False)
+            alias = joins[key]
+        return alias
+
+    def _group_sql(self, leaves: list[tuple[Leaf, str]], dims: list[str], where: list[Filter],
+                   window: tuple[dt.datetime | None, dt.datetime | None], grain: Grain) -> tuple[exp.Select, list[str]]:
+        """One aggregate subquery for leaves sharing model, filters, offset and window."""
+        first = leaves[0][0]
+        model = self.catalog.model(first.model)
+        base = "t0"
+        select = exp.select().from_(self._source(model, base), copy=False)
+        joins: dict[tuple[str, ...], str] = {}
+        tdim = model.dimension(first.time_dim)
+        time_col = self._qualify((tdim.expr if tdim else None) or first.time_dim, base)
+
+        def column(ref: DimRef) -> exp.Expression:
+            alias = self._join_path(select, joins, ref.path, base)
+            return self._qualify(ref.expr, alias)
+
+        def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expression, bool]:
+            ref = resolve(self.catalog, model, name, first.time_dim)
+            value = column(ref)
+            if ref.is_time and (ref.grain is not None) and not (for_filter and "__" not in name):
+                value = dx.trunc(value, ref.grain, self.dialect)
+            return value, ref.is_time
+
+        cum = first.cumulative
+        spine_t: exp.Expression | None = None
+        if cum is not None:
+            spine_t = exp.column("__t", table="sp")
+        group: list[exp.Expression] = []
+        out_names = []
+        for name in dims:
+            ref = resolve(self.catalog, model, name, first.time_dim)
+            if ref.is_metric_time and spine_t is not None:
+                value: exp.Expression = spine_t
+            else:
+                value, _ = dim_expr(name)
+                if ref.is_metric_time and first.offset:
+                    value = dx.shift(value, first.offset[0], first.offset[1], self.dialect)
+            select.select(exp.alias_(value, name, quoted=True, copy=False), copy=False)
+            group.append(value)
+            out_names.append(name)
+        for leaf, alias in leaves:
+            select.select(exp.alias_(self._agg(leaf, self._qualify(leaf.expr, base)), alias, quoted=True, copy=False), copy=False)
+
+        conds: list[exp.Expression] = []
+        for f in [*where, *(_parse(t) for t in first.filters)]:
+            try:
+                conds.append(to_sql(f.root, lambda n: dim_expr(n, for_filter=True)))
+            except QueryError as exc:
+                raise QueryError(f"filter {f.text!r}: {exc.message}") from None
+        start, end = window
+        if first.offset:
+            start = _shift_dt(start, -first.offset[0], first.offset[1])
+            end = _shift_dt(end, -first.offset[0], first.offset[1])
+        if cum is None:
+            if start is not None:
+                conds.append(exp.GTE(this=time_col.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
+            if end is not None:
+                conds.append(exp.LT(this=time_col.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+        else:
+            self._cumulative_join(select, model, first.time_dim, time_col, cum, dims, grain, start, end, conds)
+        if conds:
+            select.where(exp.and_(*conds, copy=False), copy=False)
+        if group:
+            select.group_by(*group, copy=False)
+        return select, out_names
+
+    def _cumulative_join(self, select: exp.Select, model: SemanticModel, time_dim: str, time_col: exp.Expression,
+                         cum: Cumulative, dims: list[str], grain: Grain, start: dt.datetime | None,
+                         end: dt.datetime | None, conds: list[exp.Expression]) -> None:
+        """Join each period of a spine to all rows in its cumulative window."""
+        has_time = any(d.split("__")[0] == "metric_time" for d in dims)
+        if has_time:
+            tdim = model.dimension(time_dim)
+            s_time = self._qualify((tdim.expr if tdim else None) or time_dim, "s")
+            spine_sel = exp.select(exp.alias_(dx.trunc(s_time.copy(), grain, self.dialect), "__t"))
+            spine_sel = spine_sel.distinct().from_(self._source(model, "s"))
+            sconds = []
+            if start is not None:
+                sconds.append(exp.GTE(this=s_time.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
+            if end is not None:
+                sconds.append(exp.LT(this=s_time.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+            if sconds:
+                spine_sel = spine_sel.where(exp.and_(*sconds))
+        else:
+            if end is None:
+                raise QueryError("a cumulative metric without metric_time needs an end date")
+            last = _shift_dt(end, -1, grain)
+            assert last is not None
+            spine_sel = exp.select(exp.alias_(dx.timestamp_literal(last.isoformat(sep=" ")), "__t"))
+        t = exp.column("__t", table="sp")
+        upper = dx.shift(t, 1, grain, self.dialect)
+        on = [exp.LT(this=time_col.copy(), expression=upper)]
+        if cum.window is not None:
+            on.append(exp.GTE(this=time_col.copy(),
+                              expression=dx.shift(upper.copy(), -cum.window[0], cum.window[1], self.dialect)))
+        elif cum.grain_to_date is not None:
+            on.append(exp.GTE(this=time_col.copy(), expression=dx.trunc(t.copy(), cum.grain_to_date, self.dialect)))
+        select.join(exp.paren(spine_sel, copy=False).as_("sp", copy=False), on=exp.and_(*on, copy=False), join_type="inner", copy=False)
+        if end is not None:
+            conds.append(exp.LT(this=time_col.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+
+    # ------------------------------------------------------------------ the whole query
+    def compile(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> CompiledQuery:
+        """Compile ``query``; ``policy_filters`` (row-level security) apply to every leaf."""
+        key = (query.cache_key(), policy_filters)
+        if key in self._cache:
+            return self._cache[key]
+        compiled = self._compile(query, policy_filters)
+        if len(self._cache) > 512:
+            self._cache.clear()
+        self._cache[key] = compiled
+        return compiled
+
+    def _compile(self, query: MetricQuery, policy_filters: tuple[str, ...]) -> CompiledQuery:
+        dims = query.dimensions()
+        time_dims = [d for d in dims if d.split("__")[0] == "metric_time"]
+        if len(time_dims) > 1:
+            raise QueryError("group by metric_time at one grain only")
+        grain = Grain(time_dims[0].split("__")[1]) if time_dims and "__" in time_dims[0] else (query.grain or Grain.day)
+        if time_dims and "__" not in time_dims[0]:
+            raise QueryError("metric_time needs a grain: use metric_time__day or --grain day")
+        start = _floor(query.start, grain) if query.start else None
+        end = _shift_dt(_floor(query.end, grain), 1, grain) if query.end else None
+        where = [_parse(query.where)] if query.where else []
+        where += [_parse(p) for p in policy_filters]
+
+        plan = _Plan()
+        metric_exprs: dict[str, exp.Expression] = {}
+        compare_exprs: dict[str, exp.Expression] = {}
+        shift = _compare_offset(query.compare, time_dims, grain, start, end) if query.compare else None
+        for name in query.metrics:
+            metric = self.catalog.metric(name)
+            metric_exprs[name] = self._expand(plan, metric, (), None)
+            if shift is not None:
+                compare_exprs[name] = self._expand(plan, metric, (), shift)
+
+        groups: dict[tuple[Any, ...], list[tuple[Leaf, str]]] = {}
+        for leaf, alias in plan.leaves.items():
+            groups.setdefault(leaf.group_key, []).append((leaf, alias))
+        subqueries = [self._group_sql(items, dims, where, (start, end), grain)[0] for items in groups.values()]
+
+        if len(subqueries) == 1:
+            source: exp.Expression = exp.paren(subqueries[0], copy=False).as_("m", copy=False)
+        else:
+            source = self._merge(subqueries, list(groups.values()), dims)
+
+        outer = exp.select().from_(source, copy=False)
+        columns: list[OutputColumn] = []
+        for d in dims:
+            outer.select(exp.column(d, table="m", quoted=True).as_(d, quoted=True, copy=False), copy=False)
+            columns.append(OutputColumn(d, "dimension", is_time=d.startswith("metric_time") or "__" in d and
+                                        d.rsplit("__", 1)[1] in Grain.__members__))
+        for name, e in metric_exprs.items():
+            outer.select(exp.alias_(_qualify_leaves(e, "m"), name, quoted=True, copy=False), copy=False)
+            columns.append(OutputColumn(name, "metric", name))
+            if name in compare_exprs:
+                cur, prev = _qualify_leaves(e, "m"), _qualify_leaves(compare_exprs[name], "m")
+                delta = exp.Sub(this=exp.paren(cur.copy()), expression=exp.paren(prev.copy()))
+                pct = exp.Div(this=exp.cast(exp.paren(delta.copy(), copy=False), "double", copy=False),
+                              expression=exp.func("NULLIF", exp.Abs(this=exp.paren(prev.copy())), exp.Literal.number(0)))
+                for suffix, value in (("prev", prev), ("delta", delta), ("pct", pct)):
+                    outer.select(exp.alias_(value, f"{name}__{suffix}", quoted=True, copy=False), copy=False)
+                    columns.append(OutputColumn(f"{name}__{suffix}", "compare", name))
+        names = [c.name for c in columns]
+        order = query.order_by or [d for d in dims]
+        for item in order:
+            desc = item.startswith("-")
+            col = item.lstrip("-")
+            if col not in names:
+                raise QueryError(f"cannot order by '{col}': not an output column ({', '.join(names)})",
+                                 zh=f"无法按 '{col}' 排序：不是输出列")
+            outer.order_by(exp.Ordered(this=exp.column(col, quoted=True), desc=desc,
+                                       nulls_first=not desc if self.dialect != "mysql" else None), copy=False)
+        if query.limit:
+            outer.limit(query.limit, copy=False)
+        sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
+        return CompiledQuery(sql, outer, self.dialect, columns, query)
+
+    def _merge(self, subqueries: list[exp.Select], groups: list[list[tuple[Leaf, str]]], dims: list[str]) -> exp.Expression:
+        """UNION ALL the subqueries (each padded with NULLs for the others' leaves), then GROUP BY keys."""
+        all_aliases = [alias for items in groups for _, alias in items]
+        branches = []
+        for sub, items in zip(subqueries, groups, strict=True):
+            mine = {alias for _, alias in items}
+            b = exp.select(*(exp.column(d, table="g", quoted=True).as_(d, quoted=True, copy=False) for d in dims))
+            for alias in all_aliases:
+                val: exp.Expression = (exp.column(alias, table="g", quoted=True) if alias in mine
+                                       else exp.cast(exp.Null(), "double", copy=False))
+                b.select(exp.alias_(val, alias, quoted=True, copy=False), copy=False)
+            branches.append(b.from_(exp.paren(sub, copy=False).as_("g", copy=False), copy=False))
+        union: exp.Expression = branches[0]
+        for b in branches[1:]:
+            union = exp.union(union, b, distinct=False, copy=False)
+        merged = exp.select(*(exp.column(d, quoted=True) for d in dims), copy=False)
+        for alias in all_aliases:
+            merged.select(exp.alias_(exp.Max(this=exp.column(alias, quoted=True)), alias, quoted=True, copy=False), copy=False)
+        merged.from_(exp.paren(union, copy=False).as_("u", copy=False), copy=False)
+        if dims:
+            merged.group_by(*(exp.column(d, quoted=True) for d in dims), copy=False)
+        return exp.paren(merged, copy=False).as_("m", copy=False)
+
+
+def _qualify_leaves(e: exp.Expression, table: str) -> exp.Expression:
+    def q(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.name.startswith("__l") and not node.table:
+            return exp.column(node.name, table=table, quoted=True)
+        return node
+
+    return e.copy().transform(q)
+
+
+def _parse(text: str) -> Filter:
+    return parse_filter(text)
+
+
+_DELTAS: dict[Grain, Callable[[int], relativedelta]] = {
+    Grain.hour: lambda n: relativedelta(hours=n),
+    Grain.day: lambda n: relativedelta(days=n),
+    Grain.week: lambda n: relativedelta(weeks=n),
+    Grain.month: lambda n: relativedelta(months=n),
+    Grain.quarter: lambda n: relativedelta(months=3 * n),
+    Grain.year: lambda n: relativedelta(years=n),
+}
+
+
+def _shift_dt(value: dt.datetime | None, n: int, grain: Grain) -> dt.datetime | None:
+    return None if value is None else value + _DELTAS[grain](n)
+
+
+def _floor(value: dt.datetime, grain: Grain) -> dt.datetime:
+    """The start of the period containing ``value`` (weeks start on Monday)."""
+    v = value.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    if grain is Grain.hour:
+        return v
+    v = v.replace(hour=0)
+    if grain is Grain.day:
+        return v
+    if grain is Grain.week:
+        return v - dt.timedelta(days=v.weekday())
+    if grain is Grain.month:
+        return v.replace(day=1)
+    if grain is Grain.quarter:
+        return v.replace(day=1, month=3 * ((v.month - 1) // 3) + 1)
+    return v.replace(day=1, month=1)
+
+
+def floor_to_grain(value: dt.datetime, grain: Grain) -> dt.datetime:
+    return _floor(value, grain)
+
+
+def shift_by(value: dt.datetime, n: int, grain: Grain) -> dt.datetime:
+    out = _shift_dt(value, n, grain)
+    assert out is not None
+    return out
+
+
+def _compare_offset(compare: str, time_dims: list[str], grain: Grain, start: dt.datetime | None,
+                    end: dt.datetime | None) -> Offset:
+    if compare == "last_week":
+        return (1, Grain.week)
+    if compare == "last_year":
+        return (1, Grain.year)
+    if time_dims:
+        return (1, grain)
+    if start is None or end is None:
+        raise QueryError("previous_period without metric_time needs --start and --end",
+                         zh="不按时间分组时，环比需要 --start 和 --end")
+    return ((end - start).days, Grain.day)

@@ -1,0 +1,108 @@
+"""What each SQL dialect can do, and the few constructs sqlglot does not translate for us.
+
+sqlglot transpiles most SQL faithfully but emits unsupported functions silently. This table
+makes MetricLoop fail loudly instead: the compiler asks :func:`require` before it uses a
+capability, and a query that needs a missing one gets an UnsupportedError naming the dialect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from metricloop.catalog.models import Grain
+from metricloop.errors import UnsupportedError
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Feature flags per dialect (the sqlglot dialect name is the key)."""
+
+    name: str
+    sqlglot: str
+    date_trunc: bool = True  # native DATE_TRUNC(unit, ts)
+    percentile: bool = True  # exact PERCENTILE_CONT / quantile
+    median: bool = True
+    grouping_sets: bool = True
+    full_outer_join: bool = True
+    window_range_interval: bool = True
+    null_safe_eq: bool = True
+    count_distinct: bool = True
+
+
+DIALECTS: dict[str, Capabilities] = {
+    "duckdb": Capabilities("duckdb", "duckdb"),
+    "postgres": Capabilities("postgres", "postgres"),
+    "mysql": Capabilities(
+        "mysql", "mysql", date_trunc=False, percentile=False, median=False, grouping_sets=False,
+        full_outer_join=False, window_range_interval=False,
+    ),
+}
+ALIASES = {"postgresql": "postgres", "mariadb": "mysql", "pg": "postgres"}
+
+
+def capabilities(dialect: str) -> Capabilities:
+    name = ALIASES.get(dialect, dialect)
+    if name not in DIALECTS:
+        raise UnsupportedError(f"dialect '{dialect}' is not supported (supported: {', '.join(DIALECTS)})")
+    return DIALECTS[name]
+
+
+def require(dialect: str, feature: str, what: str) -> None:
+    """Raise UnsupportedError when ``dialect`` lacks ``feature`` (a Capabilities flag)."""
+    caps = capabilities(dialect)
+    if not getattr(caps, feature):
+        raise UnsupportedError(
+            f"{what} is not supported on {caps.name} (missing capability: {feature})",
+            zh=f"{caps.name} 不支持 {what}（缺少能力：{feature}）",
+        )
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def trunc(value: exp.Expression, grain: Grain, dialect: str) -> exp.Expression:
+    """Truncate a timestamp to the start of its period (weeks start on Monday)."""
+    caps = capabilities(dialect)
+    if caps.date_trunc:
+        return exp.cast(exp.TimestampTrunc(this=value, unit=exp.var(grain.value.upper())), "timestamp", copy=False)
+    # MySQL / MariaDB: no DATE_TRUNC; build the period start from its parts.
+    fmt = {
+        Grain.hour: "%Y-%m-%d %H:00:00",
+        Grain.day: "%Y-%m-%d 00:00:00",
+        Grain.month: "%Y-%m-01 00:00:00",
+        Grain.year: "%Y-01-01 00:00:00",
+    }
+    if grain in fmt:
+        return exp.cast(_fn("DATE_FORMAT", value, exp.Literal.string(fmt[grain])), "datetime", copy=False)
+    day = exp.cast(_fn("DATE", value), "datetime", copy=False)
+    if grain is Grain.week:
+        return exp.Sub(this=day, expression=exp.Interval(this=_fn("WEEKDAY", value), unit=exp.var("DAY")))
+    # quarter: first day of the year plus (quarter - 1) quarters
+    year_start = exp.cast(_fn("DATE_FORMAT", value, exp.Literal.string("%Y-01-01 00:00:00")), "datetime", copy=False)
+    months = exp.Mul(this=exp.paren(exp.Sub(this=_fn("QUARTER", value), expression=exp.Literal.number(1))),
+                     expression=exp.Literal.number(3))
+    return exp.Add(this=year_start, expression=exp.Interval(this=months, unit=exp.var("MONTH")))
+
+
+def shift(value: exp.Expression, amount: int, grain: Grain, dialect: str) -> exp.Expression:
+    """``value + amount grain`` (negative amounts subtract); quarters become 3 months."""
+    n, unit = (amount * 3, "MONTH") if grain is Grain.quarter else (amount, grain.value.upper())
+    if n == 0:
+        return value
+    interval = exp.Interval(this=exp.Literal.string(str(abs(n))), unit=exp.var(unit))
+    return exp.Add(this=value, expression=interval) if n > 0 else exp.Sub(this=value, expression=interval)
+
+
+def percentile(value: exp.Expression, p: float, dialect: str, *, discrete: bool = False) -> exp.Expression:
+    require(dialect, "percentile", "an exact percentile")
+    fn = "PERCENTILE_DISC" if discrete else "PERCENTILE_CONT"
+    tree = sqlglot.parse_one(f"{fn}({float(p)!r}) WITHIN GROUP (ORDER BY __v__)", read="postgres")
+    return tree.transform(lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "__v__" else n)
+
+
+def timestamp_literal(text: str) -> exp.Expression:
+    return exp.cast(exp.Literal.string(text), "timestamp", copy=False)

@@ -1,0 +1,337 @@
+"""The filter language: small, documented, and with no path to arbitrary SQL.
+
+Grammar (keywords are case-insensitive)::
+
+    filter     := or
+    or         := and ("or" and)*
+    and        := not ("and" not)*
+    not        := "not" not | "(" filter ")" | predicate
+    predicate  := dim op value
+                | dim ["not"] "in" "(" value ("," value)* ")"
+                | dim "is" ["not"] "null"
+                | dim ["not"] "between" value "and" value
+                | dim ["not"] "like" string
+    op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
+    value      := 'text' (quote doubled inside: 'O''Brien') | number | true | false
+    dim        := name | entity__name | metric_time__<grain> | {{ Dimension('x') }} | {{ TimeDimension('x', 'grain') }}
+
+Examples: ``region = '华东' and channel in ('app', 'web')``,
+``not (is_refunded = true) and amount >= 100``, ``order_time >= '2026-01-01'``.
+
+The parser builds a typed AST; the compiler turns dimension names into columns it resolved
+itself and values into SQL literals. A user's text never reaches SQL as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Union
+
+from sqlglot import exp
+
+from metricloop.errors import QueryError
+
+
+class FilterSyntaxError(QueryError):
+    """The filter text does not follow the grammar; the message shows where."""
+
+
+Value = Union[str, int, float, bool]
+
+
+@dataclass(frozen=True)
+class Compare:
+    dim: str
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class InList:
+    dim: str
+    values: tuple[Value, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class IsNull:
+    dim: str
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Between:
+    dim: str
+    low: Value
+    high: Value
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Like:
+    dim: str
+    pattern: str
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+Node = Union[Compare, InList, IsNull, Between, Like, And, Or, Not]
+Predicate = (Compare, InList, IsNull, Between, Like)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed filter: the AST plus the text it came from (for messages and hashing)."""
+
+    root: Node
+    text: str
+
+    def identifiers(self) -> set[str]:
+        return {p.dim for p in walk(self.root) if isinstance(p, Predicate)}
+
+    def predicates(self) -> Iterator[Node]:
+        return (p for p in walk(self.root) if isinstance(p, Predicate))
+
+
+def walk(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, And | Or):
+        for item in node.items:
+            yield from walk(item)
+    elif isinstance(node, Not):
+        yield from walk(node.item)
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<template>\{\{.*?\}\})
+  | (?P<string>'(?:[^']|'')*')
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+  | (?P<op><=|>=|<>|!=|=|<|>)
+  | (?P<punct>[(),])
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_TEMPLATE = re.compile(
+    r"""^\{\{\s*(?P<kind>Dimension|TimeDimension|Entity)\(\s*'(?P<name>[A-Za-z0-9_]+)'
+        (?:\s*,\s*'(?P<grain>[A-Za-z_]+)')?\s*\)(?:\.grain\(\s*'(?P<grain2>[A-Za-z_]+)'\s*\))?\s*\}\}$""",
+    re.VERBOSE,
+)
+KEYWORDS = {"and", "or", "not", "in", "is", "null", "between", "like", "true", "false"}
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise FilterSyntaxError(
+                f"unexpected character {text[pos]!r} at position {pos + 1} in filter {text!r}",
+                zh=f"过滤条件 {text!r} 第 {pos + 1} 个字符 {text[pos]!r} 无法识别",
+            )
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            tok = m.group()
+            if kind == "template":
+                tm = _TEMPLATE.match(tok)
+                if not tm:
+                    raise FilterSyntaxError(f"unsupported template {tok!r}: use Dimension('x'), "
+                                            "TimeDimension('x', 'grain') or Entity('x')")
+                grain = tm.group("grain") or tm.group("grain2")
+                name = tm.group("name") + (f"__{grain.lower()}" if grain else "")
+                toks.append(_Tok("word", name, pos))
+            elif kind == "word" and tok.lower() in KEYWORDS:
+                toks.append(_Tok("kw", tok.lower(), pos))
+            else:
+                toks.append(_Tok(kind, tok, pos))
+        pos = m.end()
+    return toks
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    def fail(self, expected: str) -> FilterSyntaxError:
+        if self.i < len(self.toks):
+            tok = self.toks[self.i]
+            got, where = repr(tok.text), f"position {tok.pos + 1}"
+        else:
+            got, where = "end of filter", "the end"
+        return FilterSyntaxError(
+            f"expected {expected} at {where} of filter {self.text!r}, got {got}",
+            zh=f"过滤条件 {self.text!r} 在{where}处应为 {expected}，实际为 {got}",
+        )
+
+    def peek(self, kind: str, text: str | None = None) -> bool:
+        if self.i >= len(self.toks):
+            return False
+        tok = self.toks[self.i]
+        return tok.kind == kind and (text is None or tok.text == text)
+
+    def take(self, kind: str, text: str | None = None, expected: str | None = None) -> _Tok:
+        if not self.peek(kind, text):
+            raise self.fail(expected or text or kind)
+        self.i += 1
+        return self.toks[self.i - 1]
+
+    def parse(self) -> Node:
+        if not self.toks:
+            raise FilterSyntaxError("empty filter", zh="过滤条件为空")
+        node = self.or_()
+        if self.i != len(self.toks):
+            raise self.fail("'and', 'or' or the end")
+        return node
+
+    def or_(self) -> Node:
+        items = [self.and_()]
+        while self.peek("kw", "or"):
+            self.i += 1
+            items.append(self.and_())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def and_(self) -> Node:
+        items = [self.not_()]
+        while self.peek("kw", "and"):
+            self.i += 1
+            items.append(self.not_())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def not_(self) -> Node:
+        if self.peek("kw", "not"):
+            self.i += 1
+            return Not(self.not_())
+        if self.peek("punct", "("):
+            self.i += 1
+            node = self.or_()
+            self.take("punct", ")", "')'")
+            return node
+        return self.predicate()
+
+    def value(self) -> Value:
+        if self.peek("string"):
+            return self.take("string").text[1:-1].replace("''", "'")
+        if self.peek("number"):
+            raw = self.take("number").text
+            return float(raw) if any(c in raw for c in ".eE") else int(raw)
+        if self.peek("kw", "true") or self.peek("kw", "false"):
+            return self.take("kw").text == "true"
+        raise self.fail("a value ('text', a number, true or false)")
+
+    def predicate(self) -> Node:
+        dim = self.take("word", expected="a dimension name").text
+        if self.peek("op"):
+            return Compare(dim, self.take("op").text.replace("<>", "!="), self.value())
+        if self.peek("kw", "is"):
+            self.i += 1
+            negated = self.peek("kw", "not")
+            if negated:
+                self.i += 1
+            self.take("kw", "null", "'null'")
+            return IsNull(dim, negated)
+        negated = self.peek("kw", "not")
+        if negated:
+            self.i += 1
+        if self.peek("kw", "in"):
+            self.i += 1
+            self.take("punct", "(", "'('")
+            values = [self.value()]
+            while self.peek("punct", ","):
+                self.i += 1
+                values.append(self.value())
+            self.take("punct", ")", "')'")
+            return InList(dim, tuple(values), negated)
+        if self.peek("kw", "between"):
+            self.i += 1
+            low = self.value()
+            self.take("kw", "and", "'and'")
+            return Between(dim, low, self.value(), negated)
+        if self.peek("kw", "like"):
+            self.i += 1
+            tok = self.take("string", expected="a 'pattern'")
+            return Like(dim, tok.text[1:-1].replace("''", "'"), negated)
+        raise self.fail("an operator (=, !=, <, <=, >, >=, in, not in, is null, between, like)")
+
+
+def parse_filter(text: str) -> Filter:
+    """Parse filter text into an AST; raise FilterSyntaxError saying what was expected where."""
+    return Filter(_Parser(text).parse(), text)
+
+
+def combine(filters: list[Filter]) -> Filter | None:
+    if not filters:
+        return None
+    if len(filters) == 1:
+        return filters[0]
+    return Filter(And(tuple(f.root for f in filters)), " and ".join(f"({f.text})" for f in filters))
+
+
+# ------------------------------------------------------------------------------------------
+# To SQL (sqlglot AST only)
+# ------------------------------------------------------------------------------------------
+
+Resolver = Callable[[str], tuple[exp.Expression, bool]]
+"""Maps a dimension name to (column expression, is_time)."""
+
+
+def literal(value: Value, *, is_time: bool = False) -> exp.Expression:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    lit = exp.Literal.string(value)
+    return exp.cast(lit, exp.DataType.build("timestamp"), copy=False) if is_time else lit
+
+
+def to_sql(node: Node, resolve: Resolver) -> exp.Expression:
+    """Compile the AST with ``resolve`` supplying every column: values become literals only."""
+    if isinstance(node, And | Or):
+        parts = [to_sql(i, resolve) for i in node.items]
+        out = parts[0]
+        for p in parts[1:]:
+            out = exp.and_(out, p) if isinstance(node, And) else exp.or_(out, p)
+        return exp.paren(out) if isinstance(node, Or) else out
+    if isinstance(node, Not):
+        return exp.not_(exp.paren(to_sql(node.item, resolve)))
+    col, is_time = resolve(node.dim)
+    out: exp.Expression
+    if isinstance(node, Compare):
+        cls = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[node.op]
+        return cls(this=col, expression=literal(node.value, is_time=is_time))
+    if isinstance(node, InList):
+        out = exp.In(this=col, expressions=[literal(v, is_time=is_time) for v in node.values])
+    elif isinstance(node, IsNull):
+        out = exp.Is(this=col, expression=exp.Null())
+    elif isinstance(node, Between):
+        out = exp.Between(this=col, low=literal(node.low, is_time=is_time), high=literal(node.high, is_time=is_time))
+    else:
+        out = exp.Like(this=col, expression=exp.Literal.string(node.pattern))
+    return exp.not_(out) if node.negated else out

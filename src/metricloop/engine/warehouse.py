@@ -1,0 +1,101 @@
+"""Warehouse adapters: run compiled SQL where the data lives and return an Arrow table.
+
+DuckDB is the embedded default; PostgreSQL and MySQL/MariaDB go through SQLAlchemy. Only
+aggregates travel back: the compiler pushes all grouping and filtering down to the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from metricloop.errors import QueryError, StoreError
+from metricloop.secrets import redact
+
+
+class Warehouse(Protocol):
+    dialect: str
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table: ...
+
+    def close(self) -> None: ...
+
+
+class DuckDBWarehouse:
+    """An embedded DuckDB file (or ``:memory:``), one connection per process, cursors per call."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        self._con: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def connection(self) -> Any:
+        import duckdb
+
+        with self._lock:
+            if self._con is None:
+                try:
+                    self._con = duckdb.connect(self.path, read_only=self.read_only)
+                except duckdb.IOException as exc:
+                    raise StoreError(f"cannot open warehouse {self.path}: {exc}",
+                                     zh=f"无法打开数据仓库 {self.path}") from None
+            return self._con
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        import duckdb
+
+        cur = self.connection.cursor()
+        try:
+            result = cur.execute(sql, params or [])
+            return result.fetch_arrow_table() if result.description else pa.table({})
+        except duckdb.Error as exc:
+            raise QueryError(f"warehouse error: {exc}", zh=f"数据仓库执行出错：{exc}") from None
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+
+class SQLAlchemyWarehouse:
+    """PostgreSQL or MySQL/MariaDB through SQLAlchemy (psycopg / PyMySQL)."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        self._engine = sa.create_engine(url, pool_pre_ping=True)
+        name = self._engine.dialect.name
+        self.dialect = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(name, name)
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        import sqlalchemy as sa
+
+        try:
+            with self._engine.connect() as con:
+                result = con.exec_driver_sql(sql, tuple(params or ()))
+                if not result.returns_rows:
+                    return pa.table({})
+                cols = list(result.keys())
+                rows = result.fetchall()
+        except sa.exc.SQLAlchemyError as exc:
+            raise QueryError(f"warehouse error: {redact(str(exc.orig or exc)).splitlines()[0]}") from None
+        return pa.table({c: pa.array([_plain(r[i]) for r in rows]) for i, c in enumerate(cols)})
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    import decimal
+
+    return float(value) if isinstance(value, decimal.Decimal) else value

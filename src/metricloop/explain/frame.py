@@ -1,0 +1,162 @@
+"""The one input shape of cause analysis: a table of aggregates, one row per slice.
+
+The engine computes aggregates in the warehouse and hands them over as a pandas DataFrame with
+dimension columns and value columns:
+
+- additive metric (sum, count): ``actual``, ``expected``;
+- ratio metric (numerator / denominator): ``actual_num``, ``expected_num``, ``actual_den``,
+  ``expected_den``.
+
+``expected`` is the baseline: the previous period, the same day last week, or the detector's
+forecast. Rows are the finest grain asked for (the leaves); coarser slices are sums of leaves,
+which is why only additive parts (sums, or the numerator and denominator of a ratio) come in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from metricloop.errors import QueryError
+
+MetricKind = Literal["additive", "ratio"]
+
+ADDITIVE_COLUMNS = ("actual", "expected")
+RATIO_COLUMNS = ("actual_num", "expected_num", "actual_den", "expected_den")
+VALUE_COLUMNS = frozenset(ADDITIVE_COLUMNS + RATIO_COLUMNS)
+
+FloatArray = np.ndarray
+
+
+def metric_kind(frame: pd.DataFrame) -> MetricKind:
+    """``ratio`` when the four ratio columns are there, ``additive`` when actual/expected are."""
+    cols = set(frame.columns)
+    if set(RATIO_COLUMNS) <= cols:
+        return "ratio"
+    if set(ADDITIVE_COLUMNS) <= cols:
+        return "additive"
+    raise QueryError(
+        "aggregate table needs columns actual, expected (additive metric) or actual_num, expected_num, "
+        f"actual_den, expected_den (ratio metric); got {sorted(cols)}",
+        zh="聚合表需要 actual、expected 列（可加指标）或 actual_num、expected_num、actual_den、expected_den 列"
+        f"（比率指标）；实际列为 {sorted(cols)}",
+    )
+
+
+def dimension_columns(frame: pd.DataFrame, dims: Sequence[str] | None) -> list[str]:
+    """The dimension columns: the given ones (checked) or every non-value column."""
+    if dims is None:
+        return [c for c in frame.columns if c not in VALUE_COLUMNS]
+    missing = [d for d in dims if d not in frame.columns]
+    if missing:
+        raise QueryError(
+            f"dimension(s) {missing} not in the aggregate table; columns are {list(frame.columns)}",
+            zh=f"聚合表中没有维度 {missing}；现有列为 {list(frame.columns)}",
+        )
+    return list(dims)
+
+
+def _values(frame: pd.DataFrame, column: str) -> FloatArray:
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise QueryError(
+            f"column {column!r} holds a missing or non-numeric value at row {row}; expected a number",
+            zh=f"列 {column!r} 第 {row} 行为空或不是数字；应为数值",
+        )
+    return values
+
+
+@dataclass(frozen=True)
+class LeafTable:
+    """Leaves with integer-coded dimensions: fast group sums for any cuboid (set of dimensions).
+
+    ``codes[i, j]`` is the code of leaf ``i``'s value in dimension ``dims[j]``; ``labels[j]`` maps
+    codes back to the values as strings. For an additive metric ``num``/``den`` hold
+    actual/expected and ``den_*`` are ``None``.
+    """
+
+    dims: tuple[str, ...]
+    codes: np.ndarray
+    labels: tuple[np.ndarray, ...]
+    kind: MetricKind
+    actual: FloatArray
+    expected: FloatArray
+    actual_den: FloatArray | None = None
+    expected_den: FloatArray | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.codes.shape[0])
+
+    def cuboid_index(self, cuboid: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """For the dimensions ``cuboid`` (positions): each leaf's element id, and each element's codes."""
+        if not cuboid:
+            return np.zeros(self.size, dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
+        sub = self.codes[:, list(cuboid)].astype(np.int64)
+        radix = [len(self.labels[j]) for j in cuboid]
+        if float(np.prod(radix, dtype=float)) < 2**62:
+            key = np.zeros(self.size, dtype=np.int64)
+            for k, r in enumerate(radix):
+                key = key * r + sub[:, k]
+            uniq, inverse = np.unique(key, return_inverse=True)
+            elem_codes = np.empty((len(uniq), len(cuboid)), dtype=np.int64)
+            rest = uniq.copy()
+            for k in range(len(cuboid) - 1, -1, -1):
+                elem_codes[:, k] = rest % radix[k]
+                rest //= radix[k]
+            return inverse.ravel(), elem_codes
+        uniq_rows, inverse = np.unique(sub, axis=0, return_inverse=True)
+        return inverse.ravel(), uniq_rows
+
+    def condition(self, cuboid: tuple[int, ...], codes: Sequence[int]) -> tuple[tuple[str, str], ...]:
+        return tuple((self.dims[j], str(self.labels[j][c])) for j, c in zip(cuboid, codes, strict=True))
+
+    def mask(self, conditions: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Leaves inside the slice ``dim=value & ...``."""
+        m = np.ones(self.size, dtype=bool)
+        for dim, value in conditions:
+            j = self.dims.index(dim)
+            hits = np.flatnonzero(self.labels[j] == value)
+            m &= np.isin(self.codes[:, j], hits)
+        return m
+
+
+def leaf_table(frame: pd.DataFrame, dims: Sequence[str] | None = None) -> LeafTable:
+    """Validate an aggregate table and code its dimensions (values are compared as strings)."""
+    kind = metric_kind(frame)
+    cols = dimension_columns(frame, dims)
+    if not cols:
+        raise QueryError(
+            "aggregate table has no dimension column to explain the change by",
+            zh="聚合表没有可用于解释变化的维度列",
+        )
+    codes = np.empty((len(frame), len(cols)), dtype=np.int32)
+    labels: list[np.ndarray] = []
+    for j, col in enumerate(cols):
+        as_text = frame[col].astype(str).to_numpy()
+        uniq, inverse = np.unique(as_text, return_inverse=True)
+        codes[:, j] = inverse.ravel()
+        labels.append(uniq)
+    if kind == "additive":
+        return LeafTable(tuple(cols), codes, tuple(labels), kind,
+                         _values(frame, "actual"), _values(frame, "expected"))
+    return LeafTable(
+        tuple(cols), codes, tuple(labels), kind,
+        _values(frame, "actual_num"), _values(frame, "expected_num"),
+        _values(frame, "actual_den"), _values(frame, "expected_den"),
+    )
+
+
+def safe_ratio(num: FloatArray | float, den: FloatArray | float) -> FloatArray:
+    """``num / den`` with 0 where the denominator is 0 (an empty slice has no rate to compare)."""
+    n = np.asarray(num, dtype=float)
+    d = np.asarray(den, dtype=float)
+    out = np.zeros(np.broadcast(n, d).shape, dtype=float)
+    np.divide(n, d, out=out, where=d != 0)
+    return out

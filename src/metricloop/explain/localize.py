@@ -1,0 +1,499 @@
+"""Multi-dimensional localization: the few slices (``province=浙江 & channel=app``) that explain a change.
+
+Two localizers are registered (add more with :func:`register_localizer`):
+
+``ours`` — *ripple cover*. A root-cause slice changes (almost) all the leaves below it, and leaves
+outside every root cause stay within noise. So: (1) turn each leaf's relative deviation
+``2(a-e)/(|a|+|e|)`` into a soft "abnormal" label, measured against the noise level estimated
+from the table itself (sigma-clipped, so up to ~75 % abnormal leaves do not inflate it);
+(2) choose the set of slices that best encodes those labels, in the minimum-description-length
+sense: a leaf inside a chosen slice is abnormal with probability ``inside_rate``, outside with
+probability ``outside_rate``, and each slice costs the bits needed to name it among the slices
+of its layer. Greedy selection over every cuboid (each step adds the slice that shortens the
+description most, counting only leaves not yet covered), then a pass that drops slices made
+redundant by later ones. A parent slice pays for its normal leaves, a child slice leaves its
+siblings' abnormal leaves unexplained, so the exact slice wins; no per-dataset threshold.
+
+``adtributor`` — the published baseline (Bhagwan et al., "Adtributor: Revenue Debugging in
+Advertising Systems", NSDI 2014): per dimension, values ranked by surprise (Jensen-Shannon
+divergence of expected vs actual shares), kept while their explanatory power exceeds
+``T_EEP`` until the cumulative explanatory power exceeds ``T_EP``; dimensions ranked by total
+surprise; the top ``k`` explanations are returned. One dimension per cause by construction.
+
+For ratio metrics the leaf deviation is that of the leaf's rate (numerator / denominator), and the
+slices' contributions are the change of the overall rate that disappears when the slice is put
+back to its expected numerator and denominator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metricloop.errors import QueryError
+from metricloop.explain.frame import LeafTable, MetricKind, leaf_table, safe_ratio
+from metricloop.i18n import Text
+
+Conditions = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Element:
+    """A slice: ``dim=value`` pairs in the table's dimension order (the empty tuple is the total)."""
+
+    conditions: Conditions
+
+    @property
+    def layer(self) -> int:
+        return len(self.conditions)
+
+    def as_set(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.conditions)
+
+    def __str__(self) -> str:
+        return "&".join(f"{d}={v}" for d, v in self.conditions) or "*"
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.conditions)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One slice of the answer with the numbers a user checks it by."""
+
+    element: Element
+    actual: float
+    expected: float
+    change: float
+    relative_change: float | None
+    contribution: float
+    """Share of the total change that disappears when this slice is put back to expected."""
+    leaves: int
+    abnormal_leaves: float
+    score: float
+    actual_ratio: float | None = None
+    expected_ratio: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "element": str(self.element),
+            "slice": self.element.to_dict(),
+            "layer": self.element.layer,
+            "actual": self.actual,
+            "expected": self.expected,
+            "change": self.change,
+            "relative_change": self.relative_change,
+            "contribution": self.contribution,
+            "leaves": self.leaves,
+            "abnormal_leaves": self.abnormal_leaves,
+            "score": self.score,
+        }
+        if self.actual_ratio is not None:
+            out["actual_ratio"] = self.actual_ratio
+            out["expected_ratio"] = self.expected_ratio
+        return out
+
+
+@dataclass(frozen=True)
+class Localization:
+    """The answer: causes in order of importance, and how much of the change they explain."""
+
+    algorithm: str
+    kind: MetricKind
+    causes: tuple[Cause, ...]
+    total_actual: float
+    total_expected: float
+    explained_share: float | None
+    noise_scale: float | None = None
+    notes: tuple[Text, ...] = ()
+
+    @property
+    def elements(self) -> list[Element]:
+        return [c.element for c in self.causes]
+
+    @property
+    def summary(self) -> Text:
+        if not self.causes:
+            return Text(
+                en="No slice stands out: the change is spread across the data or within noise.",
+                zh="没有突出的切片：变化分散在各处，或在噪声范围内。",
+            )
+        parts_en = ", ".join(f"{c.element} ({_pct(c.relative_change)})" for c in self.causes)
+        parts_zh = "，".join(f"{c.element}（{_pct(c.relative_change)}）" for c in self.causes)
+        share = "" if self.explained_share is None else f"{self.explained_share:.0%}"
+        return Text(
+            en=f"{len(self.causes)} slice(s) explain {share or 'the'} of the change: {parts_en}.",
+            zh=f"{len(self.causes)} 个切片解释了{share or ''}的变化：{parts_zh}。",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.algorithm,
+            "kind": self.kind,
+            "total_actual": self.total_actual,
+            "total_expected": self.total_expected,
+            "explained_share": self.explained_share,
+            "noise_scale": self.noise_scale,
+            "causes": [c.to_dict() for c in self.causes],
+            "summary": self.summary.to_dict(),
+            "notes": [n.to_dict() for n in self.notes],
+        }
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
+
+
+@dataclass(frozen=True)
+class LocalizeConfig:
+    """One configuration for every dataset: the values are modelling choices, not fitted knobs."""
+
+    max_layer: int = 4
+    """Deepest slice considered (number of dimensions fixed); capped by the number of dimensions."""
+    max_causes: int = 10
+    noise_k: float = 4.0
+    """A leaf starts to count as abnormal at ``noise_k`` noise scales, fully at twice that."""
+    min_relative_change: float = 0.01
+    """Relative deviations below this never count, whatever the noise estimate (1 %)."""
+    inside_rate: float = 0.9
+    outside_rate: float = 1e-4
+    tail_index: float = 1.0
+    """Extra evidence of a leaf far beyond the noise: ``tail_index * ln(|dev| / full)`` nats, i.e.
+    normal leaves are assumed to have a heavy (Pareto) tail, so a leaf that drops to zero counts
+    more than one just past the threshold, but only logarithmically."""
+    # Adtributor (published defaults: T_EEP 10 %, T_EP 67 %, top 3 explanations)
+    adtributor_teep: float = 0.1
+    adtributor_tep: float = 0.67
+    adtributor_k: int = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# leaf deviation and noise
+
+
+def leaf_deviation(table: LeafTable) -> tuple[np.ndarray, np.ndarray]:
+    """Relative deviation ``2(a-e)/(|a|+|e|)`` in [-2, 2] per leaf, and which leaves carry information.
+
+    Symmetric and bounded, so a leaf that drops to zero (-2) or appears from zero (+2) is
+    comparable with a 10 % dip. For a ratio metric the leaf's rate is compared; a leaf with no
+    denominator in either period says nothing about the rate.
+    """
+    if table.kind == "ratio":
+        assert table.actual_den is not None and table.expected_den is not None
+        informative = (table.actual_den != 0) & (table.expected_den != 0)
+        a = safe_ratio(table.actual, table.actual_den)
+        e = safe_ratio(table.expected, table.expected_den)
+    else:
+        a, e = table.actual, table.expected
+        informative = (a != 0) | (e != 0)
+    scale = np.abs(a) + np.abs(e)
+    dev = np.zeros(table.size, dtype=float)
+    np.divide(2.0 * (a - e), scale, out=dev, where=informative & (scale > 0))
+    return dev, informative & (scale > 0)
+
+
+def noise_scale(dev: np.ndarray) -> float:
+    """Noise level of the normal leaves' deviations, robust to a majority of abnormal leaves.
+
+    Start from the lower quartile of ``|dev|`` (for Gaussian noise q25(|z|) = 0.3186 σ), which
+    stays in the normal cluster while up to ~75 % of leaves are abnormal, then refine by sigma
+    clipping with the MAD of the leaves within 5 σ.
+    """
+    a = np.abs(dev)
+    if a.size == 0:
+        return 0.0
+    sigma = float(np.quantile(a, 0.25)) / 0.3186
+    for _ in range(5):
+        inside = a[a <= 5 * sigma] if sigma > 0 else a[a == 0]
+        if inside.size == 0:
+            break
+        new = float(np.median(inside)) / 0.6745
+        if abs(new - sigma) <= 1e-9:
+            break
+        sigma = new
+    return sigma
+
+
+def abnormal_labels(table: LeafTable, config: LocalizeConfig) -> tuple[np.ndarray, np.ndarray, float]:
+    """Soft labels in [0, 1] (0 below ``noise_k`` σ, 1 from twice that), informative mask, σ."""
+    y, _, informative, sigma = _labels(table, config)
+    return y, informative, sigma
+
+
+def _labels(table: LeafTable, config: LocalizeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Soft labels, tail bonus (nats), informative mask and noise scale."""
+    dev, informative = leaf_deviation(table)
+    sigma = noise_scale(dev[informative])
+    lo = max(config.noise_k * sigma, config.min_relative_change)
+    a = np.abs(dev)
+    y = np.clip((a - lo) / lo, 0.0, 1.0)
+    y[~informative] = 0.0
+    bonus = config.tail_index * np.log(np.maximum(a, 2 * lo) / (2 * lo))
+    bonus[~informative] = 0.0
+    return y, bonus, informative, sigma
+
+
+# ---------------------------------------------------------------------------------------------
+# registry
+
+Localizer = Callable[[LeafTable, LocalizeConfig], "tuple[list[tuple[Conditions, float]], float | None]"]
+LOCALIZERS: dict[str, Localizer] = {}
+
+
+def register_localizer(name: str) -> Callable[[Localizer], Localizer]:
+    """Register a localizer under ``name``; it gets the coded leaves and returns (slice, score) pairs."""
+
+    def deco(fn: Localizer) -> Localizer:
+        LOCALIZERS[name] = fn
+        return fn
+
+    return deco
+
+
+def _cuboids(n_dims: int, max_layer: int) -> list[tuple[int, ...]]:
+    return [c for layer in range(1, min(max_layer, n_dims) + 1) for c in combinations(range(n_dims), layer)]
+
+
+@register_localizer("ours")
+def ripple_cover(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Conditions, float]], float]:
+    """Greedy minimum-description-length cover of the abnormal leaves (see the module docstring)."""
+    y, bonus, informative, sigma = _labels(table, config)
+    normal = informative.astype(float) - y
+    if y.sum() <= 0:
+        return [], sigma
+    gain_abnormal = math.log(config.inside_rate / config.outside_rate)
+    cost_normal = math.log((1 - config.outside_rate) / (1 - config.inside_rate))
+    evidence = y * (gain_abnormal + bonus)
+
+    cuboids = _cuboids(len(table.dims), config.max_layer)
+    index = {c: table.cuboid_index(c) for c in cuboids}
+    # naming cost of a slice: which layer, then which of that layer's informative slices
+    n_layers = max(len(c) for c in cuboids)
+    per_layer: dict[int, int] = {}
+    for c, (inv, codes) in index.items():
+        has_info = np.bincount(inv, weights=informative.astype(float), minlength=len(codes)) > 0
+        per_layer[len(c)] = per_layer.get(len(c), 0) + int(has_info.sum())
+    name_cost = {layer: math.log(max(n, 1)) + math.log(n_layers) for layer, n in per_layer.items()}
+
+    def gains(cuboid: tuple[int, ...], uncovered: np.ndarray) -> np.ndarray:
+        inv, codes = index[cuboid]
+        ab = np.bincount(inv, weights=evidence * uncovered, minlength=len(codes))
+        no = np.bincount(inv, weights=normal * uncovered, minlength=len(codes))
+        return ab - cost_normal * no - name_cost[len(cuboid)]
+
+    chosen: list[tuple[tuple[int, ...], int]] = []
+    uncovered = np.ones(table.size, dtype=float)
+    for _ in range(config.max_causes):
+        best: tuple[float, tuple[int, ...], int] | None = None
+        for c in cuboids:
+            g = gains(c, uncovered)
+            k = int(np.argmax(g))
+            if best is None or g[k] > best[0] + 1e-12:
+                best = (float(g[k]), c, k)
+        if best is None or best[0] <= 0:
+            break
+        chosen.append((best[1], best[2]))
+        uncovered[index[best[1]][0] == best[2]] = 0.0
+
+    # drop slices whose leaves the others already explain
+    def masks(items: list[tuple[tuple[int, ...], int]]) -> list[np.ndarray]:
+        return [index[c][0] == k for c, k in items]
+
+    changed = True
+    while changed and len(chosen) > 1:
+        changed = False
+        for i in range(len(chosen)):
+            others = masks(chosen[:i] + chosen[i + 1:])
+            unc = np.ones(table.size, dtype=float)
+            for m in others:
+                unc[m] = 0.0
+            c, k = chosen[i]
+            if gains(c, unc)[k] <= 0:
+                del chosen[i]
+                changed = True
+                break
+
+    # final scores: each slice's gain given all the others
+    out: list[tuple[Conditions, float]] = []
+    all_masks = masks(chosen)
+    for i, (c, k) in enumerate(chosen):
+        unc = np.ones(table.size, dtype=float)
+        for j, m in enumerate(all_masks):
+            if j != i:
+                unc[m] = 0.0
+        out.append((table.condition(c, index[c][1][k]), float(gains(c, unc)[k])))
+    out.sort(key=lambda t: -t[1])
+    return out, sigma
+
+
+def js_surprise(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Adtributor's surprise: each value's term of the Jensen-Shannon divergence of shares p → q."""
+    p = np.asarray(p, dtype=float)
+    q = np.asarray(q, dtype=float)
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tp = np.where(p > 0, p * np.log(np.where(p > 0, p / np.where(m > 0, m, 1), 1)), 0.0)
+        tq = np.where(q > 0, q * np.log(np.where(q > 0, q / np.where(m > 0, m, 1), 1)), 0.0)
+    return 0.5 * (tp + tq)
+
+
+def _shares(values: np.ndarray) -> np.ndarray:
+    total = values.sum()
+    return values / total if total != 0 else np.zeros_like(values)
+
+
+@register_localizer("adtributor")
+def adtributor(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Conditions, float]], None]:
+    """Adtributor (NSDI 2014), from the paper: one-dimensional explanations ranked by surprise."""
+    a_total, e_total = float(table.actual.sum()), float(table.expected.sum())
+    candidates: list[tuple[float, list[tuple[Conditions, float]]]] = []
+    for j in range(len(table.dims)):
+        inv, codes = table.cuboid_index((j,))
+        n = len(codes)
+        a = np.bincount(inv, weights=table.actual, minlength=n)
+        e = np.bincount(inv, weights=table.expected, minlength=n)
+        if table.kind == "ratio":
+            assert table.actual_den is not None and table.expected_den is not None
+            ad = np.bincount(inv, weights=table.actual_den, minlength=n)
+            ed = np.bincount(inv, weights=table.expected_den, minlength=n)
+            ep = ratio_counterfactual_share(a, e, ad, ed, a_total, e_total,
+                                            float(table.actual_den.sum()), float(table.expected_den.sum()))
+            surprise = js_surprise(_shares(e), _shares(a)) + js_surprise(_shares(ed), _shares(ad))
+        else:
+            change = a_total - e_total
+            ep = (a - e) / change if change != 0 else np.zeros(n)
+            surprise = js_surprise(_shares(e), _shares(a))
+        order = np.argsort(-surprise, kind="stable")
+        picked: list[tuple[Conditions, float]] = []
+        cumulative = 0.0
+        for k in order:
+            if ep[k] <= config.adtributor_teep:
+                continue
+            picked.append((table.condition((j,), codes[k]), float(surprise[k])))
+            cumulative += float(ep[k])
+            if cumulative > config.adtributor_tep:
+                candidates.append((float(sum(s for _, s in picked)), picked))
+                break
+    candidates.sort(key=lambda t: -t[0])
+    out: list[tuple[Conditions, float]] = []
+    for _, picked in candidates[: config.adtributor_k]:
+        out.extend(picked)
+    return out, None
+
+
+def ratio_counterfactual_share(
+    a_num: np.ndarray, e_num: np.ndarray, a_den: np.ndarray, e_den: np.ndarray,
+    a_num_total: float, e_num_total: float, a_den_total: float, e_den_total: float,
+) -> np.ndarray:
+    """Share of the overall rate change that goes away if each slice had its expected num and den."""
+    r_actual = a_num_total / a_den_total if a_den_total else 0.0
+    r_expected = e_num_total / e_den_total if e_den_total else 0.0
+    change = r_actual - r_expected
+    cf_den = a_den_total - a_den + e_den
+    cf = safe_ratio(a_num_total - a_num + e_num, cf_den)
+    return (r_actual - cf) / change if change != 0 else np.zeros_like(a_num)
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry point
+
+
+def localize(
+    frame: pd.DataFrame,
+    dims: Sequence[str] | None = None,
+    *,
+    algorithm: str = "ours",
+    config: LocalizeConfig | None = None,
+) -> Localization:
+    """Find the slices that explain the change between ``expected`` and ``actual``.
+
+    ``frame`` holds leaf aggregates (see :mod:`metricloop.explain.frame`); ``dims`` defaults to
+    every non-value column.
+    """
+    table = leaf_table(frame, dims)
+    return localize_table(table, algorithm=algorithm, config=config)
+
+
+def localize_table(table: LeafTable, *, algorithm: str = "ours", config: LocalizeConfig | None = None) -> Localization:
+    """:func:`localize` on an already coded table (the benchmark codes once, times the search)."""
+    cfg = config or LocalizeConfig()
+    try:
+        fn = LOCALIZERS[algorithm]
+    except KeyError:
+        raise QueryError(
+            f"unknown localization algorithm {algorithm!r}; expected one of {sorted(LOCALIZERS)}",
+            zh=f"未知的定位算法 {algorithm!r}；可选：{sorted(LOCALIZERS)}",
+        ) from None
+    found, sigma = fn(table, cfg)
+    return describe(table, found, algorithm=algorithm, noise=sigma, config=cfg)
+
+
+@dataclass
+class _Totals:
+    a: float
+    e: float
+    ad: float = 0.0
+    ed: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def describe(
+    table: LeafTable,
+    found: Sequence[tuple[Conditions, float]],
+    *,
+    algorithm: str,
+    noise: float | None,
+    config: LocalizeConfig | None = None,
+) -> Localization:
+    """Attach actual/expected/change/contribution to each found slice."""
+    is_ratio = table.kind == "ratio"
+    tot = _Totals(float(table.actual.sum()), float(table.expected.sum()))
+    if is_ratio:
+        assert table.actual_den is not None and table.expected_den is not None
+        tot.ad, tot.ed = float(table.actual_den.sum()), float(table.expected_den.sum())
+    total_actual = float(safe_ratio(tot.a, tot.ad)) if is_ratio else tot.a
+    total_expected = float(safe_ratio(tot.e, tot.ed)) if is_ratio else tot.e
+    total_change = total_actual - total_expected
+
+    def counterfactual(mask: np.ndarray) -> float:
+        """The total if the leaves in ``mask`` had behaved as expected."""
+        num = tot.a - table.actual[mask].sum() + table.expected[mask].sum()
+        if not is_ratio:
+            return float(num)
+        assert table.actual_den is not None and table.expected_den is not None
+        den = tot.ad - table.actual_den[mask].sum() + table.expected_den[mask].sum()
+        return float(safe_ratio(num, den))
+
+    y, _, _ = abnormal_labels(table, config or LocalizeConfig())
+    causes: list[Cause] = []
+    union = np.zeros(table.size, dtype=bool)
+    for conditions, score in found:
+        m = table.mask(conditions)
+        union |= m
+        a, e = float(table.actual[m].sum()), float(table.expected[m].sum())
+        ar = er = None
+        if is_ratio:
+            assert table.actual_den is not None and table.expected_den is not None
+            ar = float(safe_ratio(a, table.actual_den[m].sum()))
+            er = float(safe_ratio(e, table.expected_den[m].sum()))
+            change, rel = ar - er, ((ar - er) / abs(er) if er else None)
+        else:
+            change, rel = a - e, ((a - e) / abs(e) if e else None)
+        contribution = (total_actual - counterfactual(m)) / total_change if total_change else 0.0
+        causes.append(Cause(
+            element=Element(conditions), actual=a, expected=e, change=change, relative_change=rel,
+            contribution=contribution, leaves=int(m.sum()),
+            abnormal_leaves=float(y[m].sum()),
+            score=score, actual_ratio=ar, expected_ratio=er,
+        ))
+    explained = (total_actual - counterfactual(union)) / total_change if total_change and causes else None
+    return Localization(
+        algorithm=algorithm, kind=table.kind, causes=tuple(causes), total_actual=total_actual,
+        total_expected=total_expected, explained_share=explained, noise_scale=noise,
+    )

@@ -1,0 +1,286 @@
+"""The service facade: one object per project that every door (CLI, API, UI, scheduler) calls.
+
+Doors parse input and render output; all behaviour lives here and in the domain packages.
+Heavy resources (state store, warehouse connections, compiled catalog) open lazily, once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import desc, select
+
+from metricloop.catalog import revisions, tree
+from metricloop.catalog.catalog import Catalog, available_dimensions, leaf_models, load_catalog
+from metricloop.catalog.models import Metric
+from metricloop.engine.compiler import CompiledQuery, Compiler, OutputColumn
+from metricloop.engine.query import MetricQuery
+from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse, Warehouse
+from metricloop.errors import ConfigError, QueryError
+from metricloop.ingest import checks as table_checks
+from metricloop.ingest.loader import LoadResult, Mode, Progress, fetch_json, load_file, load_records, records_from_json
+from metricloop.project import Project
+from metricloop.secrets import resolve_env
+from metricloop.store import Store
+from metricloop.store.models import IngestLoad, IngestReject, TableCheck
+
+
+@dataclass
+class QueryResult:
+    """Rows of a metric query (Arrow) with the SQL that produced them."""
+
+    compiled: CompiledQuery
+    table: pa.Table
+
+    @property
+    def sql(self) -> str:
+        return self.compiled.sql
+
+    @property
+    def columns(self) -> list[OutputColumn]:
+        return self.compiled.columns
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
+
+    def to_pandas(self) -> Any:
+        return self.table.to_pandas()
+
+
+class MetricLoop:
+    """Everything a user can do with one project."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._lock = threading.RLock()
+        self._catalog: Catalog | None = None
+        self._warehouses: dict[str, Warehouse] = {}
+        self._compilers: dict[str, Compiler] = {}
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> MetricLoop:
+        return cls(Project.load(path))
+
+    # ------------------------------------------------------------------ resources
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.project.state_url())
+
+    def warehouse(self, name: str | None = None) -> Warehouse:
+        key = name or "default"
+        with self._lock:
+            if key not in self._warehouses:
+                cfg = self.project.warehouse(name)
+                if cfg.type == "duckdb":
+                    self._warehouses[key] = DuckDBWarehouse(self.project.duckdb_path(cfg))
+                else:
+                    assert cfg.url is not None
+                    self._warehouses[key] = SQLAlchemyWarehouse(resolve_env(cfg.url, field="warehouse.url"))
+            return self._warehouses[key]
+
+    def duckdb(self) -> DuckDBWarehouse:
+        wh = self.warehouse()
+        if not isinstance(wh, DuckDBWarehouse):
+            raise ConfigError("loading files needs the embedded DuckDB warehouse (warehouse.type: duckdb)")
+        return wh
+
+    def close(self) -> None:
+        with self._lock:
+            for wh in self._warehouses.values():
+                wh.close()
+            self._warehouses.clear()
+            if "store" in self.__dict__:
+                self.store.dispose()
+                del self.__dict__["store"]
+
+    # ------------------------------------------------------------------ metric center
+    @property
+    def catalog(self) -> Catalog:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = load_catalog(self.project.root)
+            return self._catalog
+
+    def reload(self) -> Catalog:
+        with self._lock:
+            self._catalog = None
+            self._compilers.clear()
+            return self.catalog
+
+    def validate(self) -> Catalog:
+        """Load and cross-check every definition (raises DefinitionError with all issues)."""
+        return self.reload()
+
+    def sync_catalog(self, *, author: str | None = None, reason: str | None = None) -> list[revisions.Change]:
+        """Record revisions for every changed definition (idempotent)."""
+        catalog = self.catalog
+        with self.store.session() as s:
+            return revisions.sync(s, catalog, author=author, reason=reason)
+
+    def metrics(self, search: str | None = None, tier: str | None = None, include_retired: bool = False) -> list[Metric]:
+        items = self.catalog.search(search) if search else list(self.catalog.metrics.values())
+        if tier:
+            items = [m for m in items if m.tier.value == tier]
+        if not include_retired:
+            items = [m for m in items if m.lifecycle.value != "retired"]
+        return sorted(items, key=lambda m: (["north_star", "primary", "secondary", "diagnostic"].index(m.tier.value),
+                                            m.name))
+
+    def metric_detail(self, name: str) -> dict[str, Any]:
+        """Definition, computed facts, history and tree of one metric (what ``catalog show`` prints)."""
+        catalog = self.catalog
+        metric = catalog.metric(name)
+        with self.store.session() as s:
+            hist = revisions.history(s, name)
+        calc, meta = revisions.metric_hashes(catalog, metric)
+        return {
+            "name": metric.name,
+            "definition": metric.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+            "additivity": catalog.additivity(metric).value,
+            "semantic_models": [m.name for m in leaf_models(catalog, metric)],
+            "dimensions": sorted(d for d in available_dimensions(catalog, metric) if "__" not in d),
+            "calc_hash": calc,
+            "meta_hash": meta,
+            "source": str(catalog.origins[f"metric:{name}"].location()) if f"metric:{name}" in catalog.origins else None,
+            "revisions": [
+                {"version": r.version, "change": r.change, "calc_hash": r.calc_hash[:12], "meta_hash": r.meta_hash[:12],
+                 "author": r.author, "reason": r.reason, "created_at": r.created_at}
+                for r in hist
+            ],
+            "tree": tree.tree(catalog, name).to_dict(),
+            "parents": [e.to_dict() for e in tree.parents(catalog, name)],
+        }
+
+    # ------------------------------------------------------------------ query engine
+    def compiler(self, dialect: str) -> Compiler:
+        with self._lock:
+            if dialect not in self._compilers:
+                self._compilers[dialect] = Compiler(self.catalog, dialect)
+            return self._compilers[dialect]
+
+    def _warehouse_for(self, query: MetricQuery) -> tuple[str | None, Warehouse]:
+        names = set()
+        for metric_name in query.metrics:
+            for model in leaf_models(self.catalog, self.catalog.metric(metric_name)):
+                names.add(model.warehouse or "default")
+        if len(names) > 1:
+            raise QueryError(f"the metrics live in different warehouses ({', '.join(sorted(names))}); "
+                             "query them separately", zh="所选指标位于不同的数据仓库，请分开查询")
+        name = next(iter(names), None)
+        return name, self.warehouse(name)
+
+    def compile(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> CompiledQuery:
+        _, wh = self._warehouse_for(query)
+        return self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
+
+    def query(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> QueryResult:
+        """Compile and run ``query`` in its warehouse; only aggregates come back."""
+        _, wh = self._warehouse_for(query)
+        compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
+        return QueryResult(compiled, wh.execute(compiled.sql))
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, source: str, table: str, *, mode: Mode = "append", schema: dict[str, str] | None = None,
+               time_column: str | None = None, records_path: str | None = None,
+               progress: Progress | None = None) -> tuple[LoadResult, list[table_checks.CheckResult]]:
+        """Load a file or HTTP JSON URL into the warehouse, record it, and run the table's checks."""
+        wh = self.duckdb()
+        spec = self.project.config.tables.get(table)
+        time_column = time_column or (spec.time_column if spec else None)
+        with self.store.session() as s:
+            load = IngestLoad(table_name=table, source=source, mode=mode, status="running")
+            s.add(load)
+            s.flush()
+            load_id = load.id
+        try:
+            if source.startswith(("http://", "https://")):
+                records = records_from_json(fetch_json(source), records_path, source)
+                result = load_records(wh, records, table, source=source, mode=mode, schema=schema,
+                                      time_column=time_column, progress=progress)
+            else:
+                path = Path(source)
+                if not path.is_absolute() and not path.exists():
+                    path = self.project.root / source
+                result = load_file(wh, path, table, mode=mode, schema=schema, time_column=time_column,
+                                   progress=progress, display_name=source)
+        except Exception as exc:
+            with self.store.session() as s:
+                row = s.get(IngestLoad, load_id)
+                assert row is not None
+                row.status, row.error, row.finished_at = "failed", str(exc)[:2000], dt.datetime.now(dt.UTC)
+            raise
+        with self.store.session() as s:
+            row = s.get(IngestLoad, load_id)
+            assert row is not None
+            prev = s.scalars(select(IngestLoad).where(IngestLoad.table_name == table, IngestLoad.id != load_id,
+                                                      IngestLoad.status.in_(("ok", "partial")))
+                             .order_by(desc(IngestLoad.id)).limit(1)).first()
+            row.status, row.rows_loaded, row.rows_rejected = result.status, result.rows_loaded, result.rows_rejected
+            row.time_column, row.max_event_time = result.time_column, _as_utc(result.max_event_time, self.project)
+            row.finished_at = dt.datetime.now(dt.UTC)
+            for r in result.rejects:
+                s.add(IngestReject(load_id=load_id, file=r.file, line=r.line, column=r.column, reason=r.reason,
+                                   raw=r.raw))
+            prev_rows = prev.rows_loaded if prev else None
+        results = self.run_checks(table, previous_rows=prev_rows if mode == "append" else None,
+                                  time_column=result.time_column) if spec else []
+        return result, results
+
+    def run_checks(self, table: str | None = None, *, previous_rows: int | None = None,
+                   time_column: str | None = None) -> list[table_checks.CheckResult]:
+        """Run the configured checks of one table (or all) and store the results."""
+        specs = self.project.config.tables
+        names = [table] if table else list(specs)
+        now = dt.datetime.now(self.project.tz).replace(tzinfo=None)
+        out: list[table_checks.CheckResult] = []
+        for name in names:
+            spec = specs.get(name)
+            if spec is None:
+                raise ConfigError(f"no checks configured for table '{name}' (add it under 'tables:' in metricloop.yaml)")
+            obs = table_checks.observe(self.duckdb(), name, spec, previous_rows, time_column)
+            out += table_checks.evaluate(name, spec, obs, now)
+        with self.store.session() as s:
+            for r in out:
+                s.add(TableCheck(table_name=r.table, check=r.check, status=r.status, observed=r.observed,
+                                 threshold=r.threshold, detail=r.detail))
+        return out
+
+    def loads(self, table: str | None = None, limit: int = 50) -> list[IngestLoad]:
+        with self.store.session() as s:
+            q = select(IngestLoad).order_by(desc(IngestLoad.id)).limit(limit)
+            if table:
+                q = q.where(IngestLoad.table_name == table)
+            return list(s.scalars(q))
+
+    def rejects(self, load_id: int, limit: int = 1000) -> list[IngestReject]:
+        with self.store.session() as s:
+            return list(s.scalars(select(IngestReject).where(IngestReject.load_id == load_id)
+                                  .order_by(IngestReject.line).limit(limit)))
+
+    def check_results(self, table: str | None = None, limit: int = 200) -> list[TableCheck]:
+        with self.store.session() as s:
+            q = select(TableCheck).order_by(desc(TableCheck.id)).limit(limit)
+            if table:
+                q = q.where(TableCheck.table_name == table)
+            return list(s.scalars(q))
+
+    def freshness(self, table: str) -> dt.datetime | None:
+        """The newest event time loaded into ``table`` (project-local, naive), or None."""
+        with self.store.session() as s:
+            t = s.scalars(select(IngestLoad.max_event_time).where(IngestLoad.table_name == table,
+                                                                  IngestLoad.max_event_time.is_not(None))
+                          .order_by(desc(IngestLoad.id)).limit(1)).first()
+        return t.astimezone(self.project.tz).replace(tzinfo=None) if t else None
+
+
+def _as_utc(value: dt.datetime | None, project: Project) -> dt.datetime | None:
+    """Event times in the warehouse are project-local wall-clock times; store them as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=project.tz) if value.tzinfo is None else value

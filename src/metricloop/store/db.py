@@ -1,0 +1,99 @@
+"""Open the state store, migrate it to the current schema, hand out sessions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.orm import Session, sessionmaker
+
+from metricloop.errors import StoreError
+from metricloop.secrets import redact
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_migrate_lock = threading.Lock()
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+class Store:
+    """The state database (SQLite by default, PostgreSQL in production)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        kwargs: dict[str, object] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        try:
+            self.engine = sa.create_engine(url, **kwargs)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise StoreError(f"cannot open state store {redact(url)}: {redact(str(exc))}") from None
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.upgrade()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision``; safe to call on every start."""
+        with _migrate_lock:
+            try:
+                with self.engine.begin() as con:
+                    cfg = alembic_config(self.url)
+                    cfg.attributes["connection"] = con
+                    if self.current_revision(con) != self.head_revision():
+                        command.upgrade(cfg, revision)
+            except sa.exc.OperationalError as exc:
+                raise StoreError(f"state store unreachable ({redact(self.url)}): "
+                                 f"{redact(str(exc.orig)).splitlines()[0]}",
+                                 zh="无法连接状态库") from None
+
+    def downgrade(self, revision: str) -> None:
+        with _migrate_lock, self.engine.begin() as con:
+            cfg = alembic_config(self.url)
+            cfg.attributes["connection"] = con
+            command.downgrade(cfg, revision)
+
+    @staticmethod
+    def current_revision(con: sa.Connection) -> str | None:
+        return MigrationContext.configure(con).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str | None:
+        return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any error."""
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_con: object, _record: object) -> None:
+    cur = dbapi_con.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -222,6 +222,7 @@ def build_catalog(docs: Iterable[Document]) -> Catalog:
     """Validate parsed documents into a catalog (also used for definitions written via the API)."""
     catalog = Catalog()
     issues: list[Issue] = []
+    unparsed: set[str] = set()  # names declared by objects that failed validation (no cascade errors)
     for doc in docs:
         issues += doc.issues
         if doc.data is None:
@@ -233,6 +234,8 @@ def build_catalog(docs: Iterable[Document]) -> Catalog:
         for i, raw in enumerate(shape.semantic_models):
             model, found = parse_model(SemanticModel, raw, doc, ("semantic_models", i))
             issues += found
+            if model is None and isinstance(raw, dict):
+                unparsed.update(str(m.get("name")) for m in raw.get("measures") or [] if isinstance(m, dict))
             if model is not None:
                 if model.name in catalog.semantic_models:
                     first = catalog.origins[f"model:{model.name}"]
@@ -245,6 +248,8 @@ def build_catalog(docs: Iterable[Document]) -> Catalog:
         for i, raw in enumerate(shape.metrics):
             metric, found = parse_model(Metric, raw, doc, ("metrics", i))
             issues += found
+            if metric is None and isinstance(raw, dict):
+                unparsed.add(str(raw.get("name")))
             if metric is not None:
                 if metric.name in catalog.metrics:
                     first = catalog.origins[f"metric:{metric.name}"]
@@ -254,7 +259,11 @@ def build_catalog(docs: Iterable[Document]) -> Catalog:
                 catalog.metrics[metric.name] = metric
                 catalog.origins[f"metric:{metric.name}"] = Origin(doc.file, ("metrics", i), doc)
     _add_measure_metrics(catalog)
-    issues += cross_check(catalog)
+    found = cross_check(catalog)
+    if unparsed:  # references to objects already reported as invalid add nothing
+        found = [i for i in found if not any(f"unknown measure '{n}'" in i.message or f"unknown metric '{n}'"
+                                             in i.message for n in unparsed)]
+    issues += found
     if issues:
         raise DefinitionError(issues)
     return catalog

@@ -55,11 +55,12 @@ class TreeNode:
     relation: str | None = None
     sign: int = 1
     derived: bool = True
+    repeated: bool = False  # already shown above (declared drivers can point back up the tree)
     children: list[TreeNode] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "relation": self.relation, "sign": self.sign, "derived": self.derived,
-                "children": [c.to_dict() for c in self.children]}
+                "repeated": self.repeated, "children": [c.to_dict() for c in self.children]}
 
 
 def tree(catalog: Catalog, root: str, depth: int = 6) -> TreeNode:
@@ -74,7 +75,9 @@ def tree(catalog: Catalog, root: str, depth: int = 6) -> TreeNode:
                         edge.derived if edge else True)
         if level < depth:
             for e in by_parent.get(name, []):
-                if e.child not in seen:
+                if e.child in seen:
+                    node.children.append(TreeNode(e.child, e.relation.value, e.sign, e.derived, repeated=True))
+                else:
                     node.children.append(build(e.child, e, level + 1, seen | {e.child}))
         return node
 

@@ -170,7 +170,7 @@ def _rich_tree(node: dict[str, Any], ml: MetricLoop, loc: str, parent: Tree | No
     if node["relation"]:
         sign = {1: "+", -1: "−"}.get(node["sign"], "") if node["relation"] == "additive" else ""
         kind = node["relation"] + ("" if node["derived"] else " (declared)")
-        label = f"{sign}{label} [dim]{kind}[/]"
+        label = f"{sign}{label} [dim]{kind}{' ↺' if node.get('repeated') else ''}[/]"
     branch = parent.add(label) if parent is not None else Tree(label)
     for child in node["children"]:
         _rich_tree(child, ml, loc, branch)
@@ -212,8 +212,35 @@ def query(
     if sql:
         err_console.print(result.sql, highlight=False, soft_wrap=True)
     rows = result.rows()
-    emit(rows, fmt.value, columns=[c.name for c in result.columns],
+    emit(rows, fmt.value, columns=[c.name for c in result.columns], formatters=display_formats(ml, result.columns),
          payload={"sql": result.sql, "columns": [vars(c) for c in result.columns], "rows": rows})
+
+
+def display_formats(ml: MetricLoop, columns: list[Any]) -> dict[str, Any]:
+    """Cell formatters for a result: each metric's own format spec, periods shown at their grain."""
+    out: dict[str, Any] = {}
+    for c in columns:
+        if c.kind == "metric" or (c.kind == "compare" and c.name.endswith(("__prev", "__delta"))):
+            spec = ml.catalog.metric(c.metric).format
+            if spec:
+                out[c.name] = lambda v, s=spec: format(v, s)
+        elif c.kind == "compare" and c.name.endswith("__pct"):
+            out[c.name] = lambda v: f"{v:+.1%}"
+        elif c.kind == "dimension" and "__" in c.name:
+            grain = c.name.rsplit("__", 1)[1]
+            if grain in PERIOD_FORMATS:
+                out[c.name] = PERIOD_FORMATS[grain]
+    return out
+
+
+PERIOD_FORMATS: dict[str, Any] = {
+    "hour": lambda v: v.strftime("%Y-%m-%d %H:00"),
+    "day": lambda v: v.strftime("%Y-%m-%d"),
+    "week": lambda v: v.strftime("%Y-%m-%d") + " W" + v.strftime("%V"),
+    "month": lambda v: v.strftime("%Y-%m"),
+    "quarter": lambda v: f"{v.year}-Q{(v.month - 1) // 3 + 1}",
+    "year": lambda v: str(v.year),
+}
 
 
 def _first_error(exc: ValueError) -> str:

@@ -9,7 +9,7 @@ import io
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Literal
 
@@ -19,8 +19,8 @@ from rich.table import Table
 Format = Literal["table", "csv", "json"]
 FORMATS = ("table", "csv", "json")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:
@@ -67,8 +67,12 @@ def emit(
     columns: Sequence[str] | None = None,
     title: str | None = None,
     payload: Any = None,
+    formatters: Mapping[str, Callable[[Any], str]] | None = None,
 ) -> None:
-    """Print ``rows`` in ``fmt``; with json, ``payload`` (if given) is printed instead of the rows."""
+    """Print ``rows`` in ``fmt``; with json, ``payload`` (if given) is printed instead of the rows.
+
+    ``formatters`` shape table cells only (e.g. ``.2%`` for a rate); CSV and JSON keep raw values.
+    """
     cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
     if fmt == "json":
         sys.stdout.write(dumps(payload if payload is not None else list(rows)) + "\n")
@@ -80,9 +84,23 @@ def emit(
             writer.writerow([jsonable(r.get(c)) for c in cols])
         sys.stdout.write(buf.getvalue())
     else:
+        fmts = formatters or {}
+        cells = [[fmts[c](r.get(c)) if c in fmts and r.get(c) is not None else _cell(r.get(c)) for c in cols]
+                 for r in rows]
         table = Table(title=title, show_lines=False, header_style="bold")
-        for c in cols:
-            table.add_column(c, overflow="fold")
-        for r in rows:
-            table.add_row(*(_cell(r.get(c)) for c in cols))
-        console.print(table)
+        for i, c in enumerate(cols):
+            numeric = any(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in rows[:20])
+            table.add_column(c, no_wrap=True, justify="right" if numeric else "left")
+        for row in cells:
+            table.add_row(*row)
+        # never squeeze numbers into unreadable columns: widen past the terminal if needed
+        widths = [max([len(c)] + [_display_width(row[i]) for row in cells]) + 3 for i, c in enumerate(cols)]
+        needed = sum(widths) + 1
+        (console if needed <= console.width else Console(width=needed, file=sys.stdout)).print(table)
+
+
+def _display_width(text: str) -> int:
+    """Terminal cells: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -170,7 +170,7 @@ def build_days(first: date, n: int) -> Days:
             if -5 <= k <= 6:  # couriers go home: slower, and promises are extended
                 handling_extra[i] = 36.0
                 transit[i] = 1.3
-                promise_extra[i] = 4.0
+                promise_extra[i] = 2.0
     trend = np.exp(np.log1p(ANNUAL_GROWTH) * years)
     season = 1.0 + 0.06 * np.cos(2 * np.pi * (doy - 340) / 365.25)
     sessions *= (trend * season)[:, None]

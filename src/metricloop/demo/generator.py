@@ -19,7 +19,7 @@ measured exactly as (world with incidents) / (world without) - 1 in its slice an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -43,6 +43,8 @@ ORDERS_PER_DAY = 5000.0  # mean orders per day over the reference period at scal
 BUYER_POOL = 1_500_000  # buyers known before the range starts, at scale 1.0
 BUYER_ID_BASE = 10_000_000
 ORDER_ID_BASE = 1_000_000_000
+LOYAL_SHARE = 0.3  # returning orders placed by long-standing loyal buyers
+REPEAT_DAYS = 25.0  # other returning orders repeat a buyer seen this many days back on average
 P, C, K, M = len(co.PROVINCES), len(co.CHANNELS), len(co.CATEGORIES), len(co.PAYMENT_METHODS)
 STORE = co.CHANNELS.index("store")
 
@@ -138,7 +140,7 @@ def _dim_codes(spec_slice: dict[str, str]) -> dict[str, int]:
 def _province_mask(codes: dict[str, int]) -> np.ndarray:
     mask = np.ones(P, dtype=bool)
     if "region" in codes:
-        mask &= co.PROVINCE_REGION_CODE == codes["region"]
+        mask &= co.PROVINCE_REGION_CODE == codes["region"]  # noqa: SIM300 (array on the left)
     if "province" in codes:
         mask &= np.arange(P) == codes["province"]
     return mask
@@ -191,25 +193,31 @@ class _World:
     refund_amount_cf: np.ndarray
     refund_amount_act: np.ndarray
     new: np.ndarray
-    # filled by later steps
-    buyer: np.ndarray | None = None
-    order_id: np.ndarray | None = None
-    # deliveries (index into rows)
-    d_row: np.ndarray | None = None
-    d_carrier: np.ndarray | None = None
-    d_ship: np.ndarray | None = None
-    d_promised: np.ndarray | None = None
-    d_delivered_cf: np.ndarray | None = None
-    d_delivered_act: np.ndarray | None = None
-    d_budget: np.ndarray | None = None  # hours from ship to promise
-    d_median: np.ndarray | None = None  # median transit hours (counterfactual)
-    d_median_act: np.ndarray | None = None
-    d_extra_act: np.ndarray | None = None
+    # filled by _assign_buyers (indexed like the rows; 0 for rows never paid)
+    order_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    buyer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+@dataclass
+class _Shipments:
+    """One entry per paid non-store row (``row`` indexes the world's rows); times in minutes."""
+
+    row: np.ndarray
+    carrier: np.ndarray
+    ship: np.ndarray
+    promised: np.ndarray
+    delivered_cf: np.ndarray
+    delivered_act: np.ndarray
+    budget: np.ndarray  # hours from ship to promise
+    median_cf: np.ndarray  # median transit hours without incidents
+    median_act: np.ndarray
+    extra_act: np.ndarray  # hours added by incidents
 
 
 def _hours_of(spec: IncidentSpec, start: date) -> tuple[int, int]:
     origin = datetime(start.year, start.month, start.day)
-    return (int((spec.start - origin).total_seconds() // 3600), int((spec.end - origin).total_seconds() // 3600))
+    seconds = (spec.start - origin).total_seconds(), (spec.end - origin).total_seconds()
+    return int(seconds[0]) // 3600, int(seconds[1]) // 3600
 
 
 def generate(
@@ -231,27 +239,28 @@ def generate(
         raise ConfigError(f"demo range: start {start} must be before end {end}",
                           zh=f"演示数据区间：开始日期 {start} 必须早于结束日期 {end}")  # fmt: skip
     if not 0 < scale <= 20:
-        raise ConfigError(f"demo scale must be in (0, 20], got {scale}", zh=f"演示数据规模须在 (0, 20] 内，实际为 {scale}")
+        raise ConfigError(f"demo scale must be in (0, 20], got {scale}",
+                          zh=f"演示数据规模须在 (0, 20] 内，实际为 {scale}")  # fmt: skip
     specs = DEFAULT_INCIDENTS if incidents is None else incidents
     H = (end - start).days * 24
     chosen = []
     for spec in specs:
         spec.check()
         h0, h1 = _hours_of(spec, start)
-        if 0 <= h0 and h1 <= H:
+        if h0 >= 0 and h1 <= H:
             chosen.append(spec)
     seeds = np.random.SeedSequence(seed).spawn(len(_STREAMS))
     rng = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
 
     world = _cells_and_rows(start, end, scale, chosen, rng)
     _assign_buyers(world, scale, rng["buyers"])
-    _deliveries(world, chosen, start, rng["delivery"])
-    truths = [_truth(world, spec, start) for spec in chosen]
+    ship = _deliveries(world, chosen, start, rng["delivery"])
+    truths = [_truth(world, ship, spec, start) for spec in chosen]
     data = DemoData(
         orders=_orders_table(world, start, world.paid_act, actual=True),
         traffic=_traffic_table(world, start, world.sessions_act, world.visitors),
         payments=_payments_table(world, start, actual=True),
-        deliveries=_deliveries_table(world, start, end, actual=True),
+        deliveries=_deliveries_table(world, ship, start, end, actual=True),
         incidents=truths,
         start=start,
         end=end,
@@ -266,7 +275,7 @@ def generate(
             "orders": _orders_table(world, start, world.paid_cf, actual=False),
             "traffic": _traffic_table(world, start, world.sessions_cf, vis_cf),
             "payments": _payments_table(world, start, actual=False),
-            "deliveries": _deliveries_table(world, start, end, actual=False),
+            "deliveries": _deliveries_table(world, ship, start, end, actual=False),
         }
     return data
 
@@ -289,18 +298,19 @@ def _cells_and_rows(
     hod = h_idx % 24
     # (D, C) day level with noise: one national factor per day and one per day x channel
     day_level = base_level * days.sessions * days.channel_share
-    day_level *= _lognormal_noise(rng["day_noise"], 0.03, (D, 1)) * _lognormal_noise(rng["day_noise"], 0.04, (D, C))
+    day_level *= _lognormal_noise(rng["day_noise"], 0.03, (D, 1))
+    day_level *= _lognormal_noise(rng["day_noise"], 0.04, (D, C))
     # (D, P, C) day x province x channel noise
     dpc = _lognormal_noise(rng["day_noise"], 0.07, (D, P, C))
     hour_w = days.hour_weights[d_of_h, :, hod]  # (H, C)
-    lam = (day_level[d_of_h] * hour_w)[:, None, :] * co.PROVINCE_WEIGHT[None, :, None] * dpc[d_of_h]
-    lam *= rng["cell_noise"].gamma(30.0, 1.0 / 30.0, lam.shape)  # negative-binomial overdispersion
+    lam3 = (day_level[d_of_h] * hour_w)[:, None, :] * co.PROVINCE_WEIGHT[None, :, None] * dpc[d_of_h]
+    lam3 *= rng["cell_noise"].gamma(30.0, 1.0 / 30.0, lam3.shape)  # negative-binomial overdispersion
     cr = (
         co.CHANNEL_CONVERSION[None, None, :]
         * days.conversion[d_of_h][:, None, None]
         * co.REGION_CONVERSION[co.PROVINCE_REGION_CODE][None, :, None]
     ).reshape(-1)
-    lam = lam.reshape(-1)
+    lam = lam3.reshape(-1)
     n_cells = lam.size
 
     sessions_cf = rng["sessions"].poisson(lam)
@@ -318,11 +328,11 @@ def _cells_and_rows(
         h0, h1 = _hours_of(spec, start)
         codes = _dim_codes(dict(spec.slice))
         pm, cm = _province_mask(codes), _channel_mask(codes)
-        cells = np.zeros(shape3, dtype=bool)
         if spec.kind == "logistics_delay":
             cm = cm & (np.arange(C) != STORE)  # store orders are not shipped
-        cells[h0:h1] = pm[:, None] & cm[None, :]
-        cells = cells.reshape(-1)
+        grid = np.zeros(shape3, dtype=bool)
+        grid[h0:h1] = pm[:, None] & cm[None, :]
+        cells = grid.reshape(-1)
         prm = spec.params
         if spec.kind == "traffic_drop":
             sess_keep[cells] *= prm["sessions"]
@@ -348,7 +358,7 @@ def _cells_and_rows(
     n = cell.size
     first = np.cumsum(counts) - counts
     base = (np.arange(n) - first[cell]) < checkouts_cf[cell]
-    hour = cell // (P * C)
+    hour = (cell // (P * C)).astype(np.int32)
     prov = ((cell // C) % P).astype(np.int8)
     chan = (cell % C).astype(np.int8)
     day = hour // 24
@@ -453,7 +463,9 @@ def _row_mask(
     """Rows (checkouts) inside the incident's window and slice."""
     h0, h1 = _hours_of(spec, start)
     codes = _dim_codes(dict(spec.slice))
-    mask = (hour >= h0) & (hour < h1)
+    lo, hi = np.searchsorted(hour, [h0, h1])  # rows are in hour order
+    mask = np.zeros(hour.size, dtype=bool)
+    mask[lo:hi] = True
     mask &= _province_mask(codes)[prov]
     mask &= _channel_mask(codes)[chan]
     if "category" in codes:
@@ -468,52 +480,50 @@ def _row_mask(
 
 
 def _assign_buyers(w: _World, scale: float, rng: np.random.Generator) -> None:
-    """Give every paid order (in either world) a buyer id and every order an order id.
+    """Give every paid order (in either world) a buyer id and an order id.
 
-    Rows are walked in (province, time) order. A ``new`` row mints the next buyer id; a
-    returning row picks a buyer known in its province before that moment: half the time a recent
-    one (recency), otherwise one of the long-standing loyal buyers of the initial pool.
+    Orders are walked in (province, time) order. A ``new`` order mints the next buyer id. A
+    returning order is either one of the long-standing loyal buyers of the province's initial
+    pool, or a repeat of the buyer of an earlier order in the same province (a few weeks back on
+    average). Copying earlier orders makes frequent buyers more frequent, as in real shops; the
+    chains of copies are resolved at once by pointer jumping.
     """
     rows = np.flatnonzero(w.paid_cf | w.paid_act)
     n = rows.size
-    t = w.hour[rows] * 60 + w.minute[rows]
-    tie = rng.integers(0, 1 << 20, n)
-    time_key = (t.astype(np.int64) << 20) | tie
-    # order ids in time order (shared by both worlds)
-    order_id = np.empty(len(w.cell), dtype=np.int64)
+    t = w.hour[rows].astype(np.int64) * 60 + w.minute[rows]
+    time_key = (t << 20) | rng.integers(0, 1 << 20, n)
+    order_id = np.zeros(len(w.cell), dtype=np.int64)
     order_id[rows[np.argsort(time_key, kind="stable")]] = ORDER_ID_BASE + np.arange(n)
     w.order_id = order_id
 
     pool0 = np.maximum(np.round(BUYER_POOL * scale * co.PROVINCE_WEIGHT), 1).astype(np.int64)
     pool_start = BUYER_ID_BASE + np.cumsum(pool0) - pool0
-    new_base = BUYER_ID_BASE + int(pool0.sum())
-
     prov = w.prov[rows].astype(np.int64)
     order = np.argsort((prov << 46) | time_key, kind="stable")
-    rows_s = rows[order]
-    prov_s = prov[order]
-    new_s = w.new[rows_s]
-    # new buyers get ids in global time order (registration order)
+    rows_s, prov_s, new_s = rows[order], prov[order], w.new[rows[order]]
+    # new buyers: ids in registration (global time) order
     new_pos = np.flatnonzero(new_s)
     reg_rank = np.empty(new_pos.size, dtype=np.int64)
     reg_rank[np.argsort(time_key[order][new_pos], kind="stable")] = np.arange(new_pos.size)
-    new_ids = new_base + reg_rank  # in (province, time) order
-    new_before = np.cumsum(new_s) - new_s  # new rows before this one, all provinces
+    buyer_s = np.zeros(n, dtype=np.int64)
+    buyer_s[new_pos] = BUYER_ID_BASE + int(pool0.sum()) + reg_rank
+    # returning buyers: loyal pool member, or the buyer of an earlier order of the province
+    pos = np.arange(n)
     prov_first = np.searchsorted(prov_s, np.arange(P))
-    at_prov_start = new_before[np.minimum(prov_first, n - 1)] if n else np.zeros(P, dtype=np.int64)
-    local_new = new_before - at_prov_start[prov_s]
-    pool = pool0[prov_s] + local_new
-    recent = rng.random(n) < 0.5
-    u = rng.random(n)
-    pick = np.where(recent, np.floor(pool * u**0.25), np.floor(pool0[prov_s] * u**2.5)).astype(np.int64)
-    pick = np.minimum(pick, pool - 1)
-    from_pool = pick < pool0[prov_s]
-    later = np.clip(at_prov_start[prov_s] + pick - pool0[prov_s], 0, max(new_ids.size - 1, 0))
-    returning_id = np.where(from_pool, pool_start[prov_s] + pick, new_ids[later] if new_ids.size else 0)
-    buyer_s = returning_id
-    buyer_s[new_pos] = new_ids
+    per_day = np.bincount(prov_s, minlength=P) / max(w.H / 24, 1.0)
+    back = 1 + np.floor(rng.exponential(REPEAT_DAYS * per_day[prov_s])).astype(np.int64)
+    target = pos - back
+    loyal = ~new_s & ((rng.random(n) < LOYAL_SHARE) | (target < prov_first[prov_s]))
+    pick = np.floor(pool0[prov_s] * rng.random(n) ** 2.5).astype(np.int64)
+    buyer_s[loyal] = (pool_start[prov_s] + pick)[loyal]
+    ptr = np.where(new_s | loyal, pos, target)
+    while True:  # pointer jumping: every order ends at the new or loyal order it repeats
+        nxt = ptr[ptr]
+        if np.array_equal(nxt, ptr):
+            break
+        ptr = nxt
     buyer = np.zeros(len(w.cell), dtype=np.int64)
-    buyer[rows_s] = buyer_s
+    buyer[rows_s] = buyer_s[ptr]
     w.buyer = buyer
 
 
@@ -530,7 +540,7 @@ def _carrier_cum() -> np.ndarray:
     return np.cumsum(share, axis=1)
 
 
-def _deliveries(w: _World, specs: list[IncidentSpec], start: date, rng: np.random.Generator) -> None:
+def _deliveries(w: _World, specs: list[IncidentSpec], start: date, rng: np.random.Generator) -> _Shipments:
     """Ship every paid non-store order: carrier, ship time, promised and delivered times (minutes)."""
     rows = np.flatnonzero((w.paid_cf | w.paid_act) & (w.chan != STORE))
     n = rows.size
@@ -565,16 +575,18 @@ def _deliveries(w: _World, specs: list[IncidentSpec], start: date, rng: np.rando
         transit_act[hit] = transit_cf[hit] * spec.params["transit"] + spec.params["extra_hours"]
         median_act[hit] = median_act[hit] * spec.params["transit"]
         extra_act[hit] = spec.params["extra_hours"]
-    w.d_row = rows
-    w.d_carrier = carrier
-    w.d_ship = ship
-    w.d_promised = promised.astype(np.int64)
-    w.d_delivered_cf = ship + np.round(60 * transit_cf).astype(np.int64)
-    w.d_delivered_act = ship + np.round(60 * transit_act).astype(np.int64)
-    w.d_budget = (promised - ship) / 60.0
-    w.d_median = median * w.days.transit[day]
-    w.d_median_act = median_act
-    w.d_extra_act = extra_act
+    return _Shipments(
+        row=rows,
+        carrier=carrier,
+        ship=ship,
+        promised=promised.astype(np.int64),
+        delivered_cf=ship + np.round(60 * transit_cf).astype(np.int64),
+        delivered_act=ship + np.round(60 * transit_act).astype(np.int64),
+        budget=(promised - ship) / 60.0,
+        median_cf=median * w.days.transit[day],
+        median_act=median_act,
+        extra_act=extra_act,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,7 +623,9 @@ def measured_slice(metric: str, spec_slice: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in spec_slice.items() if k in dims}
 
 
-def _measure(w: _World, metric: str, codes: dict[str, int], h0: int, h1: int, actual: bool) -> float | None:
+def _measure(
+    w: _World, s: _Shipments, metric: str, codes: dict[str, int], h0: int, h1: int, *, actual: bool
+) -> float | None:
     """Value of ``metric`` over hours [h0, h1) in the slice given by ``codes`` (one world)."""
     if metric in ("sessions", "conversion_rate"):
         sessions = w.sessions_act if actual else w.sessions_cf
@@ -621,27 +635,26 @@ def _measure(w: _World, metric: str, codes: dict[str, int], h0: int, h1: int, ac
         if metric == "sessions":
             return denominator
     if metric == "on_time_delivery_rate":
-        assert w.d_row is not None and w.d_ship is not None and w.d_carrier is not None
-        rows = w.d_row
-        paid = (w.paid_act if actual else w.paid_cf)[rows]
-        delivered = w.d_delivered_act if actual else w.d_delivered_cf
-        assert delivered is not None and w.d_promised is not None
-        mask = paid & (w.d_ship >= h0 * 60) & (w.d_ship < h1 * 60)
-        mask &= _slice_masks(codes, w.prov[rows], channel=w.chan[rows], category=w.cat[rows],
-                             carrier=w.d_carrier)  # fmt: skip
+        paid = (w.paid_act if actual else w.paid_cf)[s.row]
+        delivered = s.delivered_act if actual else s.delivered_cf
+        mask = paid & (s.ship >= h0 * 60) & (s.ship < h1 * 60)
+        mask &= _slice_masks(codes, w.prov[s.row], channel=w.chan[s.row], category=w.cat[s.row],
+                             carrier=s.carrier)  # fmt: skip
         total = mask.sum()
-        return float((delivered[mask] <= w.d_promised[mask]).sum() / total) if total else None
-    in_window = (w.hour >= h0) & (w.hour < h1)
-    rmask = in_window & _slice_masks(codes, w.prov, channel=w.chan, category=w.cat, payment_method=w.method)
+        return float((delivered[mask] <= s.promised[mask]).sum() / total) if total else None
+    lo, hi = np.searchsorted(w.hour, [h0, h1])  # rows are in hour order
+    win = slice(lo, hi)
+    rmask = _slice_masks(codes, w.prov[win], channel=w.chan[win], category=w.cat[win],
+                         payment_method=w.method[win])  # fmt: skip
     if metric == "payment_success_rate":
-        exists = w.act if actual else w.base
-        attempts = (w.attempts_act if actual else w.attempts_cf)[rmask & exists].sum()
-        paid = (w.paid_act if actual else w.paid_cf)[rmask].sum()
+        exists = (w.act if actual else w.base)[win]
+        attempts = (w.attempts_act if actual else w.attempts_cf)[win][rmask & exists].sum()
+        paid = (w.paid_act if actual else w.paid_cf)[win][rmask].sum()
         return float(paid / attempts) if attempts else None
-    paid_mask = rmask & (w.paid_act if actual else w.paid_cf)
+    paid_mask = rmask & (w.paid_act if actual else w.paid_cf)[win]
     orders = float(paid_mask.sum())
-    amount = w.amount_act if actual else w.amount_cf
-    refunded = w.refunded_act if actual else w.refunded_cf
+    amount = (w.amount_act if actual else w.amount_cf)[win]
+    refunded = (w.refunded_act if actual else w.refunded_cf)[win]
     values: dict[str, float | None] = {
         "orders": orders,
         "gmv": float(amount[paid_mask].sum()),
@@ -657,12 +670,12 @@ def _measure(w: _World, metric: str, codes: dict[str, int], h0: int, h1: int, ac
     if metric == "refund_rate":
         return float(refunded[paid_mask].sum()) / orders
     if metric == "new_buyer_share":
-        return float(w.new[paid_mask].sum()) / orders
+        return float(w.new[win][paid_mask].sum()) / orders
     if metric == "items_per_order":
-        return float(w.items[paid_mask].sum()) / orders
+        return float(w.items[win][paid_mask].sum()) / orders
     if metric == "buyers":
         assert w.buyer is not None
-        return float(np.unique(w.buyer[paid_mask]).size)
+        return float(np.unique(w.buyer[win][paid_mask]).size)
     raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -670,7 +683,7 @@ def _measure(w: _World, metric: str, codes: dict[str, int], h0: int, h1: int, ac
 # expected effects (what the incident was designed to do, before sampling noise)
 
 
-def _expected(w: _World, spec: IncidentSpec, start: date) -> dict[str, float]:
+def _expected(w: _World, s: _Shipments, spec: IncidentSpec, start: date) -> dict[str, float]:
     h0, h1 = _hours_of(spec, start)
     codes = _dim_codes(dict(spec.slice))
     prm = spec.params
@@ -681,7 +694,8 @@ def _expected(w: _World, spec: IncidentSpec, start: date) -> dict[str, float]:
     elif spec.kind == "stock_out":
         out = {"orders": prm["orders"] - 1, "gmv": prm["orders"] - 1}
     elif spec.kind == "price_error":
-        out = {"aov": prm["amount"] - 1, "orders": prm["orders"] - 1, "gmv": prm["amount"] * prm["orders"] - 1}
+        a, b = prm["amount"], prm["orders"]
+        out = {"aov": a - 1, "orders": b - 1, "gmv": a * b - 1}
     elif spec.kind == "campaign_spike":
         m, lift = prm["sessions"], prm["conversion"]
         orders = (m - 1) * lift
@@ -728,30 +742,26 @@ def _expected(w: _World, spec: IncidentSpec, start: date) -> dict[str, float]:
         dip = float(mu[online].sum() / mu.sum()) * (prm["orders"] - 1)
         out = {"orders": dip, "gmv": dip, "conversion_rate": dip}
         # on-time: mean probability over the slice's shipments of arriving within the promise
-        assert w.d_row is not None and w.d_ship is not None and w.d_carrier is not None
-        assert w.d_budget is not None and w.d_median is not None and w.d_median_act is not None
-        assert w.d_extra_act is not None
-        rows = w.d_row
-        hit = (w.d_ship >= h0 * 60) & (w.d_ship < h1 * 60) & w.paid_cf[rows]
-        hit &= _slice_masks(codes, w.prov[rows], carrier=w.d_carrier)
-        budget = w.d_budget[hit]
-        p_cf = ndtr(np.log(np.maximum(budget, 1e-3) / w.d_median[hit]) / co.TRANSIT_SIGMA)
-        room = np.maximum(budget - w.d_extra_act[hit], 1e-3)
-        p_act = ndtr(np.log(room / w.d_median_act[hit]) / co.TRANSIT_SIGMA)
+        hit = (s.ship >= h0 * 60) & (s.ship < h1 * 60) & w.paid_cf[s.row]
+        hit &= _slice_masks(codes, w.prov[s.row], carrier=s.carrier)
+        budget = s.budget[hit]
+        p_cf = ndtr(np.log(np.maximum(budget, 1e-3) / s.median_cf[hit]) / co.TRANSIT_SIGMA)
+        room = np.maximum(budget - s.extra_act[hit], 1e-3)
+        p_act = ndtr(np.log(room / s.median_act[hit]) / co.TRANSIT_SIGMA)
         if hit.any():
             out["on_time_delivery_rate"] = float(p_act.mean() / p_cf.mean()) - 1
     return {m: round(float(v), 4) for m, v in out.items() if m in spec.metrics}
 
 
-def _truth(w: _World, spec: IncidentSpec, start: date) -> IncidentTruth:
+def _truth(w: _World, s: _Shipments, spec: IncidentSpec, start: date) -> IncidentTruth:
     h0, h1 = _hours_of(spec, start)
     realised: dict[str, float | None] = {}
     measured_on: dict[str, dict[str, str]] = {}
     for metric in spec.metrics:
         on = measured_slice(metric, dict(spec.slice))
         codes = _dim_codes(on)
-        actual = _measure(w, metric, codes, h0, h1, actual=True)
-        cf = _measure(w, metric, codes, h0, h1, actual=False)
+        actual = _measure(w, s, metric, codes, h0, h1, actual=True)
+        cf = _measure(w, s, metric, codes, h0, h1, actual=False)
         realised[metric] = round(actual / cf - 1, 4) if actual is not None and cf else None
         measured_on[metric] = on
     return IncidentTruth(
@@ -761,7 +771,7 @@ def _truth(w: _World, spec: IncidentSpec, start: date) -> IncidentTruth:
         end=spec.end,
         metrics=list(spec.metrics),
         slices=[dict(spec.slice)],
-        expected_change=_expected(w, spec, start),
+        expected_change=_expected(w, s, spec, start),
         realised_change=realised,
         measured_on=measured_on,
         params=dict(spec.params),
@@ -775,17 +785,18 @@ def _truth(w: _World, spec: IncidentSpec, start: date) -> IncidentTruth:
 
 
 def _names(values: tuple[str, ...], codes: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.string()).take(pa.array(codes.astype(np.int32)))
+    """Dictionary-encoded strings: DuckDB and Parquet readers see plain VARCHAR."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8)), pa.array(values, pa.string()))
 
 
-def _timestamps(start: date, minutes: np.ndarray) -> pa.Array:
+def _timestamps(start: date, minutes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+    """Naive local timestamps (microseconds, as DuckDB's TIMESTAMP) from minutes since ``start``."""
     origin = np.datetime64(start.isoformat(), "m")
     stamps = (origin + minutes.astype("timedelta64[m]")).astype("datetime64[us]")
-    return pa.array(stamps, pa.timestamp("us"))
+    return pa.array(stamps, pa.timestamp("us"), mask=null)
 
 
 def _orders_table(w: _World, start: date, paid: np.ndarray, *, actual: bool) -> pa.Table:
-    assert w.order_id is not None and w.buyer is not None
     rows = np.flatnonzero(paid)
     rows = rows[np.argsort(w.order_id[rows], kind="stable")]
     amount = (w.amount_act if actual else w.amount_cf)[rows]
@@ -854,19 +865,16 @@ def _payments_table(w: _World, start: date, *, actual: bool) -> pa.Table:
     )
 
 
-def _deliveries_table(w: _World, start: date, end: date, *, actual: bool) -> pa.Table:
+def _deliveries_table(w: _World, s: _Shipments, start: date, end: date, *, actual: bool) -> pa.Table:
     """Shipped orders as of ``end``: not yet shipped are absent, not yet delivered are null."""
-    assert w.d_row is not None and w.d_ship is not None and w.d_promised is not None
-    assert w.d_carrier is not None and w.order_id is not None
-    delivered = w.d_delivered_act if actual else w.d_delivered_cf
-    assert delivered is not None
+    delivered = s.delivered_act if actual else s.delivered_cf
     horizon = (end - start).days * 1440
-    paid = (w.paid_act if actual else w.paid_cf)[w.d_row]
-    keep = np.flatnonzero(paid & (w.d_ship < horizon))
-    keep = keep[np.argsort(w.order_id[w.d_row[keep]], kind="stable")]
-    rows = w.d_row[keep]
+    paid = (w.paid_act if actual else w.paid_cf)[s.row]
+    keep = np.flatnonzero(paid & (s.ship < horizon))
+    keep = keep[np.argsort(w.order_id[s.row[keep]], kind="stable")]
+    rows = s.row[keep]
     done = delivered[keep] < horizon
-    on_time = delivered[keep] <= w.d_promised[keep]
+    on_time = delivered[keep] <= s.promised[keep]
     return pa.table(
         {
             "order_id": pa.array(w.order_id[rows], pa.int64()),
@@ -875,16 +883,10 @@ def _deliveries_table(w: _World, start: date, end: date, *, actual: bool) -> pa.
             "province": _names(co.PROVINCES, w.prov[rows]),
             "channel": _names(co.CHANNELS, w.chan[rows]),
             "category": _names(co.CATEGORIES, w.cat[rows]),
-            "carrier": _names(co.CARRIERS, w.d_carrier[keep]),
-            "ship_time": _timestamps(start, w.d_ship[keep]),
-            "promised_time": _timestamps(start, w.d_promised[keep]),
-            "delivered_time": pa.array(
-                (np.datetime64(start.isoformat(), "m") + delivered[keep].astype("timedelta64[m]")).astype(
-                    "datetime64[us]"
-                ),
-                pa.timestamp("us"),
-                mask=~done,
-            ),
+            "carrier": _names(co.CARRIERS, s.carrier[keep]),
+            "ship_time": _timestamps(start, s.ship[keep]),
+            "promised_time": _timestamps(start, s.promised[keep]),
+            "delivered_time": _timestamps(start, delivered[keep], null=~done),
             "on_time": pa.array(on_time, pa.bool_(), mask=~done),
         }
     )

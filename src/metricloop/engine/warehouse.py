@@ -53,8 +53,12 @@ class DuckDBWarehouse:
 
         cur = self.connection.cursor()
         try:
-            result = cur.execute(sql, params or [])
-            return result.fetch_arrow_table() if result.description else pa.table({})
+            rel = cur.sql(sql, params=params or None)
+            if rel is None:
+                return pa.table({})
+            # DuckDB 2 names it to_arrow_table(); 1.x fetch_arrow_table()
+            fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
+            return fetch()
         except duckdb.Error as exc:
             raise QueryError(f"warehouse error: {exc}", zh=f"数据仓库执行出错：{exc}") from None
         finally:

@@ -157,7 +157,7 @@ class LocalizeConfig:
     max_layer: int = 4
     """Deepest slice considered (number of dimensions fixed); capped by the number of dimensions."""
     max_causes: int = 10
-    noise_k: float = 4.0
+    noise_k: float = 3.0
     """A leaf starts to count as abnormal at ``noise_k`` noise scales, fully at twice that."""
     min_relative_change: float = 0.01
     """Relative deviations below this never count, whatever the noise estimate (1 %)."""

@@ -171,7 +171,12 @@ class RobotEmulator:
         return f"http://{host!s}:{port}"
 
     def start(self) -> RobotEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="robot-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="robot-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -278,6 +283,7 @@ class RobotEmulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
 
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 return
@@ -458,8 +464,8 @@ class RobotEmulator:
         self._faults(
             rb,
             now,
+            _Reply(503, "Service Unavailable"),
             _Reply(500, "Internal Server Error"),
-            err(11232, "frequency limited psm"),
             err(19001, "param invalid: incoming webhook access token invalid"),
         )
         if len(body) > FEISHU_MAX_BODY:

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlalchemy import desc, select
@@ -29,6 +29,14 @@ from metricloop.project import Project
 from metricloop.secrets import resolve_env
 from metricloop.store import Store
 from metricloop.store.models import IngestLoad, IngestReject, TableCheck
+
+if TYPE_CHECKING:  # stage services, each in its own package, reached as ml.<stage>
+    from metricloop.access.service import AccessService
+    from metricloop.detect.service import DetectionService
+    from metricloop.explain.service import ExplainService
+    from metricloop.interop.service import InteropService
+    from metricloop.review.service import ReviewService
+    from metricloop.workflow.service import WorkflowService
 
 
 @dataclass
@@ -66,6 +74,45 @@ class MetricLoop:
     @classmethod
     def open(cls, path: str | Path | None = None) -> MetricLoop:
         return cls(Project.load(path))
+
+    # ------------------------------------------------------------------ stage services
+    # Each stage keeps its use cases in ``<stage>/service.py`` and reaches shared resources
+    # (store, catalog, warehouse, query) through this object; doors only ever talk to ``ml``.
+    @cached_property
+    def detection(self) -> DetectionService:
+        from metricloop.detect.service import DetectionService
+
+        return DetectionService(self)
+
+    @cached_property
+    def explain(self) -> ExplainService:
+        from metricloop.explain.service import ExplainService
+
+        return ExplainService(self)
+
+    @cached_property
+    def workflow(self) -> WorkflowService:
+        from metricloop.workflow.service import WorkflowService
+
+        return WorkflowService(self)
+
+    @cached_property
+    def review(self) -> ReviewService:
+        from metricloop.review.service import ReviewService
+
+        return ReviewService(self)
+
+    @cached_property
+    def access(self) -> AccessService:
+        from metricloop.access.service import AccessService
+
+        return AccessService(self)
+
+    @cached_property
+    def interop(self) -> InteropService:
+        from metricloop.interop.service import InteropService
+
+        return InteropService(self)
 
     # ------------------------------------------------------------------ resources
     @cached_property
@@ -228,12 +275,12 @@ class MetricLoop:
                 s.add(IngestReject(load_id=load_id, file=r.file, line=r.line, column=r.column, reason=r.reason,
                                    raw=r.raw))
             prev_rows = prev.rows_loaded if prev else None
-        results = self.run_checks(table, previous_rows=prev_rows if mode == "append" else None,
+        results = self.run_checks(table, previous_rows=prev_rows, load_rows=result.rows_loaded,
                                   time_column=result.time_column) if spec else []
         return result, results
 
     def run_checks(self, table: str | None = None, *, previous_rows: int | None = None,
-                   time_column: str | None = None) -> list[table_checks.CheckResult]:
+                   load_rows: int | None = None, time_column: str | None = None) -> list[table_checks.CheckResult]:
         """Run the configured checks of one table (or all) and store the results."""
         specs = self.project.config.tables
         names = [table] if table else list(specs)
@@ -243,7 +290,7 @@ class MetricLoop:
             spec = specs.get(name)
             if spec is None:
                 raise ConfigError(f"no checks configured for table '{name}' (add it under 'tables:' in metricloop.yaml)")
-            obs = table_checks.observe(self.duckdb(), name, spec, previous_rows, time_column)
+            obs = table_checks.observe(self.duckdb(), name, spec, previous_rows, time_column, load_rows)
             out += table_checks.evaluate(name, spec, obs, now)
         with self.store.session() as s:
             for r in out:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 
 from metricloop.demo import DemoData, generate
@@ -19,20 +18,10 @@ def recent() -> DemoData:
 @pytest.fixture(scope="session")
 def early() -> DemoData:
     """Scale 1.0 over spring-summer 2025: the two earlier incidents, with counterfactual."""
-    return generate(date(2025, 3, 1), date(2025, 8, 20), seed=42, scale=1.0, counterfactual=True)
+    return generate(date(2025, 2, 20), date(2025, 8, 20), seed=42, scale=1.0, counterfactual=True)
 
 
 @pytest.fixture(scope="session")
 def two_years() -> DemoData:
     """The full default range at a small scale (seasonality, growth, channel drift)."""
     return generate(seed=42, scale=0.05)
-
-
-def connect(data: DemoData, *, counterfactual: bool = False) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the demo tables registered under their names."""
-    con = duckdb.connect()
-    tables = data.counterfactual if counterfactual else data.tables()
-    assert tables is not None
-    for name, table in tables.items():
-        con.register(name, table)
-    return con

@@ -9,7 +9,7 @@ import pytest
 
 from metricloop.demo import DemoData, generate
 from metricloop.demo import company as co
-from tests.demo.conftest import connect
+from demo_sql import connect, one, rows
 
 STRING = "string"
 SCHEMAS: dict[str, dict[str, str]] = {
@@ -51,7 +51,7 @@ def test_tables_have_the_agreed_columns_and_types(recent: DemoData) -> None:
 
 def test_duckdb_sees_varchar_and_timestamp(recent: DemoData) -> None:
     con = connect(recent)
-    types = dict(con.sql("select column_name, data_type from (describe orders)").fetchall())
+    types = dict(rows(con, "select column_name, column_type from (describe orders)"))
     assert types["province"] == "VARCHAR"
     assert types["order_time"] == "TIMESTAMP"
 
@@ -74,9 +74,9 @@ def test_dimension_values_are_the_documented_ones(recent: DemoData) -> None:
         "category": co.CATEGORIES, "payment_method": co.PAYMENT_METHODS, "buyer_type": co.BUYER_TYPES,
     }  # fmt: skip
     for col, values in domains.items():
-        seen = {r[0] for r in con.sql(f"select distinct {col} from orders").fetchall()}
+        seen = {r[0] for r in rows(con, f"select distinct {col} from orders")}
         assert seen == set(values), col
-    carriers = {r[0] for r in con.sql("select distinct carrier from deliveries").fetchall()}
+    carriers = {r[0] for r in rows(con, "select distinct carrier from deliveries")}
     assert carriers == set(co.CARRIERS)
 
 
@@ -92,15 +92,14 @@ def test_province_always_lies_in_its_region(recent: DemoData) -> None:
         "东北": {"辽宁", "吉林", "黑龙江"},
     }
     for table in ("orders", "traffic", "payments", "deliveries"):
-        pairs = con.sql(f"select distinct region, province from {table}").fetchall()
+        pairs = rows(con, f"select distinct region, province from {table}")
         for region, province in pairs:
             assert province in expected[region], (table, region, province)
 
 
 def test_order_values_are_consistent(recent: DemoData) -> None:
     con = connect(recent)
-    bad = con.sql(
-        """
+    bad = one(con, """
         select
           count(*) filter (where items < 1) as items,
           count(*) filter (where amount <= 0 or discount < 0 or discount > amount) as amounts,
@@ -112,41 +111,35 @@ def test_order_values_are_consistent(recent: DemoData) -> None:
           count(*) filter (where minute(order_time) not between 0 and 59
                            or second(order_time) <> 0) as resolution
         from orders
-        """
-    ).fetchone()
+        """)
     assert bad == (0, 0, 0, 0, 0, 0, 0)
 
 
 def test_payments_add_up_to_orders(recent: DemoData) -> None:
     """Every order is exactly one successful payment in its hour, province, channel and method."""
     con = connect(recent)
-    mismatches = con.sql(
-        """
+    mismatches = one(con, """
         with o as (select date_trunc('hour', order_time) as hour, province, channel, payment_method,
                           count(*) as n from orders group by all)
         select count(*) from payments p full join o using (hour, province, channel, payment_method)
         where coalesce(p.successes, 0) <> coalesce(o.n, 0) or p.successes > p.attempts
-        """
-    ).fetchone()
+        """)
     assert mismatches == (0,)
 
 
 def test_traffic_is_consistent(recent: DemoData) -> None:
     con = connect(recent)
-    row = con.sql(
-        """
+    row = one(con, """
         select count(*) filter (where visitors > sessions or visitors < 1 or sessions < 1),
                count(*) filter (where channel = 'store' and (hour(hour) < 10 or hour(hour) >= 23))
         from traffic
-        """
-    ).fetchone()
+        """)
     assert row == (0, 0)
 
 
 def test_deliveries_follow_their_orders(recent: DemoData) -> None:
     con = connect(recent)
-    row = con.sql(
-        """
+    row = one(con, """
         select
           count(*) filter (where o.order_id is null) as orphan,
           count(*) filter (where d.channel = 'store') as store,
@@ -155,42 +148,33 @@ def test_deliveries_follow_their_orders(recent: DemoData) -> None:
           count(*) filter (where d.order_time <> o.order_time or d.province <> o.province
                            or d.category <> o.category) as copied
         from deliveries d left join orders o using (order_id)
-        """
-    ).fetchone()
+        """)
     assert row == (0, 0, 0, 0, 0)
     # every shipped-channel order placed well before the end has been shipped
-    missing = con.sql(
-        """
+    missing = one(con, """
         select count(*) from orders o anti join deliveries d using (order_id)
         where o.channel <> 'store' and o.order_time < timestamp '2026-09-25'
-        """
-    ).fetchone()
+        """)
     assert missing == (0,)
 
 
 def test_new_buyers_appear_first_as_new(recent: DemoData) -> None:
     """A buyer marked ``new`` has no earlier order and is new only once; buyers really return."""
     con = connect(recent)
-    row = con.sql(
-        """
+    row = one(con, """
         with ranked as (
           select buyer_id, buyer_type,
                  row_number() over (partition by buyer_id order by order_time, order_id) as k
           from orders)
         select count(*) filter (where buyer_type = 'new' and k > 1) from ranked
-        """
-    ).fetchone()
+        """)
     assert row == (0,)
-    repeat_share, orders_per_buyer = con.sql(
-        """
+    repeat_share, orders_per_buyer = one(con, """
         select avg((n >= 2)::int), avg(n) from (select buyer_id, count(*) n from orders group by 1)
-        """
-    ).fetchone()
+        """)
     assert 0.2 < repeat_share < 0.7
     assert 1.3 < orders_per_buyer < 4.0
-    monthly = con.sql(
-        "select count(distinct buyer_id) / count(*) from orders where order_time between '2026-04-01' and '2026-05-01'"
-    ).fetchone()[0]
+    monthly = one(con, "select count(distinct buyer_id) / count(*) from orders where order_time between '2026-04-01' and '2026-05-01'")[0]
     assert 0.5 < monthly < 0.95
 
 

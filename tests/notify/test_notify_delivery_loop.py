@@ -6,7 +6,7 @@ channel) and no idempotency id may be acted on twice."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metricloop.notify.config import parse_channels
@@ -102,7 +102,9 @@ def test_nothing_lost_no_duplicate_under_failures() -> None:
                 ready = [j for j in jobs if j.channel == name and j.due <= clock.t]
                 if not ready:
                     continue
-                plan = plan_sends([j.pending for j in ready], limiters[name], clock.t)
+                plan = plan_sends(
+                    [replace(j.pending, attempted=j.attempts > 0) for j in ready], limiters[name], clock.t
+                )
                 by_id = {j.pending.idempotency_id: j for j in ready}
                 for held in plan.held:
                     by_id[held.idempotency_id].due = plan.wake_at or clock.t

@@ -112,12 +112,22 @@ def test_burst_of_25_is_coalesced_into_one_digest_nothing_lost() -> None:
     assert later.wake_at == pytest.approx(63.0)
 
 
-def test_retried_digest_keeps_its_id_and_coverage() -> None:
+def test_retries_keep_their_identity_and_go_first() -> None:
     covers = ("a", "b", "c")
-    retry = Pending(digest_id(covers), alert(0), covers=covers)
-    plan = plan_sends([retry], ChannelLimiter([RateLimit(count=1, per_seconds=1)]), now=0.0)
-    assert plan.send[0].idempotency_id == digest_id(("c", "b", "a"))
-    assert plan.send[0].covers == covers
+    digest_retry = Pending(digest_id(covers), alert(0), covers=covers, attempted=True)
+    single_retry = Pending("r1", alert(1), attempted=True)
+    fresh = [Pending(f"f{i}", alert(i, "critical")) for i in range(5)]
+    lim = ChannelLimiter([RateLimit(count=3, per_seconds=60)])
+    plan = plan_sends([*fresh, single_retry, digest_retry], lim, now=0.0)
+    assert [b.idempotency_id for b in plan.send[:2]] == ["r1", digest_id(("c", "b", "a"))]
+    assert plan.send[1].covers == covers
+    # One token left for five fresh alerts: one digest covering all five.
+    assert plan.send[2].notification.kind == "digest"
+    assert sorted(plan.send[2].covers) == [f"f{i}" for i in range(5)]
+    # No token at all: retries are held too, never merged.
+    plan = plan_sends([single_retry, *fresh], lim, now=1.0)
+    assert plan.send == []
+    assert plan.held[0].idempotency_id == "r1"
 
 
 def test_unlimited_channel_sends_everything() -> None:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from metricloop.errors import IngestError, NotFoundError
 from metricloop.explain.frame import leaf_table
-from metricloop.explain.localize import LOCALIZERS, LocalizeConfig, localize_table
+from metricloop.explain.localization import LOCALIZERS, LocalizeConfig, localize_table
 
 ElementSet = frozenset[tuple[str, str]]
 
@@ -111,7 +111,8 @@ def read_case(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str)
     except (OSError, ValueError, EOFError) as exc:
-        raise IngestError(f"{path}: cannot read case file ({exc})", zh=f"{path}：无法读取案例文件（{exc}）") from exc
+        raise IngestError(f"{path}: cannot read case file ({exc})",
+                          zh=f"{path}：无法读取案例文件（{exc}）") from exc
     frame = frame.rename(columns=RENAME)
     for col in set(RENAME.values()) & set(frame.columns):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
@@ -148,7 +149,8 @@ def case_id(path: Path) -> str:
 def settings(data_dir: Path) -> list[Path]:
     """Setting folders (those with an injection_info.csv); ``data_dir`` itself may be one."""
     if not data_dir.is_dir():
-        raise NotFoundError(f"benchmark data folder {data_dir} not found", zh=f"未找到基准数据目录 {data_dir}")
+        raise NotFoundError(f"benchmark data folder {data_dir} not found",
+                            zh=f"未找到基准数据目录 {data_dir}")
     if (data_dir / "injection_info.csv").exists():
         return [data_dir]
     found = sorted(p for p in data_dir.iterdir() if p.is_dir() and (p / "injection_info.csv").exists())

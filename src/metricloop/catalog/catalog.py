@@ -139,17 +139,24 @@ class Catalog:
                 yield from self.leaf_aggs(self.metrics[name])
 
     def search(self, text: str) -> list[Metric]:
-        """Metrics whose name, labels, synonyms or tags contain ``text`` (case-insensitive)."""
+        """Metrics matching ``text`` in name, labels, synonyms, tags or 口径; exact matches first."""
         needle = text.strip().lower()
-        hits = []
+        scored: list[tuple[int, str, Metric]] = []
         for m in self.metrics.values():
-            hay = [m.name, *m.synonyms, *m.tags]
-            for t in (m.label, m.description, m.business_definition):
-                if t is not None:
-                    hay += [t.zh_cn or "", t.en or ""]
-            if any(needle in h.lower() for h in hay):
-                hits.append(m)
-        return hits
+            names = [m.name, *m.synonyms, *(t for t in (m.label.zh_cn, m.label.en) if t)] if m.label else [
+                m.name, *m.synonyms]
+            texts = [*m.tags] + [t for d in (m.description, m.business_definition) if d for t in (d.zh_cn, d.en) if t]
+            lowered = [n.lower() for n in names]
+            if needle in lowered:
+                score = 3
+            elif any(n.startswith(needle) for n in lowered):
+                score = 2
+            elif any(needle in n for n in lowered) or any(needle in t.lower() for t in texts):
+                score = 1
+            else:
+                continue
+            scored.append((-score, m.name, m))
+        return [m for *_, m in sorted(scored, key=lambda x: (x[0], x[1]))]
 
 
 def _closest(name: str, options: Iterable[str]) -> str | None:

@@ -866,7 +866,8 @@ def _payments_table(w: _World, start: date, *, actual: bool) -> pa.Table:
 
 
 def _deliveries_table(w: _World, s: _Shipments, start: date, end: date, *, actual: bool) -> pa.Table:
-    """Shipped orders as of ``end``: not yet shipped are absent, not yet delivered are null."""
+    """Shipped orders as of ``end``: not yet shipped are absent; ``delivered_time`` is null while
+    on the way, ``on_time`` too unless the promised time has already passed (then it is false)."""
     delivered = s.delivered_act if actual else s.delivered_cf
     horizon = (end - start).days * 1440
     paid = (w.paid_act if actual else w.paid_cf)[s.row]
@@ -875,6 +876,8 @@ def _deliveries_table(w: _World, s: _Shipments, start: date, end: date, *, actua
     rows = s.row[keep]
     done = delivered[keep] < horizon
     on_time = delivered[keep] <= s.promised[keep]
+    # a parcel still on its way after its promised time is already known to be late
+    unknown = ~done & (s.promised[keep] >= horizon)
     return pa.table(
         {
             "order_id": pa.array(w.order_id[rows], pa.int64()),
@@ -887,6 +890,6 @@ def _deliveries_table(w: _World, s: _Shipments, start: date, end: date, *, actua
             "ship_time": _timestamps(start, s.ship[keep]),
             "promised_time": _timestamps(start, s.promised[keep]),
             "delivered_time": _timestamps(start, delivered[keep], null=~done),
-            "on_time": pa.array(on_time, pa.bool_(), mask=~done),
+            "on_time": pa.array(on_time, pa.bool_(), mask=unknown),
         }
     )

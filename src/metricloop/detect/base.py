@@ -104,6 +104,7 @@ def band_detection(
         score = np.where(dev > 0, score, 0.0)
     elif params.direction is Direction.DOWN:
         score = np.where(dev < 0, score, 0.0)
+    score = np.where(np.isfinite(expected) & np.isfinite(values), score, 0.0)
     score = np.nan_to_num(score, nan=0.0, posinf=1e9)
     sev = severity_from_score(score, params.warning, params.critical)
     kind = np.where(dev >= 0, KIND_ABOVE, KIND_BELOW).astype(np.int8)

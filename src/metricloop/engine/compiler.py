@@ -411,8 +411,8 @@ class Compiler:
             if col not in names:
                 raise QueryError(f"cannot order by '{col}': not an output column ({', '.join(names)})",
                                  zh=f"无法按 '{col}' 排序：不是输出列")
-            outer.order_by(exp.Ordered(this=exp.column(col, quoted=True), desc=desc,
-                                       nulls_first=not desc if self.dialect != "mysql" else None), copy=False)
+            # NULLs last in both directions, the same on every dialect
+            outer.order_by(exp.Ordered(this=exp.column(col, quoted=True), desc=desc, nulls_first=False), copy=False)
         if query.limit:
             outer.limit(query.limit, copy=False)
         sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)

@@ -85,14 +85,24 @@ class SQLAlchemyWarehouse:
         import sqlalchemy as sa
 
         try:
-            with self._engine.connect() as con:
-                result = con.exec_driver_sql(sql, tuple(params or ()))
-                if not result.returns_rows:
+            raw = self._engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                # the DB-API cursor directly: without parameters the driver does no %-interpolation
+                # (MySQL's DATE_FORMAT patterns contain %Y)
+                if params:
+                    cur.execute(sql, tuple(params))
+                else:
+                    cur.execute(sql)
+                if cur.description is None:
                     return pa.table({})
-                cols = list(result.keys())
-                rows = result.fetchall()
-        except sa.exc.SQLAlchemyError as exc:
-            raise QueryError(f"warehouse error: {redact(str(exc.orig or exc)).splitlines()[0]}") from None
+                cols = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+                cur.close()
+            finally:
+                raw.close()
+        except (sa.exc.SQLAlchemyError, self._engine.dialect.dbapi.Error) as exc:  # type: ignore[union-attr]
+            raise QueryError(f"warehouse error: {redact(str(exc)).splitlines()[0]}") from None
         return pa.table({c: pa.array([_plain(r[i]) for r in rows]) for i, c in enumerate(cols)})
 
     def close(self) -> None:

@@ -42,8 +42,8 @@ def metric_kind(frame: pd.DataFrame) -> MetricKind:
     raise QueryError(
         "aggregate table needs columns actual, expected (additive metric) or actual_num, expected_num, "
         f"actual_den, expected_den (ratio metric); got {sorted(cols)}",
-        zh="聚合表需要 actual、expected 列（可加指标）或 actual_num、expected_num、actual_den、expected_den 列"
-        f"（比率指标）；实际列为 {sorted(cols)}",
+        zh="聚合表需要 actual、expected 列（可加指标）或 actual_num、expected_num、actual_den、"
+        f"expected_den 列（比率指标）；实际列为 {sorted(cols)}",
     )
 
 
@@ -93,6 +93,13 @@ class LeafTable:
     @property
     def size(self) -> int:
         return int(self.codes.shape[0])
+
+    def dens(self) -> tuple[FloatArray, FloatArray]:
+        """(actual, expected) denominators of a ratio metric."""
+        if self.actual_den is None or self.expected_den is None:
+            raise QueryError("this metric is additive: it has no denominator",
+                             zh="该指标为可加指标，没有分母")
+        return self.actual_den, self.expected_den
 
     def cuboid_index(self, cuboid: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """For the dimensions ``cuboid`` (positions): each leaf's element id, and each element's codes."""

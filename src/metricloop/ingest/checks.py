@@ -25,8 +25,9 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Observation:
-    rows: int
-    previous_rows: int | None
+    rows: int  # rows in the table now
+    previous_rows: int | None  # rows of the previous load (append) or of the table before (replace)
+    load_rows: int | None
     max_event_time: dt.datetime | None
     null_rates: dict[str, float]
     duplicate_keys: int | None
@@ -34,7 +35,7 @@ class Observation:
 
 
 def observe(wh: DuckDBWarehouse, table: str, spec: TableSpec, previous_rows: int | None,
-            time_column: str | None) -> Observation:
+            time_column: str | None, load_rows: int | None = None) -> Observation:
     con = wh.connection
     errors: dict[str, str] = {}
     rows = int(con.execute(f"select count(*) from {table}").fetchone()[0])
@@ -61,7 +62,7 @@ def observe(wh: DuckDBWarehouse, table: str, spec: TableSpec, previous_rows: int
             dups = int(con.execute(f"select count(*) - count(distinct ({cols})) from {table}").fetchone()[0])
         except Exception as exc:
             errors["duplicate_keys"] = str(exc).splitlines()[0]
-    return Observation(rows, previous_rows, max_time, nulls, dups, errors)
+    return Observation(rows, previous_rows, load_rows, max_time, nulls, dups, errors)
 
 
 def evaluate(table: str, spec: TableSpec, obs: Observation, now: dt.datetime) -> list[CheckResult]:
@@ -79,11 +80,11 @@ def evaluate(table: str, spec: TableSpec, obs: Observation, now: dt.datetime) ->
             out.append(CheckResult(table, "freshness", "pass" if age <= sla else "fail", round(hours, 3),
                                    spec.freshness_sla, f"newest row {obs.max_event_time.isoformat(sep=' ')}, "
                                    f"{hours:.1f} h old"))
-    if spec.max_row_drop is not None and obs.previous_rows:
-        drop = 1 - obs.rows / obs.previous_rows
+    if spec.max_row_drop is not None and obs.previous_rows and obs.load_rows is not None:
+        drop = 1 - obs.load_rows / obs.previous_rows
         out.append(CheckResult(table, "row_count_drop", "fail" if drop > spec.max_row_drop else "pass",
                                round(drop, 4), f"<= {spec.max_row_drop:.0%}",
-                               f"{obs.rows} rows vs {obs.previous_rows} before"))
+                               f"{obs.load_rows} rows loaded vs {obs.previous_rows} in the previous load"))
     for col, limit in spec.max_null_rate.items():
         if col in obs.null_rates:
             rate = obs.null_rates[col]

@@ -148,7 +148,7 @@ class RobotEmulator:
     """Threaded HTTP server on 127.0.0.1 (free port); use as a context manager."""
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.time, seed: int = 0, host: str = "127.0.0.1"
+        self, *, clock: Callable[[], float] = time.time, seed: int = 0, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         self.clock = clock
         self.rng = random.Random(seed)
@@ -159,7 +159,7 @@ class RobotEmulator:
         self.acted: Counter[tuple[str, str]] = Counter()
         self.duplicates_received: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -349,14 +349,17 @@ class RobotEmulator:
                     idem,
                 )
             )
-        h.send_response(status)
         ctype = "text/plain" if isinstance(reply, str) else "application/json"
-        h.send_header("Content-Type", f"{ctype}; charset=utf-8")
-        h.send_header("Content-Length", str(len(data)))
-        for k, v in extra.items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", f"{ctype}; charset=utf-8")
+            h.send_header("Content-Length", str(len(data)))
+            for k, v in extra.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True  # the client gave up (timeout): like a real server, carry on
 
     def _robot(self, platform: str, ident: str | None, missing: _Reply) -> Robot:
         with self._lock:
@@ -534,3 +537,38 @@ class RobotEmulator:
 def webhook_secret(seed: bytes = b"metricloop") -> str:
     """A deterministic ``whsec_`` secret for tests and the demo (32 bytes)."""
     return "whsec_" + base64.b64encode(hashlib.sha256(seed).digest()).decode()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m metricloop.notify.emulator [--port 8025]``: one robot of each kind, until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Loopback chat-robot / webhook receiver")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    emu = RobotEmulator(port=args.port, seed=args.seed)
+    fr = args.failure_rate
+    secret = webhook_secret()
+    urls = {
+        "dingtalk (secret SECdemo, keyword 告警)": emu.dingtalk(
+            "demo", secret="SECdemo", keywords=["告警"], failure_rate=fr
+        ),
+        "wecom": emu.wecom("demo", failure_rate=fr),
+        "feishu (secret demo)": emu.feishu("demo", secret="demo", failure_rate=fr),
+        "slack": emu.slack("T0/B0/demo", failure_rate=fr),
+        f"webhook (secret {secret})": emu.webhook("demo", secrets=secret, failure_rate=fr),
+    }
+    for name, url in urls.items():
+        print(f"{name}: {url}", flush=True)
+    with emu:
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

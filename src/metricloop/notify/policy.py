@@ -88,12 +88,18 @@ class ChannelLimiter:
 
 @dataclass(frozen=True)
 class Pending:
-    """A notification waiting for a channel. ``covers`` = the outbox ids it delivers (>1 for a
-    digest being retried, which is resent as is so its idempotency id stays the same)."""
+    """A notification waiting for a channel.
+
+    ``covers``: the outbox ids it delivers (several for a digest). ``attempted``: it was sent
+    before and failed; it then keeps its identity (same idempotency id, same content) and is
+    never folded into a new digest — a timed-out attempt may have been shown already, and a
+    new id would hide that duplicate from the receiver's dedup.
+    """
 
     idempotency_id: str
     notification: Notification
     covers: tuple[str, ...] = ()
+    attempted: bool = False
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -125,29 +131,32 @@ def digest_id(ids: Sequence[str]) -> str:
 def plan_sends(pending: Sequence[Pending], limiter: ChannelLimiter, now: float) -> SendPlan:
     """Decide what one channel sends now, taking tokens from ``limiter``.
 
-    With ``k`` tokens and ``n > k`` pending notifications, the ``k - 1`` most severe go out
-    alone and the rest are coalesced into ONE digest using the last token; with no token,
-    everything is held until ``wake_at``. Nothing is ever dropped.
+    Retries (``attempted``) go first, each as it was. Of the fresh notifications, with ``k``
+    tokens left and ``n > k`` waiting, the ``k - 1`` most severe go out alone and the rest are
+    coalesced into ONE digest using the last token. What gets no token is held until
+    ``wake_at``. Nothing is ever dropped.
     """
-    order = sorted(pending, key=lambda p: severity_rank(p.notification.severity))
+    retries = [p for p in pending if p.attempted]
+    fresh = sorted(
+        (p for p in pending if not p.attempted), key=lambda p: severity_rank(p.notification.severity)
+    )
     avail = limiter.available(now)
-    if avail is None or avail >= len(order):
-        batches = [Batch(p.idempotency_id, p.notification, p.ids) for p in order]
-        for _ in batches:
-            limiter.take(now)
-        return SendPlan(batches, [], None)
-    if avail == 0:
-        return SendPlan([], list(order), limiter.next_free_at(now) if order else None)
-    singles, rest = order[: avail - 1], order[avail - 1 :]
-    batches = [Batch(p.idempotency_id, p.notification, p.ids) for p in singles]
-    if len(rest) == 1:
-        batches.append(Batch(rest[0].idempotency_id, rest[0].notification, rest[0].ids))
+    k = len(pending) if avail is None else avail
+    send = [Batch(p.idempotency_id, p.notification, p.ids) for p in retries[:k]]
+    held = retries[k:]
+    k -= len(send)
+    if k >= len(fresh):
+        send += [Batch(p.idempotency_id, p.notification, p.ids) for p in fresh]
+    elif k == 0:
+        held += fresh
     else:
+        singles, rest = fresh[: k - 1], fresh[k - 1 :]
+        send += [Batch(p.idempotency_id, p.notification, p.ids) for p in singles]
         covers = tuple(i for p in rest for i in p.ids)
-        batches.append(Batch(digest_id(covers), make_digest([p.notification for p in rest]), covers))
-    for _ in batches:
+        send.append(Batch(digest_id(covers), make_digest([p.notification for p in rest]), covers))
+    for _ in send:
         limiter.take(now)
-    return SendPlan(batches, [], None)
+    return SendPlan(send, held, limiter.next_free_at(now) if held else None)
 
 
 # --- retries --------------------------------------------------------------------------------

@@ -46,14 +46,18 @@ class Store:
         if migrate:
             self.upgrade()
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision``; safe to call on every start."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Bring the schema to ``revision`` (all branch heads by default); safe on every start.
+
+        Each stage owns a migration branch rooted at ``0001`` (detection, workflow, access ...),
+        so stages can evolve their tables independently; ``heads`` applies all of them.
+        """
         with _migrate_lock:
             try:
                 with self.engine.begin() as con:
                     cfg = alembic_config(self.url)
                     cfg.attributes["connection"] = con
-                    if self.current_revision(con) != self.head_revision():
+                    if self.current_heads(con) != self.head_revisions():
                         command.upgrade(cfg, revision)
             except sa.exc.OperationalError as exc:
                 raise StoreError(f"state store unreachable ({redact(self.url)}): "
@@ -67,12 +71,12 @@ class Store:
             command.downgrade(cfg, revision)
 
     @staticmethod
-    def current_revision(con: sa.Connection) -> str | None:
-        return MigrationContext.configure(con).get_current_revision()
+    def current_heads(con: sa.Connection) -> set[str]:
+        return set(MigrationContext.configure(con).get_current_heads())
 
     @staticmethod
-    def head_revision() -> str | None:
-        return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    def head_revisions() -> set[str]:
+        return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -134,18 +134,21 @@ def _shift_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
 
 
 def _record_ratio(f: FloatArray, warmup: int, half_life: float) -> FloatArray:
-    """f divided by the decayed maximum of f over earlier points (after the warm-up)."""
+    """f divided by the decayed maximum of f over earlier points.
+
+    The maximum starts learning halfway through the warm-up (features are valid by then), so
+    the first scored points are compared with a meaningful history, not with one point.
+    """
     n, t = f.shape
+    learn_from = warmup // 2
     decay = 0.5 ** (1.0 / half_life)
     prev = np.zeros(n)
     out = np.zeros((n, t))
     for i in range(t):
         if i > warmup:
             out[:, i] = f[:, i] / (prev + 1e-9)
-        if i >= warmup:
+        if i >= learn_from:
             prev = np.maximum(prev * decay, f[:, i])
-        else:
-            prev = prev * decay
     return out
 
 

@@ -185,10 +185,10 @@ def leaf_deviation(table: LeafTable) -> tuple[np.ndarray, np.ndarray]:
     denominator in either period says nothing about the rate.
     """
     if table.kind == "ratio":
-        assert table.actual_den is not None and table.expected_den is not None
-        informative = (table.actual_den != 0) & (table.expected_den != 0)
-        a = safe_ratio(table.actual, table.actual_den)
-        e = safe_ratio(table.expected, table.expected_den)
+        _ad, _ed = table.dens()
+        informative = (_ad != 0) & (_ed != 0)
+        a = safe_ratio(table.actual, _ad)
+        e = safe_ratio(table.expected, _ed)
     else:
         a, e = table.actual, table.expected
         informative = (a != 0) | (e != 0)
@@ -287,47 +287,65 @@ def ripple_cover(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[C
         no = np.bincount(inv, weights=normal * uncovered, minlength=len(codes))
         return ab - cost_normal * no - name_cost[len(cuboid)]
 
-    chosen: list[tuple[tuple[int, ...], int]] = []
-    uncovered = np.ones(table.size, dtype=float)
+    Pick = tuple[tuple[int, ...], int]
+
+    def greedy(uncovered: np.ndarray, candidates: Sequence[tuple[int, ...]], limit: int) -> list[tuple[Pick, float]]:
+        """Repeatedly add the slice that shortens the description most; stop when none does."""
+        uncovered = uncovered.copy()
+        picked: list[tuple[Pick, float]] = []
+        for _ in range(limit):
+            best: tuple[float, tuple[int, ...], int] | None = None
+            for c in candidates:
+                g = gains(c, uncovered)
+                k = int(np.argmax(g))
+                if best is None or g[k] > best[0] + 1e-12:
+                    best = (float(g[k]), c, k)
+            if best is None or best[0] <= 0:
+                break
+            picked.append(((best[1], best[2]), best[0]))
+            uncovered[index[best[1]][0] == best[2]] = 0.0
+        return picked
+
+    def uncovered_except(items: Sequence[Pick], skip: int | None = None) -> np.ndarray:
+        unc = np.ones(table.size, dtype=float)
+        for j, (c, k) in enumerate(items):
+            if j != skip:
+                unc[index[c][0] == k] = 0.0
+        return unc
+
+    chosen: list[Pick] = [p for p, _ in greedy(np.ones(table.size), cuboids, config.max_causes)]
+
+    # Greedy takes a parent before its children when the parent alone beats each child alone,
+    # even if the children together describe the data better: try splitting each slice into
+    # its best cover by more specific slices and keep whichever is shorter.
     for _ in range(config.max_causes):
-        best: tuple[float, tuple[int, ...], int] | None = None
-        for c in cuboids:
-            g = gains(c, uncovered)
-            k = int(np.argmax(g))
-            if best is None or g[k] > best[0] + 1e-12:
-                best = (float(g[k]), c, k)
-        if best is None or best[0] <= 0:
+        split = False
+        for i, (c, k) in enumerate(chosen):
+            region = uncovered_except(chosen, skip=i) * (index[c][0] == k)
+            finer = [d for d in cuboids if len(d) > len(c) and set(c) <= set(d)]
+            sub = greedy(region, finer, config.max_causes)
+            if sub and sum(g for _, g in sub) > float(gains(c, region)[k]) + 1e-9:
+                chosen = chosen[:i] + [p for p, _ in sub] + chosen[i + 1:]
+                split = True
+                break
+        if not split or len(chosen) >= config.max_causes:
             break
-        chosen.append((best[1], best[2]))
-        uncovered[index[best[1]][0] == best[2]] = 0.0
 
     # drop slices whose leaves the others already explain
-    def masks(items: list[tuple[tuple[int, ...], int]]) -> list[np.ndarray]:
-        return [index[c][0] == k for c, k in items]
-
     changed = True
     while changed and len(chosen) > 1:
         changed = False
-        for i in range(len(chosen)):
-            others = masks(chosen[:i] + chosen[i + 1:])
-            unc = np.ones(table.size, dtype=float)
-            for m in others:
-                unc[m] = 0.0
-            c, k = chosen[i]
-            if gains(c, unc)[k] <= 0:
+        for i, (c, k) in enumerate(chosen):
+            if gains(c, uncovered_except(chosen, skip=i))[k] <= 0:
                 del chosen[i]
                 changed = True
                 break
 
     # final scores: each slice's gain given all the others
     out: list[tuple[Conditions, float]] = []
-    all_masks = masks(chosen)
     for i, (c, k) in enumerate(chosen):
-        unc = np.ones(table.size, dtype=float)
-        for j, m in enumerate(all_masks):
-            if j != i:
-                unc[m] = 0.0
-        out.append((table.condition(c, index[c][1][k]), float(gains(c, unc)[k])))
+        score = float(gains(c, uncovered_except(chosen, skip=i))[k])
+        out.append((table.condition(c, index[c][1][k]), score))
     out.sort(key=lambda t: -t[1])
     return out, sigma
 
@@ -359,11 +377,11 @@ def adtributor(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Con
         a = np.bincount(inv, weights=table.actual, minlength=n)
         e = np.bincount(inv, weights=table.expected, minlength=n)
         if table.kind == "ratio":
-            assert table.actual_den is not None and table.expected_den is not None
-            ad = np.bincount(inv, weights=table.actual_den, minlength=n)
-            ed = np.bincount(inv, weights=table.expected_den, minlength=n)
+            _ad, _ed = table.dens()
+            ad = np.bincount(inv, weights=_ad, minlength=n)
+            ed = np.bincount(inv, weights=_ed, minlength=n)
             ep = ratio_counterfactual_share(a, e, ad, ed, a_total, e_total,
-                                            float(table.actual_den.sum()), float(table.expected_den.sum()))
+                                            float(_ad.sum()), float(_ed.sum()))
             surprise = js_surprise(_shares(e), _shares(a)) + js_surprise(_shares(ed), _shares(ad))
         else:
             change = a_total - e_total
@@ -420,7 +438,9 @@ def localize(
     return localize_table(table, algorithm=algorithm, config=config)
 
 
-def localize_table(table: LeafTable, *, algorithm: str = "ours", config: LocalizeConfig | None = None) -> Localization:
+def localize_table(
+    table: LeafTable, *, algorithm: str = "ours", config: LocalizeConfig | None = None
+) -> Localization:
     """:func:`localize` on an already coded table (the benchmark codes once, times the search)."""
     cfg = config or LocalizeConfig()
     try:
@@ -455,8 +475,8 @@ def describe(
     is_ratio = table.kind == "ratio"
     tot = _Totals(float(table.actual.sum()), float(table.expected.sum()))
     if is_ratio:
-        assert table.actual_den is not None and table.expected_den is not None
-        tot.ad, tot.ed = float(table.actual_den.sum()), float(table.expected_den.sum())
+        _ad, _ed = table.dens()
+        tot.ad, tot.ed = float(_ad.sum()), float(_ed.sum())
     total_actual = float(safe_ratio(tot.a, tot.ad)) if is_ratio else tot.a
     total_expected = float(safe_ratio(tot.e, tot.ed)) if is_ratio else tot.e
     total_change = total_actual - total_expected
@@ -466,8 +486,8 @@ def describe(
         num = tot.a - table.actual[mask].sum() + table.expected[mask].sum()
         if not is_ratio:
             return float(num)
-        assert table.actual_den is not None and table.expected_den is not None
-        den = tot.ad - table.actual_den[mask].sum() + table.expected_den[mask].sum()
+        _ad, _ed = table.dens()
+        den = tot.ad - _ad[mask].sum() + _ed[mask].sum()
         return float(safe_ratio(num, den))
 
     y, _, _ = abnormal_labels(table, config or LocalizeConfig())
@@ -479,9 +499,9 @@ def describe(
         a, e = float(table.actual[m].sum()), float(table.expected[m].sum())
         ar = er = None
         if is_ratio:
-            assert table.actual_den is not None and table.expected_den is not None
-            ar = float(safe_ratio(a, table.actual_den[m].sum()))
-            er = float(safe_ratio(e, table.expected_den[m].sum()))
+            _ad, _ed = table.dens()
+            ar = float(safe_ratio(a, _ad[m].sum()))
+            er = float(safe_ratio(e, _ed[m].sum()))
             change, rel = ar - er, ((ar - er) / abs(er) if er else None)
         else:
             change, rel = a - e, ((a - e) / abs(e) if e else None)

@@ -1,0 +1,1 @@
+"""Users, roles, sessions, API tokens, metric and row-level permissions."""

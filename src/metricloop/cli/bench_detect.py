@@ -1,0 +1,47 @@
+"""``metricloop bench detect``: NAB score, labelled-CSV F1, or speed against a per-series model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from metricloop.cli.bench import bench_app
+from metricloop.cli.render import emit
+from metricloop.errors import ConfigError
+
+
+@bench_app.command("detect")
+def bench_detect(
+    dataset: Path | None = typer.Option(None, "--dataset", help="NAB-layout folder (data/, labels/, results/)."),
+    data: Path | None = typer.Option(None, "--data", help="Folder of CSVs with timestamp,value,label."),
+    speed: bool = typer.Option(False, "--speed", help="Speed on generated series (seeded)."),
+    series: int = typer.Option(10_000, "--series", min=1, help="Speed: number of series."),
+    points: int = typer.Option(2_000, "--points", min=10, help="Speed: points per series."),
+    baseline: str = typer.Option("prophet", "--baseline", help="Speed: per-series model, prophet|ets|none."),
+    subset: int = typer.Option(20, "--subset", min=1, help="Speed: series given to the per-series model."),
+    seed: int = typer.Option(7, "--seed", help="Speed: random seed of the generated data."),
+    fmt: str = typer.Option("table", "--format", help="table|json"),
+) -> None:
+    """Accuracy and speed of the default anomaly detector."""
+    from metricloop.bench import detect as b
+
+    chosen = [x for x in (dataset is not None, data is not None, speed) if x]
+    if len(chosen) != 1:
+        raise ConfigError("choose exactly one of --dataset DIR, --data DIR or --speed")
+    if dataset is not None:
+        rep = b.nab_report(dataset)
+        emit(rep["rows"], fmt, title=f"NAB ({rep['files']} files, {rep['windows']} windows, normalized scores)",
+             payload=rep)
+    elif data is not None:
+        rep = b.data_report(data)
+        emit([rep["total"]], fmt, title="Event-level accuracy (point-adjust)", payload=rep)
+        if fmt == "table":
+            emit(rep["files"], fmt, title="Per file")
+    else:
+        rep = b.speed_report(series, points, baseline=None if baseline == "none" else baseline,
+                             subset=subset, seed=seed)
+        title = f"Speed: {series} series × {points} points"
+        if rep.get("speedup_vs_baseline"):
+            title += f" — {rep['speedup_vs_baseline']:,.0f}× the per-series {baseline} throughput"
+        emit(rep["rows"], fmt, title=title, payload=rep)

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from demo_sql import connect, one, rows
+from demo_sql import connect, one
 
 from metricloop.demo import DEFAULT_INCIDENTS, METRICS, DemoData, IncidentSpec, generate, write
 

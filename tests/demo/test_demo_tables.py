@@ -6,10 +6,10 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
+from demo_sql import connect, one, rows
 
 from metricloop.demo import DemoData, generate
 from metricloop.demo import company as co
-from demo_sql import connect, one, rows
 
 STRING = "string"
 SCHEMAS: dict[str, dict[str, str]] = {

@@ -30,11 +30,22 @@ def _locale() -> str:
     return os.environ.get("METRICLOOP_LOCALE") or os.environ.get("LANG", "en")
 
 
+def load_commands() -> None:
+    """Import every ``metricloop.cli.*commands`` module; each registers its commands on ``app``."""
+    import importlib
+    import pkgutil
+
+    import metricloop.cli as pkg
+
+    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if mod.name == "commands" or mod.name.endswith("_commands"):
+            importlib.import_module(f"metricloop.cli.{mod.name}")
+    load_benchmarks()
+
+
 def main() -> None:
     """Entry point: run the app and turn MetricLoop errors into one line and exit code 1."""
-    from metricloop.cli import commands  # noqa: F401  (registers the commands on ``app``)
-
-    load_benchmarks()
+    load_commands()
     try:
         app(standalone_mode=False)
     except MetricLoopError as exc:

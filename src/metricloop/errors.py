@@ -99,8 +99,7 @@ class DefinitionError(ConfigError):
     def to_dict(self) -> dict[str, object]:
         out = super().to_dict()
         out["issues"] = [
-            {"message": i.message, **{k: v for k, v in vars(i.location).items() if v is not None}}
-            for i in self.issues
+            {"message": i.message, **{k: v for k, v in vars(i.location).items() if v is not None}} for i in self.issues
         ]
         return out
 

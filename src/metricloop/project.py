@@ -64,8 +64,9 @@ class TableSpec(BaseModel):
 
     time_column: str | None = Field(default=None, description="Event-time column for freshness.")
     freshness_sla: str | None = Field(default=None, description="Max age of the newest row, e.g. '2 hours'.")
-    max_row_drop: float | None = Field(default=None, ge=0, le=1,
-                                       description="Fail when a load has this fraction fewer rows than the last.")
+    max_row_drop: float | None = Field(
+        default=None, ge=0, le=1, description="Fail when a load has this fraction fewer rows than the last."
+    )
     max_null_rate: dict[str, float] = Field(default_factory=dict, description="Column → max share of NULLs.")
     unique_key: list[str] = Field(default_factory=list, description="Columns that must be unique together.")
 

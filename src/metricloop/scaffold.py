@@ -50,10 +50,14 @@ EXAMPLE_MODEL = """\
 def _prepare(directory: Path, force: bool) -> None:
     if directory.exists() and any(directory.iterdir()) and not force:
         if (directory / PROJECT_FILE).exists():
-            raise ConfigError(f"{directory} already holds a project (use --force to overwrite it)",
-                              zh=f"{directory} 已经是一个项目（用 --force 覆盖）")
-        raise ConfigError(f"{directory} is not empty (use --force to write into it)",
-                          zh=f"{directory} 不是空目录（用 --force 强制写入）")
+            raise ConfigError(
+                f"{directory} already holds a project (use --force to overwrite it)",
+                zh=f"{directory} 已经是一个项目（用 --force 覆盖）",
+            )
+        raise ConfigError(
+            f"{directory} is not empty (use --force to write into it)",
+            zh=f"{directory} 不是空目录（用 --force 强制写入）",
+        )
     directory.mkdir(parents=True, exist_ok=True)
 
 
@@ -66,8 +70,9 @@ def init_empty(directory: Path, *, force: bool = False) -> None:
     (directory / ".gitignore").write_text(".metricloop/\n*.duckdb\n*.duckdb.wal\ndata/\n", encoding="utf-8")
 
 
-def init_demo(directory: Path, *, force: bool = False, seed: int = 42, scale: float = 1.0,
-              progress: StepProgress | None = None) -> dict[str, Any]:
+def init_demo(
+    directory: Path, *, force: bool = False, seed: int = 42, scale: float = 1.0, progress: StepProgress | None = None
+) -> dict[str, Any]:
     """Write the demo company's project files, generate its data and load it into DuckDB."""
     from metricloop import demo
     from metricloop.service import MetricLoop
@@ -100,7 +105,11 @@ def init_demo(directory: Path, *, force: bool = False, seed: int = 42, scale: fl
         ml.validate()
         ml.sync_catalog(reason="demo project created")
         step("done", 1.0)
-        return {"rows": rows, "tables": tables, "metrics": len(ml.catalog.metrics),
-                "ground_truth": str(files.get("ground_truth", ""))}
+        return {
+            "rows": rows,
+            "tables": tables,
+            "metrics": len(ml.catalog.metrics),
+            "ground_truth": str(files.get("ground_truth", "")),
+        }
     finally:
         ml.close()

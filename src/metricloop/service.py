@@ -24,7 +24,15 @@ from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse, Warehouse
 from metricloop.errors import ConfigError, QueryError
 from metricloop.ingest import checks as table_checks
-from metricloop.ingest.loader import LoadResult, Mode, Progress, fetch_json, load_file, load_records, records_from_json
+from metricloop.ingest.loader import (
+    LoadResult,
+    Mode,
+    Progress,
+    fetch_json,
+    load_file,
+    load_records,
+    records_from_json,
+)
 from metricloop.project import Project
 from metricloop.secrets import resolve_env
 from metricloop.store import Store
@@ -170,14 +178,17 @@ class MetricLoop:
         with self.store.session() as s:
             return revisions.sync(s, catalog, author=author, reason=reason)
 
-    def metrics(self, search: str | None = None, tier: str | None = None, include_retired: bool = False) -> list[Metric]:
+    def metrics(
+        self, search: str | None = None, tier: str | None = None, include_retired: bool = False
+    ) -> list[Metric]:
         items = self.catalog.search(search) if search else list(self.catalog.metrics.values())
         if tier:
             items = [m for m in items if m.tier.value == tier]
         if not include_retired:
             items = [m for m in items if m.lifecycle.value != "retired"]
-        return sorted(items, key=lambda m: (["north_star", "primary", "secondary", "diagnostic"].index(m.tier.value),
-                                            m.name))
+        return sorted(
+            items, key=lambda m: (["north_star", "primary", "secondary", "diagnostic"].index(m.tier.value), m.name)
+        )
 
     def metric_detail(self, name: str) -> dict[str, Any]:
         """Definition, computed facts, history and tree of one metric (what ``catalog show`` prints)."""
@@ -194,10 +205,19 @@ class MetricLoop:
             "dimensions": sorted(d for d in available_dimensions(catalog, metric) if "__" not in d),
             "calc_hash": calc,
             "meta_hash": meta,
-            "source": str(catalog.origins[f"metric:{name}"].location()) if f"metric:{name}" in catalog.origins else None,
+            "source": str(catalog.origins[f"metric:{name}"].location())
+            if f"metric:{name}" in catalog.origins
+            else None,
             "revisions": [
-                {"version": r.version, "change": r.change, "calc_hash": r.calc_hash[:12], "meta_hash": r.meta_hash[:12],
-                 "author": r.author, "reason": r.reason, "created_at": r.created_at}
+                {
+                    "version": r.version,
+                    "change": r.change,
+                    "calc_hash": r.calc_hash[:12],
+                    "meta_hash": r.meta_hash[:12],
+                    "author": r.author,
+                    "reason": r.reason,
+                    "created_at": r.created_at,
+                }
                 for r in hist
             ],
             "tree": tree.tree(catalog, name).to_dict(),
@@ -217,25 +237,51 @@ class MetricLoop:
             for model in leaf_models(self.catalog, self.catalog.metric(metric_name)):
                 names.add(model.warehouse or "default")
         if len(names) > 1:
-            raise QueryError(f"the metrics live in different warehouses ({', '.join(sorted(names))}); "
-                             "query them separately", zh="所选指标位于不同的数据仓库，请分开查询")
+            raise QueryError(
+                f"the metrics live in different warehouses ({', '.join(sorted(names))}); query them separately",
+                zh="所选指标位于不同的数据仓库，请分开查询",
+            )
         name = next(iter(names), None)
         return name, self.warehouse(name)
 
+    def _policy_filters(self, query: MetricQuery, policy_filters: tuple[str, ...]) -> tuple[str, ...]:
+        """Add the acting user's row filters (``access.context``); refuse metrics they may not read."""
+        from metricloop.access.context import current_principal
+        from metricloop.access.policy import enforce
+
+        principal = current_principal()
+        if principal is None:
+            return policy_filters
+        return (*policy_filters, *enforce(self.catalog, principal, query))
+
     def compile(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> CompiledQuery:
         _, wh = self._warehouse_for(query)
+        policy_filters = self._policy_filters(query, policy_filters)
         return self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
 
     def query(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> QueryResult:
-        """Compile and run ``query`` in its warehouse; only aggregates come back."""
+        """Compile and run ``query`` in its warehouse; only aggregates come back.
+
+        Inside ``access.context.acting_as(user)`` the user's metric permissions and row
+        policies apply here, in the compiler, whoever the caller is.
+        """
         _, wh = self._warehouse_for(query)
+        policy_filters = self._policy_filters(query, policy_filters)
         compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
         return QueryResult(compiled, wh.execute(compiled.sql))
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, source: str, table: str, *, mode: Mode = "append", schema: dict[str, str] | None = None,
-               time_column: str | None = None, records_path: str | None = None,
-               progress: Progress | None = None) -> tuple[LoadResult, list[table_checks.CheckResult]]:
+    def ingest(
+        self,
+        source: str,
+        table: str,
+        *,
+        mode: Mode = "append",
+        schema: dict[str, str] | None = None,
+        time_column: str | None = None,
+        records_path: str | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[LoadResult, list[table_checks.CheckResult]]:
         """Load a file or HTTP JSON URL into the warehouse, record it, and run the table's checks."""
         wh = self.duckdb()
         spec = self.project.config.tables.get(table)
@@ -248,14 +294,30 @@ class MetricLoop:
         try:
             if source.startswith(("http://", "https://")):
                 records = records_from_json(fetch_json(source), records_path, source)
-                result = load_records(wh, records, table, source=source, mode=mode, schema=schema,
-                                      time_column=time_column, progress=progress)
+                result = load_records(
+                    wh,
+                    records,
+                    table,
+                    source=source,
+                    mode=mode,
+                    schema=schema,
+                    time_column=time_column,
+                    progress=progress,
+                )
             else:
                 path = Path(source)
                 if not path.is_absolute() and not path.exists():
                     path = self.project.root / source
-                result = load_file(wh, path, table, mode=mode, schema=schema, time_column=time_column,
-                                   progress=progress, display_name=source)
+                result = load_file(
+                    wh,
+                    path,
+                    table,
+                    mode=mode,
+                    schema=schema,
+                    time_column=time_column,
+                    progress=progress,
+                    display_name=source,
+                )
         except Exception as exc:
             with self.store.session() as s:
                 row = s.get(IngestLoad, load_id)
@@ -265,22 +327,39 @@ class MetricLoop:
         with self.store.session() as s:
             row = s.get(IngestLoad, load_id)
             assert row is not None
-            prev = s.scalars(select(IngestLoad).where(IngestLoad.table_name == table, IngestLoad.id != load_id,
-                                                      IngestLoad.status.in_(("ok", "partial")))
-                             .order_by(desc(IngestLoad.id)).limit(1)).first()
+            prev = s.scalars(
+                select(IngestLoad)
+                .where(
+                    IngestLoad.table_name == table, IngestLoad.id != load_id, IngestLoad.status.in_(("ok", "partial"))
+                )
+                .order_by(desc(IngestLoad.id))
+                .limit(1)
+            ).first()
             row.status, row.rows_loaded, row.rows_rejected = result.status, result.rows_loaded, result.rows_rejected
             row.time_column, row.max_event_time = result.time_column, _as_utc(result.max_event_time, self.project)
             row.finished_at = dt.datetime.now(dt.UTC)
             for r in result.rejects:
-                s.add(IngestReject(load_id=load_id, file=r.file, line=r.line, column=r.column, reason=r.reason,
-                                   raw=r.raw))
+                s.add(
+                    IngestReject(load_id=load_id, file=r.file, line=r.line, column=r.column, reason=r.reason, raw=r.raw)
+                )
             prev_rows = prev.rows_loaded if prev else None
-        results = self.run_checks(table, previous_rows=prev_rows, load_rows=result.rows_loaded,
-                                  time_column=result.time_column) if spec else []
+        results = (
+            self.run_checks(
+                table, previous_rows=prev_rows, load_rows=result.rows_loaded, time_column=result.time_column
+            )
+            if spec
+            else []
+        )
         return result, results
 
-    def run_checks(self, table: str | None = None, *, previous_rows: int | None = None,
-                   load_rows: int | None = None, time_column: str | None = None) -> list[table_checks.CheckResult]:
+    def run_checks(
+        self,
+        table: str | None = None,
+        *,
+        previous_rows: int | None = None,
+        load_rows: int | None = None,
+        time_column: str | None = None,
+    ) -> list[table_checks.CheckResult]:
         """Run the configured checks of one table (or all) and store the results."""
         specs = self.project.config.tables
         names = [table] if table else list(specs)
@@ -289,13 +368,23 @@ class MetricLoop:
         for name in names:
             spec = specs.get(name)
             if spec is None:
-                raise ConfigError(f"no checks configured for table '{name}' (add it under 'tables:' in metricloop.yaml)")
+                raise ConfigError(
+                    f"no checks configured for table '{name}' (add it under 'tables:' in metricloop.yaml)"
+                )
             obs = table_checks.observe(self.duckdb(), name, spec, previous_rows, time_column, load_rows)
             out += table_checks.evaluate(name, spec, obs, now)
         with self.store.session() as s:
             for r in out:
-                s.add(TableCheck(table_name=r.table, check=r.check, status=r.status, observed=r.observed,
-                                 threshold=r.threshold, detail=r.detail))
+                s.add(
+                    TableCheck(
+                        table_name=r.table,
+                        check=r.check,
+                        status=r.status,
+                        observed=r.observed,
+                        threshold=r.threshold,
+                        detail=r.detail,
+                    )
+                )
         return out
 
     def loads(self, table: str | None = None, limit: int = 50) -> list[IngestLoad]:
@@ -307,8 +396,11 @@ class MetricLoop:
 
     def rejects(self, load_id: int, limit: int = 1000) -> list[IngestReject]:
         with self.store.session() as s:
-            return list(s.scalars(select(IngestReject).where(IngestReject.load_id == load_id)
-                                  .order_by(IngestReject.line).limit(limit)))
+            return list(
+                s.scalars(
+                    select(IngestReject).where(IngestReject.load_id == load_id).order_by(IngestReject.line).limit(limit)
+                )
+            )
 
     def check_results(self, table: str | None = None, limit: int = 200) -> list[TableCheck]:
         with self.store.session() as s:
@@ -320,9 +412,12 @@ class MetricLoop:
     def freshness(self, table: str) -> dt.datetime | None:
         """The newest event time loaded into ``table`` (project-local, naive), or None."""
         with self.store.session() as s:
-            t = s.scalars(select(IngestLoad.max_event_time).where(IngestLoad.table_name == table,
-                                                                  IngestLoad.max_event_time.is_not(None))
-                          .order_by(desc(IngestLoad.id)).limit(1)).first()
+            t = s.scalars(
+                select(IngestLoad.max_event_time)
+                .where(IngestLoad.table_name == table, IngestLoad.max_event_time.is_not(None))
+                .order_by(desc(IngestLoad.id))
+                .limit(1)
+            ).first()
         return t.astimezone(self.project.tz).replace(tzinfo=None) if t else None
 
 

@@ -64,8 +64,12 @@ def _index(node: yaml.Node, path: PathKey, doc: Document) -> None:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in seen:
-                doc.issues.append(Issue(f"duplicate key '{key}'", Location(doc.file, key_node.start_mark.line + 1,
-                                                                            field_path((*path, key)))))
+                doc.issues.append(
+                    Issue(
+                        f"duplicate key '{key}'",
+                        Location(doc.file, key_node.start_mark.line + 1, field_path((*path, key))),
+                    )
+                )
             seen.add(key)
             doc.lines[(*path, key)] = key_node.start_mark.line + 1
             _index(value_node, (*path, key), doc)
@@ -89,15 +93,18 @@ def load_document(path: Path, root: Path | None = None) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError(f"invalid YAML: {exc.problem or exc}", zh=f"YAML 语法错误：{exc.problem or exc}",
-                          location=Location(rel, line)) from None
+        raise ConfigError(
+            f"invalid YAML: {exc.problem or exc}",
+            zh=f"YAML 语法错误：{exc.problem or exc}",
+            location=Location(rel, line),
+        ) from None
     doc = Document(rel, data)
     if node is not None:
         _index(node, (), doc)
     return doc
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: Any) -> str:
     """One pydantic error → a sentence that says what was expected."""
     kind = err["type"]
     given = err.get("input")
@@ -128,12 +135,11 @@ def validation_issues(exc: ValidationError, doc: Document, base: PathKey) -> lis
         clean: list[str | int] = []
         data_node: Any = doc.data
         for part in loc:
-            if isinstance(data_node, dict) and part in data_node:
+            if (isinstance(data_node, dict) and part in data_node) or (
+                isinstance(data_node, list) and isinstance(part, int) and part < len(data_node)
+            ):
                 clean.append(part)
-                data_node = data_node[part]
-            elif isinstance(data_node, list) and isinstance(part, int) and part < len(data_node):
-                clean.append(part)
-                data_node = data_node[part]
+                data_node = data_node[part]  # type: ignore[index]
             elif isinstance(part, str) and err["type"] in ("extra_forbidden", "missing") and part == loc[-1]:
                 clean.append(part)
         issues.append(doc.issue(clean, _describe(err)))

@@ -32,7 +32,9 @@ def test_band_detectors_find_a_drop_and_stay_quiet_elsewhere(name: str) -> None:
     assert det.flagged[[0, 2]].mean() < 0.01
     i, t = 1, 900 + int(np.argmax(det.score[1, 900:906]))
     reason = det.reason(i, t)
-    assert reason is not None and reason.en and reason.zh
+    assert reason is not None
+    assert reason.en
+    assert reason.zh
 
 
 def test_direction_up_ignores_drops_and_down_ignores_rises() -> None:
@@ -43,8 +45,10 @@ def test_direction_up_ignores_drops_and_down_ignores_rises() -> None:
     batch = with_values(b, v)
     up = run_detector(batch, "seasonal", {"direction": "up"})
     down = run_detector(batch, "seasonal", {"direction": "down"})
-    assert not up.flagged[0, 150] and up.flagged[1, 150]
-    assert down.flagged[0, 150] and not down.flagged[1, 150]
+    assert not up.flagged[0, 150]
+    assert up.flagged[1, 150]
+    assert down.flagged[0, 150]
+    assert not down.flagged[1, 150]
 
 
 def test_severity_levels_warning_then_critical() -> None:
@@ -116,7 +120,8 @@ def test_composite_requires_both_metrics() -> None:
         {"metric": "traffic", "type": "change_rate", "params": {"compare": "week", "direction": "down"}},
     ]}
     det = run_detector(batch, "composite", params)
-    assert not det.flagged[0, 90] and det.flagged[1, 90]
+    assert not det.flagged[0, 90]
+    assert det.flagged[1, 90]
     assert " and " in det.reason(1, 90).en  # type: ignore[union-attr]
 
 

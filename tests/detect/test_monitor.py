@@ -50,17 +50,19 @@ def test_a_full_monitor_loads() -> None:
 def test_defaults_use_the_default_detector() -> None:
     spec = MonitorSpec(name="m", metric="orders")
     assert [d.type for d in spec.detectors] == ["default"]
-    assert spec.enabled and spec.combine == "any"
+    assert spec.enabled
+    assert spec.combine == "any"
 
 
 def test_unknown_key_is_reported_with_file_line_and_field() -> None:
-    text = GOOD.replace("    cooldown: 3\n", "    cooldown: 3\n    cooldwon: 4\n")
+    text = GOOD.replace("  cooldown: 3\n", "  cooldown: 3\n  cooldwon: 4\n")
+    assert text != GOOD
     with pytest.raises(DefinitionError) as err:
         parse_monitor_yaml(text, file="monitors/gmv.yaml")
     issue = err.value.issues[0]
     assert issue.location.file == "monitors/gmv.yaml"
     assert issue.location.field == "noise.cooldwon"
-    assert issue.location.line == text.splitlines().index("    cooldwon: 4") + 1
+    assert issue.location.line == text.splitlines().index("  cooldwon: 4") + 1
     assert "unknown key" in issue.message
 
 
@@ -78,14 +80,16 @@ def test_invalid_values_name_the_field(change: tuple[str, str], field: str, word
     with pytest.raises(DefinitionError) as err:
         parse_monitor_yaml(GOOD.replace(*change))
     issue = err.value.issues[0]
-    assert issue.location.field is not None and issue.location.field.startswith(field)
+    assert issue.location.field is not None
+    assert issue.location.field.startswith(field)
     assert words in issue.message
 
 
 def test_yaml_syntax_error_has_a_line() -> None:
     with pytest.raises(ConfigError) as err:
         parse_monitor_yaml("name: [unclosed\nmetric: x\n", file="monitors/x.yaml")
-    assert err.value.location is not None and err.value.location.line is not None
+    assert err.value.location is not None
+    assert err.value.location.line is not None
 
 
 def test_every_field_is_documented() -> None:

@@ -60,7 +60,10 @@ def test_cooldown_suppresses_a_quick_repeat() -> None:
 
 def test_mute_windows_and_holidays() -> None:
     noise = NoiseSpec(
-        mute=[MuteWindow(daily="00:00-06:00"), MuteWindow(start=dt.datetime(2024, 3, 1, 20), end=dt.datetime(2024, 3, 1, 22))],
+        mute=[
+            MuteWindow(daily="00:00-06:00"),
+            MuteWindow(start=dt.datetime(2024, 3, 1, 20), end=dt.datetime(2024, 3, 1, 22)),
+        ],
         holidays=[dt.date(2024, 3, 2)],
     )
     evs = events([[3, 12, 21, 30]], noise)  # 03:00 muted, 12:00 ok, 21:00 muted, day 2 holiday

@@ -35,8 +35,11 @@ def data(tiny: MetricLoop) -> dict[str, pd.DataFrame]:
 def test_group_by_month_and_region(tiny: MetricLoop, data: dict[str, pd.DataFrame]) -> None:
     got = run(tiny, metrics=["gmv", "orders", "buyers"], group_by=["region"], grain="month")
     o = data["orders"]
-    exp = o.groupby([o.order_time.dt.to_period("M").dt.start_time, "region"]).agg(
-        gmv=("amount", "sum"), orders=("order_id", "count"), buyers=("buyer_id", "nunique")).reset_index()
+    exp = (
+        o.groupby([o.order_time.dt.to_period("M").dt.start_time, "region"])
+        .agg(gmv=("amount", "sum"), orders=("order_id", "count"), buyers=("buyer_id", "nunique"))
+        .reset_index()
+    )
     assert list(got.columns) == ["metric_time__month", "region", "gmv", "orders", "buyers"]
     assert got["gmv"].round(6).tolist() == exp["gmv"].round(6).tolist()
     assert got["orders"].tolist() == exp["orders"].tolist()
@@ -53,7 +56,9 @@ def test_ratio_across_two_models_with_filter(tiny: MetricLoop, data: dict[str, p
     assert got.set_index("channel")["aov"].round(9).to_dict() == aov.round(9).to_dict()
 
 
-def test_metric_filter_and_time_range_inclusive_of_whole_periods(tiny: MetricLoop, data: dict[str, pd.DataFrame]) -> None:
+def test_metric_filter_and_time_range_inclusive_of_whole_periods(
+    tiny: MetricLoop, data: dict[str, pd.DataFrame]
+) -> None:
     got = run(tiny, metrics=["app_gmv", "gmv"], grain="day", start="2026-01-05", end="2026-01-07")
     o = data["orders"]
     o = o[(o.order_time >= "2026-01-05") & (o.order_time < "2026-01-08")]
@@ -70,9 +75,15 @@ def test_offset_window_and_period_over_period(tiny: MetricLoop, data: dict[str, 
         day = row["metric_time__day"]
         assert row["gmv_wow"] == pytest.approx(daily[day] - daily[day - pd.Timedelta(days=7)])
     cmp = run(tiny, metrics=["gmv"], grain="day", start="2026-01-20", end="2026-01-22", compare="last_week")
-    assert cmp["gmv__prev"].tolist() == pytest.approx([daily[d - pd.Timedelta(days=7)] for d in cmp["metric_time__day"]])
+    assert cmp["gmv__prev"].tolist() == pytest.approx(
+        [daily[d - pd.Timedelta(days=7)] for d in cmp["metric_time__day"]]
+    )
     assert cmp["gmv__pct"].tolist() == pytest.approx(
-        [(daily[d] - daily[d - pd.Timedelta(days=7)]) / daily[d - pd.Timedelta(days=7)] for d in cmp["metric_time__day"]])
+        [
+            (daily[d] - daily[d - pd.Timedelta(days=7)]) / daily[d - pd.Timedelta(days=7)]
+            for d in cmp["metric_time__day"]
+        ]
+    )
     # without a time grouping, previous_period means the same number of days just before
     whole = run(tiny, metrics=["gmv"], start="2026-01-20", end="2026-01-22", compare="previous_period")
     assert whole["gmv__prev"][0] == pytest.approx(daily["2026-01-17":"2026-01-19"].sum())
@@ -84,14 +95,17 @@ def test_cumulative_window_and_month_to_date(tiny: MetricLoop, data: dict[str, p
     got = run(tiny, metrics=["gmv_7d", "gmv_mtd"], grain="day", start="2026-02-03", end="2026-02-05")
     for _, row in got.iterrows():
         d = row["metric_time__day"]
-        assert row["gmv_7d"] == pytest.approx(daily[d - pd.Timedelta(days=6):d].sum())
-        assert row["gmv_mtd"] == pytest.approx(daily[dt.datetime(2026, 2, 1):d].sum())
+        assert row["gmv_7d"] == pytest.approx(daily[d - pd.Timedelta(days=6) : d].sum())
+        assert row["gmv_mtd"] == pytest.approx(daily[dt.datetime(2026, 2, 1) : d].sum())
 
 
 def test_dimension_through_an_entity_join(tiny: MetricLoop) -> None:
     con = duckdb.connect(str(tiny.project.duckdb_path()), read_only=True)
-    exp = dict(con.execute("select b.tier, sum(o.amount) from orders o left join buyers b on o.buyer_id = b.id "
-                           "group by 1").fetchall())
+    exp = dict(
+        con.execute(
+            "select b.tier, sum(o.amount) from orders o left join buyers b on o.buyer_id = b.id group by 1"
+        ).fetchall()
+    )
     con.close()
     got = run(tiny, metrics=["gmv"], group_by=["buyer__tier"])
     assert got.set_index("buyer__tier")["gmv"].round(6).to_dict() == {k: round(v, 6) for k, v in exp.items()}
@@ -101,17 +115,23 @@ def test_dimension_through_an_entity_join(tiny: MetricLoop) -> None:
 
 def test_order_and_limit(tiny: MetricLoop) -> None:
     got = run(tiny, metrics=["gmv"], group_by=["region"], order_by=["-gmv"], limit=2)
-    assert len(got) == 2 and got["gmv"].is_monotonic_decreasing
+    assert len(got) == 2
+    assert got["gmv"].is_monotonic_decreasing
 
 
-@pytest.mark.parametrize(("kw", "message"), [
-    ({"metrics": ["gmvv"]}, "unknown metric 'gmvv' (did you mean 'gmv'?)"),
-    ({"metrics": ["gmv"], "group_by": ["regoin"]}, "dimension 'regoin' is not available"),
-    ({"metrics": ["conversion_rate"], "group_by": ["buyer__tier"]}, "dimension 'buyer__tier' is not available "
-                                                                    "for semantic model 'traffic'"),
-    ({"metrics": ["gmv"], "order_by": ["amount"]}, "cannot order by 'amount'"),
-    ({"metrics": ["gmv"], "where": "region = '华东' or 1=1"}, "expected a dimension name"),
-])
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"metrics": ["gmvv"]}, "unknown metric 'gmvv' (did you mean 'gmv'?)"),
+        ({"metrics": ["gmv"], "group_by": ["regoin"]}, "dimension 'regoin' is not available"),
+        (
+            {"metrics": ["conversion_rate"], "group_by": ["buyer__tier"]},
+            "dimension 'buyer__tier' is not available for semantic model 'traffic'",
+        ),
+        ({"metrics": ["gmv"], "order_by": ["amount"]}, "cannot order by 'amount'"),
+        ({"metrics": ["gmv"], "where": "region = '华东' or 1=1"}, "expected a dimension name"),
+    ],
+)
 def test_bad_queries_fail_with_a_clear_message(tiny: MetricLoop, kw: dict[str, object], message: str) -> None:
     with pytest.raises(MetricLoopError) as err:
         tiny.query(MetricQuery(**kw))  # type: ignore[arg-type]
@@ -119,8 +139,9 @@ def test_bad_queries_fail_with_a_clear_message(tiny: MetricLoop, kw: dict[str, o
 
 
 def test_capability_table_fails_loudly() -> None:
-    from metricloop.engine import dialects
     from sqlglot import exp
+
+    from metricloop.engine import dialects
 
     with pytest.raises(UnsupportedError, match="an exact percentile is not supported on mysql"):
         dialects.percentile(exp.column("x"), 0.9, "mysql")

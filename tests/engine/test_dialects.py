@@ -17,7 +17,11 @@ from tests.conftest import write_tiny_project
 
 QUERIES = [
     {"metrics": ["gmv", "orders", "buyers"], "group_by": ["region"], "grain": "month"},
-    {"metrics": ["conversion_rate", "aov", "refund_rate"], "group_by": ["channel"], "where": "region in ('华东', '华南')"},
+    {
+        "metrics": ["conversion_rate", "aov", "refund_rate"],
+        "group_by": ["channel"],
+        "where": "region in ('华东', '华南')",
+    },
     {"metrics": ["gmv", "gmv_wow"], "grain": "day", "start": "2026-01-20", "end": "2026-01-25"},
     {"metrics": ["gmv"], "grain": "week", "compare": "previous_period", "start": "2026-01-12", "end": "2026-02-09"},
     {"metrics": ["gmv"], "grain": "quarter", "group_by": ["channel"]},
@@ -38,15 +42,24 @@ def copy_tables(src: Path, url: str) -> None:
 
 def point_at(project: Path, url: str) -> None:
     cfg = project / "metricloop.yaml"
-    cfg.write_text(cfg.read_text(encoding="utf-8") + f"warehouse:\n  type: postgres\n  url: '{url}'\n"
-                   .replace("postgres", "mysql" if url.startswith("mysql") else "postgres"), encoding="utf-8")
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8")
+        + f"warehouse:\n  type: postgres\n  url: '{url}'\n".replace(
+            "postgres", "mysql" if url.startswith("mysql") else "postgres"
+        ),
+        encoding="utf-8",
+    )
 
 
 def normalise(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
     out = []
     for r in rows:
-        out.append(tuple(round(v, 6) if isinstance(v, float) and not math.isnan(v) else
-                         (None if isinstance(v, float) else v) for v in r.values()))
+        out.append(
+            tuple(
+                round(v, 6) if isinstance(v, float) and not math.isnan(v) else (None if isinstance(v, float) else v)
+                for v in r.values()
+            )
+        )
     return out
 
 

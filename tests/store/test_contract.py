@@ -42,8 +42,15 @@ def test_downgrade_to_base_and_back(store: Store) -> None:
 
 def test_revisions_are_unique_per_name_and_version(store: Store) -> None:
     def rev(version: int) -> DefinitionRevision:
-        return DefinitionRevision(kind="metric", name="gmv", version=version, change="created", calc_hash="a",
-                                  meta_hash="b", definition={"name": "gmv", "label": {"zh-CN": "成交额"}})
+        return DefinitionRevision(
+            kind="metric",
+            name="gmv",
+            version=version,
+            change="created",
+            calc_hash="a",
+            meta_hash="b",
+            definition={"name": "gmv", "label": {"zh-CN": "成交额"}},
+        )
 
     with store.session() as s:
         s.add(rev(1))

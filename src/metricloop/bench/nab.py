@@ -317,20 +317,27 @@ def published_detectors_with_outputs(root: Path) -> list[str]:
     )
 
 
-def default_detector_scores(files: Sequence[NabFile], params: Mapping[str, object] | None = None) -> dict[str, NDArray[np.float64]]:
+def default_detector_scores(
+    files: Sequence[NabFile], params: Mapping[str, object] | None = None
+) -> dict[str, NDArray[np.float64]]:
     """Anomaly scores of the default detector for every file (one configuration for all).
 
     The files are stacked into one batch padded with NaN at the end; the detector is causal, so
     padding after a file's last row cannot change that file's scores.
     """
-    from metricloop.detect.detectors.default import DefaultParams, streaming_scores
+    from metricloop.detect.detectors.default import DefaultParams, seasonal_phase, streaming_scores
     from metricloop.detect.registry import parse_params
 
     p = parse_params("default", dict(params or {}))
     assert isinstance(p, DefaultParams)
     width = max(f.n for f in files)
     values = np.full((len(files), width), np.nan)
+    phase = np.zeros((len(files), width), dtype=np.int64)
+    period = 1
     for i, f in enumerate(files):
         values[i, : f.n] = f.values
-    score = streaming_scores(values, p)["score"]
+        ph, per = seasonal_phase(f.timestamps)
+        phase[i, : f.n] = ph
+        period = max(period, per)
+    score = streaming_scores(values, p, phase, period)["score"]
     return {f.name: score[i, : f.n] for i, f in enumerate(files)}

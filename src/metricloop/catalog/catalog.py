@@ -97,12 +97,23 @@ class Catalog:
             if found is None:
                 raise NotFoundError(f"metric '{metric.name}': unknown measure '{metric.measure}'")
             model, m = found
-            return ResolvedMeasure(model, m.name, m.agg, m.expr or m.name,
-                                   metric.agg_time_dimension or m.agg_time_dimension or model.agg_time_dimension, m)
+            return ResolvedMeasure(
+                model,
+                m.name,
+                m.agg,
+                m.expr or m.name,
+                metric.agg_time_dimension or m.agg_time_dimension or model.agg_time_dimension,
+                m,
+            )
         if metric.semantic_model and metric.agg:
             model = self.model(metric.semantic_model)
-            return ResolvedMeasure(model, metric.name, metric.agg, metric.expr or metric.name,
-                                   metric.agg_time_dimension or model.agg_time_dimension)
+            return ResolvedMeasure(
+                model,
+                metric.name,
+                metric.agg,
+                metric.expr or metric.name,
+                metric.agg_time_dimension or model.agg_time_dimension,
+            )
         raise NotFoundError(f"metric '{metric.name}' is not a simple metric")
 
     def inputs(self, metric: Metric) -> list[str]:
@@ -124,9 +135,13 @@ class Catalog:
             return Additivity.additive if rm.agg in ADDITIVE_AGGS else Additivity.non_additive
         if metric.type is MetricType.derived:
             edges = formula_edges(metric)
-            if edges and all(rel == "additive" for _, rel, _ in edges) and all(
-                self.additivity(self.metric(i.name)) is Additivity.additive and not i.offset_window
-                for i in metric.input_metrics
+            if (
+                edges
+                and all(rel == "additive" for _, rel, _ in edges)
+                and all(
+                    self.additivity(self.metric(i.name)) is Additivity.additive and not i.offset_window
+                    for i in metric.input_metrics
+                )
             ):
                 return Additivity.additive
         return Additivity.non_additive
@@ -143,8 +158,11 @@ class Catalog:
         needle = text.strip().lower()
         scored: list[tuple[int, str, Metric]] = []
         for m in self.metrics.values():
-            names = [m.name, *m.synonyms, *(t for t in (m.label.zh_cn, m.label.en) if t)] if m.label else [
-                m.name, *m.synonyms]
+            names = (
+                [m.name, *m.synonyms, *(t for t in (m.label.zh_cn, m.label.en) if t)]
+                if m.label
+                else [m.name, *m.synonyms]
+            )
             texts = [*m.tags] + [t for d in (m.description, m.business_definition) if d for t in (d.zh_cn, d.en) if t]
             lowered = [n.lower() for n in names]
             if needle in lowered:
@@ -171,7 +189,7 @@ def _closest(name: str, options: Iterable[str]) -> str | None:
 # ------------------------------------------------------------------------------------------
 
 
-def parse_formula(text: str) -> exp.Expression:
+def parse_formula(text: str) -> exp.Expr:
     """Parse a derived metric's ``expr`` (SQL expression syntax, e.g. ``gmv / nullif(orders, 0)``)."""
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
@@ -198,7 +216,9 @@ def formula_edges(metric: Metric) -> list[tuple[str, str, int]]:
     while isinstance(tree, exp.Paren):
         tree = tree.this
 
-    def flatten(node: exp.Expression, ops: tuple[type[exp.Expression], ...], sign: int) -> list[tuple[exp.Expression, int]]:
+    def flatten(
+        node: exp.Expr, ops: tuple[type[exp.Expr], ...], sign: int
+    ) -> list[tuple[exp.Expr, int]]:
         node = node.this if isinstance(node, exp.Paren) else node
         if isinstance(node, ops):
             left = flatten(node.this, ops, sign)
@@ -246,9 +266,12 @@ def build_catalog(docs: Iterable[Document]) -> Catalog:
             if model is not None:
                 if model.name in catalog.semantic_models:
                     first = catalog.origins[f"model:{model.name}"]
-                    issues.append(doc.issue(("semantic_models", i, "name"),
-                                            f"duplicate semantic model '{model.name}' (first defined at "
-                                            f"{first.location('name')})"))
+                    issues.append(
+                        doc.issue(
+                            ("semantic_models", i, "name"),
+                            f"duplicate semantic model '{model.name}' (first defined at {first.location('name')})",
+                        )
+                    )
                     continue
                 catalog.semantic_models[model.name] = model
                 catalog.origins[f"model:{model.name}"] = Origin(doc.file, ("semantic_models", i), doc)
@@ -260,16 +283,23 @@ def build_catalog(docs: Iterable[Document]) -> Catalog:
             if metric is not None:
                 if metric.name in catalog.metrics:
                     first = catalog.origins[f"metric:{metric.name}"]
-                    issues.append(doc.issue(("metrics", i, "name"),
-                                            f"duplicate metric '{metric.name}' (first defined at {first.location('name')})"))
+                    issues.append(
+                        doc.issue(
+                            ("metrics", i, "name"),
+                            f"duplicate metric '{metric.name}' (first defined at {first.location('name')})",
+                        )
+                    )
                     continue
                 catalog.metrics[metric.name] = metric
                 catalog.origins[f"metric:{metric.name}"] = Origin(doc.file, ("metrics", i), doc)
     _add_measure_metrics(catalog)
     found = cross_check(catalog)
     if unparsed:  # references to objects already reported as invalid add nothing
-        found = [i for i in found if not any(f"unknown measure '{n}'" in i.message or f"unknown metric '{n}'"
-                                             in i.message for n in unparsed)]
+        found = [
+            i
+            for i in found
+            if not any(f"unknown measure '{n}'" in i.message or f"unknown metric '{n}'" in i.message for n in unparsed)
+        ]
     issues += found
     if issues:
         raise DefinitionError(issues)
@@ -281,8 +311,9 @@ def _add_measure_metrics(catalog: Catalog) -> None:
     for model in catalog.semantic_models.values():
         for m in model.measures:
             if m.create_metric and m.name not in catalog.metrics:
-                catalog.metrics[m.name] = Metric(name=m.name, type=MetricType.simple, measure=m.name,
-                                                 label=m.label, description=m.description)
+                catalog.metrics[m.name] = Metric(
+                    name=m.name, type=MetricType.simple, measure=m.name, label=m.label, description=m.description
+                )
                 catalog.origins[f"metric:{m.name}"] = catalog.origins[f"model:{model.name}"]
 
 
@@ -300,64 +331,116 @@ def cross_check(catalog: Catalog) -> list[Issue]:
     measure_home: dict[str, str] = {}
     for mname, model in catalog.semantic_models.items():
         key = f"model:{mname}"
-        for kind, items in (("dimension", model.dimensions), ("entity", model.entities), ("measure", model.measures)):
+        members: tuple[tuple[str, list[Any]], ...] = (
+            ("dimension", model.dimensions),
+            ("entity", model.entities),
+            ("measure", model.measures),
+        )
+        for kind, items in members:
             seen: set[str] = set()
             for j, item in enumerate(items):
                 if item.name in seen:
-                    issues.append(Issue(f"duplicate {kind} '{item.name}' in semantic model '{mname}'",
-                                        at(key, f"{kind}s", j, "name")))
+                    issues.append(
+                        Issue(
+                            f"duplicate {kind} '{item.name}' in semantic model '{mname}'",
+                            at(key, f"{kind}s", j, "name"),
+                        )
+                    )
                 seen.add(item.name)
         for j, meas in enumerate(model.measures):
             if meas.name in measure_home and measure_home[meas.name] != mname:
-                issues.append(Issue(f"measure '{meas.name}' is also defined in semantic model "
-                                    f"'{measure_home[meas.name]}' (measure names must be unique)",
-                                    at(key, "measures", j, "name")))
+                issues.append(
+                    Issue(
+                        f"measure '{meas.name}' is also defined in semantic model "
+                        f"'{measure_home[meas.name]}' (measure names must be unique)",
+                        at(key, "measures", j, "name"),
+                    )
+                )
             measure_home.setdefault(meas.name, mname)
             atd = meas.agg_time_dimension or model.agg_time_dimension
             if atd is None:
-                issues.append(Issue("no time dimension to aggregate over: set defaults.agg_time_dimension "
-                                    "or the measure's agg_time_dimension", at(key, "measures", j)))
+                issues.append(
+                    Issue(
+                        "no time dimension to aggregate over: set defaults.agg_time_dimension "
+                        "or the measure's agg_time_dimension",
+                        at(key, "measures", j),
+                    )
+                )
             elif _time_dim(model, atd) is None:
-                issues.append(Issue(f"agg_time_dimension '{atd}' is not a time dimension of '{mname}' "
-                                    f"(time dimensions: {_names(d for d in model.dimensions if d.type == 'time')})",
-                                    at(key, "measures", j, "agg_time_dimension")))
+                issues.append(
+                    Issue(
+                        f"agg_time_dimension '{atd}' is not a time dimension of '{mname}' "
+                        f"(time dimensions: {_names(d for d in model.dimensions if d.type == 'time')})",
+                        at(key, "measures", j, "agg_time_dimension"),
+                    )
+                )
             if meas.agg is Agg.percentile and (meas.agg_params is None or meas.agg_params.percentile is None):
-                issues.append(Issue("agg 'percentile' needs agg_params.percentile (0..1)",
-                                    at(key, "measures", j, "agg")))
-        if model.defaults and model.defaults.agg_time_dimension and _time_dim(model, model.defaults.agg_time_dimension) is None:
-            issues.append(Issue(f"'{model.defaults.agg_time_dimension}' is not a time dimension of '{mname}'",
-                                at(key, "defaults", "agg_time_dimension")))
+                issues.append(
+                    Issue("agg 'percentile' needs agg_params.percentile (0..1)", at(key, "measures", j, "agg"))
+                )
+        if (
+            model.defaults
+            and model.defaults.agg_time_dimension
+            and _time_dim(model, model.defaults.agg_time_dimension) is None
+        ):
+            issues.append(
+                Issue(
+                    f"'{model.defaults.agg_time_dimension}' is not a time dimension of '{mname}'",
+                    at(key, "defaults", "agg_time_dimension"),
+                )
+            )
         if model.primary_entity and model.entity(model.primary_entity) is not None:
-            issues.append(Issue("primary_entity names an entity that is already declared; remove one",
-                                at(key, "primary_entity")))
+            issues.append(
+                Issue("primary_entity names an entity that is already declared; remove one", at(key, "primary_entity"))
+            )
 
     # metrics: references
     for name, metric in catalog.metrics.items():
         key = f"metric:{name}"
-        if metric.type in (MetricType.simple, MetricType.cumulative) and metric.measure:
-            if catalog.find_measure(metric.measure) is None:
-                issues.append(Issue(f"unknown measure '{metric.measure}'"
-                                    + _hint(metric.measure, measure_home), at(key, "measure")))
+        if (
+            metric.type in (MetricType.simple, MetricType.cumulative)
+            and metric.measure
+            and catalog.find_measure(metric.measure) is None
+        ):
+            issues.append(
+                Issue(f"unknown measure '{metric.measure}'" + _hint(metric.measure, measure_home), at(key, "measure"))
+            )
         if metric.semantic_model and metric.semantic_model not in catalog.semantic_models:
-            issues.append(Issue(f"unknown semantic model '{metric.semantic_model}'"
-                                + _hint(metric.semantic_model, catalog.semantic_models), at(key, "semantic_model")))
+            issues.append(
+                Issue(
+                    f"unknown semantic model '{metric.semantic_model}'"
+                    + _hint(metric.semantic_model, catalog.semantic_models),
+                    at(key, "semantic_model"),
+                )
+            )
         elif metric.type is MetricType.simple and metric.semantic_model and not metric.measure:
             model = catalog.semantic_models[metric.semantic_model]
             atd = metric.agg_time_dimension or model.agg_time_dimension
             if atd is None or _time_dim(model, atd) is None:
-                issues.append(Issue(f"no time dimension '{atd}' in semantic model '{model.name}' "
-                                    "(set agg_time_dimension)", at(key, "agg_time_dimension")))
+                issues.append(
+                    Issue(
+                        f"no time dimension '{atd}' in semantic model '{model.name}' (set agg_time_dimension)",
+                        at(key, "agg_time_dimension"),
+                    )
+                )
             if metric.agg is Agg.percentile and (metric.agg_params is None or metric.agg_params.percentile is None):
                 issues.append(Issue("agg 'percentile' needs agg_params.percentile (0..1)", at(key, "agg")))
-        for field_name, ref in (("numerator", metric.numerator), ("denominator", metric.denominator),
-                                ("input_metric", metric.input_metric)):
+        for field_name, ref in (
+            ("numerator", metric.numerator),
+            ("denominator", metric.denominator),
+            ("input_metric", metric.input_metric),
+        ):
             if ref is not None and ref.name not in catalog.metrics:
-                issues.append(Issue(f"unknown metric '{ref.name}'" + _hint(ref.name, catalog.metrics),
-                                    at(key, field_name)))
+                issues.append(
+                    Issue(f"unknown metric '{ref.name}'" + _hint(ref.name, catalog.metrics), at(key, field_name))
+                )
         for j, ref in enumerate(metric.input_metrics):
             if ref.name not in catalog.metrics:
-                issues.append(Issue(f"unknown metric '{ref.name}'" + _hint(ref.name, catalog.metrics),
-                                    at(key, "input_metrics", j)))
+                issues.append(
+                    Issue(
+                        f"unknown metric '{ref.name}'" + _hint(ref.name, catalog.metrics), at(key, "input_metrics", j)
+                    )
+                )
         if metric.type is MetricType.derived and metric.expr:
             try:
                 refs = formula_refs(metric.expr)
@@ -366,18 +449,27 @@ def cross_check(catalog: Catalog) -> list[Issue]:
             else:
                 known = {i.ref for i in metric.input_metrics}
                 for ref_name in sorted(refs - known):
-                    issues.append(Issue(f"formula uses '{ref_name}', which is not among input_metrics "
-                                        f"({', '.join(sorted(known))})", at(key, "expr")))
+                    issues.append(
+                        Issue(
+                            f"formula uses '{ref_name}', which is not among input_metrics ({', '.join(sorted(known))})",
+                            at(key, "expr"),
+                        )
+                    )
                 aliases = [i.ref for i in metric.input_metrics]
                 if len(set(aliases)) != len(aliases):
-                    issues.append(Issue("two input_metrics share a name: give one an 'alias'",
-                                        at(key, "input_metrics")))
+                    issues.append(
+                        Issue("two input_metrics share a name: give one an 'alias'", at(key, "input_metrics"))
+                    )
         if metric.replaced_by and metric.replaced_by not in catalog.metrics:
             issues.append(Issue(f"replaced_by names unknown metric '{metric.replaced_by}'", at(key, "replaced_by")))
         for j, d in enumerate(metric.drivers):
             if d.metric not in catalog.metrics:
-                issues.append(Issue(f"driver names unknown metric '{d.metric}'" + _hint(d.metric, catalog.metrics),
-                                    at(key, "drivers", j, "metric")))
+                issues.append(
+                    Issue(
+                        f"driver names unknown metric '{d.metric}'" + _hint(d.metric, catalog.metrics),
+                        at(key, "drivers", j, "metric"),
+                    )
+                )
 
     if issues:
         return issues  # deeper checks assume references resolve
@@ -397,9 +489,13 @@ def cross_check(catalog: Catalog) -> list[Issue]:
                 bad = [a.value for a in catalog.leaf_aggs(part) if a not in TOTAL_AGGS]
                 if part.type is MetricType.ratio or bad:
                     what = "a ratio" if part.type is MetricType.ratio else f"aggregated with {', '.join(bad)}"
-                    issues.append(Issue(f"ratio of non-additive parts: '{ref.name}' is {what}; a ratio's parts "
-                                        "must be totals (sum, count, count_distinct, sum_boolean)",
-                                        at(key, field_name)))
+                    issues.append(
+                        Issue(
+                            f"ratio of non-additive parts: '{ref.name}' is {what}; a ratio's parts "
+                            "must be totals (sum, count, count_distinct, sum_boolean)",
+                            at(key, field_name),
+                        )
+                    )
         # lifecycle: an active metric must not stand on a retired one
         if metric.lifecycle is Lifecycle.active:
             for dep in catalog.inputs(metric):
@@ -407,24 +503,28 @@ def cross_check(catalog: Catalog) -> list[Issue]:
                     issues.append(Issue(f"active metric depends on retired metric '{dep}'", at(key, "lifecycle")))
         # filters reference real dimensions
         dims = available_dimensions(catalog, metric)
-        for field_name, text in _filters(metric):
+        for filter_path, text in _filters(metric):
             try:
                 tree = parse_filter(text)
             except FilterSyntaxError as exc:
-                issues.append(Issue(str(exc), at(key, *field_name)))
+                issues.append(Issue(str(exc), at(key, *filter_path)))
                 continue
             for ident in sorted(tree.identifiers()):
                 if ident not in dims and ident.split("__")[0] != "metric_time":
-                    issues.append(Issue(f"filter uses unknown dimension '{ident}'" + _hint(ident, dims),
-                                        at(key, *field_name)))
+                    issues.append(
+                        Issue(f"filter uses unknown dimension '{ident}'" + _hint(ident, dims), at(key, *filter_path))
+                    )
     return issues
 
 
 def _filters(metric: Metric) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if metric.filter:
         yield ("filter",), metric.filter
-    for fname, ref in (("numerator", metric.numerator), ("denominator", metric.denominator),
-                       ("input_metric", metric.input_metric)):
+    for fname, ref in (
+        ("numerator", metric.numerator),
+        ("denominator", metric.denominator),
+        ("input_metric", metric.input_metric),
+    ):
         if ref is not None and ref.filter:
             yield (fname, "filter"), ref.filter
     for j, ref in enumerate(metric.input_metrics):
@@ -460,7 +560,7 @@ def _cycles(catalog: Catalog, at: Any) -> list[Issue]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = [*stack[stack.index(name):], name]
+            cycle = [*stack[stack.index(name) :], name]
             issues.append(Issue(f"cycle among metrics: {' → '.join(cycle)}", at(f"metric:{name}")))
             return
         state[name] = 1

@@ -28,6 +28,10 @@ class Strict(BaseModel):
 
 
 class Grain(StrEnum):
+    # sub-daily grains exist for event streams (and MetricFlow parity); most metrics use day and up
+    millisecond = "millisecond"
+    second = "second"
+    minute = "minute"
     hour = "hour"
     day = "day"
     week = "week"
@@ -42,7 +46,7 @@ class Grain(StrEnum):
 
 class Agg(StrEnum):
     sum = "sum"
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # shadows str.count on purpose: MetricFlow's name
     count_distinct = "count_distinct"
     sum_boolean = "sum_boolean"
     min = "min"
@@ -105,6 +109,7 @@ class Entity(Strict):
     role: str | None = None
     label: Label = None
     description: Label = None
+    extensions: dict[str, Any] = Field(default_factory=dict, description="Vendor keys kept verbatim (e.g. dbt).")
 
 
 class TimeTypeParams(Strict):
@@ -123,6 +128,7 @@ class Dimension(Strict):
     label: Label = None
     description: Label = None
     synonyms: list[str] = Field(default_factory=list)
+    extensions: dict[str, Any] = Field(default_factory=dict, description="Vendor keys kept verbatim (e.g. dbt).")
 
     @property
     def grain(self) -> Grain:
@@ -155,6 +161,7 @@ class Measure(Strict):
     create_metric: bool = False
     label: Label = None
     description: Label = None
+    extensions: dict[str, Any] = Field(default_factory=dict, description="Vendor keys kept verbatim (e.g. dbt).")
 
 
 class ModelDefaults(Strict):
@@ -183,8 +190,7 @@ class SemanticModel(Strict):
         given = [k for k in ("table", "sql", "node_relation") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "exactly one of table, sql, node_relation is required"
-                + (f" (got {', '.join(given)})" if given else "")
+                "exactly one of table, sql, node_relation is required" + (f" (got {', '.join(given)})" if given else "")
             )
         return self
 
@@ -385,7 +391,7 @@ class Metric(Strict):
         return (self.label.get(locale) if self.label else "") or self.name
 
 
-_WINDOW = re.compile(r"^\s*(\d+)\s*(hour|day|week|month|quarter|year)s?\s*$", re.IGNORECASE)
+_WINDOW = re.compile(r"^\s*(\d+)\s*(millisecond|second|minute|hour|day|week|month|quarter|year)s?\s*$", re.IGNORECASE)
 
 
 def parse_window(text: str) -> tuple[int, Grain]:
@@ -401,3 +407,8 @@ class ModelsFile(Strict):
 
     semantic_models: list[dict[str, Any]] = Field(default_factory=list)
     metrics: list[dict[str, Any]] = Field(default_factory=list)
+    extensions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Imported objects with no MetricLoop meaning yet (saved queries, time spines, unsupported "
+        "definitions), kept verbatim so that export restores them.",
+    )

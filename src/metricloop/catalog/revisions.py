@@ -22,11 +22,27 @@ from metricloop.catalog.catalog import Catalog, definition_dict
 from metricloop.catalog.models import Metric, MetricType, SemanticModel
 from metricloop.store.models import DefinitionRevision
 
-METRIC_CALC_FIELDS = frozenset({
-    "type", "measure", "semantic_model", "agg", "expr", "agg_params", "agg_time_dimension", "numerator",
-    "denominator", "input_metrics", "input_metric", "window", "grain_to_date", "period_agg", "filter",
-    "fill_nulls_with", "join_to_timespine",
-})
+METRIC_CALC_FIELDS = frozenset(
+    {
+        "type",
+        "measure",
+        "semantic_model",
+        "agg",
+        "expr",
+        "agg_params",
+        "agg_time_dimension",
+        "numerator",
+        "denominator",
+        "input_metrics",
+        "input_metric",
+        "window",
+        "grain_to_date",
+        "period_agg",
+        "filter",
+        "fill_nulls_with",
+        "join_to_timespine",
+    }
+)
 MODEL_META_FIELDS = frozenset({"label", "description", "synonyms", "extensions"})
 
 
@@ -47,8 +63,11 @@ def model_hashes(model: SemanticModel) -> tuple[str, str]:
     d = definition_dict(model)
     calc = _strip_meta(d)
     meta = {k: v for k, v in d.items() if k in MODEL_META_FIELDS}
-    meta["members"] = [{k: v for k, v in item.items() if k in MODEL_META_FIELDS or k == "name"}
-                       for key in ("dimensions", "measures", "entities") for item in d.get(key, [])]
+    meta["members"] = [
+        {k: v for k, v in item.items() if k in MODEL_META_FIELDS or k == "name"}
+        for key in ("dimensions", "measures", "entities")
+        for item in d.get(key, [])
+    ]
     return _digest(calc), _digest(meta)
 
 
@@ -58,8 +77,7 @@ def metric_hashes(catalog: Catalog, metric: Metric, _memo: dict[str, str] | None
     calc: dict[str, Any] = {k: v for k, v in d.items() if k in METRIC_CALC_FIELDS}
     calc.setdefault("type", metric.type.value)
     if metric.type in (MetricType.simple, MetricType.cumulative) and (metric.measure or metric.semantic_model):
-        rm = catalog.resolve_measure(metric)
-        calc["__model"] = model_hashes(rm.model)[0]
+        calc["__source"] = _source_calc(catalog, metric)
     calc["__inputs"] = {}
     for name in catalog.inputs(metric):
         if name not in memo:
@@ -67,6 +85,24 @@ def metric_hashes(catalog: Catalog, metric: Metric, _memo: dict[str, str] | None
         calc["__inputs"][name] = memo[name]
     meta = {k: v for k, v in d.items() if k not in METRIC_CALC_FIELDS}
     return _digest(calc), _digest(meta)
+
+
+def _source_calc(catalog: Catalog, metric: Metric) -> dict[str, Any]:
+    """The parts of a semantic model a metric's value depends on: its source, measure, time axis and the
+    dimensions its filter reads. Adding an unrelated dimension or measure to the model is not a change."""
+    from metricloop.engine.filters import parse_filter
+
+    rm = catalog.resolve_measure(metric)
+    d = definition_dict(rm.model)
+    used = set()
+    if metric.filter:
+        used = {i.split("__")[-1] for i in parse_filter(metric.filter).identifiers()}
+    return {
+        "source": {k: d.get(k) for k in ("table", "sql", "node_relation")},
+        "measure": _strip_meta(rm.measure.model_dump(mode="json", exclude_defaults=True)) if rm.measure else None,
+        "agg_time_dimension": rm.agg_time_dimension,
+        "dimensions": [_strip_meta(x) for x in d.get("dimensions", []) if x["name"] in used | {rm.agg_time_dimension}],
+    }
 
 
 def current_author() -> str:
@@ -82,15 +118,20 @@ class Change:
 
 
 def latest(session: Session, kind: str | None = None) -> dict[tuple[str, str], DefinitionRevision]:
-    sub = select(DefinitionRevision.kind, DefinitionRevision.name,
-                 func.max(DefinitionRevision.version).label("v")).group_by(DefinitionRevision.kind,
-                                                                            DefinitionRevision.name)
+    sub = select(
+        DefinitionRevision.kind, DefinitionRevision.name, func.max(DefinitionRevision.version).label("v")
+    ).group_by(DefinitionRevision.kind, DefinitionRevision.name)
     if kind:
         sub = sub.where(DefinitionRevision.kind == kind)
     subq = sub.subquery()
-    rows = session.scalars(select(DefinitionRevision).join(
-        subq, (DefinitionRevision.kind == subq.c.kind) & (DefinitionRevision.name == subq.c.name)
-        & (DefinitionRevision.version == subq.c.v)))
+    rows = session.scalars(
+        select(DefinitionRevision).join(
+            subq,
+            (DefinitionRevision.kind == subq.c.kind)
+            & (DefinitionRevision.name == subq.c.name)
+            & (DefinitionRevision.version == subq.c.v),
+        )
+    )
     return {(r.kind, r.name): r for r in rows}
 
 
@@ -119,25 +160,50 @@ def sync(session: Session, catalog: Catalog, *, author: str | None = None, reaso
             change, version = "metadata", prev.version + 1
         else:
             continue
-        session.add(DefinitionRevision(kind=key[0], name=key[1], version=version, change=change, calc_hash=calc,
-                                       meta_hash=meta, definition=definition, source=source, author=author,
-                                       reason=reason))
+        session.add(
+            DefinitionRevision(
+                kind=key[0],
+                name=key[1],
+                version=version,
+                change=change,
+                calc_hash=calc,
+                meta_hash=meta,
+                definition=definition,
+                source=source,
+                author=author,
+                reason=reason,
+            )
+        )
         changes.append(Change(key[0], key[1], version, change))
     for key, prev in known.items():
         if key not in current and prev.change != "removed":
-            session.add(DefinitionRevision(kind=key[0], name=key[1], version=prev.version + 1, change="removed",
-                                           calc_hash=prev.calc_hash, meta_hash=prev.meta_hash,
-                                           definition=prev.definition, source=prev.source, author=author,
-                                           reason=reason))
+            session.add(
+                DefinitionRevision(
+                    kind=key[0],
+                    name=key[1],
+                    version=prev.version + 1,
+                    change="removed",
+                    calc_hash=prev.calc_hash,
+                    meta_hash=prev.meta_hash,
+                    definition=prev.definition,
+                    source=prev.source,
+                    author=author,
+                    reason=reason,
+                )
+            )
             changes.append(Change(key[0], key[1], prev.version + 1, "removed"))
     session.flush()
     return changes
 
 
 def history(session: Session, name: str, kind: str = "metric") -> list[DefinitionRevision]:
-    return list(session.scalars(select(DefinitionRevision).where(DefinitionRevision.kind == kind,
-                                                                 DefinitionRevision.name == name)
-                                .order_by(DefinitionRevision.version)))
+    return list(
+        session.scalars(
+            select(DefinitionRevision)
+            .where(DefinitionRevision.kind == kind, DefinitionRevision.name == name)
+            .order_by(DefinitionRevision.version)
+        )
+    )
 
 
 def _source(catalog: Catalog, key: str) -> str | None:

@@ -23,8 +23,13 @@ class Edge:
     derived: bool = True  # read off the formula (exact) vs declared
 
     def to_dict(self) -> dict[str, Any]:
-        return {"parent": self.parent, "child": self.child, "relation": self.relation.value,
-                "sign": self.sign, "derived": self.derived}
+        return {
+            "parent": self.parent,
+            "child": self.child,
+            "relation": self.relation.value,
+            "sign": self.sign,
+            "derived": self.derived,
+        }
 
 
 def edges(catalog: Catalog) -> list[Edge]:
@@ -59,8 +64,14 @@ class TreeNode:
     children: list[TreeNode] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "relation": self.relation, "sign": self.sign, "derived": self.derived,
-                "repeated": self.repeated, "children": [c.to_dict() for c in self.children]}
+        return {
+            "metric": self.metric,
+            "relation": self.relation,
+            "sign": self.sign,
+            "derived": self.derived,
+            "repeated": self.repeated,
+            "children": [c.to_dict() for c in self.children],
+        }
 
 
 def tree(catalog: Catalog, root: str, depth: int = 6) -> TreeNode:
@@ -71,8 +82,9 @@ def tree(catalog: Catalog, root: str, depth: int = 6) -> TreeNode:
         by_parent.setdefault(e.parent, []).append(e)
 
     def build(name: str, edge: Edge | None, level: int, seen: frozenset[str]) -> TreeNode:
-        node = TreeNode(name, edge.relation.value if edge else None, edge.sign if edge else 1,
-                        edge.derived if edge else True)
+        node = TreeNode(
+            name, edge.relation.value if edge else None, edge.sign if edge else 1, edge.derived if edge else True
+        )
         if level < depth:
             for e in by_parent.get(name, []):
                 if e.child in seen:

@@ -8,8 +8,9 @@ import pkgutil
 
 import typer
 
-bench_app = typer.Typer(help="Benchmarks: speed and accuracy, measured side by side with a baseline.",
-                        no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks: speed and accuracy, measured side by side with a baseline.", no_args_is_help=True
+)
 
 
 def load_benchmarks() -> None:

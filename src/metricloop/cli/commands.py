@@ -25,14 +25,21 @@ from metricloop.i18n import normalize_locale
 from metricloop.service import MetricLoop
 
 
+class LoadMode(StrEnum):
+    append = "append"
+    replace = "replace"  # type: ignore[assignment]  # shadows str.replace: the CLI value
+
+
 class Fmt(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
 
 
-ProjectOpt = Annotated[Path | None, typer.Option("--project", "-p", help="Project folder (default: "
-                                                 "$METRICLOOP_PROJECT or the current folder).")]
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option("--project", "-p", help="Project folder (default: $METRICLOOP_PROJECT or the current folder)."),
+]
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -59,10 +66,13 @@ def init(
     if demo:
         with _progress() as bar:
             task = bar.add_task("demo", total=1.0)
-            summary = scaffold.init_demo(directory, force=force,
-                                         progress=lambda step, frac: bar.update(task, description=step, completed=frac))
-        console.print(f"[green]demo project ready[/] in {directory} — "
-                      f"{summary['rows']:,} rows in {len(summary['tables'])} tables, {summary['metrics']} metrics")
+            summary = scaffold.init_demo(
+                directory, force=force, progress=lambda step, frac: bar.update(task, description=step, completed=frac)
+            )
+        console.print(
+            f"[green]demo project ready[/] in {directory} — "
+            f"{summary['rows']:,} rows in {len(summary['tables'])} tables, {summary['metrics']} metrics"
+        )
         console.print(f"try: metricloop query gmv --by region --grain month --project {directory}")
     else:
         scaffold.init_empty(directory, force=force)
@@ -70,13 +80,20 @@ def init(
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description:<28}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=False)
+    return Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
 
 
 # ---------------------------------------------------------------------------------- catalog
-catalog_app = typer.Typer(help="Metric center: validate, list and show governed metric definitions.",
-                          no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="Metric center: validate, list and show governed metric definitions.", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 
 
@@ -95,8 +112,12 @@ def catalog_validate(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) -> 
             err_console.print(f"{len(exc.issues)} problem(s)")
         raise typer.Exit(1) from None
     changes = ml.sync_catalog()
-    payload = {"valid": True, "semantic_models": len(catalog.semantic_models), "metrics": len(catalog.metrics),
-               "changes": [vars(c) for c in changes]}
+    payload = {
+        "valid": True,
+        "semantic_models": len(catalog.semantic_models),
+        "metrics": len(catalog.metrics),
+        "changes": [vars(c) for c in changes],
+    }
     if fmt is Fmt.json:
         emit([], "json", payload=payload)
         return
@@ -118,11 +139,25 @@ def catalog_list(
     loc = locale_of(ml)
     rows = []
     for m in ml.metrics(search, tier, include_retired=all_):
-        rows.append({"name": m.name, "label": m.display_label(loc), "type": m.type.value, "tier": m.tier.value,
-                     "unit": m.unit or "", "polarity": m.polarity.value, "lifecycle": m.lifecycle.value,
-                     "owners": ", ".join(m.owners.business), "synonyms": ", ".join(m.synonyms)})
-    emit(rows, fmt.value, title="指标字典 Metric dictionary",
-         columns=["name", "label", "type", "tier", "unit", "polarity", "lifecycle", "owners", "synonyms"])
+        rows.append(
+            {
+                "name": m.name,
+                "label": m.display_label(loc),
+                "type": m.type.value,
+                "tier": m.tier.value,
+                "unit": m.unit or "",
+                "polarity": m.polarity.value,
+                "lifecycle": m.lifecycle.value,
+                "owners": ", ".join(m.owners.business),
+                "synonyms": ", ".join(m.synonyms),
+            }
+        )
+    emit(
+        rows,
+        fmt.value,
+        title="指标字典 Metric dictionary",
+        columns=["name", "label", "type", "tier", "unit", "polarity", "lifecycle", "owners", "synonyms"],
+    )
 
 
 @catalog_app.command("show")
@@ -142,24 +177,49 @@ def catalog_show(
     loc = locale_of(ml)
     m = ml.catalog.metric(metric)
     d = detail["definition"]
-    console.print(f"[bold]{m.display_label(loc)}[/] ({m.name}) — {m.type.value}, {m.tier.value}, {m.lifecycle.value}"
-                  + (f" → replaced by {m.replaced_by}" if m.replaced_by else ""))
+    console.print(
+        f"[bold]{m.display_label(loc)}[/] ({m.name}) — {m.type.value}, {m.tier.value}, {m.lifecycle.value}"
+        + (f" → replaced by {m.replaced_by}" if m.replaced_by else "")
+    )
     if m.business_definition:
         console.print(f"口径 / definition: {m.business_definition.get(loc)}")
     if m.description:
         console.print(f"description: {m.description.get(loc)}")
-    calc = {k: d[k] for k in ("measure", "semantic_model", "agg", "expr", "numerator", "denominator", "input_metrics",
-                              "input_metric", "window", "grain_to_date", "filter") if k in d}
+    calc = {
+        k: d[k]
+        for k in (
+            "measure",
+            "semantic_model",
+            "agg",
+            "expr",
+            "numerator",
+            "denominator",
+            "input_metrics",
+            "input_metric",
+            "window",
+            "grain_to_date",
+            "filter",
+        )
+        if k in d
+    }
     console.print(f"calculation: {json.dumps(calc, ensure_ascii=False)}")
-    console.print(f"unit: {m.unit or '-'}   format: {m.format or '-'}   polarity: {m.polarity.value}   "
-                  f"additivity: {detail['additivity']}")
-    console.print(f"owners: business={', '.join(m.owners.business) or '-'} technical={', '.join(m.owners.technical) or '-'}")
+    console.print(
+        f"unit: {m.unit or '-'}   format: {m.format or '-'}   polarity: {m.polarity.value}   "
+        f"additivity: {detail['additivity']}"
+    )
+    console.print(
+        f"owners: business={', '.join(m.owners.business) or '-'} technical={', '.join(m.owners.technical) or '-'}"
+    )
     if m.synonyms or m.tags:
         console.print(f"synonyms: {', '.join(m.synonyms) or '-'}   tags: {', '.join(m.tags) or '-'}")
     console.print(f"dimensions: {', '.join(detail['dimensions'])}")
     console.print(f"defined at: {detail['source']}")
-    emit(detail["revisions"], "table", title="revisions 版本历史",
-         columns=["version", "change", "calc_hash", "meta_hash", "author", "reason", "created_at"])
+    emit(
+        detail["revisions"],
+        "table",
+        title="revisions 版本历史",
+        columns=["version", "change", "calc_hash", "meta_hash", "author", "reason", "created_at"],
+    )
     if show_tree:
         console.print(_rich_tree(detail["tree"], ml, loc))
 
@@ -194,15 +254,26 @@ def query(
     order: Annotated[str | None, typer.Option(help="Order by output columns; '-col' descending.")] = None,
     limit: Annotated[int | None, typer.Option(help="Max rows.")] = None,
     compare: Annotated[str | None, typer.Option(help="previous_period | last_week | last_year")] = None,
-    sql: Annotated[bool, typer.Option("--sql", help="Print the compiled SQL too (only the SQL with --dry-run).")] = False,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the compiled SQL too (only the SQL with --dry-run).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compile only.")] = False,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Query metrics by dimensions over time: compiled to SQL and run in the warehouse."""
     ml = open_project(project)
     try:
-        q = MetricQuery(metrics=_split(metrics), group_by=_split(by), grain=grain, where=where,
-                        start=start, end=end, order_by=_split(order), limit=limit, compare=compare)
+        q = MetricQuery(
+            metrics=_split(metrics),
+            group_by=_split(by),
+            grain=grain,
+            where=where,
+            start=start,
+            end=end,
+            order_by=_split(order),
+            limit=limit,
+            compare=compare,
+        )
     except ValueError as exc:
         raise ConfigError(_first_error(exc)) from None
     if dry_run:
@@ -212,8 +283,13 @@ def query(
     if sql:
         err_console.print(result.sql, highlight=False, soft_wrap=True)
     rows = result.rows()
-    emit(rows, fmt.value, columns=[c.name for c in result.columns], formatters=display_formats(ml, result.columns),
-         payload={"sql": result.sql, "columns": [vars(c) for c in result.columns], "rows": rows})
+    emit(
+        rows,
+        fmt.value,
+        columns=[c.name for c in result.columns],
+        formatters=display_formats(ml, result.columns),
+        payload={"sql": result.sql, "columns": [vars(c) for c in result.columns], "rows": rows},
+    )
 
 
 def display_formats(ml: MetricLoop, columns: list[Any]) -> dict[str, Any]:
@@ -258,15 +334,17 @@ def ingest(
     source: Annotated[str, typer.Argument(help="CSV/Parquet file or HTTP(S) URL returning JSON.")],
     table: Annotated[str, typer.Option("--table", "-t", help="Warehouse table to load into.")],
     project: ProjectOpt = None,
-    mode: Annotated[str, typer.Option(help="append | replace")] = "append",
-    schema: Annotated[str | None, typer.Option(help="Declared columns, e.g. 'id:BIGINT,amount:DOUBLE,t:TIMESTAMP'.")] = None,
+    mode: Annotated[LoadMode, typer.Option(help="append: add rows; replace: swap the table.")] = LoadMode.append,
+    schema: Annotated[
+        str | None, typer.Option(help="Declared columns, e.g. 'id:BIGINT,amount:DOUBLE,t:TIMESTAMP'.")
+    ] = None,
     time_column: Annotated[str | None, typer.Option(help="Event-time column (freshness).")] = None,
-    records: Annotated[str | None, typer.Option(help="Path of the records list in a JSON payload, e.g. data.items.")] = None,
+    records: Annotated[
+        str | None, typer.Option(help="Path of the records list in a JSON payload, e.g. data.items.")
+    ] = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Load data into the embedded warehouse; bad rows are reported, good rows still load."""
-    if mode not in ("append", "replace"):
-        raise ConfigError(f"--mode must be append or replace, not {mode!r}")
     declared = None
     if schema:
         declared = {}
@@ -278,26 +356,49 @@ def ingest(
     ml = open_project(project)
     with _progress() as bar:
         task = bar.add_task(f"loading {table}", total=1.0)
-        result, checks = ml.ingest(source, table, mode=mode, schema=declared, time_column=time_column,  # type: ignore[arg-type]
-                                   records_path=records, progress=lambda f: bar.update(task, completed=f))
-    payload = {"table": result.table, "source": result.source, "status": result.status,
-               "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected,
-               "max_event_time": result.max_event_time,
-               "rejects": [vars(r) for r in result.rejects], "checks": [vars(c) for c in checks]}
+        result, checks = ml.ingest(
+            source,
+            table,
+            mode=mode.value,
+            schema=declared,
+            time_column=time_column,
+            records_path=records,
+            progress=lambda f: bar.update(task, completed=f),
+        )
+    payload = {
+        "table": result.table,
+        "source": result.source,
+        "status": result.status,
+        "rows_loaded": result.rows_loaded,
+        "rows_rejected": result.rows_rejected,
+        "max_event_time": result.max_event_time,
+        "rejects": [vars(r) for r in result.rejects],
+        "checks": [vars(c) for c in checks],
+    }
     if fmt is Fmt.json:
         emit([], "json", payload=payload)
     else:
         colour = {"ok": "green", "partial": "yellow", "failed": "red"}[result.status]
-        console.print(f"[{colour}]{result.status}[/]: {result.rows_loaded:,} rows loaded into {result.table}, "
-                      f"{result.rows_rejected:,} rejected; newest event {result.max_event_time or '-'}")
+        console.print(
+            f"[{colour}]{result.status}[/]: {result.rows_loaded:,} rows loaded into {result.table}, "
+            f"{result.rows_rejected:,} rejected; newest event {result.max_event_time or '-'}"
+        )
         if result.rejects:
-            emit([vars(r) for r in result.rejects[:50]], "table", title="rejected rows 被拒绝的行",
-                 columns=["file", "line", "column", "reason"])
+            emit(
+                [vars(r) for r in result.rejects[:50]],
+                "table",
+                title="rejected rows 被拒绝的行",
+                columns=["file", "line", "column", "reason"],
+            )
             if len(result.rejects) > 50:
                 console.print(f"… {len(result.rejects) - 50} more (metricloop loads --rejects ID)")
         if checks:
-            emit([vars(c) for c in checks], "table", title="checks 数据检查",
-                 columns=["check", "status", "observed", "threshold", "detail"])
+            emit(
+                [vars(c) for c in checks],
+                "table",
+                title="checks 数据检查",
+                columns=["check", "status", "observed", "threshold", "detail"],
+            )
     if result.status == "failed":
         raise typer.Exit(1)
 
@@ -313,25 +414,42 @@ def loads(
     """Ingest history: row counts, rejects and freshness per load."""
     ml = open_project(project)
     if rejects is not None:
-        rows: list[dict[str, Any]] = [{"line": r.line, "column": r.column, "reason": r.reason, "raw": r.raw}
-                                      for r in ml.rejects(rejects)]
+        rows: list[dict[str, Any]] = [
+            {"line": r.line, "column": r.column, "reason": r.reason, "raw": r.raw} for r in ml.rejects(rejects)
+        ]
         emit(rows, fmt.value, columns=["line", "column", "reason", "raw"], title=f"rejects of load {rejects}")
         return
-    rows = [{"id": r.id, "table": r.table_name, "status": r.status, "rows_loaded": r.rows_loaded,
-             "rows_rejected": r.rows_rejected, "max_event_time": r.max_event_time, "source": r.source,
-             "finished_at": r.finished_at} for r in ml.loads(table, limit)]
-    emit(rows, fmt.value, title="loads 数据加载",
-         columns=["id", "table", "status", "rows_loaded", "rows_rejected", "max_event_time", "source", "finished_at"])
+    rows = [
+        {
+            "id": r.id,
+            "table": r.table_name,
+            "status": r.status,
+            "rows_loaded": r.rows_loaded,
+            "rows_rejected": r.rows_rejected,
+            "max_event_time": r.max_event_time,
+            "source": r.source,
+            "finished_at": r.finished_at,
+        }
+        for r in ml.loads(table, limit)
+    ]
+    emit(
+        rows,
+        fmt.value,
+        title="loads 数据加载",
+        columns=["id", "table", "status", "rows_loaded", "rows_rejected", "max_event_time", "source", "finished_at"],
+    )
 
 
-checks_app = typer.Typer(help="Table checks: freshness SLA, row-count drop, null rate, duplicate keys.",
-                         no_args_is_help=True)
+checks_app = typer.Typer(
+    help="Table checks: freshness SLA, row-count drop, null rate, duplicate keys.", no_args_is_help=True
+)
 app.add_typer(checks_app, name="checks")
 
 
 @checks_app.command("run")
-def checks_run(project: ProjectOpt = None, table: Annotated[str | None, typer.Option()] = None,
-               fmt: FormatOpt = Fmt.table) -> None:
+def checks_run(
+    project: ProjectOpt = None, table: Annotated[str | None, typer.Option()] = None, fmt: FormatOpt = Fmt.table
+) -> None:
     """Run the configured checks now and store the results."""
     ml = open_project(project)
     results = ml.run_checks(table)
@@ -341,13 +459,26 @@ def checks_run(project: ProjectOpt = None, table: Annotated[str | None, typer.Op
 
 
 @checks_app.command("list")
-def checks_list(project: ProjectOpt = None, table: Annotated[str | None, typer.Option()] = None,
-                limit: int = 50, fmt: FormatOpt = Fmt.table) -> None:
+def checks_list(
+    project: ProjectOpt = None,
+    table: Annotated[str | None, typer.Option()] = None,
+    limit: int = 50,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
     """Stored check results, newest first."""
     ml = open_project(project)
-    rows = [{"table": r.table_name, "check": r.check, "status": r.status, "observed": r.observed,
-             "threshold": r.threshold, "detail": r.detail, "checked_at": r.checked_at}
-            for r in ml.check_results(table, limit)]
+    rows = [
+        {
+            "table": r.table_name,
+            "check": r.check,
+            "status": r.status,
+            "observed": r.observed,
+            "threshold": r.threshold,
+            "detail": r.detail,
+            "checked_at": r.checked_at,
+        }
+        for r in ml.check_results(table, limit)
+    ]
     emit(rows, fmt.value, columns=["table", "check", "status", "observed", "threshold", "detail", "checked_at"])
 
 

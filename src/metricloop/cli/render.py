@@ -85,10 +85,11 @@ def emit(
         sys.stdout.write(buf.getvalue())
     else:
         fmts = formatters or {}
-        cells = [[fmts[c](r.get(c)) if c in fmts and r.get(c) is not None else _cell(r.get(c)) for c in cols]
-                 for r in rows]
+        cells = [
+            [fmts[c](r.get(c)) if c in fmts and r.get(c) is not None else _cell(r.get(c)) for c in cols] for r in rows
+        ]
         table = Table(title=title, show_lines=False, header_style="bold")
-        for i, c in enumerate(cols):
+        for _i, c in enumerate(cols):
             numeric = any(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in rows[:20])
             table.add_column(c, no_wrap=True, justify="right" if numeric else "left")
         for row in cells:

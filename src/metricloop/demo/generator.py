@@ -316,41 +316,9 @@ def _cells_and_rows(
     sessions_cf = rng["sessions"].poisson(lam)
     checkouts_cf = rng["checkouts"].binomial(sessions_cf, cr)
 
-    # --- cell-level incident effects ------------------------------------------------------
-    sess_keep = np.ones(n_cells)  # share of sessions (and their checkouts) that still happen
-    buy_keep = np.ones(n_cells)  # share of checkouts that still happen (sessions unchanged)
-    add_sessions = np.zeros(n_cells, dtype=np.int64)
-    add_checkouts = np.zeros(n_cells, dtype=np.int64)
-    add_category = np.full(n_cells, -1, dtype=np.int8)
-    add_new = np.full(n_cells, np.nan)
-    shape3 = (H, P, C)
-    for spec in specs:
-        h0, h1 = _hours_of(spec, start)
-        codes = _dim_codes(dict(spec.slice))
-        pm, cm = _province_mask(codes), _channel_mask(codes)
-        if spec.kind == "logistics_delay":
-            cm = cm & (np.arange(C) != STORE)  # store orders are not shipped
-        grid = np.zeros(shape3, dtype=bool)
-        grid[h0:h1] = pm[:, None] & cm[None, :]
-        cells = grid.reshape(-1)
-        prm = spec.params
-        if spec.kind == "traffic_drop":
-            sess_keep[cells] *= prm["sessions"]
-        elif spec.kind == "logistics_delay":
-            buy_keep[cells] *= prm["orders"]
-        elif spec.kind == "campaign_spike":
-            extra = rng["spikes"].poisson(lam[cells] * (prm["sessions"] - 1.0))
-            extra_buy = rng["spikes"].binomial(extra, np.minimum(cr[cells] * prm["conversion"], 1.0))
-            add_sessions[cells] += extra
-            add_checkouts[cells] += extra_buy
-            add_new[cells] = prm["new_buyer"]
-        elif spec.kind == "price_error":
-            k = codes["category"]
-            idx = np.flatnonzero(cells)
-            mu = lam[idx] * cr[idx] * days.category[idx // (P * C) // 24, idx % C, k] * (prm["orders"] - 1.0)
-            extra_buy = rng["spikes"].poisson(mu)
-            add_checkouts[cells] += extra_buy
-            add_category[cells] = k
+    fx = _cell_effects(start, days, lam, cr, specs, rng["spikes"])
+    add_checkouts, add_category, add_new = fx.add_checkouts, fx.add_category, fx.add_new
+    sess_keep = fx.sess_keep
 
     # --- rows: one per checkout (counterfactual rows first in each cell, then extra rows) ----
     counts = checkouts_cf + add_checkouts
@@ -372,7 +340,7 @@ def _cells_and_rows(
     # thinning for drops: the same uniforms decide in both worlds
     t = rng["thinning"]
     session_kept = t.random(n) < sess_keep[cell]
-    keep_p = buy_keep[cell]
+    keep_p = fx.buy_keep[cell]
     for spec in specs:
         if spec.kind == "stock_out":
             rows = _row_mask(spec, start, hour, prov, chan, cat, method)
@@ -382,7 +350,7 @@ def _cells_and_rows(
     sessions_act = (
         t.binomial(sessions_cf - checkouts_cf, sess_keep)
         + np.bincount(cell[base & session_kept], minlength=n_cells)
-        + add_sessions
+        + fx.add_sessions
     )
 
     # payments: geometric attempts until success, at most k tries (same uniforms in both worlds)
@@ -449,6 +417,60 @@ def _cells_and_rows(
         refunded_act=refunded_act, refund_amount_cf=refund_amount_cf,
         refund_amount_act=refund_amount_act, new=new,
     )  # fmt: skip
+
+
+@dataclass
+class _CellEffects:
+    """What incidents do to each hour x province x channel cell (flattened like ``lam``)."""
+
+    sess_keep: np.ndarray  # share of sessions (and their checkouts) that still happen
+    buy_keep: np.ndarray  # share of checkouts that still happen (sessions unchanged)
+    add_sessions: np.ndarray  # extra sessions (campaign spikes)
+    add_checkouts: np.ndarray  # extra checkouts (campaign spikes, bargain hunters)
+    add_category: np.ndarray  # category forced on the extra checkouts, -1 = usual mix
+    add_new: np.ndarray  # new-buyer share of the extra checkouts, NaN = usual share
+
+
+def _cell_effects(
+    start: date, days: Days, lam: np.ndarray, cr: np.ndarray, specs: list[IncidentSpec],
+    rng: np.random.Generator,
+) -> _CellEffects:  # fmt: skip
+    n_cells = lam.size
+    H = n_cells // (P * C)
+    fx = _CellEffects(
+        sess_keep=np.ones(n_cells),
+        buy_keep=np.ones(n_cells),
+        add_sessions=np.zeros(n_cells, dtype=np.int64),
+        add_checkouts=np.zeros(n_cells, dtype=np.int64),
+        add_category=np.full(n_cells, -1, dtype=np.int8),
+        add_new=np.full(n_cells, np.nan),
+    )
+    for spec in specs:
+        h0, h1 = _hours_of(spec, start)
+        codes = _dim_codes(dict(spec.slice))
+        pm, cm = _province_mask(codes), _channel_mask(codes)
+        if spec.kind == "logistics_delay":
+            cm = cm & (np.arange(C) != STORE)  # store orders are not shipped
+        grid = np.zeros((H, P, C), dtype=bool)
+        grid[h0:h1] = pm[:, None] & cm[None, :]
+        cells = grid.reshape(-1)
+        prm = spec.params
+        if spec.kind == "traffic_drop":
+            fx.sess_keep[cells] *= prm["sessions"]
+        elif spec.kind == "logistics_delay":
+            fx.buy_keep[cells] *= prm["orders"]
+        elif spec.kind == "campaign_spike":
+            extra = rng.poisson(lam[cells] * (prm["sessions"] - 1.0))
+            fx.add_sessions[cells] += extra
+            fx.add_checkouts[cells] += rng.binomial(extra, np.minimum(cr[cells] * prm["conversion"], 1.0))
+            fx.add_new[cells] = prm["new_buyer"]
+        elif spec.kind == "price_error":
+            k = codes["category"]
+            idx = np.flatnonzero(cells)
+            share = days.category[idx // (P * C) // 24, idx % C, k]
+            fx.add_checkouts[cells] += rng.poisson(lam[idx] * cr[idx] * share * (prm["orders"] - 1.0))
+            fx.add_category[cells] = k
+    return fx
 
 
 def _row_mask(

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NoReturn
 
 import numpy as np
 
 from metricloop.demo import company as co
+from metricloop.errors import ConfigError
 
 KINDS = (
     "payment_failure",  # params: success = per-attempt success probability in the slice
@@ -77,23 +79,26 @@ class IncidentSpec:
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     def check(self) -> None:
-        """Raise ``ValueError`` naming the field when the spec is inconsistent."""
+        """Raise :class:`ConfigError` naming the incident and field when the spec is inconsistent."""
         if self.kind not in KINDS:
-            raise ValueError(f"incident {self.id}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+            self._fail(f"kind {self.kind!r} is not one of {', '.join(KINDS)}", f"类型 {self.kind!r} 不受支持")
         if not self.start < self.end:
-            raise ValueError(f"incident {self.id}: start must be before end")
+            self._fail("start must be before end", "开始时间必须早于结束时间")
         for t in (self.start, self.end):
             if t.minute or t.second or t.microsecond:
-                raise ValueError(f"incident {self.id}: start/end must be whole hours, got {t}")
+                self._fail(f"start/end must be whole hours, got {t}", f"开始/结束时间须为整点，实际为 {t}")
         for dim, value in self.slice.items():
             if dim not in _SLICE_DIMS[self.kind]:
                 allowed = ", ".join(sorted(_SLICE_DIMS[self.kind]))
-                raise ValueError(f"incident {self.id}: slice dimension {dim!r} is not one of {allowed}")
+                self._fail(f"slice dimension {dim!r} is not one of {allowed}", f"切片维度 {dim!r} 无效")
             if value not in DIM_VALUES[dim]:
-                raise ValueError(f"incident {self.id}: slice {dim}={value!r} is not a known value")
+                self._fail(f"slice {dim}={value!r} is not a known value", f"切片取值 {dim}={value!r} 不存在")
         for m in self.metrics:
             if m not in METRICS:
-                raise ValueError(f"incident {self.id}: metric {m!r} is not one of {', '.join(METRICS)}")
+                self._fail(f"metric {m!r} is not one of {', '.join(METRICS)}", f"指标 {m!r} 不在列表中")
+
+    def _fail(self, message: str, zh: str) -> NoReturn:
+        raise ConfigError(f"incident {self.id}: {message}", zh=f"故障 {self.id}：{zh}")
 
 
 def _dt(s: str) -> datetime:

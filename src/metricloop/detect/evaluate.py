@@ -110,12 +110,12 @@ def evaluate_monitor(
     direction = spec.effective_direction(polarity)
 
     detections = []
-    for d in spec.detectors:
-        params = dict(d.params)
+    for ds in spec.detectors:
+        params = dict(ds.params)
         params.setdefault("direction", direction.value)
-        if d.type == "composite":
+        if ds.type == "composite":
             params.pop("direction")
-        detections.append(registry.run(batch, d.type, tune_params(params, mult) if mult != 1.0 else params))
+        detections.append(registry.run(batch, ds.type, tune_params(params, mult) if mult != 1.0 else params))
 
     sev = np.stack([d.severity for d in detections])
     score = np.stack([d.score for d in detections])

@@ -15,8 +15,9 @@ An owner labels an event:
 Band-widening rule (documented, bounded): with ``fa`` false alarms among ``n`` labelled events,
 the smoothed false-alarm rate is ``fa / (n + prior)`` (``prior`` = 5 pseudo-labels of "fine", so
 one early false alarm does not swing it). Every point of rate above the target (20 %) widens the
-band by ``gain`` (2) points: ``sensitivity = 1 + 2 × max(0, rate − 0.2)``, at most ×3. A
-monitor at 60 % false alarms over 20 labels thus gets ``1 + 2 × (12/25 − 0.2) = 1.56``.
+band by ``gain`` (2.5) points: ``sensitivity = 1 + 2.5 × max(0, rate − 0.2)``, capped at ×3 (which
+only a monitor that is always wrong approaches). A monitor with 12 false alarms among 20 labels
+thus gets ``1 + 2.5 × (12/25 − 0.2) = 1.7``.
 The multiplier goes into every detector's ``sensitivity`` parameter (see :func:`tune_params`).
 """
 
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from metricloop.detect.types import BoolArray
+from metricloop.detect.types import BoolArray, to_ns
 
 
 class Label(StrEnum):
@@ -100,7 +101,7 @@ def precision(labels: Iterable[Label | str | Feedback]) -> Precision:
 
 
 TARGET_FALSE_ALARM_RATE = 0.2
-GAIN = 2.0
+GAIN = 2.5
 PRIOR = 5
 MAX_MULTIPLIER = 3.0
 
@@ -142,7 +143,7 @@ def baseline_resets(
     for fb in feedback:
         if fb.label is Label.NEW_NORMAL:
             k = _key(fb.slice)
-            t = np.datetime64(fb.start, "ns")
+            t = to_ns(fb.start)
             if k not in latest or t > latest[k]:
                 latest[k] = t
     return np.array([latest.get(_key(k), np.datetime64("NaT", "ns")) for k in keys], dtype="datetime64[ns]")
@@ -161,5 +162,5 @@ def known_anomaly_mask(
         i = rows.get(_key(fb.slice))
         if i is None:
             continue
-        mask[i] |= (ts >= np.datetime64(fb.start, "ns")) & (ts <= np.datetime64(fb.end, "ns"))
+        mask[i] |= (ts >= to_ns(fb.start)) & (ts <= to_ns(fb.end))
     return mask

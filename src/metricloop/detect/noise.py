@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from metricloop.detect.arrays import run_length
 from metricloop.detect.monitor import MuteWindow, NoiseSpec, SeverityPolicy
-from metricloop.detect.types import BoolArray, FloatArray, Severity
+from metricloop.detect.types import BoolArray, FloatArray, Severity, to_ns
 from metricloop.i18n import Text
 
 
@@ -88,7 +88,7 @@ def fingerprint(monitor: str, slice_keys: Mapping[str, str], period_start: objec
     Re-running detection (or re-running it after late data) finds the same fingerprint and
     updates the stored event instead of creating a duplicate. Key order does not matter.
     """
-    start = np.datetime64(period_start, "s") if not isinstance(period_start, str) else period_start
+    start = to_ns(period_start).astype("datetime64[s]")
     payload = json.dumps(
         [monitor, sorted((str(k), str(v)) for k, v in slice_keys.items()), str(start)],
         ensure_ascii=False,
@@ -197,7 +197,7 @@ def build_events(
     of parent slices evaluated elsewhere (another batch) that may inhibit these slices.
     """
     policy = policy or SeverityPolicy()
-    n, t = values.shape
+    n, _t = values.shape
     keys = list(keys) if keys is not None else [{} for _ in range(n)]
     sev = severity.astype(np.int8).copy()
     if policy.escalate_after:
@@ -233,7 +233,7 @@ def build_events(
                     severity=Severity(int(sev[i, pts].max())),
                     score=float(np.nanmax(score[i, pts])),
                     impact=impact,
-                    points=int(len(pts)),
+                    points=len(pts),
                     reason=reason_at(i, peak) if callable(reason_at) else None,
                     suppressed_by=suppressed,
                     detectors=tuple(detectors_at(i, peak)) if callable(detectors_at) else (),

@@ -264,6 +264,12 @@ def concat_time(parts: Sequence[Detection]) -> Detection:
     )
 
 
+def to_ns(value: object) -> np.datetime64:
+    """Any timestamp (datetime, date, numpy or ISO string) as ``datetime64[ns]``."""
+    out: np.datetime64 = np.array([value]).astype("datetime64[ns]")[0]
+    return out
+
+
 def fmt_num(x: float) -> str:
     """Compact number for messages: 1234.5 -> "1,234.5", NaN -> "-"."""
     if x is None or not np.isfinite(x):

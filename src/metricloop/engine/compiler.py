@@ -77,7 +77,7 @@ class CompiledQuery:
     """The SQL for one dialect, its AST and what its columns mean."""
 
     sql: str
-    ast: exp.Expression
+    ast: exp.Expr
     dialect: str
     columns: list[OutputColumn]
     query: MetricQuery
@@ -87,7 +87,7 @@ class CompiledQuery:
 class _Plan:
     leaves: dict[Leaf, str] = field(default_factory=dict)
 
-    def leaf(self, leaf: Leaf) -> exp.Expression:
+    def leaf(self, leaf: Leaf) -> exp.Expr:
         if leaf not in self.leaves:
             self.leaves[leaf] = f"__l{len(self.leaves)}"
         return exp.column(self.leaves[leaf])
@@ -108,11 +108,12 @@ class Compiler:
         self.catalog = catalog
         self.dialect = dx.capabilities(dialect).name
         self._cache: dict[tuple[str, tuple[str, ...]], CompiledQuery] = {}
-        self._parsed: dict[str, exp.Expression] = {}
+        self._parsed: dict[str, exp.Expr] = {}
 
     # ------------------------------------------------------------------ metric expansion
-    def _expand(self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None,
-                depth: int = 0) -> exp.Expression:
+    def _expand(
+        self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None, depth: int = 0
+    ) -> exp.Expr:
         if depth > 20:
             raise QueryError(f"metric '{metric.name}' nests too deeply")
         if metric.filter:
@@ -122,22 +123,35 @@ class Compiler:
             p = rm.measure.agg_params if rm.measure and rm.measure.agg_params else metric.agg_params
             pct = (p.percentile, p.use_discrete_percentile) if rm.agg is Agg.percentile and p and p.percentile else None
             assert rm.agg_time_dimension is not None
-            node = plan.leaf(Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))),
-                                  offset, None, pct))
+            node = plan.leaf(
+                Leaf(
+                    rm.model.name,
+                    rm.agg,
+                    rm.expr,
+                    rm.agg_time_dimension,
+                    tuple(sorted(set(filters))),
+                    offset,
+                    None,
+                    pct,
+                )
+            )
             if metric.fill_nulls_with is not None:
                 node = exp.func("COALESCE", node, exp.Literal.number(metric.fill_nulls_with))
             return node
         if metric.type is MetricType.ratio:
-            assert metric.numerator and metric.denominator
+            assert metric.numerator
+            assert metric.denominator
             num = self._input(plan, metric.numerator, filters, offset, depth)
             den = self._input(plan, metric.denominator, filters, offset, depth)
-            return exp.Div(this=exp.cast(num, "double", copy=False), expression=exp.func("NULLIF", den, exp.Literal.number(0)))
+            return exp.Div(
+                this=exp.cast(num, "double", copy=False), expression=exp.func("NULLIF", den, exp.Literal.number(0))
+            )
         if metric.type is MetricType.derived:
             assert metric.expr
             values = {i.ref: self._input(plan, i, filters, offset, depth) for i in metric.input_metrics}
             formula = parse_formula(metric.expr)
 
-            def sub(node: exp.Expression) -> exp.Expression:
+            def sub(node: exp.Expr) -> exp.Expr:
                 if isinstance(node, exp.Column) and node.name in values:
                     return exp.paren(values[node.name].copy())
                 return node
@@ -148,18 +162,23 @@ class Compiler:
             return out
         if metric.type is MetricType.cumulative:
             return self._cumulative(plan, metric, filters, offset)
-        raise QueryError(f"metric '{metric.name}' of type {metric.type.value} cannot be queried yet",
-                         zh=f"指标 '{metric.name}'（{metric.type.value}）暂不支持查询")
+        raise QueryError(
+            f"metric '{metric.name}' of type {metric.type.value} cannot be queried yet",
+            zh=f"指标 '{metric.name}'（{metric.type.value}）暂不支持查询",
+        )
 
-    def _input(self, plan: _Plan, ref: MetricInput, filters: tuple[str, ...], offset: Offset | None,
-               depth: int) -> exp.Expression:
+    def _input(
+        self, plan: _Plan, ref: MetricInput, filters: tuple[str, ...], offset: Offset | None, depth: int
+    ) -> exp.Expr:
         if ref.offset_to_grain is not None:
             raise QueryError(f"offset_to_grain on input '{ref.ref}' is not supported yet")
         child_filters = (*filters, ref.filter) if ref.filter else filters
         child_offset = _add_offsets(offset, parse_window(ref.offset_window) if ref.offset_window else None)
         return self._expand(plan, self.catalog.metric(ref.name), child_filters, child_offset, depth + 1)
 
-    def _cumulative(self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None) -> exp.Expression:
+    def _cumulative(
+        self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None
+    ) -> exp.Expr:
         base = self.catalog.metric(metric.input_metric.name) if metric.input_metric else metric
         if metric.input_metric and metric.input_metric.filter:
             filters = (*filters, metric.input_metric.filter)
@@ -170,11 +189,12 @@ class Compiler:
         rm = self.catalog.resolve_measure(base)
         assert rm.agg_time_dimension is not None
         cum = Cumulative(parse_window(metric.window) if metric.window else None, metric.grain_to_date)
-        return plan.leaf(Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))),
-                              offset, cum))
+        return plan.leaf(
+            Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))), offset, cum)
+        )
 
     # ------------------------------------------------------------------ leaf SQL
-    def _qualify(self, text: str, alias: str) -> exp.Expression:
+    def _qualify(self, text: str, alias: str) -> exp.Expr:
         """A definition's column expression with its columns bound to table ``alias``."""
         if _IDENT.match(text):
             return exp.column(text, table=alias)
@@ -184,14 +204,14 @@ class Compiler:
             except sqlglot.errors.ParseError as exc:
                 raise QueryError(f"cannot parse expression {text!r}: {str(exc).splitlines()[0]}") from None
 
-        def q(node: exp.Expression) -> exp.Expression:
+        def q(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Column) and not node.table:
                 return exp.column(node.name, table=alias, quoted=False)
             return node
 
         return self._parsed[text].transform(q)
 
-    def _source(self, model: SemanticModel, alias: str) -> exp.Expression:
+    def _source(self, model: SemanticModel, alias: str) -> exp.Expr:
         if model.sql:
             return exp.paren(sqlglot.parse_one(model.sql, read="duckdb"), copy=False).as_(alias, copy=False)
         name = model.table or ""
@@ -200,7 +220,7 @@ class Compiler:
             name = ".".join(p for p in (nr.schema_name, nr.alias) if p)
         return exp.to_table(name).as_(alias, copy=False)
 
-    def _agg(self, leaf: Leaf, value: exp.Expression) -> exp.Expression:
+    def _agg(self, leaf: Leaf, value: exp.Expr) -> exp.Expr:
         match leaf.agg:
             case Agg.sum:
                 return exp.Sum(this=value)
@@ -209,8 +229,9 @@ class Compiler:
             case Agg.count_distinct:
                 return exp.Count(this=exp.Distinct(expressions=[value]))
             case Agg.sum_boolean:
-                return exp.Sum(this=exp.Case(ifs=[exp.If(this=value, true=exp.Literal.number(1))],
-                                             default=exp.Literal.number(0)))
+                return exp.Sum(
+                    this=exp.Case(ifs=[exp.If(this=value, true=exp.Literal.number(1))], default=exp.Literal.number(0))
+                )
             case Agg.min:
                 return exp.Min(this=value)
             case Agg.max:
@@ -225,8 +246,9 @@ class Compiler:
                 return dx.percentile(value, leaf.percentile[0], self.dialect, discrete=leaf.percentile[1])
         raise QueryError(f"aggregation {leaf.agg} is not supported")
 
-    def _join_path(self, select: exp.Select, joins: dict[tuple[str, ...], str], path: tuple[Hop, ...],
-                   base_alias: str) -> str:
+    def _join_path(
+        self, select: exp.Select, joins: dict[tuple[str, ...], str], path: tuple[Hop, ...], base_alias: str
+    ) -> str:
         """Add LEFT JOINs for ``path`` (once per distinct path) and return the alias of its end."""
         alias = base_alias
         key: tuple[str, ...] = ()
@@ -236,13 +258,23 @@ class Compiler:
                 joins[key] = f"j{len(joins)}"
                 left = self._qualify(hop.source_entity.expr or hop.source_entity.name, alias)
                 right = self._qualify(hop.target_entity.expr or hop.target_entity.name, joins[key])
-                select.join(self._source(hop.target, joins[key]), on=exp.EQ(this=left, expression=right),
-                            join_type="left", copy=False)
+                select.join(
+                    self._source(hop.target, joins[key]),
+                    on=exp.EQ(this=left, expression=right),
+                    join_type="left",
+                    copy=False,
+                )
             alias = joins[key]
         return alias
 
-    def _group_sql(self, leaves: list[tuple[Leaf, str]], dims: list[str], where: list[Filter],
-                   window: tuple[dt.datetime | None, dt.datetime | None], grain: Grain) -> tuple[exp.Select, list[str]]:
+    def _group_sql(
+        self,
+        leaves: list[tuple[Leaf, str]],
+        dims: list[str],
+        where: list[Filter],
+        window: tuple[dt.datetime | None, dt.datetime | None],
+        grain: Grain,
+    ) -> tuple[exp.Select, list[str]]:
         """One aggregate subquery for leaves sharing model, filters, offset and window."""
         first = leaves[0][0]
         model = self.catalog.model(first.model)
@@ -252,11 +284,11 @@ class Compiler:
         tdim = model.dimension(first.time_dim)
         time_col = self._qualify((tdim.expr if tdim else None) or first.time_dim, base)
 
-        def column(ref: DimRef) -> exp.Expression:
+        def column(ref: DimRef) -> exp.Expr:
             alias = self._join_path(select, joins, ref.path, base)
             return self._qualify(ref.expr, alias)
 
-        def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expression, bool]:
+        def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:
             ref = resolve(self.catalog, model, name, first.time_dim)
             value = column(ref)
             if ref.is_time and (ref.grain is not None) and not (for_filter and "__" not in name):
@@ -264,15 +296,15 @@ class Compiler:
             return value, ref.is_time
 
         cum = first.cumulative
-        spine_t: exp.Expression | None = None
+        spine_t: exp.Expr | None = None
         if cum is not None:
             spine_t = exp.column("__t", table="sp")
-        group: list[exp.Expression] = []
+        group: list[exp.Expr] = []
         out_names = []
         for name in dims:
             ref = resolve(self.catalog, model, name, first.time_dim)
             if ref.is_metric_time and spine_t is not None:
-                value: exp.Expression = spine_t
+                value: exp.Expr = spine_t
             else:
                 value, _ = dim_expr(name)
                 if ref.is_metric_time and first.offset:
@@ -281,9 +313,11 @@ class Compiler:
             group.append(value)
             out_names.append(name)
         for leaf, alias in leaves:
-            select.select(exp.alias_(self._agg(leaf, self._qualify(leaf.expr, base)), alias, quoted=True, copy=False), copy=False)
+            select.select(
+                exp.alias_(self._agg(leaf, self._qualify(leaf.expr, base)), alias, quoted=True, copy=False), copy=False
+            )
 
-        conds: list[exp.Expression] = []
+        conds: list[exp.Expr] = []
         for f in [*where, *(_parse(t) for t in first.filters)]:
             try:
                 conds.append(to_sql(f.root, lambda n: dim_expr(n, for_filter=True)))
@@ -306,9 +340,19 @@ class Compiler:
             select.group_by(*group, copy=False)
         return select, out_names
 
-    def _cumulative_join(self, select: exp.Select, model: SemanticModel, time_dim: str, time_col: exp.Expression,
-                         cum: Cumulative, dims: list[str], grain: Grain, start: dt.datetime | None,
-                         end: dt.datetime | None, conds: list[exp.Expression]) -> None:
+    def _cumulative_join(
+        self,
+        select: exp.Select,
+        model: SemanticModel,
+        time_dim: str,
+        time_col: exp.Expr,
+        cum: Cumulative,
+        dims: list[str],
+        grain: Grain,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        conds: list[exp.Expr],
+    ) -> None:
         """Join each period of a spine to all rows in its cumulative window."""
         has_time = any(d.split("__")[0] == "metric_time" for d in dims)
         if has_time:
@@ -316,7 +360,7 @@ class Compiler:
             s_time = self._qualify((tdim.expr if tdim else None) or time_dim, "s")
             spine_sel = exp.select(exp.alias_(dx.trunc(s_time.copy(), grain, self.dialect), "__t"))
             spine_sel = spine_sel.distinct().from_(self._source(model, "s"))
-            sconds = []
+            sconds: list[exp.Expr] = []
             if start is not None:
                 sconds.append(exp.GTE(this=s_time.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
             if end is not None:
@@ -331,13 +375,21 @@ class Compiler:
             spine_sel = exp.select(exp.alias_(dx.timestamp_literal(last.isoformat(sep=" ")), "__t"))
         t = exp.column("__t", table="sp")
         upper = dx.shift(t, 1, grain, self.dialect)
-        on = [exp.LT(this=time_col.copy(), expression=upper)]
+        on: list[exp.Expr] = [exp.LT(this=time_col.copy(), expression=upper)]
         if cum.window is not None:
-            on.append(exp.GTE(this=time_col.copy(),
-                              expression=dx.shift(upper.copy(), -cum.window[0], cum.window[1], self.dialect)))
+            on.append(
+                exp.GTE(
+                    this=time_col.copy(), expression=dx.shift(upper.copy(), -cum.window[0], cum.window[1], self.dialect)
+                )
+            )
         elif cum.grain_to_date is not None:
             on.append(exp.GTE(this=time_col.copy(), expression=dx.trunc(t.copy(), cum.grain_to_date, self.dialect)))
-        select.join(exp.paren(spine_sel, copy=False).as_("sp", copy=False), on=exp.and_(*on, copy=False), join_type="inner", copy=False)
+        select.join(
+            exp.paren(spine_sel, copy=False).as_("sp", copy=False),
+            on=exp.and_(*on, copy=False),
+            join_type="inner",
+            copy=False,
+        )
         if end is not None:
             conds.append(exp.LT(this=time_col.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
 
@@ -367,8 +419,8 @@ class Compiler:
         where += [_parse(p) for p in policy_filters]
 
         plan = _Plan()
-        metric_exprs: dict[str, exp.Expression] = {}
-        compare_exprs: dict[str, exp.Expression] = {}
+        metric_exprs: dict[str, exp.Expr] = {}
+        compare_exprs: dict[str, exp.Expr] = {}
         shift = _compare_offset(query.compare, time_dims, grain, start, end) if query.compare else None
         for name in query.metrics:
             metric = self.catalog.metric(name)
@@ -379,38 +431,49 @@ class Compiler:
         groups: dict[tuple[Any, ...], list[tuple[Leaf, str]]] = {}
         for leaf, alias in plan.leaves.items():
             groups.setdefault(leaf.group_key, []).append((leaf, alias))
-        subqueries = [self._group_sql(items, dims, where, (start, end), grain)[0] for items in groups.values()]
+        branches, ctes = self._branches(list(groups.values()), dims, where, (start, end), grain)
 
-        if len(subqueries) == 1:
-            source: exp.Expression = exp.paren(subqueries[0], copy=False).as_("m", copy=False)
+        if len(branches) == 1:
+            source: exp.Expr = exp.paren(branches[0][0], copy=False).as_("m", copy=False)
         else:
-            source = self._merge(subqueries, list(groups.values()), dims)
+            source = self._merge(branches, dims)
 
         outer = exp.select().from_(source, copy=False)
+        for name, cte in ctes:
+            outer.with_(name, as_=cte, copy=False)
         columns: list[OutputColumn] = []
         for d in dims:
             outer.select(exp.column(d, table="m", quoted=True).as_(d, quoted=True, copy=False), copy=False)
-            columns.append(OutputColumn(d, "dimension", is_time=d.startswith("metric_time") or "__" in d and
-                                        d.rsplit("__", 1)[1] in Grain.__members__))
+            columns.append(
+                OutputColumn(
+                    d,
+                    "dimension",
+                    is_time=d.startswith("metric_time") or ("__" in d and d.rsplit("__", 1)[1] in Grain.__members__),
+                )
+            )
         for name, e in metric_exprs.items():
             outer.select(exp.alias_(_qualify_leaves(e, "m"), name, quoted=True, copy=False), copy=False)
             columns.append(OutputColumn(name, "metric", name))
             if name in compare_exprs:
                 cur, prev = _qualify_leaves(e, "m"), _qualify_leaves(compare_exprs[name], "m")
                 delta = exp.Sub(this=exp.paren(cur.copy()), expression=exp.paren(prev.copy()))
-                pct = exp.Div(this=exp.cast(exp.paren(delta.copy(), copy=False), "double", copy=False),
-                              expression=exp.func("NULLIF", exp.Abs(this=exp.paren(prev.copy())), exp.Literal.number(0)))
+                pct = exp.Div(
+                    this=exp.cast(exp.paren(delta.copy(), copy=False), "double", copy=False),
+                    expression=exp.func("NULLIF", exp.Abs(this=exp.paren(prev.copy())), exp.Literal.number(0)),
+                )
                 for suffix, value in (("prev", prev), ("delta", delta), ("pct", pct)):
                     outer.select(exp.alias_(value, f"{name}__{suffix}", quoted=True, copy=False), copy=False)
                     columns.append(OutputColumn(f"{name}__{suffix}", "compare", name))
         names = [c.name for c in columns]
-        order = query.order_by or [d for d in dims]
+        order = query.order_by or list(dims)
         for item in order:
             desc = item.startswith("-")
             col = item.lstrip("-")
             if col not in names:
-                raise QueryError(f"cannot order by '{col}': not an output column ({', '.join(names)})",
-                                 zh=f"无法按 '{col}' 排序：不是输出列")
+                raise QueryError(
+                    f"cannot order by '{col}': not an output column ({', '.join(names)})",
+                    zh=f"无法按 '{col}' 排序：不是输出列",
+                )
             # NULLs last in both directions, the same on every dialect
             outer.order_by(exp.Ordered(this=exp.column(col, quoted=True), desc=desc, nulls_first=False), copy=False)
         if query.limit:
@@ -418,32 +481,128 @@ class Compiler:
         sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
         return CompiledQuery(sql, outer, self.dialect, columns, query)
 
-    def _merge(self, subqueries: list[exp.Select], groups: list[list[tuple[Leaf, str]]], dims: list[str]) -> exp.Expression:
-        """UNION ALL the subqueries (each padded with NULLs for the others' leaves), then GROUP BY keys."""
-        all_aliases = [alias for items in groups for _, alias in items]
-        branches = []
-        for sub, items in zip(subqueries, groups, strict=True):
-            mine = {alias for _, alias in items}
+    def _branches(
+        self,
+        groups: list[list[tuple[Leaf, str]]],
+        dims: list[str],
+        where: list[Filter],
+        window: tuple[dt.datetime | None, dt.datetime | None],
+        grain: Grain,
+    ) -> tuple[list[tuple[exp.Select, list[str]]], list[tuple[str, exp.Select]]]:
+        """One SELECT per leaf group; groups that differ only by a time offset share one scan.
+
+        Period-over-period and ``offset_window`` inputs read the same rows as the current
+        period, shifted. When the offset is a whole number of the query's grain, the rows are
+        aggregated once (a CTE over the union of the windows) and each offset is a cheap
+        shifted SELECT over that aggregate, instead of a second scan of the fact table.
+        """
+        time_dim = next((d for d in dims if d.split("__")[0] == "metric_time"), None)
+        scans: dict[tuple[Any, ...], list[list[tuple[Leaf, str]]]] = {}
+        for items in groups:
+            leaf = items[0][0]
+            scans.setdefault((leaf.model, leaf.time_dim, leaf.filters, leaf.cumulative), []).append(items)
+        branches: list[tuple[exp.Select, list[str]]] = []
+        ctes: list[tuple[str, exp.Select]] = []
+        for scan in scans.values():
+            first = scan[0][0][0]
+            shareable = (
+                time_dim is not None
+                and len(scan) > 1
+                and first.cumulative is None
+                and all(_aligned(items[0][0].offset, grain) for items in scan)
+            )
+            if not shareable:
+                for items in scan:
+                    branches.append((self._group_sql(items, dims, where, window, grain)[0], [a for _, a in items]))
+                continue
+            assert time_dim is not None
+            aggs: dict[tuple[Any, ...], str] = {}
+            for items in scan:
+                for leaf, _ in items:
+                    aggs.setdefault((leaf.agg, leaf.expr, leaf.percentile), f"__a{len(aggs)}")
+            pseudo = [
+                (Leaf(first.model, agg, expr, first.time_dim, first.filters, None, None, pct), alias)
+                for (agg, expr, pct), alias in aggs.items()
+            ]
+            offsets = [items[0][0].offset for items in scan]
+            starts = [_shift_dt(window[0], -o[0], o[1]) if o else window[0] for o in offsets]
+            ends = [_shift_dt(window[1], -o[0], o[1]) if o else window[1] for o in offsets]
+            wide = (None if None in starts else min(s for s in starts if s),
+                    None if None in ends else max(e for e in ends if e))
+            name = f"s{len(ctes)}"
+            ctes.append((name, self._group_sql(pseudo, dims, where, wide, grain)[0]))
+            for items, lo, hi in zip(scan, starts, ends, strict=True):
+                off = items[0][0].offset
+                t = exp.column(time_dim, table=name, quoted=True)
+                b = exp.select(
+                    *(
+                        exp.alias_(dx.shift(t.copy(), off[0], off[1], self.dialect) if d == time_dim and off
+                                   else exp.column(d, table=name, quoted=True), d, quoted=True, copy=False)
+                        for d in dims
+                    ),
+                    copy=False,
+                )
+                for leaf, alias in items:
+                    col = aggs[(leaf.agg, leaf.expr, leaf.percentile)]
+                    b.select(exp.alias_(exp.column(col, table=name, quoted=True), alias, quoted=True, copy=False),
+                             copy=False)
+                b.from_(name, copy=False)
+                conds: list[exp.Expr] = []
+                if lo is not None:
+                    conds.append(exp.GTE(this=t.copy(), expression=dx.timestamp_literal(lo.isoformat(sep=" "))))
+                if hi is not None:
+                    conds.append(exp.LT(this=t.copy(), expression=dx.timestamp_literal(hi.isoformat(sep=" "))))
+                if conds:
+                    b.where(exp.and_(*conds, copy=False), copy=False)
+                branches.append((b, [a for _, a in items]))
+        return branches, ctes
+
+    def _merge(self, branches: list[tuple[exp.Select, list[str]]], dims: list[str]) -> exp.Expr:
+        """UNION ALL the branches (each padded with NULLs for the others' leaves), then GROUP BY keys."""
+        all_aliases = [alias for _, aliases in branches for alias in aliases]
+        selects = []
+        for sub, aliases in branches:
+            mine = set(aliases)
             b = exp.select(*(exp.column(d, table="g", quoted=True).as_(d, quoted=True, copy=False) for d in dims))
             for alias in all_aliases:
-                val: exp.Expression = (exp.column(alias, table="g", quoted=True) if alias in mine
-                                       else exp.cast(exp.Null(), "double", copy=False))
+                val: exp.Expr = (
+                    exp.column(alias, table="g", quoted=True)
+                    if alias in mine
+                    else exp.cast(exp.Null(), "double", copy=False)
+                )
                 b.select(exp.alias_(val, alias, quoted=True, copy=False), copy=False)
-            branches.append(b.from_(exp.paren(sub, copy=False).as_("g", copy=False), copy=False))
-        union: exp.Expression = branches[0]
-        for b in branches[1:]:
+            selects.append(b.from_(exp.paren(sub, copy=False).as_("g", copy=False), copy=False))
+        union: exp.Expr = selects[0]
+        for b in selects[1:]:
             union = exp.union(union, b, distinct=False, copy=False)
         merged = exp.select(*(exp.column(d, quoted=True) for d in dims), copy=False)
         for alias in all_aliases:
-            merged.select(exp.alias_(exp.Max(this=exp.column(alias, quoted=True)), alias, quoted=True, copy=False), copy=False)
+            merged.select(
+                exp.alias_(exp.Max(this=exp.column(alias, quoted=True)), alias, quoted=True, copy=False), copy=False
+            )
         merged.from_(exp.paren(union, copy=False).as_("u", copy=False), copy=False)
         if dims:
             merged.group_by(*(exp.column(d, quoted=True) for d in dims), copy=False)
         return exp.paren(merged, copy=False).as_("m", copy=False)
 
 
-def _qualify_leaves(e: exp.Expression, table: str) -> exp.Expression:
-    def q(node: exp.Expression) -> exp.Expression:
+_FINER: dict[Grain, set[Grain]] = {  # offset units that are whole multiples of a grain
+    Grain.hour: {Grain.hour, Grain.day, Grain.week},
+    Grain.day: {Grain.day, Grain.week},
+    Grain.week: {Grain.week},
+    Grain.month: {Grain.month, Grain.quarter, Grain.year},
+    Grain.quarter: {Grain.quarter, Grain.year},
+    Grain.year: {Grain.year},
+}
+
+
+def _aligned(offset: Offset | None, grain: Grain) -> bool:
+    """Does shifting a ``grain`` bucket by ``offset`` land exactly on another bucket?"""
+    return offset is None or offset[1] in _FINER[grain]
+
+
+def _qualify_leaves(e: exp.Expr, table: str) -> exp.Expr:
+    def q(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and node.name.startswith("__l") and not node.table:
             return exp.column(node.name, table=table, quoted=True)
         return node
@@ -496,15 +655,19 @@ def shift_by(value: dt.datetime, n: int, grain: Grain) -> dt.datetime:
     return out
 
 
-def _compare_offset(compare: str, time_dims: list[str], grain: Grain, start: dt.datetime | None,
-                    end: dt.datetime | None) -> Offset:
+def _compare_offset(
+    compare: str, time_dims: list[str], grain: Grain, start: dt.datetime | None, end: dt.datetime | None
+) -> Offset:
     if compare == "last_week":
         return (1, Grain.week)
     if compare == "last_year":
-        return (1, Grain.year)
+        # weeks: the same ISO week last year (52 weeks back, so Monday stays Monday)
+        return (52, Grain.week) if grain is Grain.week and time_dims else (1, Grain.year)
     if time_dims:
         return (1, grain)
     if start is None or end is None:
-        raise QueryError("previous_period without metric_time needs --start and --end",
-                         zh="不按时间分组时，环比需要 --start 和 --end")
+        raise QueryError(
+            "previous_period without metric_time needs --start and --end",
+            zh="不按时间分组时，环比需要 --start 和 --end",
+        )
     return ((end - start).days, Grain.day)

@@ -36,8 +36,14 @@ DIALECTS: dict[str, Capabilities] = {
     "duckdb": Capabilities("duckdb", "duckdb"),
     "postgres": Capabilities("postgres", "postgres"),
     "mysql": Capabilities(
-        "mysql", "mysql", date_trunc=False, percentile=False, median=False, grouping_sets=False,
-        full_outer_join=False, window_range_interval=False,
+        "mysql",
+        "mysql",
+        date_trunc=False,
+        percentile=False,
+        median=False,
+        grouping_sets=False,
+        full_outer_join=False,
+        window_range_interval=False,
     ),
 }
 ALIASES = {"postgresql": "postgres", "mariadb": "mysql", "pg": "postgres"}
@@ -60,11 +66,11 @@ def require(dialect: str, feature: str, what: str) -> None:
         )
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def trunc(value: exp.Expression, grain: Grain, dialect: str) -> exp.Expression:
+def trunc(value: exp.Expr, grain: Grain, dialect: str) -> exp.Expr:
     """Truncate a timestamp to the start of its period (weeks start on Monday)."""
     caps = capabilities(dialect)
     if caps.date_trunc:
@@ -83,12 +89,14 @@ def trunc(value: exp.Expression, grain: Grain, dialect: str) -> exp.Expression:
         return exp.Sub(this=day, expression=exp.Interval(this=_fn("WEEKDAY", value), unit=exp.var("DAY")))
     # quarter: first day of the year plus (quarter - 1) quarters
     year_start = exp.cast(_fn("DATE_FORMAT", value, exp.Literal.string("%Y-01-01 00:00:00")), "datetime", copy=False)
-    months = exp.Mul(this=exp.paren(exp.Sub(this=_fn("QUARTER", value), expression=exp.Literal.number(1))),
-                     expression=exp.Literal.number(3))
+    months = exp.Mul(
+        this=exp.paren(exp.Sub(this=_fn("QUARTER", value), expression=exp.Literal.number(1))),
+        expression=exp.Literal.number(3),
+    )
     return exp.Add(this=year_start, expression=exp.Interval(this=months, unit=exp.var("MONTH")))
 
 
-def shift(value: exp.Expression, amount: int, grain: Grain, dialect: str) -> exp.Expression:
+def shift(value: exp.Expr, amount: int, grain: Grain, dialect: str) -> exp.Expr:
     """``value + amount grain`` (negative amounts subtract); quarters become 3 months."""
     n, unit = (amount * 3, "MONTH") if grain is Grain.quarter else (amount, grain.value.upper())
     if n == 0:
@@ -97,12 +105,12 @@ def shift(value: exp.Expression, amount: int, grain: Grain, dialect: str) -> exp
     return exp.Add(this=value, expression=interval) if n > 0 else exp.Sub(this=value, expression=interval)
 
 
-def percentile(value: exp.Expression, p: float, dialect: str, *, discrete: bool = False) -> exp.Expression:
+def percentile(value: exp.Expr, p: float, dialect: str, *, discrete: bool = False) -> exp.Expr:
     require(dialect, "percentile", "an exact percentile")
     fn = "PERCENTILE_DISC" if discrete else "PERCENTILE_CONT"
     tree = sqlglot.parse_one(f"{fn}({float(p)!r}) WITHIN GROUP (ORDER BY __v__)", read="postgres")
     return tree.transform(lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "__v__" else n)
 
 
-def timestamp_literal(text: str) -> exp.Expression:
+def timestamp_literal(text: str) -> exp.Expr:
     return exp.cast(exp.Literal.string(text), "timestamp", copy=False)

@@ -7,6 +7,7 @@ Grammar (keywords are case-insensitive)::
     and        := not ("and" not)*
     not        := "not" not | "(" filter ")" | predicate
     predicate  := dim op value
+                | dim                      (a boolean dimension on its own: ``dim = true``, as in MetricFlow)
                 | dim ["not"] "in" "(" value ("," value)* ")"
                 | dim "is" ["not"] "null"
                 | dim ["not"] "between" value "and" value
@@ -38,7 +39,7 @@ class FilterSyntaxError(QueryError):
     """The filter text does not follow the grammar; the message shows where."""
 
 
-Value = Union[str, int, float, bool]
+Value = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Not:
     item: Node
 
 
-Node = Union[Compare, InList, IsNull, Between, Like, And, Or, Not]
+Node = Union[Compare, InList, IsNull, Between, Like, And, Or, Not]  # noqa: UP007 (forward references)
 Predicate = (Compare, InList, IsNull, Between, Like)
 
 
@@ -161,8 +162,9 @@ def _tokenize(text: str) -> list[_Tok]:
             if kind == "template":
                 tm = _TEMPLATE.match(tok)
                 if not tm:
-                    raise FilterSyntaxError(f"unsupported template {tok!r}: use Dimension('x'), "
-                                            "TimeDimension('x', 'grain') or Entity('x')")
+                    raise FilterSyntaxError(
+                        f"unsupported template {tok!r}: use Dimension('x'), TimeDimension('x', 'grain') or Entity('x')"
+                    )
                 grain = tm.group("grain") or tm.group("grain2")
                 name = tm.group("name") + (f"__{grain.lower()}" if grain else "")
                 toks.append(_Tok("word", name, pos))
@@ -248,6 +250,8 @@ class _Parser:
 
     def predicate(self) -> Node:
         dim = self.take("word", expected="a dimension name").text
+        if self.i == len(self.toks) or self.peek("punct", ")") or self.peek("kw", "and") or self.peek("kw", "or"):
+            return Compare(dim, "=", True)  # a boolean dimension used as a condition
         if self.peek("op"):
             return Compare(dim, self.take("op").text.replace("<>", "!="), self.value())
         if self.peek("kw", "is"):
@@ -298,11 +302,11 @@ def combine(filters: list[Filter]) -> Filter | None:
 # To SQL (sqlglot AST only)
 # ------------------------------------------------------------------------------------------
 
-Resolver = Callable[[str], tuple[exp.Expression, bool]]
+Resolver = Callable[[str], tuple[exp.Expr, bool]]
 """Maps a dimension name to (column expression, is_time)."""
 
 
-def literal(value: Value, *, is_time: bool = False) -> exp.Expression:
+def literal(value: Value, *, is_time: bool = False) -> exp.Expr:
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, int | float):
@@ -311,18 +315,16 @@ def literal(value: Value, *, is_time: bool = False) -> exp.Expression:
     return exp.cast(lit, exp.DataType.build("timestamp"), copy=False) if is_time else lit
 
 
-def to_sql(node: Node, resolve: Resolver) -> exp.Expression:
+def to_sql(node: Node, resolve: Resolver) -> exp.Expr:
     """Compile the AST with ``resolve`` supplying every column: values become literals only."""
     if isinstance(node, And | Or):
         parts = [to_sql(i, resolve) for i in node.items]
-        out = parts[0]
-        for p in parts[1:]:
-            out = exp.and_(out, p) if isinstance(node, And) else exp.or_(out, p)
-        return exp.paren(out) if isinstance(node, Or) else out
+        joined: exp.Expr = exp.and_(*parts) if isinstance(node, And) else exp.or_(*parts)
+        return exp.paren(joined) if isinstance(node, Or) else joined
     if isinstance(node, Not):
         return exp.not_(exp.paren(to_sql(node.item, resolve)))
     col, is_time = resolve(node.dim)
-    out: exp.Expression
+    out: exp.Expr
     if isinstance(node, Compare):
         cls = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[node.op]
         return cls(this=col, expression=literal(node.value, is_time=is_time))

@@ -154,8 +154,15 @@ def _local(model: SemanticModel, leaf: str, name: str, grain: Grain | None) -> D
     return None
 
 
-def _walk(catalog: Catalog, model: SemanticModel, entities: list[str], leaf: str, name: str,
-          grain: Grain | None, path: tuple[Hop, ...]) -> DimRef | None:
+def _walk(
+    catalog: Catalog,
+    model: SemanticModel,
+    entities: list[str],
+    leaf: str,
+    name: str,
+    grain: Grain | None,
+    path: tuple[Hop, ...],
+) -> DimRef | None:
     if not entities:
         return None
     head, rest = entities[0], entities[1:]

@@ -44,8 +44,9 @@ class DuckDBWarehouse:
                 try:
                     self._con = duckdb.connect(self.path, read_only=self.read_only)
                 except duckdb.IOException as exc:
-                    raise StoreError(f"cannot open warehouse {self.path}: {exc}",
-                                     zh=f"无法打开数据仓库 {self.path}") from None
+                    raise StoreError(
+                        f"cannot open warehouse {self.path}: {exc}", zh=f"无法打开数据仓库 {self.path}"
+                    ) from None
             return self._con
 
     def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:

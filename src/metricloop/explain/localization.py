@@ -41,6 +41,8 @@ from metricloop.explain.frame import LeafTable, MetricKind, leaf_table, safe_rat
 from metricloop.i18n import Text
 
 Conditions = tuple[tuple[str, str], ...]
+Pick = tuple[tuple[int, ...], int]
+"""A slice as (cuboid: dimension positions, element id within that cuboid)."""
 
 
 @dataclass(frozen=True)
@@ -287,9 +289,9 @@ def ripple_cover(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[C
         no = np.bincount(inv, weights=normal * uncovered, minlength=len(codes))
         return ab - cost_normal * no - name_cost[len(cuboid)]
 
-    Pick = tuple[tuple[int, ...], int]
-
-    def greedy(uncovered: np.ndarray, candidates: Sequence[tuple[int, ...]], limit: int) -> list[tuple[Pick, float]]:
+    def greedy(
+        uncovered: np.ndarray, candidates: Sequence[tuple[int, ...]], limit: int
+    ) -> list[tuple[Pick, float]]:
         """Repeatedly add the slice that shortens the description most; stop when none does."""
         uncovered = uncovered.copy()
         picked: list[tuple[Pick, float]] = []

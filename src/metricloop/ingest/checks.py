@@ -34,8 +34,14 @@ class Observation:
     errors: dict[str, str]
 
 
-def observe(wh: DuckDBWarehouse, table: str, spec: TableSpec, previous_rows: int | None,
-            time_column: str | None, load_rows: int | None = None) -> Observation:
+def observe(
+    wh: DuckDBWarehouse,
+    table: str,
+    spec: TableSpec,
+    previous_rows: int | None,
+    time_column: str | None,
+    load_rows: int | None = None,
+) -> Observation:
     con = wh.connection
     errors: dict[str, str] = {}
     rows = int(con.execute(f"select count(*) from {table}").fetchone()[0])
@@ -77,21 +83,50 @@ def evaluate(table: str, spec: TableSpec, obs: Observation, now: dt.datetime) ->
         else:
             age = now - obs.max_event_time
             hours = age.total_seconds() / 3600
-            out.append(CheckResult(table, "freshness", "pass" if age <= sla else "fail", round(hours, 3),
-                                   spec.freshness_sla, f"newest row {obs.max_event_time.isoformat(sep=' ')}, "
-                                   f"{hours:.1f} h old"))
+            out.append(
+                CheckResult(
+                    table,
+                    "freshness",
+                    "pass" if age <= sla else "fail",
+                    round(hours, 3),
+                    spec.freshness_sla,
+                    f"newest row {obs.max_event_time.isoformat(sep=' ')}, {hours:.1f} h old",
+                )
+            )
     if spec.max_row_drop is not None and obs.previous_rows and obs.load_rows is not None:
         drop = 1 - obs.load_rows / obs.previous_rows
-        out.append(CheckResult(table, "row_count_drop", "fail" if drop > spec.max_row_drop else "pass",
-                               round(drop, 4), f"<= {spec.max_row_drop:.0%}",
-                               f"{obs.load_rows} rows loaded vs {obs.previous_rows} in the previous load"))
+        out.append(
+            CheckResult(
+                table,
+                "row_count_drop",
+                "fail" if drop > spec.max_row_drop else "pass",
+                round(drop, 4),
+                f"<= {spec.max_row_drop:.0%}",
+                f"{obs.load_rows} rows loaded vs {obs.previous_rows} in the previous load",
+            )
+        )
     for col, limit in spec.max_null_rate.items():
         if col in obs.null_rates:
             rate = obs.null_rates[col]
-            out.append(CheckResult(table, "null_rate", "fail" if rate > limit else "pass", round(rate, 6),
-                                   f"{col} <= {limit:.2%}", f"{rate:.2%} of {col} is NULL"))
+            out.append(
+                CheckResult(
+                    table,
+                    "null_rate",
+                    "fail" if rate > limit else "pass",
+                    round(rate, 6),
+                    f"{col} <= {limit:.2%}",
+                    f"{rate:.2%} of {col} is NULL",
+                )
+            )
     if spec.unique_key and obs.duplicate_keys is not None:
-        out.append(CheckResult(table, "duplicate_keys", "fail" if obs.duplicate_keys else "pass",
-                               float(obs.duplicate_keys), f"unique ({', '.join(spec.unique_key)})",
-                               f"{obs.duplicate_keys} duplicate key(s)"))
+        out.append(
+            CheckResult(
+                table,
+                "duplicate_keys",
+                "fail" if obs.duplicate_keys else "pass",
+                float(obs.duplicate_keys),
+                f"unique ({', '.join(spec.unique_key)})",
+                f"{obs.duplicate_keys} duplicate key(s)",
+            )
+        )
     return out

@@ -27,8 +27,22 @@ from metricloop.secrets import redact
 Mode = Literal["append", "replace"]
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 DUCKDB_TYPES = {
-    "BIGINT", "INTEGER", "SMALLINT", "DOUBLE", "FLOAT", "DECIMAL", "VARCHAR", "TEXT", "BOOLEAN", "DATE",
-    "TIMESTAMP", "TIMESTAMPTZ", "TIME", "HUGEINT", "UBIGINT", "REAL",
+    "BIGINT",
+    "INTEGER",
+    "SMALLINT",
+    "DOUBLE",
+    "FLOAT",
+    "DECIMAL",
+    "VARCHAR",
+    "TEXT",
+    "BOOLEAN",
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMPTZ",
+    "TIME",
+    "HUGEINT",
+    "UBIGINT",
+    "REAL",
 }
 Progress = Callable[[float], None]
 
@@ -63,8 +77,10 @@ class LoadResult:
 
 def _check_table(name: str) -> str:
     if not TABLE_NAME.match(name):
-        raise IngestError(f"table name {name!r} must be letters, digits and _ (optionally schema.table)",
-                          zh=f"表名 {name!r} 只能包含字母、数字和下划线")
+        raise IngestError(
+            f"table name {name!r} must be letters, digits and _ (optionally schema.table)",
+            zh=f"表名 {name!r} 只能包含字母、数字和下划线",
+        )
     return name
 
 
@@ -115,9 +131,13 @@ def _run_with_progress(wh: DuckDBWarehouse, sql: str, progress: Progress | None)
 
 def _write(wh: DuckDBWarehouse, table: str, select_sql: str, mode: Mode, progress: Progress | None) -> None:
     con = wh.connection
-    exists = bool(con.execute(
-        "select count(*) from information_schema.tables where table_name = ? and table_schema = coalesce(?, current_schema())",
-        [table.split(".")[-1], table.split(".")[0] if "." in table else None]).fetchone()[0])
+    exists = bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_name = ? and table_schema = coalesce(?, current_schema())",
+            [table.split(".")[-1], table.split(".")[0] if "." in table else None],
+        ).fetchone()[0]
+    )
     if "." in table:
         con.execute(f"create schema if not exists {table.split('.')[0]}")
     if mode == "replace" or not exists:
@@ -126,13 +146,22 @@ def _write(wh: DuckDBWarehouse, table: str, select_sql: str, mode: Mode, progres
         try:
             _run_with_progress(wh, f"insert into {table} by name {select_sql}", progress)
         except Exception as exc:
-            raise IngestError(f"cannot append to {table}: {str(exc).splitlines()[0]} "
-                              "(use --mode replace, or make the columns match)") from None
+            raise IngestError(
+                f"cannot append to {table}: {str(exc).splitlines()[0]} (use --mode replace, or make the columns match)"
+            ) from None
 
 
-def load_file(wh: DuckDBWarehouse, path: Path, table: str, *, mode: Mode = "append",
-              schema: dict[str, str] | None = None, time_column: str | None = None,
-              progress: Progress | None = None, display_name: str | None = None) -> LoadResult:
+def load_file(
+    wh: DuckDBWarehouse,
+    path: Path,
+    table: str,
+    *,
+    mode: Mode = "append",
+    schema: dict[str, str] | None = None,
+    time_column: str | None = None,
+    progress: Progress | None = None,
+    display_name: str | None = None,
+) -> LoadResult:
     """Load a CSV or Parquet file (by extension; ``.csv.gz`` and ``.tsv`` included)."""
     table, schema = _check_table(table), _check_schema(schema)
     if not path.exists():
@@ -157,8 +186,13 @@ def load_file(wh: DuckDBWarehouse, path: Path, table: str, *, mode: Mode = "appe
             con.execute("rollback")
             raise
     elif any(s in suffixes for s in (".csv", ".tsv", ".txt")):
-        opts = ["header=true", "store_rejects=true", f"rejects_table='{tag}'", f"rejects_scan='{tag}_scan'",
-                "ignore_errors=true"]
+        opts = [
+            "header=true",
+            "store_rejects=true",
+            f"rejects_table='{tag}'",
+            f"rejects_scan='{tag}_scan'",
+            "ignore_errors=true",
+        ]
         if ".tsv" in suffixes:
             opts.append("delim='\\t'")
         if schema:
@@ -171,22 +205,26 @@ def load_file(wh: DuckDBWarehouse, path: Path, table: str, *, mode: Mode = "appe
             _write(wh, table, f"select * from {tag}_data", mode, progress)
             result.rows_loaded = con.execute(f"select count(*) from {tag}_data").fetchone()[0]
             rows = con.execute(f"select line, column_name, error_message, csv_line from {tag} order by line").fetchall()
-            result.rejects = [Reject(name, int(r[0]) if r[0] is not None else None, r[1] or None,
-                                     str(r[2]), r[3]) for r in rows]
+            result.rejects = [
+                Reject(name, int(r[0]) if r[0] is not None else None, r[1] or None, str(r[2]), r[3]) for r in rows
+            ]
             con.execute(f"drop table if exists {tag}_data")
             con.execute("commit")
         except BaseException as exc:
             con.execute("rollback")
             if isinstance(exc, IngestError):
                 raise
-            raise IngestError(f"cannot read {name}: {redact(str(exc)).splitlines()[0]}",
-                              zh=f"无法读取 {name}") from None
+            raise IngestError(
+                f"cannot read {name}: {redact(str(exc)).splitlines()[0]}", zh=f"无法读取 {name}"
+            ) from None
         finally:
             for t in (tag, f"{tag}_scan"):
                 con.execute(f"drop table if exists {t}")
     else:
-        raise IngestError(f"cannot load {name}: expected a .csv, .tsv or .parquet file",
-                          zh=f"无法加载 {name}：只支持 .csv、.tsv、.parquet")
+        raise IngestError(
+            f"cannot load {name}: expected a .csv, .tsv or .parquet file",
+            zh=f"无法加载 {name}：只支持 .csv、.tsv、.parquet",
+        )
     result.rows_rejected = len(result.rejects)
     _describe(wh, result, time_column)
     return result
@@ -203,19 +241,34 @@ def records_from_json(payload: Any, records_path: str | None, source: str) -> li
         elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
             node = node[int(key)]
         else:
-            raise IngestError(f"{source}: no '{'.'.join(walked)}' in the JSON payload "
-                              f"(keys here: {', '.join(map(str, node)) if isinstance(node, dict) else type(node).__name__})")
+            raise IngestError(
+                f"{source}: no '{'.'.join(walked)}' in the JSON payload "
+                f"(keys here: {', '.join(map(str, node)) if isinstance(node, dict) else type(node).__name__})"
+            )
     if not isinstance(node, list):
-        raise IngestError(f"{source}: expected a list of records at '{records_path or '(root)'}', "
-                          f"got {type(node).__name__}")
+        raise IngestError(
+            f"{source}: expected a list of records at '{records_path or '(root)'}', got {type(node).__name__}"
+        )
     return node
 
 
 _ARROW = {
-    "BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int16(), "DOUBLE": pa.float64(),
-    "FLOAT": pa.float32(), "REAL": pa.float32(), "DECIMAL": pa.float64(), "VARCHAR": pa.string(),
-    "TEXT": pa.string(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
-    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "HUGEINT": pa.int64(), "UBIGINT": pa.uint64(), "TIME": pa.time64("us"),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "SMALLINT": pa.int16(),
+    "DOUBLE": pa.float64(),
+    "FLOAT": pa.float32(),
+    "REAL": pa.float32(),
+    "DECIMAL": pa.float64(),
+    "VARCHAR": pa.string(),
+    "TEXT": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    "HUGEINT": pa.int64(),
+    "UBIGINT": pa.uint64(),
+    "TIME": pa.time64("us"),
 }
 
 
@@ -254,8 +307,15 @@ def _infer(records: list[dict[str, Any]]) -> dict[str, str]:
         for k, v in rec.items():
             if v is None:
                 continue
-            t = ("BOOLEAN" if isinstance(v, bool) else "BIGINT" if isinstance(v, int) else
-                 "DOUBLE" if isinstance(v, float) else "VARCHAR")
+            t = (
+                "BOOLEAN"
+                if isinstance(v, bool)
+                else "BIGINT"
+                if isinstance(v, int)
+                else "DOUBLE"
+                if isinstance(v, float)
+                else "VARCHAR"
+            )
             if t == "VARCHAR" and isinstance(v, str) and re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}", v):
                 t = "TIMESTAMP"
             prev = types.get(k)
@@ -268,9 +328,17 @@ def _infer(records: list[dict[str, Any]]) -> dict[str, str]:
     return types
 
 
-def load_records(wh: DuckDBWarehouse, records: list[Any], table: str, *, source: str, mode: Mode = "append",
-                 schema: dict[str, str] | None = None, time_column: str | None = None,
-                 progress: Progress | None = None) -> LoadResult:
+def load_records(
+    wh: DuckDBWarehouse,
+    records: list[Any],
+    table: str,
+    *,
+    source: str,
+    mode: Mode = "append",
+    schema: dict[str, str] | None = None,
+    time_column: str | None = None,
+    progress: Progress | None = None,
+) -> LoadResult:
     """Load JSON records; a record that does not fit the schema is rejected (line = its index)."""
     table, schema = _check_table(table), _check_schema(schema)
     columns = schema or _infer(records)
@@ -293,8 +361,9 @@ def load_records(wh: DuckDBWarehouse, records: list[Any], table: str, *, source:
             if schema and extra:
                 raise _RowError(sorted(extra)[0], "field not in the declared schema")
         except _RowError as err:
-            result.rejects.append(Reject(source, i + 1, err.column, err.reason,
-                                         json.dumps(rec, ensure_ascii=False, default=str)[:1000]))
+            result.rejects.append(
+                Reject(source, i + 1, err.column, err.reason, json.dumps(rec, ensure_ascii=False, default=str)[:1000])
+            )
             continue
         for col in columns:
             good[col].append(row[col])
@@ -338,7 +407,9 @@ def fetch_json(url: str, *, timeout: float = 30.0, headers: dict[str, str] | Non
     try:
         return resp.json()
     except ValueError:
-        raise IngestError(f"{redact(url)} did not return JSON (content-type {resp.headers.get('content-type')})") from None
+        raise IngestError(
+            f"{redact(url)} did not return JSON (content-type {resp.headers.get('content-type')})"
+        ) from None
 
 
 def _describe(wh: DuckDBWarehouse, result: LoadResult, time_column: str | None) -> None:
@@ -346,8 +417,9 @@ def _describe(wh: DuckDBWarehouse, result: LoadResult, time_column: str | None) 
     rows = wh.connection.execute(f"describe {result.table}").fetchall()
     result.columns = {r[0]: r[1] for r in rows}
     if time_column and time_column not in result.columns:
-        raise IngestError(f"time column '{time_column}' is not a column of {result.table} "
-                          f"(columns: {', '.join(result.columns)})")
+        raise IngestError(
+            f"time column '{time_column}' is not a column of {result.table} (columns: {', '.join(result.columns)})"
+        )
     if time_column is None:
         time_column = next((c for c, t in result.columns.items() if t.startswith(("TIMESTAMP", "DATE"))), None)
     result.time_column = time_column

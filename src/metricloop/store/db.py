@@ -37,7 +37,7 @@ class Store:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         try:
-            self.engine = sa.create_engine(url, **kwargs)  # type: ignore[arg-type]
+            self.engine = sa.create_engine(url, **kwargs)
         except Exception as exc:
             raise StoreError(f"cannot open state store {redact(url)}: {redact(str(exc))}") from None
         if url.startswith("sqlite"):
@@ -60,9 +60,10 @@ class Store:
                     if self.current_heads(con) != self.head_revisions():
                         command.upgrade(cfg, revision)
             except sa.exc.OperationalError as exc:
-                raise StoreError(f"state store unreachable ({redact(self.url)}): "
-                                 f"{redact(str(exc.orig)).splitlines()[0]}",
-                                 zh="无法连接状态库") from None
+                raise StoreError(
+                    f"state store unreachable ({redact(self.url)}): {redact(str(exc.orig)).splitlines()[0]}",
+                    zh="无法连接状态库",
+                ) from None
 
     def downgrade(self, revision: str) -> None:
         with _migrate_lock, self.engine.begin() as con:

@@ -4,14 +4,16 @@ It is what a monitor uses when nobody chose a detector, and what the NAB benchma
 Every output at point t uses only points <= t (it runs online), and all series of a batch are
 processed together, one numpy step per time point.
 
-Three kinds of evidence, each a non-negative "surprise":
+Four kinds of evidence, each a non-negative "surprise":
 
 * ``point``  — robust z-score of the value against a slowly adapting robust mean/scale
   (residuals clipped before they update, so an incident does not become the baseline);
 * ``rarity`` — how rarely the series has visited the value's range before (a running histogram
   over a value grid fixed after the warm-up; -log of the smoothed frequency);
 * ``shift``  — how far the mean of the last ``shift_window`` points moved from the mean and
-  standard deviation of the ``shift_reference`` points before them.
+  standard deviation of the ``shift_reference`` points before them;
+* ``season`` — the residual against a learned time-of-day (day-of-week for daily data) profile
+  on top of the robust mean, when the timestamps have such a cycle.
 
 Calibration without labels: each surprise is divided by the largest surprise the same series
 produced before (a maximum that decays with half-life ``record_half_life``), so a ratio above 1
@@ -49,6 +51,12 @@ class DefaultParams(DetectorParams):
         (1.0, 1.0, 1 / 1.2), description="Weights of the point, rarity and shift evidence."
     )
     refractory: int = Field(20, ge=1, description="A point must beat the previous N scores to stay high.")
+    season_weight: float = Field(
+        0.8, ge=0, description="Weight of the seasonal evidence (time of day; day of week for daily data). 0 = off."
+    )
+    season_rate: float = Field(
+        0.1, gt=0, le=1, description="How fast the seasonal profile learns, per visit of a slot."
+    )
 
 
 TEMPLATES = (
@@ -58,6 +66,8 @@ TEMPLATES = (
          zh="{value} 处于该序列极少出现的区间（预期约 {expected}，得分 {score}）"),
     Text(en="the level shifted: recent points moved away from about {expected} (score {score})",
          zh="水平发生突变：最近的点偏离了约 {expected} 的水平（得分 {score}）"),
+    Text(en="{value} is unusual for this time of day/week (score {score})",
+         zh="{value} 与往常同一时段的表现不符（得分 {score}）"),
 )
 
 
@@ -85,6 +95,53 @@ def _point_surprise(x: FloatArray, p: DefaultParams) -> tuple[FloatArray, FloatA
         m = m + a * dc
         s = s + a * (np.abs(dc) - s)
     return z, mean, scale
+
+
+def seasonal_phase(timestamps: np.ndarray) -> tuple[np.ndarray, int]:
+    """Slot of each timestamp in its natural cycle and the cycle length in slots.
+
+    Sub-daily data: time of day in steps of the sampling interval (288 slots for 5-minute data);
+    daily data: day of week. Coarser or irregular-beyond-a-day data: no cycle (1 slot). The
+    sampling interval is the median spacing of the first points, so it is known at the start.
+    """
+    ts = np.asarray(timestamps).astype("datetime64[s]")
+    if len(ts) < 3:
+        return np.zeros(len(ts), dtype=np.int64), 1
+    step = int(np.median(np.diff(ts[:50]).astype(np.int64)))
+    secs = ts.astype(np.int64)
+    if 0 < step < 86400 and 86400 % step == 0:
+        return (secs % 86400) // step, 86400 // step
+    if step == 86400:
+        return (secs // 86400) % 7, 7
+    return np.zeros(len(ts), dtype=np.int64), 1
+
+
+def _seasonal_surprise(
+    x: FloatArray, level: FloatArray, scale: FloatArray, phase: np.ndarray, period: int, p: DefaultParams
+) -> FloatArray:
+    """|x − (level + profile[slot])| / residual scale; the profile learns each slot's offset."""
+    n, t = x.shape
+    if period <= 1:
+        return np.zeros((n, t))
+    rows = np.arange(n)
+    prof = np.zeros((n, period))
+    seen = np.zeros((n, period), dtype=bool)
+    sc = scale[:, 0].copy()
+    out = np.zeros((n, t))
+    g, a = p.season_rate, 0.01
+    ph = np.broadcast_to(phase, (n, t)) if phase.ndim == 1 else phase
+    for i in range(t):
+        k = ph[:, i]
+        off = prof[rows, k]
+        known = seen[rows, k]
+        r = x[:, i] - level[:, i] - off
+        sf = np.maximum(sc, 1e-9 + 1e-3 * np.abs(level[:, i]))
+        out[:, i] = np.where(known, np.abs(r) / sf, 0.0)
+        rc = np.where(known, np.clip(r, -3 * sf, 3 * sf), r)
+        prof[rows, k] = off + np.where(known, g, 1.0) * rc
+        seen[rows, k] = True
+        sc = np.where(known, sc + a * (np.abs(rc) - sc), sc)
+    return out
 
 
 def _rarity_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
@@ -152,8 +209,14 @@ def _record_ratio(f: FloatArray, warmup: int, half_life: float) -> FloatArray:
     return out
 
 
-def streaming_scores(values: FloatArray, params: DefaultParams) -> dict[str, FloatArray]:
-    """Score in [0, 1) per point plus the pieces (for reasons and bands). Causal."""
+def streaming_scores(
+    values: FloatArray, params: DefaultParams, phase: np.ndarray | None = None, period: int = 1
+) -> dict[str, FloatArray]:
+    """Score in [0, 1) per point plus the pieces (for reasons and bands). Causal.
+
+    ``phase`` (per point, shared ``(n_points,)`` or per series ``(n_series, n_points)``) and
+    ``period`` come from :func:`seasonal_phase`; without them there is no seasonal evidence.
+    """
     x = ffill(np.asarray(values, dtype=np.float64))
     missing = np.isnan(x)
     x = np.where(missing, np.nanmean(x[:, :1], axis=1, keepdims=True) if x.shape[1] else 0.0, x)
@@ -167,11 +230,16 @@ def streaming_scores(values: FloatArray, params: DefaultParams) -> dict[str, Flo
     rar = _rarity_surprise(x, params)
     sh = _shift_surprise(x, params)
     wu, hl = params.warmup, params.record_half_life
-    ratios = np.stack([
-        _record_ratio(np.abs(z), wu, hl) * params.weights[0],
+    point_ratio = _record_ratio(np.abs(z), wu, hl)
+    evidence = [
+        point_ratio * params.weights[0],
         _record_ratio(rar, wu, hl) * params.weights[1],
         _record_ratio(sh, wu, hl) * params.weights[2],
-    ])
+    ]
+    if phase is not None and period > 1 and params.season_weight > 0:
+        seas = _seasonal_surprise(x, mean, scale, phase, period, params)
+        evidence.append(_record_ratio(seas, wu, hl) * params.season_weight)
+    ratios = np.stack(evidence)
     if params.direction is not Direction.BOTH:
         # rarity and shift are not signed: count them only when the value moved the wanted way
         wanted = signed > 0 if params.direction is Direction.UP else signed < 0
@@ -200,7 +268,8 @@ class DefaultDetector(Detector):
 
     def detect(self, batch: SeriesBatch, params: DetectorParams) -> Detection:
         assert isinstance(params, DefaultParams)
-        out = streaming_scores(batch.values, params)
+        phase, period = seasonal_phase(batch.timestamps)
+        out = streaming_scores(batch.values, params, phase, period)
         score = out["score"]
         exp, scl = out["expected"], out["scale"]
         half = 3.0 * params.sensitivity * scl
@@ -215,5 +284,5 @@ class DefaultDetector(Detector):
             score=score,
             severity=sev,
             templates=TEMPLATES,
-            kind=out["which"],
+            kind=out["which"].astype(np.int8),
         )

@@ -23,7 +23,10 @@ class MissingParams(DetectorParams):
 
 
 TEMPLATES = (
-    Text(en="no data for {run} period(s); last value {expected}", zh="连续 {run} 个周期无数据；最后一个值为 {expected}"),
+    Text(
+        en="no data for {run} period(s); last value {expected}",
+        zh="连续 {run} 个周期无数据；最后一个值为 {expected}",
+    ),
 )
 
 

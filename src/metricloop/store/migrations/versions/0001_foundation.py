@@ -1,7 +1,7 @@
 """foundation: catalog revisions, ingest loads and rejects, table checks
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26
 """
 

@@ -1,0 +1,173 @@
+"""Alerts → incidents, pure: dedup by fingerprint, grouping by metric and time window,
+inhibition of child slices by their parent, silences and maintenance windows.
+
+The service feeds these functions plain records read from the store and writes back what they
+decide; keeping the decisions here makes them testable without a database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from metricloop.i18n import Text
+from metricloop.notify.message import SEVERITIES, severity_rank
+
+# Detector severities (detect.types.Severity names) mapped onto the notification scale.
+SEVERITY_ALIASES = {"warning": "high", "warn": "high", "error": "critical", "none": "info"}
+
+
+def normalize_severity(value: str | int) -> str:
+    """``critical``/``high``/``medium``/``low``/``info``; detector levels ``warning``→high,
+    ``critical``→critical (integers 2/1 likewise)."""
+    if isinstance(value, int):
+        return {2: "critical", 1: "high"}.get(value, "info")
+    v = value.lower()
+    v = SEVERITY_ALIASES.get(v, v)
+    if v not in SEVERITIES:
+        raise ValueError(f"severity {value!r} is not one of {', '.join(SEVERITIES)} (or warning)")
+    return v
+
+
+@dataclass(frozen=True)
+class AlertInput:
+    """One anomaly event handed to the workflow (from detection, enriched by cause analysis).
+
+    ``start``/``end``: first and last abnormal point (aware datetimes, or naive in the project's
+    timezone). ``explanation``: ``{"causes": [short text or {"en","zh-CN"}], ...payload}``.
+    """
+
+    fingerprint: str
+    monitor: str
+    metric: str
+    slice: Mapping[str, str]
+    start: dt.datetime
+    end: dt.datetime
+    severity: str
+    actual: float | None = None
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    impact: float | None = None
+    reason: Text | None = None
+    explanation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    """What grouping needs to know about an incident that is still open."""
+
+    id: int
+    metric: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+
+
+@dataclass
+class Group:
+    """Alerts that go to one incident (``incident_id`` None: a new incident)."""
+
+    metric: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    incident_id: int | None = None
+    alerts: list[AlertInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    groups: list[Group]
+    duplicates: list[tuple[AlertInput, int]]  # already known fingerprint → its incident
+
+
+def group_alerts(
+    alerts: Sequence[AlertInput],
+    open_incidents: Sequence[OpenIncident],
+    known: Mapping[str, int],
+    window: dt.timedelta,
+) -> Grouping:
+    """Dedup (a fingerprint already in an open incident), then join the open incident of the same
+    metric whose window (± ``window``) contains the alert's start, else start a new group."""
+    groups: list[Group] = [
+        Group(o.metric, o.window_start, o.window_end, incident_id=o.id) for o in open_incidents
+    ]
+    duplicates: list[tuple[AlertInput, int]] = []
+    seen: dict[str, Group] = {}
+    for a in sorted(alerts, key=lambda a: (a.start, a.fingerprint)):
+        if a.fingerprint in known:
+            duplicates.append((a, known[a.fingerprint]))
+            continue
+        if a.fingerprint in seen:  # the same event twice in one batch: keep the latest facts
+            g = seen[a.fingerprint]
+            g.alerts = [x for x in g.alerts if x.fingerprint != a.fingerprint] + [a]
+            g.window_end = max(g.window_end, a.end)
+            continue
+        target = None
+        for g in groups:
+            if g.metric == a.metric and g.window_start - window <= a.start <= g.window_end + window:
+                target = g
+                break
+        if target is None:
+            target = Group(a.metric, a.start, a.end)
+            groups.append(target)
+        target.alerts.append(a)
+        target.window_start = min(target.window_start, a.start)
+        target.window_end = max(target.window_end, a.end)
+        seen[a.fingerprint] = target
+    return Grouping([g for g in groups if g.alerts], duplicates)
+
+
+def is_parent(parent: Mapping[str, str], child: Mapping[str, str]) -> bool:
+    """``{region: 华东}`` is the parent of ``{region: 华东, channel: app}`` (a strict subset)."""
+    return len(parent) < len(child) and all(child.get(k) == v for k, v in parent.items())
+
+
+def inhibited(slices: Sequence[Mapping[str, str]]) -> dict[int, int]:
+    """Index of each child slice → index of its closest alerting parent (the child is not
+    announced on its own: the parent's message already covers it)."""
+    out: dict[int, int] = {}
+    for i, child in enumerate(slices):
+        parents = [j for j, p in enumerate(slices) if j != i and is_parent(p, child)]
+        if parents:
+            out[i] = max(parents, key=lambda j: len(slices[j]))
+    return out
+
+
+def common_slice(slices: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The slice every alert shares (the incident's slice; empty when they differ)."""
+    if not slices:
+        return {}
+    items = set(slices[0].items())
+    for sl in slices[1:]:
+        items &= set(sl.items())
+    return {k: v for k, v in slices[0].items() if (k, v) in items}
+
+
+def worst(severities: Sequence[str]) -> str:
+    return min(severities, key=severity_rank) if severities else "info"
+
+
+@dataclass(frozen=True)
+class SilenceRule:
+    id: int
+    kind: str  # silence | maintenance
+    metric: str
+    monitor: str
+    slice: Mapping[str, str]
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+def silenced_by(alert: AlertInput, silences: Sequence[SilenceRule], at: dt.datetime) -> SilenceRule | None:
+    """The first silence active at ``at`` whose metric/monitor patterns and slice match."""
+    for s in silences:
+        if not (s.starts_at <= at < s.ends_at):
+            continue
+        if not fnmatch.fnmatchcase(alert.metric, s.metric) or not fnmatch.fnmatchcase(alert.monitor, s.monitor):
+            continue
+        if all(alert.slice.get(k) == v for k, v in s.slice.items()):
+            return s
+    return None

@@ -286,8 +286,8 @@ def _prophet_flags(values: NDArray[np.float64], ts: NDArray[np.datetime64]) -> B
     """Prophet per series: fit on the series, flag points outside its 99 % interval."""
     from prophet import Prophet
 
-    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
-    logging.getLogger("prophet").setLevel(logging.WARNING)
+    for name in ("cmdstanpy", "prophet"):  # one INFO line per fit otherwise
+        logging.getLogger(name).disabled = True
     frame = pd.DataFrame({"ds": pd.to_datetime(ts)})
     out = np.zeros(values.shape, dtype=bool)
     for i, y in enumerate(values):

@@ -59,6 +59,8 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
     demo: Annotated[bool, typer.Option("--demo", help="Write the demo company and load its data.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder.")] = False,
+    scale: Annotated[float, typer.Option(help="Demo data volume (1.0 ≈ 5,000 orders a day).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Demo random seed (same seed, same data).")] = 42,
 ) -> None:
     """Scaffold a project (with --demo: the demo e-commerce company, its data and catalog)."""
     from metricloop import scaffold
@@ -67,7 +69,11 @@ def init(
         with _progress() as bar:
             task = bar.add_task("demo", total=1.0)
             summary = scaffold.init_demo(
-                directory, force=force, progress=lambda step, frac: bar.update(task, description=step, completed=frac)
+                directory,
+                force=force,
+                scale=scale,
+                seed=seed,
+                progress=lambda step, frac: bar.update(task, description=step, completed=frac),
             )
         console.print(
             f"[green]demo project ready[/] in {directory} — "

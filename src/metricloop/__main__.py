@@ -1,0 +1,5 @@
+"""``python -m metricloop`` is the ``metricloop`` command."""
+
+from metricloop.cli.main import main
+
+main()

@@ -1,0 +1,91 @@
+"""The service's own health for Prometheus (``GET /metrics``).
+
+Counters and gauges live on one registry for the process. Stages report two ways:
+
+* set a metric declared here (``LOOP_PASS_SECONDS.set(...)``, ``DELIVERY_FAILURES.labels(ch).inc()``),
+  or
+* register a *probe*: a function of the facade read at scrape time (``register_probe``), right
+  for values kept in the state store such as the outbox backlog — every worker reports the
+  same number and nothing goes stale.
+
+Every scheduled job is measured by the scheduler itself (runs, outcome, last duration), so the
+loop pass duration appears as soon as the workflow registers its loop job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from metricloop.service import MetricLoop
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter("metricloop_http_requests", "HTTP requests served, by route template and status.",
+                        ["method", "route", "status"], registry=REGISTRY)
+HTTP_LATENCY = Histogram("metricloop_http_request_duration_seconds", "Time to serve an HTTP request.",
+                         ["method", "route"], registry=REGISTRY,
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+JOB_RUNS = Counter("metricloop_job_runs", "Scheduled job runs in this process, by outcome.", ["job", "outcome"],
+                   registry=REGISTRY)
+JOB_LAST_DURATION = Gauge("metricloop_job_last_duration_seconds", "Duration of the last run of a job here.",
+                          ["job"], registry=REGISTRY)
+LOOP_PASS_SECONDS = Gauge("metricloop_loop_pass_duration_seconds",
+                          "Duration of the last full loop pass (detect → alert → incident → notify → timers).",
+                          registry=REGISTRY)
+OUTBOX_BACKLOG = Gauge("metricloop_outbox_backlog", "Notifications waiting to be delivered.", registry=REGISTRY)
+DELIVERY_FAILURES = Counter("metricloop_delivery_failures", "Notification deliveries that failed, by channel.",
+                            ["channel"], registry=REGISTRY)
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    help: str
+    read: Callable[[MetricLoop], float | None]
+
+
+PROBES: dict[str, Probe] = {}
+
+
+def register_probe(name: str, help_text: str) -> Callable[[Callable[[MetricLoop], float | None]],
+                                                          Callable[[MetricLoop], float | None]]:
+    """Decorator: ``@register_probe("metricloop_x", "what it is")`` on ``def read(ml) -> float | None``."""
+
+    def deco(fn: Callable[[MetricLoop], float | None]) -> Callable[[MetricLoop], float | None]:
+        PROBES[name] = Probe(name, help_text, fn)
+        return fn
+
+    return deco
+
+
+class _ProbeCollector(Collector):
+    def __init__(self, ml: MetricLoop) -> None:
+        self.ml = ml
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for probe in PROBES.values():
+            try:
+                value = probe.read(self.ml)
+            except Exception:  # a failing probe must not break the scrape
+                value = None
+            if value is not None:
+                yield GaugeMetricFamily(probe.name, probe.help, value=float(value))
+
+
+def scrape(ml: MetricLoop) -> bytes:
+    """The text exposition: process metrics plus every probe read now."""
+    probes = CollectorRegistry(auto_describe=False)
+    probes.register(_ProbeCollector(ml))
+    return generate_latest(REGISTRY) + generate_latest(probes)
+
+
+@register_probe("metricloop_catalog_metrics", "Metrics in the catalog.")
+def _catalog_size(ml: MetricLoop) -> float:
+    return float(len(ml.catalog.metrics))

@@ -76,7 +76,11 @@ def trunc(value: exp.Expr, grain: Grain, dialect: str) -> exp.Expr:
     if caps.date_trunc:
         return exp.cast(exp.TimestampTrunc(this=value, unit=exp.var(grain.value.upper())), "timestamp", copy=False)
     # MySQL / MariaDB: no DATE_TRUNC; build the period start from its parts.
+    if grain is Grain.millisecond:
+        raise UnsupportedError(f"millisecond granularity is not supported on {caps.name}")
     fmt = {
+        Grain.second: "%Y-%m-%d %H:%i:%s",
+        Grain.minute: "%Y-%m-%d %H:%i:00",
         Grain.hour: "%Y-%m-%d %H:00:00",
         Grain.day: "%Y-%m-%d 00:00:00",
         Grain.month: "%Y-%m-01 00:00:00",
@@ -105,7 +109,25 @@ def shift(value: exp.Expr, amount: int, grain: Grain, dialect: str) -> exp.Expr:
     return exp.Add(this=value, expression=interval) if n > 0 else exp.Sub(this=value, expression=interval)
 
 
-def percentile(value: exp.Expr, p: float, dialect: str, *, discrete: bool = False) -> exp.Expr:
+def extract(value: exp.Expr, part: str, dialect: str) -> exp.Expr:
+    """A date part as a number: year, quarter, month, week (ISO), day, dow (ISO: Monday = 1), doy."""
+    if capabilities(dialect).name == "mysql":
+        special = {"dow": lambda: exp.Add(this=_fn("WEEKDAY", value), expression=exp.Literal.number(1)),
+                   "doy": lambda: _fn("DAYOFYEAR", value),
+                   "week": lambda: _fn("WEEK", value, exp.Literal.number(3))}
+        if part in special:
+            return special[part]()
+        return exp.Extract(this=exp.var(part.upper()), expression=value)
+    unit = {"dow": "ISODOW", "doy": "DOY"}.get(part, part.upper())
+    return exp.Extract(this=exp.var(unit), expression=value)
+
+
+def percentile(
+    value: exp.Expr, p: float, dialect: str, *, discrete: bool = False, approximate: bool = False
+) -> exp.Expr:
+    """Exact PERCENTILE_CONT/DISC; ``approximate`` uses DuckDB's APPROX_QUANTILE (exact elsewhere)."""
+    if approximate and not discrete and capabilities(dialect).name == "duckdb":
+        return _fn("APPROX_QUANTILE", value, exp.Literal.number(float(p)))
     require(dialect, "percentile", "an exact percentile")
     fn = "PERCENTILE_DISC" if discrete else "PERCENTILE_CONT"
     tree = sqlglot.parse_one(f"{fn}({float(p)!r}) WITHIN GROUP (ORDER BY __v__)", read="postgres")

@@ -17,7 +17,7 @@ fan out and aggregates stay correct.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from metricloop.catalog.catalog import Catalog
 from metricloop.catalog.models import Dimension, Entity, Grain, SemanticModel
@@ -26,6 +26,8 @@ from metricloop.errors import QueryError
 MAX_HOPS = 2
 GRAINS = {g.value for g in Grain}
 METRIC_TIME = "metric_time"
+#: ``order_time__extract_dow``: a part of a time dimension instead of its truncation (MetricFlow's date_part)
+DATE_PARTS = ("year", "quarter", "month", "week", "day", "dow", "doy")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class DimRef:
     entity: Entity | None = None
     grain: Grain | None = None
     is_metric_time: bool = False
+    date_part: str | None = None  # set for ``<time dim>__extract_<part>``; then ``grain`` is None
 
     @property
     def is_time(self) -> bool:
@@ -96,9 +99,24 @@ def _split_grain(name: str) -> tuple[str, Grain | None]:
     return name, None
 
 
+def split_date_part(name: str) -> tuple[str, str | None]:
+    """``metric_time__extract_dow`` → (``metric_time``, ``dow``); other names pass through."""
+    base, _, last = name.rpartition("__")
+    if base and last.startswith("extract_") and last[8:] in DATE_PARTS:
+        return base, last[8:]
+    return name, None
+
+
 def resolve(catalog: Catalog, model: SemanticModel, name: str, agg_time: str | None = None) -> DimRef:
     """Resolve a requested dimension name against ``model``; raise QueryError if it is not reachable."""
-    ref = _try_resolve(catalog, model, name, agg_time)
+    base, part = split_date_part(name)
+    if part is not None:
+        ref = _try_resolve(catalog, model, base, agg_time)
+        if ref is not None and not ref.is_time:
+            raise QueryError(f"'{name}': date parts apply to time dimensions only, '{base}' is not one")
+        ref = replace(ref, name=name, grain=None, date_part=part) if ref is not None else None
+    else:
+        ref = _try_resolve(catalog, model, name, agg_time)
     if ref is None:
         known = sorted(dimensions_for_model(catalog, model))
         from metricloop.catalog.catalog import _hint

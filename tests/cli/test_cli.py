@@ -13,8 +13,9 @@ import pytest
 
 def ml(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "METRICLOOP_LOCALE": "en"}
-    proc = subprocess.run([sys.executable, "-m", "metricloop", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "metricloop", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"metricloop {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -40,8 +41,21 @@ def test_init_demo_then_query_prints_real_numbers(shop: Path) -> None:
 
 
 def test_csv_output_and_sql_flag(shop: Path) -> None:
-    out = ml("query", "conversion_rate", "--by", "channel", "--project", str(shop), "--format", "csv",
-             "--start", "2026-06-01", "--end", "2026-06-30", "--sql")
+    out = ml(
+        "query",
+        "conversion_rate",
+        "--by",
+        "channel",
+        "--project",
+        str(shop),
+        "--format",
+        "csv",
+        "--start",
+        "2026-06-01",
+        "--end",
+        "2026-06-30",
+        "--sql",
+    )
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "channel,conversion_rate"
     assert {line.split(",")[0] for line in lines[1:]} == {"app", "web", "mini_program", "store"}
@@ -85,8 +99,20 @@ def test_filter_injection_is_rejected(shop: Path, attack: str) -> None:
 def test_ingest_reports_rejects_and_loads(shop: Path, tmp_path: Path) -> None:
     f = tmp_path / "targets.csv"
     f.write_text("month,region,target\n2026-01-01,华东,100\n2026-02-01,华东,oops\n", encoding="utf-8")
-    out = json.loads(ml("ingest", str(f), "--table", "targets", "--schema", "month:DATE,region:VARCHAR,target:DOUBLE",
-                        "--project", str(shop), "--format", "json").stdout)
+    out = json.loads(
+        ml(
+            "ingest",
+            str(f),
+            "--table",
+            "targets",
+            "--schema",
+            "month:DATE,region:VARCHAR,target:DOUBLE",
+            "--project",
+            str(shop),
+            "--format",
+            "json",
+        ).stdout
+    )
     assert (out["status"], out["rows_loaded"], out["rows_rejected"]) == ("partial", 1, 1)
     assert out["rejects"][0]["line"] == 3 and out["rejects"][0]["column"] == "target"
     loads = json.loads(ml("loads", "--table", "targets", "--project", str(shop), "--format", "json").stdout)

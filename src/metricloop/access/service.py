@@ -28,7 +28,7 @@ from metricloop.access.policy import (
     merge_attributes,
     readable,
 )
-from metricloop.access.roles import Action, Role
+from metricloop.access.roles import Role
 from metricloop.catalog.models import Metric
 from metricloop.engine.query import MetricQuery
 from metricloop.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
@@ -535,7 +535,7 @@ class AccessService:
                                   "start": query.start, "end": query.end}
         target = ",".join(query.metrics)
         try:
-            principal.require(action if action != "query" else Action.query)
+            principal.require(action)
             with acting_as(principal):
                 result = self.ml.query(query)
         except PermissionDenied as exc:

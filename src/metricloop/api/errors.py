@@ -82,7 +82,7 @@ def install(app: FastAPI) -> None:
             issues.append({"message": str(err.get("msg", "invalid value")).removeprefix("Value error, "),
                            "field": field or None})
         first = issues[0] if issues else {"message": "invalid request", "field": None}
-        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        message = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
         if len(issues) > 1:
             message += f" (and {len(issues) - 1} more)"
         return JSONResponse({"error": "invalid_request", "message": message, "message_zh": "请求参数无效",

@@ -303,22 +303,19 @@ class Translation:
 
 
 def _default_grain(catalog: Catalog, metrics: list[str]) -> Grain:
-    """metric_time without a grain: the metrics' time_granularity, else their time dimension's grain."""
+    """metric_time without a grain, as MetricFlow picks it: each metric's ``time_granularity``, else
+    its time dimension's grain (day at the finest); across metrics the coarsest wins."""
     grains = []
     for name in metrics:
         metric = catalog.metric(name)
         if metric.time_granularity is not None:
             grains.append(metric.time_granularity)
             continue
-        for model in leaf_models(catalog, metric):
-            for dim in model.dimensions:
-                if dim.type == "time" and dim.name == model.agg_time_dimension:
-                    grains.append(dim.grain)
         for rm in _resolved(catalog, metric):
             dim = rm.model.dimension(rm.agg_time_dimension or "")
             if dim is not None:
-                grains.append(dim.grain)
-    return min(grains, key=lambda g: g.order) if grains else Grain.day
+                grains.append(max(dim.grain, Grain.day, key=lambda g: g.order))
+    return max(grains, key=lambda g: g.order) if grains else Grain.day
 
 
 def _resolved(catalog: Catalog, metric: Any) -> list[Any]:

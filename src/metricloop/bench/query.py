@@ -60,8 +60,8 @@ select i as order_id,
        round(20 + (hash(i * 11) % 100000) / 100.0, 2) as amount
 from range({rows}) t(i);
 create or replace table traffic as
-select h.hour, r.region, c.channel, (100 + hash(epoch(h.hour)::bigint + length(r.region) + length(c.channel)) % 400)::bigint
-       as sessions
+select h.hour, r.region, c.channel,
+       (100 + hash(epoch(h.hour)::bigint + length(r.region) + length(c.channel)) % 400)::bigint as sessions
 from (select timestamp '2024-01-01' + to_hours(i) as hour from range({hours}) t(i)) h,
      (values ('华东'),('华北'),('华南'),('华中'),('西南'),('西北'),('东北')) r(region),
      (values ('app'),('web'),('mini_program'),('store')) c(channel);
@@ -160,9 +160,24 @@ def run(rows: int = 10_000_000, repeats: int = 7, folder: Path | None = None) ->
             want = _rows(wh, handwritten)
             theirs.append(time.perf_counter() - start)
         m_ours, m_theirs = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
-        results.append(ShapeResult(shape, round(m_ours, 2), round(m_theirs, 2), round(m_ours / m_theirs, 3),
-                                   round(statistics.median(compile_times), 3), len(got), _same(got, want)))
+        results.append(
+            ShapeResult(
+                shape,
+                round(m_ours, 2),
+                round(m_theirs, 2),
+                round(m_ours / m_theirs, 3),
+                round(statistics.median(compile_times), 3),
+                len(got),
+                _same(got, want),
+            )
+        )
     wh.close()
-    return {"rows": rows, "repeats": repeats, "data_build_s": round(build_s, 1), "folder": str(work),
-            "shapes": [r.to_dict() for r in results],
-            "max_ratio": max(r.ratio for r in results), "max_compile_ms": max(r.compile_ms for r in results)}
+    return {
+        "rows": rows,
+        "repeats": repeats,
+        "data_build_s": round(build_s, 1),
+        "folder": str(work),
+        "shapes": [r.to_dict() for r in results],
+        "max_ratio": max(r.ratio for r in results),
+        "max_compile_ms": max(r.compile_ms for r in results),
+    }

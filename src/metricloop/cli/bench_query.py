@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from metricloop.cli.bench import bench_app
-from metricloop.cli.commands import FormatOpt, Fmt
+from metricloop.cli.commands import Fmt, FormatOpt
 from metricloop.cli.render import console, emit
 
 
@@ -23,8 +23,15 @@ def bench_query(
     from metricloop.bench.query import run
 
     report = run(rows=rows, repeats=repeats, folder=folder)
-    emit(report["shapes"], fmt.value, payload=report, title=f"bench query — {rows:,} rows, median of {repeats}",
-         columns=["shape", "compiled_ms", "handwritten_ms", "ratio", "compile_ms", "rows", "equal"])
+    emit(
+        report["shapes"],
+        fmt.value,
+        payload=report,
+        title=f"bench query — {rows:,} rows, median of {repeats}",
+        columns=["shape", "compiled_ms", "handwritten_ms", "ratio", "compile_ms", "rows", "equal"],
+    )
     if fmt is Fmt.table:
-        console.print(f"max ratio {report['max_ratio']}×, max compile {report['max_compile_ms']} ms "
-                      f"(data built in {report['data_build_s']} s)")
+        console.print(
+            f"max ratio {report['max_ratio']}×, max compile {report['max_compile_ms']} ms "
+            f"(data built in {report['data_build_s']} s)"
+        )

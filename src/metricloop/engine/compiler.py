@@ -34,7 +34,7 @@ from metricloop.engine import dialects as dx
 from metricloop.engine.filters import Filter, parse_filter, to_sql
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.semantic import DimRef, Hop, resolve
-from metricloop.errors import QueryError
+from metricloop.errors import QueryError, UnsupportedError
 
 Offset = tuple[int, Grain]
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,7 +57,7 @@ class Leaf:
     filters: tuple[str, ...] = ()
     offset: Offset | None = None
     cumulative: Cumulative | None = None
-    percentile: tuple[float, bool] | None = None
+    percentile: tuple[float, bool, bool] | None = None  # (p, discrete, approximate)
 
     @property
     def group_key(self) -> tuple[Any, ...]:
@@ -121,7 +121,11 @@ class Compiler:
         if metric.type is MetricType.simple:
             rm = self.catalog.resolve_measure(metric)
             p = rm.measure.agg_params if rm.measure and rm.measure.agg_params else metric.agg_params
-            pct = (p.percentile, p.use_discrete_percentile) if rm.agg is Agg.percentile and p and p.percentile else None
+            pct = (
+                (p.percentile, p.use_discrete_percentile, p.use_approximate_percentile)
+                if rm.agg is Agg.percentile and p and p.percentile
+                else None
+            )
             assert rm.agg_time_dimension is not None
             node = plan.leaf(
                 Leaf(
@@ -162,7 +166,7 @@ class Compiler:
             return out
         if metric.type is MetricType.cumulative:
             return self._cumulative(plan, metric, filters, offset)
-        raise QueryError(
+        raise UnsupportedError(
             f"metric '{metric.name}' of type {metric.type.value} cannot be queried yet",
             zh=f"指标 '{metric.name}'（{metric.type.value}）暂不支持查询",
         )
@@ -171,7 +175,7 @@ class Compiler:
         self, plan: _Plan, ref: MetricInput, filters: tuple[str, ...], offset: Offset | None, depth: int
     ) -> exp.Expr:
         if ref.offset_to_grain is not None:
-            raise QueryError(f"offset_to_grain on input '{ref.ref}' is not supported yet")
+            raise UnsupportedError(f"offset_to_grain on input '{ref.ref}' is not supported yet")
         child_filters = (*filters, ref.filter) if ref.filter else filters
         child_offset = _add_offsets(offset, parse_window(ref.offset_window) if ref.offset_window else None)
         return self._expand(plan, self.catalog.metric(ref.name), child_filters, child_offset, depth + 1)
@@ -243,14 +247,26 @@ class Compiler:
                 return dx.percentile(value, 0.5, self.dialect)
             case Agg.percentile:
                 assert leaf.percentile is not None
-                return dx.percentile(value, leaf.percentile[0], self.dialect, discrete=leaf.percentile[1])
+                return dx.percentile(
+                    value, leaf.percentile[0], self.dialect, discrete=leaf.percentile[1], approximate=leaf.percentile[2]
+                )
         raise QueryError(f"aggregation {leaf.agg} is not supported")
 
     def _join_path(
-        self, select: exp.Select, joins: dict[tuple[str, ...], str], path: tuple[Hop, ...], base_alias: str
+        self,
+        select: exp.Select,
+        joins: dict[tuple[str, ...], str],
+        path: tuple[Hop, ...],
+        base_alias: str,
+        base_model: SemanticModel | None = None,
     ) -> str:
-        """Add LEFT JOINs for ``path`` (once per distinct path) and return the alias of its end."""
+        """Add LEFT JOINs for ``path`` (once per distinct path) and return the alias of its end.
+
+        Besides the entity, two models that share a partition dimension (``is_partition`` on both,
+        same name) are joined on it too, as MetricFlow does: a daily snapshot joins its own day.
+        """
         alias = base_alias
+        source = base_model
         key: tuple[str, ...] = ()
         for hop in path:
             key = (*key, hop.entity, hop.target.name)
@@ -258,13 +274,20 @@ class Compiler:
                 joins[key] = f"j{len(joins)}"
                 left = self._qualify(hop.source_entity.expr or hop.source_entity.name, alias)
                 right = self._qualify(hop.target_entity.expr or hop.target_entity.name, joins[key])
+                on: list[exp.Expr] = [exp.EQ(this=left, expression=right)]
+                for d in source.dimensions if source is not None else []:
+                    other = hop.target.dimension(d.name)
+                    if d.is_partition and other is not None and other.is_partition:
+                        on.append(exp.EQ(this=self._qualify(d.expr or d.name, alias),
+                                         expression=self._qualify(other.expr or other.name, joins[key])))
                 select.join(
                     self._source(hop.target, joins[key]),
-                    on=exp.EQ(this=left, expression=right),
+                    on=exp.and_(*on, copy=False),
                     join_type="left",
                     copy=False,
                 )
             alias = joins[key]
+            source = hop.target
         return alias
 
     def _group_sql(
@@ -285,12 +308,16 @@ class Compiler:
         time_col = self._qualify((tdim.expr if tdim else None) or first.time_dim, base)
 
         def column(ref: DimRef) -> exp.Expr:
-            alias = self._join_path(select, joins, ref.path, base)
+            alias = self._join_path(select, joins, ref.path, base, model)
             return self._qualify(ref.expr, alias)
 
-        def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:
+        def dim_expr(name: str, for_filter: bool = False, offset: Offset | None = None) -> tuple[exp.Expr, bool]:
             ref = resolve(self.catalog, model, name, first.time_dim)
             value = column(ref)
+            if offset is not None:  # an offset input: a row at t counts at t + offset, then truncated
+                value = dx.shift(value, offset[0], offset[1], self.dialect)
+            if ref.date_part is not None:
+                return dx.extract(value, ref.date_part, self.dialect), False
             if ref.is_time and (ref.grain is not None) and not (for_filter and "__" not in name):
                 value = dx.trunc(value, ref.grain, self.dialect)
             return value, ref.is_time
@@ -305,10 +332,12 @@ class Compiler:
             ref = resolve(self.catalog, model, name, first.time_dim)
             if ref.is_metric_time and spine_t is not None:
                 value: exp.Expr = spine_t
+                if ref.date_part is not None:
+                    value = dx.extract(spine_t.copy(), ref.date_part, self.dialect)
+                elif ref.grain is not None and ref.grain is not grain:
+                    value = dx.trunc(spine_t.copy(), ref.grain, self.dialect)
             else:
-                value, _ = dim_expr(name)
-                if ref.is_metric_time and first.offset:
-                    value = dx.shift(value, first.offset[0], first.offset[1], self.dialect)
+                value, _ = dim_expr(name, offset=first.offset if ref.is_metric_time else None)
             select.select(exp.alias_(value, name, quoted=True, copy=False), copy=False)
             group.append(value)
             out_names.append(name)
@@ -408,13 +437,20 @@ class Compiler:
     def _compile(self, query: MetricQuery, policy_filters: tuple[str, ...]) -> CompiledQuery:
         dims = query.dimensions()
         time_dims = [d for d in dims if d.split("__")[0] == "metric_time"]
-        if len(time_dims) > 1:
-            raise QueryError("group by metric_time at one grain only")
-        grain = Grain(time_dims[0].split("__")[1]) if time_dims and "__" in time_dims[0] else (query.grain or Grain.day)
-        if time_dims and "__" not in time_dims[0]:
+        if any("__" not in d for d in time_dims):
             raise QueryError("metric_time needs a grain: use metric_time__day or --grain day")
-        start = _floor(query.start, grain) if query.start else None
-        end = _shift_dt(_floor(query.end, grain), 1, grain) if query.end else None
+        grains = [Grain(d.split("__")[1]) for d in time_dims if d.split("__")[1] in Grain.__members__]
+        if len(grains) > 1 and any(
+            self.catalog.metric(m).type is MetricType.cumulative for m in query.metrics
+        ):
+            raise UnsupportedError("a cumulative metric by metric_time at several grains at once is not supported")
+        # several grains of metric_time may be asked together: windows follow the finest
+        grain = min(grains, key=lambda g: g.order) if grains else (query.grain or Grain.day)
+        time_dims = [d for d in time_dims if d.split("__")[1] in Grain.__members__]
+        # without metric_time the window snaps to the coarsest time grain of the metrics (MetricFlow)
+        snap = grain if time_dims or query.grain else self._coarsest_grain(query.metrics)
+        start = _floor(query.start, snap) if query.start else None
+        end = _shift_dt(_floor(query.end, snap), 1, snap) if query.end else None
         where = [_parse(query.where)] if query.where else []
         where += [_parse(p) for p in policy_filters]
 
@@ -481,6 +517,24 @@ class Compiler:
         sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
         return CompiledQuery(sql, outer, self.dialect, columns, query)
 
+    def _coarsest_grain(self, names: list[str]) -> Grain:
+        """The coarsest native grain among the aggregation time dimensions behind ``names`` (day if none)."""
+        found = [Grain.day]
+        seen: set[str] = set()
+        todo = list(names)
+        while todo:
+            metric = self.catalog.metric(todo.pop())
+            if metric.name in seen:
+                continue
+            seen.add(metric.name)
+            if metric.measure or (metric.semantic_model and metric.agg):
+                rm = self.catalog.resolve_measure(metric)
+                dim = rm.model.dimension(rm.agg_time_dimension or "")
+                if dim is not None:
+                    found.append(dim.grain)
+            todo += self.catalog.inputs(metric)
+        return max(found, key=lambda g: g.order)
+
     def _branches(
         self,
         groups: list[list[tuple[Leaf, str]]],
@@ -496,7 +550,9 @@ class Compiler:
         aggregated once (a CTE over the union of the windows) and each offset is a cheap
         shifted SELECT over that aggregate, instead of a second scan of the fact table.
         """
-        time_dim = next((d for d in dims if d.split("__")[0] == "metric_time"), None)
+        time_dims = [d for d in dims if d.split("__")[0] == "metric_time"]
+        # sharing needs exactly one metric_time column, truncated (not a date part)
+        time_dim = time_dims[0] if len(time_dims) == 1 and time_dims[0].split("__")[1] in Grain.__members__ else None
         scans: dict[tuple[Any, ...], list[list[tuple[Leaf, str]]]] = {}
         for items in groups:
             leaf = items[0][0]
@@ -587,6 +643,9 @@ class Compiler:
 
 
 _FINER: dict[Grain, set[Grain]] = {  # offset units that are whole multiples of a grain
+    Grain.millisecond: {Grain.millisecond, Grain.second, Grain.minute, Grain.hour, Grain.day, Grain.week},
+    Grain.second: {Grain.second, Grain.minute, Grain.hour, Grain.day, Grain.week},
+    Grain.minute: {Grain.minute, Grain.hour, Grain.day, Grain.week},
     Grain.hour: {Grain.hour, Grain.day, Grain.week},
     Grain.day: {Grain.day, Grain.week},
     Grain.week: {Grain.week},
@@ -615,6 +674,9 @@ def _parse(text: str) -> Filter:
 
 
 _DELTAS: dict[Grain, Callable[[int], relativedelta]] = {
+    Grain.millisecond: lambda n: relativedelta(microseconds=1000 * n),
+    Grain.second: lambda n: relativedelta(seconds=n),
+    Grain.minute: lambda n: relativedelta(minutes=n),
     Grain.hour: lambda n: relativedelta(hours=n),
     Grain.day: lambda n: relativedelta(days=n),
     Grain.week: lambda n: relativedelta(weeks=n),
@@ -630,7 +692,16 @@ def _shift_dt(value: dt.datetime | None, n: int, grain: Grain) -> dt.datetime | 
 
 def _floor(value: dt.datetime, grain: Grain) -> dt.datetime:
     """The start of the period containing ``value`` (weeks start on Monday)."""
-    v = value.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    v = value.replace(tzinfo=None)
+    if grain is Grain.millisecond:
+        return v.replace(microsecond=v.microsecond - v.microsecond % 1000)
+    v = v.replace(microsecond=0)
+    if grain is Grain.second:
+        return v
+    v = v.replace(second=0)
+    if grain is Grain.minute:
+        return v
+    v = v.replace(minute=0)
     if grain is Grain.hour:
         return v
     v = v.replace(hour=0)

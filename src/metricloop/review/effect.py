@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -145,7 +146,7 @@ def verify_effect(
     return result(verdict, recovery, (r_lo, r_hi))
 
 
-def effective_index(timestamps: Sequence[object], effective_at: object) -> int:
+def effective_index(timestamps: Sequence[object] | NDArray[Any], effective_at: object) -> int:
     """Index of the first timestamp at or after ``effective_at`` (numpy datetime64 comparison)."""
     ts = np.asarray(timestamps).astype("datetime64[ns]")
     at = np.datetime64(effective_at).astype("datetime64[ns]")  # type: ignore[call-overload]

@@ -139,6 +139,7 @@ class ScheduledJob(Base):
     schedule: Mapped[str] = mapped_column(String(64))
     next_run_at: Mapped[dt.datetime] = mapped_column()
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)  # set while a worker runs it
     last_started_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     last_finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     last_status: Mapped[str | None] = mapped_column(String(16), nullable=True)  # ok | error

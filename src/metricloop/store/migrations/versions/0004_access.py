@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.Column('schedule', sa.String(length=64), nullable=False),
     sa.Column('next_run_at', metricloop.store.models.UTCDateTime(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('lease_until', metricloop.store.models.UTCDateTime(), nullable=True),
     sa.Column('last_started_at', metricloop.store.models.UTCDateTime(), nullable=True),
     sa.Column('last_finished_at', metricloop.store.models.UTCDateTime(), nullable=True),
     sa.Column('last_status', sa.String(length=16), nullable=True),

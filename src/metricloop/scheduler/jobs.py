@@ -1,0 +1,106 @@
+"""The job registry: static jobs (``@job``) and per-project job sources (``@job_source``).
+
+Discovery imports ``metricloop.<package>.jobs`` for every package that has one, plus the
+modules named in ``METRICLOOP_JOB_MODULES`` (comma-separated; for plugins and tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from croniter import croniter
+
+from metricloop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from metricloop.service import MetricLoop
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job gets: the facade, the time it was due (project-local), and who runs it."""
+
+    ml: MetricLoop
+    due_at: dt.datetime
+    worker: str
+
+
+JobFn = Callable[[JobContext], object]
+
+
+@dataclass(frozen=True)
+class Job:
+    """``cron`` has 5 fields (minute precision) or 6 (the 6th is seconds), in the project timezone."""
+
+    name: str
+    cron: str
+    run: JobFn
+    description: str = ""
+    lease_seconds: int = 3600  # a worker that dies mid-run frees the job after this long
+
+    def __post_init__(self) -> None:
+        if not croniter.is_valid(self.cron):
+            raise ConfigError(f"job '{self.name}': {self.cron!r} is not a cron expression like '*/5 * * * *'",
+                              zh=f"任务 '{self.name}'：{self.cron!r} 不是有效的 cron 表达式")
+
+    def next_after(self, moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+        """The first due time strictly after ``moment`` (returned in UTC)."""
+        local = moment.astimezone(tz)
+        nxt: dt.datetime = croniter(self.cron, local).get_next(dt.datetime)
+        return nxt.astimezone(dt.UTC)
+
+
+_JOBS: dict[str, Job] = {}
+_SOURCES: list[Callable[[MetricLoop], Iterable[Job]]] = []
+_discovered = False
+
+
+def job(name: str, cron: str, *, description: str = "", lease_seconds: int = 3600) -> Callable[[JobFn], JobFn]:
+    """Register ``fn(ctx)`` to run on ``cron``."""
+
+    def deco(fn: JobFn) -> JobFn:
+        _JOBS[name] = Job(name, cron, fn, description or (fn.__doc__ or "").strip().split("\n")[0], lease_seconds)
+        return fn
+
+    return deco
+
+
+def job_source(fn: Callable[[MetricLoop], Iterable[Job]]) -> Callable[[MetricLoop], Iterable[Job]]:
+    """Register a function that lists jobs for a project (e.g. one per monitor file)."""
+    _SOURCES.append(fn)
+    return fn
+
+
+def discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    import metricloop
+    from metricloop.scheduler import builtin_jobs  # noqa: F401
+
+    for mod in pkgutil.iter_modules(metricloop.__path__):
+        if mod.ispkg:
+            try:
+                importlib.import_module(f"metricloop.{mod.name}.jobs")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"metricloop.{mod.name}.jobs":
+                    raise
+    for name in filter(None, (m.strip() for m in os.environ.get("METRICLOOP_JOB_MODULES", "").split(","))):
+        importlib.import_module(name)
+    _discovered = True
+
+
+def registered_jobs(ml: MetricLoop) -> list[Job]:
+    """Every job for this project: static ones plus those the sources list now."""
+    discover()
+    jobs = dict(_JOBS)
+    for source in _SOURCES:
+        for j in source(ml):
+            jobs[j.name] = j
+    return sorted(jobs.values(), key=lambda j: j.name)

@@ -26,20 +26,23 @@ def element_mask(frame: pd.DataFrame, element: Element) -> np.ndarray:
 
 
 def random_elements(rng: np.random.Generator, frame: pd.DataFrame, layer: int, count: int) -> list[Element]:
-    """``count`` distinct, non-overlapping elements fixing ``layer`` dimensions each."""
+    """``count`` distinct, disjoint elements fixing ``layer`` dimensions each, covering ≤ half the leaves."""
     dims = list(frame.columns)
-    chosen: list[Element] = []
-    covered = np.zeros(len(frame), dtype=bool)
-    while len(chosen) < count:
-        ds = rng.choice(dims, size=layer, replace=False)
-        row = frame.iloc[int(rng.integers(len(frame)))]
-        el = frozenset((str(d), str(row[d])) for d in ds)
-        m = element_mask(frame, el)
-        if el in chosen or (m & covered).any() or (m | covered).mean() > 0.4:
-            continue
-        chosen.append(el)
-        covered |= m
-    return chosen
+    for _ in range(1000):  # restart when an early pick leaves no room
+        chosen: list[Element] = []
+        covered = np.zeros(len(frame), dtype=bool)
+        for _ in range(50):
+            ds = rng.choice(dims, size=layer, replace=False)
+            row = frame.iloc[int(rng.integers(len(frame)))]
+            el = frozenset((str(d), str(row[d])) for d in ds)
+            m = element_mask(frame, el)
+            if el in chosen or (m & covered).any() or (m | covered).mean() > 0.5:
+                continue
+            chosen.append(el)
+            covered |= m
+            if len(chosen) == count:
+                return chosen
+    raise ValueError(f"cannot place {count} disjoint layer-{layer} elements covering at most half the leaves")
 
 
 def additive_case(

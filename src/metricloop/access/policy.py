@@ -91,7 +91,8 @@ class Principal:
     # ---------------------------------------------------------------- rows
     @property
     def unrestricted_rows(self) -> bool:
-        return self.role is Role.admin or not self.policies
+        """No row policy limits this user (admin, no policy applies, or '*' for every policy)."""
+        return self.role is Role.admin or not self.policy_dimensions()
 
     def policy_dimensions(self) -> list[str]:
         return sorted({p.dimension for p in self.policies if ALL_VALUES not in self.attributes.get(p.attribute, ())})

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import itertools
 import math
 import re
 import time
@@ -89,8 +90,15 @@ class CaseResult:
     sql: str | None = None
 
     def row(self) -> dict[str, Any]:
-        return {"file": self.file, "case": self.name, "tier": self.tier, "group": self.group,
-                "status": self.status, "detail": self.detail, "seconds": round(self.seconds, 4)}
+        return {
+            "file": self.file,
+            "case": self.name,
+            "tier": self.tier,
+            "group": self.group,
+            "status": self.status,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 # ------------------------------------------------------------------------------------------
@@ -100,12 +108,12 @@ class CaseResult:
 
 def _yaml_load(text: str) -> Any:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+    return yaml.load(text, Loader=loader)
 
 
 def _yaml_load_all(text: str) -> list[Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return list(yaml.load_all(text, Loader=loader))  # noqa: S506 (a safe loader)
+    return list(yaml.load_all(text, Loader=loader))
 
 
 def load_tables(wh: DuckDBWarehouse, tables_dir: Path, schema: str = SCHEMA) -> int:
@@ -187,8 +195,9 @@ def check_helpers(schema: str) -> dict[str, Any]:
         return f"DATE_TRUNC('{str(grain).lower()}', CAST({expr} AS TIMESTAMP))"
 
     def extract(expr: str, part: Any) -> str:
-        p = {"dow": "isodow", "day_of_week": "isodow", "doy": "doy", "day_of_year": "doy"}.get(str(part).lower(),
-                                                                                               str(part).lower())
+        p = {"dow": "isodow", "day_of_week": "isodow", "doy": "doy", "day_of_year": "doy"}.get(
+            str(part).lower(), str(part).lower()
+        )
         return f"EXTRACT({p} FROM CAST({expr} AS TIMESTAMP))"
 
     def date_sub(alias: str, column: str, count: int, grain: Any) -> str:
@@ -202,11 +211,14 @@ def check_helpers(schema: str) -> dict[str, Any]:
             return f"{date_column} + INTERVAL (({count_column}) * 3) month"
         return f"{date_column} + INTERVAL ({count_column}) {g}"
 
-    def percentile(expr: str, percentile: float, use_discrete_percentile: bool = False,
-                   use_approximate_percentile: bool = False) -> str:
+    def percentile(
+        expr: str, percentile: float, use_discrete_percentile: bool = False, use_approximate_percentile: bool = False
+    ) -> str:
         if use_approximate_percentile:
             if use_discrete_percentile:
-                raise CaseUnsupported("approximate discrete percentile: DuckDB has no such function (skipped by design)")
+                raise CaseUnsupported(
+                    "approximate discrete percentile: DuckDB has no such function (skipped by design)"
+                )
             return f"APPROX_QUANTILE({expr}, {percentile})"
         fn = "PERCENTILE_DISC" if use_discrete_percentile else "PERCENTILE_CONT"
         return f"{fn}({percentile}) WITHIN GROUP (ORDER BY {expr})"
@@ -239,8 +251,12 @@ def _template_helpers() -> dict[str, Callable[..., str]]:
     def dimension(name: str, entity_path: list[str] | None = None) -> str:
         return "{{ Dimension('" + _dotted(name, entity_path) + "') }}"
 
-    def time_dimension(name: str, time_granularity_name: str | None = None, entity_path: list[str] | None = None,
-                       date_part_name: str | None = None) -> str:
+    def time_dimension(
+        name: str,
+        time_granularity_name: str | None = None,
+        entity_path: list[str] | None = None,
+        date_part_name: str | None = None,
+    ) -> str:
         if date_part_name:
             raise CaseUnsupported("date_part inside a filter template")
         grain = f", '{time_granularity_name}'" if time_granularity_name else ""
@@ -252,8 +268,12 @@ def _template_helpers() -> dict[str, Callable[..., str]]:
     def metric(name: str, group_by: list[str] | None = None) -> str:
         return "{{ Metric('" + name + "', " + repr(list(group_by or [])) + ") }}"
 
-    return {"render_dimension_template": dimension, "render_time_dimension_template": time_dimension,
-            "render_entity_template": entity, "render_metric_template": metric}
+    return {
+        "render_dimension_template": dimension,
+        "render_time_dimension_template": time_dimension,
+        "render_entity_template": entity,
+        "render_metric_template": metric,
+    }
 
 
 def where_helpers() -> dict[str, Any]:
@@ -280,7 +300,7 @@ def where_helpers() -> dict[str, Any]:
     }
 
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 (SQL, not HTML)
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def render(template: str, helpers: dict[str, Any]) -> str:
@@ -338,8 +358,9 @@ def _with_grain(catalog: Catalog, metrics: list[str], name: str, grain: str | No
     if grain:
         return f"{base}__{grain}"
     # a time dimension named without grain gets its own grain
-    for model in ([m for n in metrics for m in leaf_models(catalog, catalog.metric(n))]
-                  or list(catalog.semantic_models.values())):
+    for model in [m for n in metrics for m in leaf_models(catalog, catalog.metric(n))] or list(
+        catalog.semantic_models.values()
+    ):
         try:
             ref = resolve(catalog, model, name)
         except MetricLoopError:
@@ -350,16 +371,24 @@ def _with_grain(catalog: Catalog, metrics: list[str], name: str, grain: str | No
     return name
 
 
-def translate(case: Case, catalog: Catalog) -> Translation:
+def custom_grains(document: dict[str, Any]) -> set[str]:
+    """Custom granularity names of an imported manifest (kept under extensions.dbt, not evaluated)."""
+    cfg = document.get("extensions", {}).get("dbt", {}).get("project_configuration") or {}
+    return {str(g.get("name")) for t in cfg.get("time_spines") or [] for g in t.get("custom_granularities") or []}
+
+
+def translate(case: Case, catalog: Catalog, custom: set[str] | None = None) -> Translation:
     spec = case.spec
+    text = " ".join(str(spec.get(k) or "") for k in ("group_bys", "group_by_objs", "where_filter"))
+    for grain in sorted(custom or ()):
+        if re.search(rf"(__|'|\"){re.escape(grain)}\b", text):
+            raise CaseUnsupported(f"custom granularity '{grain}' is not supported yet")
     for key in ("saved_query_name",):
         if spec.get(key):
             raise CaseUnsupported("saved queries are kept by the import but cannot be run yet")
     if spec.get("apply_group_by") is False:
         raise CaseUnsupported("apply_group_by: false (un-deduplicated rows) is not supported")
     metrics = list(spec.get("metrics") or [])
-    if not metrics:
-        raise CaseUnsupported("queries without metrics (dimension values) are not supported yet")
     missing = [m for m in metrics if m not in catalog.metrics]
     if missing:
         raise CaseUnsupported(f"metric(s) not imported (unsupported): {', '.join(missing)}")
@@ -390,8 +419,15 @@ def translate(case: Case, catalog: Catalog) -> Translation:
     if spec.get("time_constraint"):
         start, end = (str(v) for v in spec["time_constraint"])
     try:
-        query = MetricQuery(metrics=metrics, group_by=group_by, where=where, start=start, end=end,
-                            order_by=order, limit=spec.get("limit"))
+        query = MetricQuery(
+            metrics=metrics,
+            group_by=group_by,
+            where=where,
+            start=start,
+            end=end,
+            order_by=order,
+            limit=spec.get("limit"),
+        )
     except ValueError as exc:
         raise CaseUnsupported(f"cannot express as a MetricQuery: {exc}") from None
     min_max = group_by if spec.get("min_max_only") else []
@@ -453,10 +489,12 @@ def compare(expected: pa.Table, got: pa.Table, order_by: list[str] | None = None
         return f"row count differs: expected {len(exp_rows)}, got {len(got_rows)}"
     for e, g in zip(sorted(exp_rows, key=_sort_key), sorted(got_rows, key=_sort_key), strict=True):
         if not all(_same(x, y) for x, y in zip(e, g, strict=True)):
-            return f"rows differ, e.g. expected {dict(zip(cols, e, strict=True))}, got {dict(zip(cols, g, strict=True))}"
+            return (
+                f"rows differ, e.g. expected {dict(zip(cols, e, strict=True))}, got {dict(zip(cols, g, strict=True))}"
+            )
     if order_by:
         keys = [(o.lstrip("-").lower(), o.startswith("-")) for o in order_by]
-        for prev, cur in zip(got_list, got_list[1:], strict=False):
+        for prev, cur in itertools.pairwise(got_list):
             for col, desc in keys:
                 name = got.column_names[got_cols.index(col)] if col in got_cols else None
                 if name is None:
@@ -510,7 +548,7 @@ def run_case(case: Case, manifest: Manifest, wh: DuckDBWarehouse, schema: str = 
     try:
         if manifest.catalog is None or manifest.compiler is None:
             raise CaseUnsupported(f"manifest did not import: {manifest.error}")
-        tr = translate(case, manifest.catalog)
+        tr = translate(case, manifest.catalog, custom_grains(manifest.imported.document))
         compiled = manifest.compiler.compile(tr.query)
         res.sql = compiled.sql
         got = wh.execute(compiled.sql)
@@ -541,8 +579,16 @@ def run(data: Path, *, only: Callable[[Case], bool] | None = None, schema: str =
                 continue
             folder = MODELS.get(case.spec.get("model", ""))
             if folder is None:
-                results.append(CaseResult(case.file, case.name, case.tier, case.group, "unsupported",
-                                          f"unknown model {case.spec.get('model')}"))
+                results.append(
+                    CaseResult(
+                        case.file,
+                        case.name,
+                        case.tier,
+                        case.group,
+                        "unsupported",
+                        f"unknown model {case.spec.get('model')}",
+                    )
+                )
                 continue
             if folder not in manifests:
                 manifests[folder] = import_manifest(data / "manifests" / folder, schema)
@@ -562,16 +608,23 @@ def _tally(results: list[CaseResult]) -> dict[str, Any]:
     passed = sum(r.status == "pass" for r in results)
     failed = sum(r.status == "fail" for r in results)
     unsup = sum(r.status == "unsupported" for r in results)
-    return {"cases": n, "pass": passed, "fail": failed, "unsupported": unsup,
-            "pass_rate": round(passed / n, 4) if n else None}
+    return {
+        "cases": n,
+        "pass": passed,
+        "fail": failed,
+        "unsupported": unsup,
+        "pass_rate": round(passed / n, 4) if n else None,
+    }
 
 
 def summary(results: list[CaseResult]) -> dict[str, Any]:
     """Pass / fail / unsupported per file, per tier, per group and overall."""
     by_file = {f: _tally([r for r in results if r.file == f]) for f in sorted({r.file for r in results})}
     by_tier = {str(t): _tally([r for r in results if r.tier == t]) for t in sorted({r.tier for r in results})}
-    by_group = {g: {**_tally([r for r in results if r.group == g]), "covers": GROUP_TITLES.get(g, "")}
-                for g in sorted({r.group for r in results})}
+    by_group = {
+        g: {**_tally([r for r in results if r.group == g]), "covers": GROUP_TITLES.get(g, "")}
+        for g in sorted({r.group for r in results})
+    }
     return {"overall": _tally(results), "groups": by_group, "tiers": by_tier, "files": by_file}
 
 

@@ -244,6 +244,72 @@ def normalize(raw: float, null: float, perfect: float) -> float:
     return 100.0 * (raw - null) / (perfect - null)
 
 
+def score_fixed(
+    files: Sequence[NabFile], scores: Mapping[str, NDArray[np.float64]], profile_name: str, threshold: float
+) -> ProfileScore:
+    """Corpus score at a threshold chosen elsewhere (e.g. on the other half of the corpus).
+
+    This is the honest held-out figure: :func:`optimize` picks the best threshold after seeing the
+    labels of the very files it scores, which flatters any detector.
+    """
+    profile = PROFILES[profile_name]
+    raw, per_file, (tp, fn, fp) = score_at(files, scores, profile_name, threshold)
+    prep = _prepare(files, scores, profile)
+    null = -profile["fnWeight"] * prep.n_windows
+    perfect = profile["tpWeight"] * sum(len(f.windows) for f in files)
+    return ProfileScore(
+        profile=profile_name,
+        threshold=threshold,
+        raw=raw,
+        null=null,
+        perfect=perfect,
+        normalized=normalize(raw, null, perfect),
+        tp=tp,
+        fn=fn,
+        fp=fp,
+        per_file=per_file,
+    )
+
+
+def split_halves(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Two fixed halves of a NAB-layout corpus: within each category, files sorted by name
+    alternate between half A and half B.
+
+    A is the design half (any choice of the detector may look at it), B is held out. Alternating
+    inside each category keeps both halves representative of every kind of data.
+    """
+    by_cat: dict[str, list[str]] = {}
+    for name in sorted(names):
+        by_cat.setdefault(name.split("/", 1)[0], []).append(name)
+    a: list[str] = []
+    b: list[str] = []
+    for members in by_cat.values():
+        a.extend(members[0::2])
+        b.extend(members[1::2])
+    return a, b
+
+
+def published_subset_scores(root: Path, detector: str, names: Sequence[str]) -> dict[str, float] | None:
+    """Normalised scores of a published detector on a subset of files, from its per-file tables.
+
+    The per-file tables hold each file's raw score at the detector's corpus-wide threshold, so
+    the subset figure uses that threshold (chosen on the whole corpus: slightly flattering).
+    Returns None when the tables are not shipped.
+    """
+    labels: dict[str, list[list[str]]] = json.loads((root / "labels" / "combined_windows.json").read_text())
+    wanted = set(names)
+    windows = sum(len(labels[n]) for n in names)
+    out: dict[str, float] = {}
+    for prof, weights in PROFILES.items():
+        path = root / "results" / detector / f"{detector}_{prof}_scores.csv"
+        if not path.is_file():
+            return None
+        table = pd.read_csv(path)
+        raw = float(table.loc[table["File"].isin(wanted), "Score"].sum())
+        out[prof] = normalize(raw, -weights["fnWeight"] * windows, weights["tpWeight"] * windows)
+    return out
+
+
 def score_all_profiles(
     files: Sequence[NabFile], scores: Mapping[str, NDArray[np.float64]]
 ) -> dict[str, ProfileScore]:

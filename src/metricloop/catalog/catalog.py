@@ -27,6 +27,7 @@ from metricloop.catalog.models import (
     MetricType,
     ModelsFile,
     SemanticModel,
+    TimeSpine,
 )
 from metricloop.errors import DefinitionError, Issue, Location, NotFoundError
 from metricloop.yamlio import Document, load_document, parse_model
@@ -67,6 +68,7 @@ class Catalog:
     semantic_models: dict[str, SemanticModel] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)  # "model:x" / "metric:y" → origin
+    time_spines: list[TimeSpine] = field(default_factory=list)
 
     # ---- lookups --------------------------------------------------------------------------
     def metric(self, name: str) -> Metric:
@@ -258,6 +260,11 @@ def build_catalog(docs: Iterable[Document]) -> Catalog:
         if shape is None:
             issues += found
             continue
+        for i, raw in enumerate(shape.time_spines):
+            spine, found = parse_model(TimeSpine, raw, doc, ("time_spines", i))
+            issues += found
+            if spine is not None and spine not in catalog.time_spines:
+                catalog.time_spines.append(spine)
         for i, raw in enumerate(shape.semantic_models):
             model, found = parse_model(SemanticModel, raw, doc, ("semantic_models", i))
             issues += found

@@ -402,11 +402,21 @@ def parse_window(text: str) -> tuple[int, Grain]:
     return int(m.group(1)), Grain(m.group(2).lower())
 
 
+class TimeSpine(Strict):
+    """A calendar table with one row per period: lets periods without any data still appear
+    (queries of metric_time alone, cumulative windows over gaps), as MetricFlow's time spine."""
+
+    table: str = Field(description="Table in the warehouse (schema.table allowed).")
+    column: str = Field(description="The period-start column.")
+    grain: Grain = Grain.day
+
+
 class ModelsFile(Strict):
     """The shape of one ``models/*.yaml`` file."""
 
     semantic_models: list[dict[str, Any]] = Field(default_factory=list)
     metrics: list[dict[str, Any]] = Field(default_factory=list)
+    time_spines: list[dict[str, Any]] = Field(default_factory=list)
     extensions: dict[str, Any] = Field(
         default_factory=dict,
         description="Imported objects with no MetricLoop meaning yet (saved queries, time spines, unsupported "

@@ -15,7 +15,7 @@ from metricloop.errors import ConfigError
 @bench_app.command("rca")
 def bench_rca(
     data: Path = typer.Option(..., "--data", help="Folder of settings (Squeeze layout) or one setting."),
-    algorithm: str = typer.Option("all", "--algorithm", help="ours, adtributor or all."),
+    algorithm: str = typer.Option("all", "--algorithm", help="ours, adtributor, riskloc (reference) or all."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N cases of each setting."),
 ) -> None:

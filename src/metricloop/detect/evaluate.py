@@ -12,6 +12,7 @@ the storage of the events (keyed by fingerprint, so re-runs are idempotent).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from metricloop.detect import registry
+from metricloop.detect.calendars import calendar_days
 from metricloop.detect.feedback import (
     Feedback,
     baseline_resets,
@@ -26,7 +28,7 @@ from metricloop.detect.feedback import (
     sensitivity_multiplier,
     tune_params,
 )
-from metricloop.detect.monitor import MonitorSpec
+from metricloop.detect.monitor import MonitorSpec, NoiseSpec
 from metricloop.detect.noise import AnomalyEvent, build_events
 from metricloop.detect.types import Detection, FloatArray, Polarity, SeriesBatch
 from metricloop.i18n import Text
@@ -86,6 +88,20 @@ class MonitorRun:
         }
 
 
+def _holidays(spec: MonitorSpec, batch: SeriesBatch) -> tuple[NoiseSpec, np.ndarray]:
+    """The noise spec with calendars and yearly dates expanded over the batch, and the day mask."""
+    days_axis = batch.timestamps.astype("datetime64[D]")
+    noise = spec.noise
+    if batch.n_points and (noise.calendars or noise.yearly):
+        first = days_axis[0].astype(dt.date)
+        last = days_axis[-1].astype(dt.date)
+        extra = calendar_days(noise.calendars, noise.yearly, first, last)
+        noise = noise.model_copy(update={"holidays": sorted({*noise.holidays, *extra})})
+    if not noise.holidays:
+        return noise, np.zeros(batch.n_points, dtype=bool)
+    return noise, np.isin(days_axis, np.array(noise.holidays, dtype="datetime64[D]"))
+
+
 def evaluate_monitor(
     spec: MonitorSpec,
     batch: SeriesBatch,
@@ -98,9 +114,16 @@ def evaluate_monitor(
 
     ``feedback`` (labels of past events) is applied before detection: confirmed anomalies are
     masked out of baselines, new-normal labels restart baselines, false alarms widen the band.
+    Holidays (``noise.holidays``, ``calendars``, ``yearly``) are muted and kept out of baselines.
     """
     fb = list(feedback)
     keys = list(batch.keys) if batch.keys is not None else [{} for _ in range(batch.n_series)]
+    noise, off = _holidays(spec, batch)
+    if off.any():  # holidays and festivals are not "normal": keep them out of every baseline
+        known = np.broadcast_to(off, batch.values.shape).copy()
+        if batch.known_anomalies is not None:
+            known |= batch.known_anomalies
+        batch = replace(batch, known_anomalies=known)
     if fb:
         mask = known_anomaly_mask(fb, keys, batch.timestamps)
         if batch.known_anomalies is not None:
@@ -149,7 +172,7 @@ def evaluate_monitor(
         score=combined_score,
         severity=run.severity,
         keys=keys,
-        noise=spec.noise,
+        noise=noise,
         policy=spec.severity,
         reason_at=run.reason,
         detectors_at=run.detectors_at,

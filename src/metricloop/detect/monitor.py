@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from metricloop.detect.types import Direction, Grain, Polarity, Severity, default_direction
+from metricloop.detect.types import DETECT_GRAINS, Direction, Grain, Polarity, Severity, default_direction
 from metricloop.errors import ConfigError, DefinitionError, Issue, Location, MetricLoopError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -109,7 +109,7 @@ class MuteWindow(_Strict):
 
     start: dt.datetime | None = Field(None, description="Start of a one-off mute (inclusive).")
     end: dt.datetime | None = Field(None, description="End of a one-off mute (exclusive).")
-    daily: str | None = Field(None, description="Daily range 'HH:MM-HH:MM' in the monitor's timezone.")
+    daily: str | None = Field(None, description="Daily range 'HH:MM-HH:MM' (project's wall clock, like the data).")
     reason: str = Field("", description="Why alerts are muted (shown in the backtest and UI).")
 
     @field_validator("daily")
@@ -146,11 +146,34 @@ class NoiseSpec(_Strict):
     )
     mute: list[MuteWindow] = Field(default_factory=list, description="Mute windows (maintenance, nights).")
     holidays: list[dt.date] = Field(
-        default_factory=list, description="Dates (in the monitor's timezone) on which no event opens."
+        default_factory=list, description="Dates (in the project's timezone) on which no event opens."
+    )
+    calendars: list[str] = Field(
+        default_factory=list,
+        description="Built-in recurring calendars muted every year and kept out of baselines: "
+        "cn_holidays (春节, 国庆, 元旦), cn_shopping_festivals (双11, 618, 双12, 三八).",
+    )
+    yearly: list[str] = Field(
+        default_factory=list,
+        description="The team's own recurring dates, muted every year: 'MM-DD' or 'MM-DD..MM-DD'.",
     )
     inhibit_children: bool = Field(
         True, description="A slice is not alerted when its parent slice (fewer dimensions) fires in the same window."
     )
+
+    @field_validator("calendars")
+    @classmethod
+    def _calendars(cls, v: list[str]) -> list[str]:
+        from metricloop.detect.calendars import check_calendar
+
+        return [check_calendar(c) for c in v]
+
+    @field_validator("yearly")
+    @classmethod
+    def _yearly(cls, v: list[str]) -> list[str]:
+        from metricloop.detect.calendars import check_yearly
+
+        return [check_yearly(c) for c in v]
 
 
 class MonitorSpec(_Strict):
@@ -161,16 +184,25 @@ class MonitorSpec(_Strict):
     metric: str = Field(description="Name of the metric in the catalog.")
     by: list[str] = Field(default_factory=list, description="Dimensions to slice by; one series per combination.")
     top_n: int | None = Field(None, ge=1, description="Keep only the N largest slices by volume.")
+    total: bool = Field(
+        True, description="With `by`, also watch the total; its events inhibit the slices' events (same cause)."
+    )
     min_volume: float | None = Field(
         None, ge=0, description="Skip slices whose total over the history is below this (too small to judge)."
     )
+    min_point_volume: float | None = Field(
+        None, ge=0, description="Periods whose volume (a rate's denominator, else the value) is below this are "
+        "not judged and kept out of baselines: a success rate over 3 attempts says nothing.",
+    )
     where: str | None = Field(None, description="Optional filter expression applied to the metric query.")
-    grain: Grain = Field(Grain.DAY, description="Time grain of the series: minute, hour, day, week, month.")
+    grain: Grain = Field(Grain.day, description="Time grain of the series: minute, hour, day, week, month.")
     history: int | None = Field(
         None, ge=2, description="Past periods loaded as baseline; default depends on the grain."
     )
     schedule: str = Field("0 * * * *", description="Cron expression of when the monitor runs.")
-    timezone: str = Field("UTC", description="IANA timezone of the schedule, daily mute windows and holidays.")
+    timezone: str | None = Field(
+        None, description="IANA timezone of the schedule; default: the project's timezone (that of the data)."
+    )
     delay: dt.timedelta = Field(
         dt.timedelta(0),
         description="Data delay: a period is evaluated only once it ended at least this long ago "
@@ -216,11 +248,20 @@ class MonitorSpec(_Strict):
 
     @field_validator("timezone")
     @classmethod
-    def _tz(cls, v: str) -> str:
+    def _tz(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{v!r} is not an IANA timezone (e.g. 'Asia/Shanghai')") from None
+        return v
+
+    @field_validator("grain")
+    @classmethod
+    def _grain(cls, v: Grain) -> Grain:
+        if v not in DETECT_GRAINS:
+            raise ValueError(f"{v.value!r} is not a detection grain; expected one of {', '.join(g.value for g in DETECT_GRAINS)}")
         return v
 
     @field_validator("by")
@@ -238,8 +279,8 @@ class MonitorSpec(_Strict):
         """Periods of history to load: enough for the detectors' seasons and warm-ups."""
         if self.history is not None:
             return self.history
-        return {Grain.MINUTE: 7 * 1440, Grain.HOUR: 8 * 168, Grain.DAY: 400, Grain.WEEK: 156,
-                Grain.MONTH: 48}[self.grain]
+        return {Grain.minute: 7 * 1440, Grain.hour: 8 * 168, Grain.day: 400, Grain.week: 156,
+                Grain.month: 48}[self.grain]
 
 
 # --------------------------------------------------------------------------- parsing

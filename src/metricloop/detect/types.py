@@ -15,21 +15,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from metricloop.catalog.models import Grain, Polarity
 from metricloop.errors import ConfigError
 from metricloop.i18n import Text
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-
-
-class Grain(StrEnum):
-    """Time grain of a series; decides which seasonal lags make sense."""
-
-    MINUTE = "minute"
-    HOUR = "hour"
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
 
 
 class Severity(IntEnum):
@@ -46,22 +37,14 @@ class Direction(StrEnum):
     BOTH = "both"
 
 
-class Polarity(StrEnum):
-    """A metric's polarity as declared in the catalog."""
-
-    HIGHER_IS_BETTER = "higher_is_better"
-    LOWER_IS_BETTER = "lower_is_better"
-    NEUTRAL = "neutral"
-
-
 def default_direction(polarity: Polarity | str | None) -> Direction:
     """Alert on the harmful side only: drops of revenue, rises of cost; both when neutral."""
     if polarity is None:
         return Direction.BOTH
     p = Polarity(polarity)
-    if p is Polarity.HIGHER_IS_BETTER:
+    if p is Polarity.higher_is_better:
         return Direction.DOWN
-    if p is Polarity.LOWER_IS_BETTER:
+    if p is Polarity.lower_is_better:
         return Direction.UP
     return Direction.BOTH
 
@@ -69,15 +52,19 @@ def default_direction(polarity: Polarity | str | None) -> Direction:
 #: Points per calendar unit for each grain (dense grid assumed; month/week are approximate
 #: only for "year" lags, which use 52 weeks / 12 months so weekdays stay aligned).
 _LAGS: dict[Grain, dict[str, int]] = {
-    Grain.MINUTE: {"previous": 1, "day": 1440, "week": 10080},
-    Grain.HOUR: {"previous": 1, "day": 24, "week": 168, "year": 8736},
-    Grain.DAY: {"previous": 1, "week": 7, "year": 364},
-    Grain.WEEK: {"previous": 1, "week": 1, "year": 52},
-    Grain.MONTH: {"previous": 1, "year": 12},
+    Grain.minute: {"previous": 1, "day": 1440, "week": 10080},
+    Grain.hour: {"previous": 1, "day": 24, "week": 168, "year": 8736},
+    Grain.day: {"previous": 1, "week": 7, "year": 364},
+    Grain.week: {"previous": 1, "week": 1, "year": 52},
+    Grain.month: {"previous": 1, "year": 12},
 }
 
 #: The natural season of each grain: hour-of-week, day-of-week, week-of-year, month-of-year.
-SEASON: dict[Grain, int] = {Grain.MINUTE: 1440, Grain.HOUR: 168, Grain.DAY: 7, Grain.WEEK: 52, Grain.MONTH: 12}
+SEASON: dict[Grain, int] = {Grain.minute: 1440, Grain.hour: 168, Grain.day: 7, Grain.week: 52, Grain.month: 12}
+
+#: Grains detection supports (the catalog's ``Grain`` has finer and coarser ones: sub-minute
+#: series are too noisy to judge per point, quarters and years too slow to alert on).
+DETECT_GRAINS: tuple[Grain, ...] = tuple(SEASON)
 
 
 def lag_points(grain: Grain, compare: str) -> int:
@@ -103,7 +90,7 @@ class SeriesBatch:
 
     values: FloatArray
     timestamps: NDArray[np.datetime64]
-    grain: Grain = Grain.DAY
+    grain: Grain = Grain.day
     keys: tuple[Mapping[str, str], ...] | None = None
     known_anomalies: BoolArray | None = None
     reset_at: NDArray[np.datetime64] | None = None
@@ -124,6 +111,11 @@ class SeriesBatch:
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "timestamps", ts)
         object.__setattr__(self, "grain", Grain(self.grain))
+        if self.grain not in SEASON:
+            raise ConfigError(
+                f"grain {self.grain.value!r} is not supported by detection; expected one of "
+                f"{', '.join(g.value for g in DETECT_GRAINS)}"
+            )
         if self.keys is not None and len(self.keys) != values.shape[0]:
             raise ConfigError(f"keys has {len(self.keys)} entries for {values.shape[0]} series")
         if self.known_anomalies is not None and np.shape(self.known_anomalies) != values.shape:

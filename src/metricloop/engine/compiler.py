@@ -29,11 +29,20 @@ from dateutil.relativedelta import relativedelta
 from sqlglot import exp
 
 from metricloop.catalog.catalog import Catalog, parse_formula
-from metricloop.catalog.models import Agg, Grain, Metric, MetricInput, MetricType, SemanticModel, parse_window
+from metricloop.catalog.models import (
+    Agg,
+    Grain,
+    Metric,
+    MetricInput,
+    MetricType,
+    SemanticModel,
+    TimeSpine,
+    parse_window,
+)
 from metricloop.engine import dialects as dx
-from metricloop.engine.filters import Filter, parse_filter, to_sql
+from metricloop.engine.filters import And, Filter, Node, Predicate, parse_filter, to_sql, walk
 from metricloop.engine.query import MetricQuery
-from metricloop.engine.semantic import DimRef, Hop, resolve
+from metricloop.engine.semantic import DimRef, Hop, resolve, split_date_part
 from metricloop.errors import QueryError, UnsupportedError
 
 Offset = tuple[int, Grain]
@@ -259,6 +268,7 @@ class Compiler:
         path: tuple[Hop, ...],
         base_alias: str,
         base_model: SemanticModel | None = None,
+        join_type: str = "left",
     ) -> str:
         """Add LEFT JOINs for ``path`` (once per distinct path) and return the alias of its end.
 
@@ -283,7 +293,7 @@ class Compiler:
                 select.join(
                     self._source(hop.target, joins[key]),
                     on=exp.and_(*on, copy=False),
-                    join_type="left",
+                    join_type=join_type,
                     copy=False,
                 )
             alias = joins[key]
@@ -382,14 +392,30 @@ class Compiler:
         end: dt.datetime | None,
         conds: list[exp.Expr],
     ) -> None:
-        """Join each period of a spine to all rows in its cumulative window."""
+        """Join each period of a spine to all rows in its cumulative window.
+
+        The periods come from the project's time spine when there is one (a period without
+        rows of its own still has a cumulative value), else from the model's own rows.
+        """
         has_time = any(d.split("__")[0] == "metric_time" for d in dims)
-        if has_time:
+        spine = next((sp for sp in sorted(self.catalog.time_spines, key=lambda sp: -sp.grain.order)
+                      if sp.grain.order <= grain.order), None)
+        sconds: list[exp.Expr] = []
+        if has_time and spine is not None:
+            t_spine = dx.trunc(exp.column(spine.column, table="s"), grain, self.dialect)
+            spine_sel = exp.select(exp.alias_(t_spine, "__t")).distinct().from_(
+                exp.to_table(spine.table).as_("s", copy=False))
+            if start is not None:
+                sconds.append(exp.GTE(this=t_spine.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
+            if end is not None:
+                sconds.append(exp.LT(this=t_spine.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+            if sconds:
+                spine_sel = spine_sel.where(exp.and_(*sconds))
+        elif has_time:
             tdim = model.dimension(time_dim)
             s_time = self._qualify((tdim.expr if tdim else None) or time_dim, "s")
             spine_sel = exp.select(exp.alias_(dx.trunc(s_time.copy(), grain, self.dialect), "__t"))
             spine_sel = spine_sel.distinct().from_(self._source(model, "s"))
-            sconds: list[exp.Expr] = []
             if start is not None:
                 sconds.append(exp.GTE(this=s_time.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
             if end is not None:
@@ -397,6 +423,8 @@ class Compiler:
             if sconds:
                 spine_sel = spine_sel.where(exp.and_(*sconds))
         else:
+            if end is None and cum.window is None and cum.grain_to_date is None:
+                return  # all-time total, no period: every row counts
             if end is None:
                 raise QueryError("a cumulative metric without metric_time needs an end date")
             last = _shift_dt(end, -1, grain)
@@ -405,10 +433,11 @@ class Compiler:
         t = exp.column("__t", table="sp")
         upper = dx.shift(t, 1, grain, self.dialect)
         on: list[exp.Expr] = [exp.LT(this=time_col.copy(), expression=upper)]
-        if cum.window is not None:
+        if cum.window is not None:  # the window ends at the period: rows after (period - window)
             on.append(
-                exp.GTE(
-                    this=time_col.copy(), expression=dx.shift(upper.copy(), -cum.window[0], cum.window[1], self.dialect)
+                exp.GT(
+                    this=dx.trunc(time_col.copy(), grain, self.dialect),
+                    expression=dx.shift(t.copy(), -cum.window[0], cum.window[1], self.dialect),
                 )
             )
         elif cum.grain_to_date is not None:
@@ -435,6 +464,8 @@ class Compiler:
         return compiled
 
     def _compile(self, query: MetricQuery, policy_filters: tuple[str, ...]) -> CompiledQuery:
+        if not query.metrics:
+            return self._compile_values(query, policy_filters)
         dims = query.dimensions()
         time_dims = [d for d in dims if d.split("__")[0] == "metric_time"]
         if any("__" not in d for d in time_dims):
@@ -449,6 +480,8 @@ class Compiler:
         time_dims = [d for d in time_dims if d.split("__")[1] in Grain.__members__]
         # without metric_time the window snaps to the coarsest time grain of the metrics (MetricFlow)
         snap = grain if time_dims or query.grain else self._coarsest_grain(query.metrics)
+        if not time_dims and any(t is not None and (t.hour or t.minute) for t in (query.start, query.end)):
+            snap = Grain.hour  # a window given with hours (an incident window) snaps to hours
         start = _floor(query.start, snap) if query.start else None
         end = _shift_dt(_floor(query.end, snap), 1, snap) if query.end else None
         where = [_parse(query.where)] if query.where else []
@@ -477,9 +510,11 @@ class Compiler:
         outer = exp.select().from_(source, copy=False)
         for name, cte in ctes:
             outer.with_(name, as_=cte, copy=False)
+        spine_dim = self._join_spine(outer, query, time_dims, grain, start, end)
         columns: list[OutputColumn] = []
         for d in dims:
-            outer.select(exp.column(d, table="m", quoted=True).as_(d, quoted=True, copy=False), copy=False)
+            table = "sp" if d == spine_dim else "m"
+            outer.select(exp.column(d, table=table, quoted=True).as_(d, quoted=True, copy=False), copy=False)
             columns.append(
                 OutputColumn(
                     d,
@@ -516,6 +551,211 @@ class Compiler:
             outer.limit(query.limit, copy=False)
         sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
         return CompiledQuery(sql, outer, self.dialect, columns, query)
+
+    def _join_spine(self, outer: exp.Select, query: MetricQuery, time_dims: list[str], grain: Grain,
+                    start: dt.datetime | None, end: dt.datetime | None) -> str | None:
+        """``join_to_timespine``: every period of the time spine appears, with or without rows.
+
+        The merged result is LEFT JOINed to the spine's periods (in the query's range), so a
+        metric with ``fill_nulls_with`` shows its fill value for empty periods. Applies when the
+        query groups by one metric_time grain; returns that column's name.
+        """
+        wanted = any(self._joins_spine(self.catalog.metric(n)) for n in query.metrics)
+        if not wanted or len(time_dims) != 1:
+            return None
+        name = time_dims[0]
+        spine = self._spine(grain)
+        t = dx.trunc(exp.column(spine.column, table="ts"), grain, self.dialect)
+        sel = exp.select(exp.alias_(t, name, quoted=True)).distinct().from_(
+            exp.to_table(spine.table).as_("ts", copy=False))
+        conds: list[exp.Expr] = []
+        if start is not None:
+            conds.append(exp.GTE(this=t.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
+        if end is not None:
+            conds.append(exp.LT(this=t.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+        if conds:
+            sel = sel.where(exp.and_(*conds))
+        source = outer.args["from_"].this
+        outer.from_(exp.paren(sel, copy=False).as_("sp", copy=False), copy=False)
+        outer.join(source, on=exp.EQ(this=exp.column(name, table="sp", quoted=True),
+                                     expression=exp.column(name, table="m", quoted=True)),
+                   join_type="left", copy=False)
+        # a query filter on output columns holds for the spine's rows too (MetricFlow applies it twice)
+        if query.where:
+            f = _parse(query.where)
+            dims = query.dimensions()
+            if f.identifiers() <= set(dims) | {"metric_time"}:
+                def col(n: str) -> tuple[exp.Expr, bool]:
+                    on_spine = n.split("__")[0] == "metric_time"
+                    return exp.column(name if on_spine else n, table="sp" if on_spine else "m", quoted=True), on_spine
+
+                outer.where(to_sql(f.root, col), copy=False)
+        return name
+
+    def _joins_spine(self, metric: Metric, depth: int = 0) -> bool:
+        if metric.join_to_timespine:
+            return True
+        return depth < 20 and any(self._joins_spine(self.catalog.metric(n), depth + 1)
+                                  for n in self.catalog.inputs(metric))
+
+    # ------------------------------------------------------------------ dimension values (no metrics)
+    def _compile_values(self, query: MetricQuery, policy_filters: tuple[str, ...]) -> CompiledQuery:
+        """Distinct values of the group-by dimensions, as MetricFlow answers a query without metrics.
+
+        Dimensions come from the one semantic model that reaches them all with the fewest joins;
+        ``metric_time`` comes from the time spine (every period, with or without data) and is
+        crossed with the other dimensions.
+        """
+        dims = query.dimensions()
+        is_time = [split_date_part(d)[0].split("__")[0] == "metric_time" for d in dims]
+        time_names = [d for d, t in zip(dims, is_time, strict=True) if t]
+        other = [d for d, t in zip(dims, is_time, strict=True) if not t]
+        spine_conds: list[Node] = []
+        model_conds: list[Node] = []
+        for text in ([query.where] if query.where else []) + list(policy_filters):
+            root = _parse(text).root
+            for item in root.items if isinstance(root, And) else (root,):
+                names = {p.dim for p in walk(item) if isinstance(p, Predicate)}
+                on_time = {n.split("__")[0] == "metric_time" for n in names}
+                if on_time == {True}:
+                    spine_conds.append(item)
+                elif on_time == {False}:
+                    model_conds.append(item)
+                else:
+                    raise UnsupportedError(f"filter {text!r} mixes metric_time with other dimensions in one condition")
+        outer = exp.select().distinct()
+        with_model = bool(other or model_conds)
+        with_spine = bool(time_names or spine_conds or query.start or query.end)
+        if with_model:
+            sub = self._values_from_model(other, model_conds, query.where or "")
+            outer.from_(exp.paren(sub, copy=False).as_("d", copy=False), copy=False)
+        if with_spine:
+            sub = self._values_from_spine(time_names, spine_conds, query.start, query.end)
+            src = exp.paren(sub, copy=False).as_("s", copy=False)
+            if not with_model:
+                outer.from_(src, copy=False)
+            else:
+                # every period for each value of the base model; values only a joined model has
+                # (FULL join) carry no period, and drop out when the periods are restricted
+                restricted = bool(spine_conds or query.start or query.end)
+                outer.join(src, on=exp.column("__base", table="d", quoted=True),
+                           join_type="inner" if restricted else "left", copy=False)
+        columns = []
+        for d, t in zip(dims, is_time, strict=True):
+            outer.select(exp.column(d, table="s" if t else "d", quoted=True).as_(d, quoted=True, copy=False),
+                         copy=False)
+            columns.append(OutputColumn(d, "dimension", is_time=t))
+        for order_item in query.order_by or dims:
+            col = order_item.lstrip("-")
+            if col not in dims:
+                raise QueryError(f"cannot order by '{col}': not an output column ({', '.join(dims)})",
+                                 zh=f"无法按 '{col}' 排序：不是输出列")
+            outer.order_by(exp.Ordered(this=exp.column(col, quoted=True), desc=order_item.startswith("-"),
+                                       nulls_first=False), copy=False)
+        if query.limit:
+            outer.limit(query.limit, copy=False)
+        sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
+        return CompiledQuery(sql, outer, self.dialect, columns, query)
+
+    def _values_from_model(self, names: list[str], conds: list[Node], text: str) -> exp.Select:
+        needed = list(names) + sorted({p.dim for c in conds for p in walk(c) if isinstance(p, Predicate)})
+        best: tuple[int, SemanticModel] | None = None
+        for model in self.catalog.semantic_models.values():
+            try:
+                cost = sum(len(resolve(self.catalog, model, n).path) for n in needed)
+            except QueryError:
+                continue
+            if best is None or cost < best[0]:
+                best = (cost, model)
+        if best is None:
+            raise QueryError(f"no semantic model reaches all of {', '.join(needed)}",
+                             zh=f"没有语义模型能同时提供 {', '.join(needed)}")
+        model = best[1]
+        select = exp.select().from_(self._source(model, "t0"), copy=False)
+        joins: dict[tuple[str, ...], str] = {}
+        # values of a joined model count even where no row of the base model points to them
+        join_type = "full" if dx.capabilities(self.dialect).full_outer_join else "left"
+
+        def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:
+            ref = resolve(self.catalog, model, name)
+            value = self._qualify(ref.expr, self._join_path(select, joins, ref.path, "t0", model, join_type))
+            if ref.date_part is not None:
+                return dx.extract(value, ref.date_part, self.dialect), False
+            if ref.is_time and ref.grain is not None and not (for_filter and "__" not in name):
+                value = dx.trunc(value, ref.grain, self.dialect)
+            return value, ref.is_time
+
+        group = []
+        for n in names:
+            value, _ = dim_expr(n)
+            select.select(exp.alias_(value, n, quoted=True, copy=False), copy=False)
+            group.append(value)
+        # did the row come from the base model (and not only from a FULL-joined one)?
+        key = next((e.expr or e.name for e in model.entities), None) or next(
+            (d.expr or d.name for d in model.dimensions), None)
+        base_flag: exp.Expr = (exp.not_(exp.Is(this=self._qualify(key, "t0"), expression=exp.Null()))
+                               if key and joins else exp.true())
+        select.select(exp.alias_(base_flag, "__base", quoted=True, copy=False), copy=False)
+        group.append(base_flag)
+        where = []
+        for c in conds:
+            try:
+                where.append(to_sql(c, lambda n: dim_expr(n, for_filter=True)))
+            except QueryError as exc:
+                raise QueryError(f"filter {text!r}: {exc.message}") from None
+        if where:
+            select.where(exp.and_(*where, copy=False), copy=False)
+        select.group_by(*group, copy=False)
+        return select
+
+    def _spine(self, grain: Grain) -> TimeSpine:
+        """The coarsest time spine fine enough for ``grain``."""
+        usable = [s for s in self.catalog.time_spines if s.grain.order <= grain.order]
+        if not usable:
+            raise UnsupportedError(
+                f"metric_time at {grain.value} without metrics needs a time spine of that grain or finer "
+                "(time_spines in models/*.yaml)",
+                zh=f"不含指标的 metric_time（{grain.value}）查询需要时间轴表（time_spines）",
+            )
+        return max(usable, key=lambda s: s.grain.order)
+
+    def _values_from_spine(self, names: list[str], conds: list[Node], start: dt.datetime | None,
+                           end: dt.datetime | None) -> exp.Select:
+        parts = [n.split("__") for n in names]
+        grains = [Grain(p[1]) for p in parts if len(p) > 1 and p[1] in Grain.__members__]
+        grain = min(grains, key=lambda g: g.order) if grains else Grain.day
+        spine = self._spine(grain)
+        col = exp.column(spine.column, table="ts")
+
+        def value_of(name: str) -> exp.Expr:
+            base, part = split_date_part(name)
+            if part is not None:
+                return dx.extract(col.copy(), part, self.dialect)
+            g = base.split("__")[1] if "__" in base else None
+            if g is None:
+                return col.copy()
+            if g not in Grain.__members__:
+                raise UnsupportedError(f"'{name}': custom granularity '{g}' is not supported")
+            return dx.trunc(col.copy(), Grain(g), self.dialect)
+
+        select = exp.select().from_(exp.to_table(spine.table).as_("ts", copy=False), copy=False)
+        group = []
+        for n in names:
+            v = value_of(n)
+            select.select(exp.alias_(v, n, quoted=True, copy=False), copy=False)
+            group.append(v)
+        where = [to_sql(c, lambda n: (value_of(n), True)) for c in conds]
+        window_start = _floor(start, grain) if start else None
+        window_end = _shift_dt(_floor(end, grain), 1, grain) if end else None
+        truncated = dx.trunc(col.copy(), grain, self.dialect)
+        for bound, op in ((window_start, exp.GTE), (window_end, exp.LT)):
+            if bound is not None:
+                where.append(op(this=truncated.copy(), expression=dx.timestamp_literal(bound.isoformat(sep=" "))))
+        if where:
+            select.where(exp.and_(*where, copy=False), copy=False)
+        if group:
+            select.group_by(*group, copy=False)
+        return select
 
     def _coarsest_grain(self, names: list[str]) -> Grain:
         """The coarsest native grain among the aggregation time dimensions behind ``names`` (day if none)."""

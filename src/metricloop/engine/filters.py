@@ -32,7 +32,7 @@ from typing import Union
 
 from sqlglot import exp
 
-from metricloop.errors import QueryError
+from metricloop.errors import QueryError, UnsupportedError
 
 
 class FilterSyntaxError(QueryError):
@@ -161,6 +161,9 @@ def _tokenize(text: str) -> list[_Tok]:
             tok = m.group()
             if kind == "template":
                 tm = _TEMPLATE.match(tok)
+                if not tm and re.match(r"^\{\{\s*Metric\(", tok):
+                    raise UnsupportedError(f"metrics inside filters ({tok}) are not supported yet",
+                                           zh=f"过滤条件中引用指标（{tok}）暂不支持")
                 if not tm:
                     raise FilterSyntaxError(
                         f"unsupported template {tok!r}: use Dimension('x'), TimeDimension('x', 'grain') or Entity('x')"

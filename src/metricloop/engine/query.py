@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metricloop.catalog.models import Grain
 
@@ -19,11 +19,13 @@ class MetricQuery(BaseModel):
     ``group_by`` takes dimension names (``region``, ``customer__region``, ``metric_time__month``);
     ``grain`` is shorthand for grouping by ``metric_time`` at that grain. ``start``/``end`` are
     inclusive and snap to whole periods of the query's grain (day when there is none).
+    Without metrics, the query lists the distinct values of its group-by dimensions (and
+    ``metric_time`` comes from the project's time spine).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metrics: list[str] = Field(min_length=1)
+    metrics: list[str] = Field(default_factory=list)
     group_by: list[str] = Field(default_factory=list)
     grain: Grain | None = None
     where: str | None = None
@@ -50,6 +52,12 @@ class MetricQuery(BaseModel):
         if dupes:
             raise ValueError(f"listed twice: {', '.join(dupes)}")
         return v
+
+    @model_validator(mode="after")
+    def _something(self) -> MetricQuery:
+        if not self.metrics and not self.group_by and self.grain is None:
+            raise ValueError("give at least one metric or one group-by dimension")
+        return self
 
     def dimensions(self) -> list[str]:
         """Group-by names with ``grain`` folded into ``metric_time``."""

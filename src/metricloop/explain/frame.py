@@ -107,13 +107,19 @@ class LeafTable:
             return np.zeros(self.size, dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
         sub = self.codes[:, list(cuboid)].astype(np.int64)
         radix = [len(self.labels[j]) for j in cuboid]
-        if float(np.prod(radix, dtype=float)) < 2**62:
+        space = float(np.prod(radix, dtype=float))
+        if space < 2**62:
             key = np.zeros(self.size, dtype=np.int64)
             for k, r in enumerate(radix):
                 key = key * r + sub[:, k]
-            uniq, inverse = np.unique(key, return_inverse=True)
+            if space <= 8 * self.size + 1024:  # dense: a counting pass, no sort
+                present = np.bincount(key, minlength=int(space)) > 0
+                uniq = np.flatnonzero(present)
+                inverse = (np.cumsum(present) - 1)[key]
+            else:
+                uniq, inverse = np.unique(key, return_inverse=True)
             elem_codes = np.empty((len(uniq), len(cuboid)), dtype=np.int64)
-            rest = uniq.copy()
+            rest = uniq.astype(np.int64)
             for k in range(len(cuboid) - 1, -1, -1):
                 elem_codes[:, k] = rest % radix[k]
                 rest //= radix[k]

@@ -38,8 +38,19 @@ NS = "metricloop"  # config.meta namespace of the governance envelope on export
 
 # native Metric fields that carry governance (everything MetricFlow has no key for)
 GOVERNANCE_FIELDS = (
-    "business_definition", "unit", "format", "polarity", "tier", "owners", "tags", "synonyms",
-    "lifecycle", "replaced_by", "drivers", "domain", "meta",
+    "business_definition",
+    "unit",
+    "format",
+    "polarity",
+    "tier",
+    "owners",
+    "tags",
+    "synonyms",
+    "lifecycle",
+    "replaced_by",
+    "drivers",
+    "domain",
+    "meta",
 )
 GRAINS = ("millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year")
 AGGS = ("sum", "count", "count_distinct", "sum_boolean", "min", "max", "average", "median", "percentile")
@@ -136,8 +147,13 @@ def _collect(project: MfProject, doc: dict[str, Any], rel: str) -> None:
         elif key == "version":
             continue
         else:
-            project.notes.append(Note(f"file:{rel}", "kept", f"top-level key '{key}' is not part of the "
-                                      "semantic layer; ignored by the import"))
+            project.notes.append(
+                Note(
+                    f"file:{rel}",
+                    "kept",
+                    f"top-level key '{key}' is not part of the semantic layer; ignored by the import",
+                )
+            )
 
 
 def _latest_model(project: MfProject, model: dict[str, Any], rel: str) -> None:
@@ -176,8 +192,11 @@ def _latest_model(project: MfProject, model: dict[str, Any], rel: str) -> None:
             if d.get("type") == "time":
                 d.setdefault("type_params", {"time_granularity": col.get("granularity", "day")})
             dims.append(d)
-    for d in model.get("derived_semantics", {}).get("dimensions", []) if isinstance(model.get("derived_semantics"),
-                                                                                     dict) else []:
+    for d in (
+        model.get("derived_semantics", {}).get("dimensions", [])
+        if isinstance(model.get("derived_semantics"), dict)
+        else []
+    ):
         dims.append(d)
     sm["entities"], sm["dimensions"] = entities, dims
     if sm_cfg.get("primary_entity"):
@@ -312,11 +331,12 @@ def _checked(text: str | None) -> str | None:
     """A filter MetricLoop's filter language can evaluate, else Unsupported naming the problem."""
     if text is None:
         return None
-    from metricloop.engine.filters import FilterSyntaxError, parse_filter
+    from metricloop.engine.filters import parse_filter
+    from metricloop.errors import QueryError
 
     try:
         parse_filter(text)
-    except FilterSyntaxError as exc:
+    except QueryError as exc:
         raise Unsupported(f"filter {text!r} cannot be evaluated: {exc.message}") from None
     return text
 
@@ -358,10 +378,29 @@ def _dbt_ext(obj: dict[str, Any], known: Iterable[str], cfg: dict[str, Any]) -> 
 
 _ENTITY_KEYS = ("name", "type", "expr", "role", "label", "description")
 _DIM_KEYS = ("name", "type", "expr", "type_params", "is_partition", "label", "description")
-_MEASURE_KEYS = ("name", "agg", "expr", "agg_params", "non_additive_dimension", "agg_time_dimension",
-                 "create_metric", "label", "description")
-_SM_KEYS = ("name", "node_relation", "model", "defaults", "primary_entity", "entities", "dimensions", "measures",
-            "label", "description")
+_MEASURE_KEYS = (
+    "name",
+    "agg",
+    "expr",
+    "agg_params",
+    "non_additive_dimension",
+    "agg_time_dimension",
+    "create_metric",
+    "label",
+    "description",
+)
+_SM_KEYS = (
+    "name",
+    "node_relation",
+    "model",
+    "defaults",
+    "primary_entity",
+    "entities",
+    "dimensions",
+    "measures",
+    "label",
+    "description",
+)
 
 
 def _with_ext(out: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -391,8 +430,9 @@ def _dimension(d: dict[str, Any], sm_name: str) -> dict[str, Any]:
     if tp:
         tp = dict(tp)
         if "time_granularity" in tp:
-            tp["time_granularity"] = _grain(tp["time_granularity"],
-                                            f"dimension '{sm_name}.{d['name']}' time_granularity")
+            tp["time_granularity"] = _grain(
+                tp["time_granularity"], f"dimension '{sm_name}.{d['name']}' time_granularity"
+            )
         out["type_params"] = tp
     if d.get("is_partition"):
         out["is_partition"] = True
@@ -488,17 +528,40 @@ def _input(ref: Any, *, allow_offset: bool = True) -> dict[str, Any]:
         out["offset_to_grain"] = _grain(ref["offset_to_grain"], "offset_to_grain")
     unknown = set(ref) - {"name", "alias", "filter", "offset_window", "offset_to_grain"}
     if unknown:
-        raise Unsupported(f"input metric '{ref['name']}' has keys MetricLoop cannot represent: "
-                          f"{', '.join(sorted(unknown))}")
+        raise Unsupported(
+            f"input metric '{ref['name']}' has keys MetricLoop cannot represent: {', '.join(sorted(unknown))}"
+        )
     return out
 
 
-_METRIC_KEYS = ("name", "type", "type_params", "filter", "label", "description", "time_granularity",
-                # latest spec: simple metric keys at top level
-                "agg", "expr", "agg_params", "agg_time_dimension", "semantic_model", "percentile",
-                "percentile_type", "non_additive_dimension", "join_to_timespine", "fill_nulls_with",
-                "numerator", "denominator", "input_metrics", "input_metric", "window", "grain_to_date",
-                "period_agg", "metrics")
+_METRIC_KEYS = (
+    "name",
+    "type",
+    "type_params",
+    "filter",
+    "label",
+    "description",
+    "time_granularity",
+    # latest spec: simple metric keys at top level
+    "agg",
+    "expr",
+    "agg_params",
+    "agg_time_dimension",
+    "semantic_model",
+    "percentile",
+    "percentile_type",
+    "non_additive_dimension",
+    "join_to_timespine",
+    "fill_nulls_with",
+    "numerator",
+    "denominator",
+    "input_metrics",
+    "input_metric",
+    "window",
+    "grain_to_date",
+    "period_agg",
+    "metrics",
+)
 
 
 def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
@@ -528,8 +591,10 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
             if m.get("expr") is not None:
                 out["expr"] = _text(m["expr"])
             if m.get("percentile") is not None:
-                out["agg_params"] = {"percentile": m["percentile"],
-                                     "use_discrete_percentile": m.get("percentile_type") == "discrete"}
+                out["agg_params"] = {
+                    "percentile": m["percentile"],
+                    "use_discrete_percentile": m.get("percentile_type") == "discrete",
+                }
             for k in ("agg_time_dimension", "join_to_timespine", "fill_nulls_with"):
                 if m.get(k) is not None:
                     out[k] = m[k]
@@ -581,15 +646,23 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
         extra["filter_split"] = {"metric": metric_filter, "measure": measure_filter}
     if m.get("time_granularity"):
         out["time_granularity"] = _grain(m["time_granularity"], "time_granularity")
-    leftover = set(tp) - {"measure", "numerator", "denominator", "expr", "metrics", "window", "grain_to_date",
-                          "cumulative_type_params"}
+    leftover = set(tp) - {
+        "measure",
+        "numerator",
+        "denominator",
+        "expr",
+        "metrics",
+        "window",
+        "grain_to_date",
+        "cumulative_type_params",
+    }
     if leftover:
         extra["type_params"] = {k: tp[k] for k in sorted(leftover)}
     # governance envelope, as exported by MetricLoop (config.meta.metricloop)
     for k, v in gov.items():
         out[k] = v
     if "owners" not in gov:
-        meta = (cfg.get("meta") or {})
+        meta = cfg.get("meta") or {}
         owner = meta.get("owner") or meta.get("owners")
         if owner:
             out["owners"] = {"technical": [owner] if isinstance(owner, str) else list(owner)}
@@ -615,12 +688,22 @@ def _metric_deps(m: dict[str, Any]) -> set[str]:
     return deps
 
 
-def to_native(project: MfProject, *, substitutions: dict[str, str] | None = None,
-              source_uri: str | None = None) -> ImportResult:
-    """Map a MetricFlow project to one native catalog document plus a per-object report."""
+def to_native(
+    project: MfProject,
+    *,
+    substitutions: dict[str, str] | None = None,
+    source_uri: str | None = None,
+    existing: Iterable[str] = (),
+) -> ImportResult:
+    """Map a MetricFlow project to one native catalog document plus a per-object report.
+
+    ``existing`` names measures and metrics the target project already has, which imported
+    metrics may build on.
+    """
     subst = substitutions or {}
     notes = list(project.notes)
-    models, measure_names = [], set()
+    known = set(existing)
+    models, measure_names = [], set(known)
     unsupported_models: list[dict[str, Any]] = []
     for sm in project.semantic_models:
         try:
@@ -632,8 +715,13 @@ def to_native(project: MfProject, *, substitutions: dict[str, str] | None = None
         models.append(native)
         measure_names.update(m["name"] for m in native.get("measures", []))
         for b in bad:
-            notes.append(Note(f"measure:{sm['name']}.{b}", "unsupported",
-                              "aggregation not supported; kept under extensions.dbt.unsupported_measures"))
+            notes.append(
+                Note(
+                    f"measure:{sm['name']}.{b}",
+                    "unsupported",
+                    "aggregation not supported; kept under extensions.dbt.unsupported_measures",
+                )
+            )
         notes.append(Note(f"semantic_model:{sm['name']}", "mapped", _summary(native)))
 
     metrics: dict[str, dict[str, Any]] = {}
@@ -652,19 +740,26 @@ def to_native(project: MfProject, *, substitutions: dict[str, str] | None = None
     while changed:
         changed = False
         for name in list(metrics):
-            bad = sorted(d for d in _metric_deps(raw[name]) if d in failed or (d not in raw and d not in created))
+            bad = sorted(
+                d
+                for d in _metric_deps(raw[name])
+                if d in failed or (d not in raw and d not in created and d not in known)
+            )
             if bad:
                 metrics.pop(name)
                 why = ", ".join(f"'{b}'" + ("" if b in raw or b in created else " (unknown)") for b in bad)
                 failed[name] = (raw[name], f"depends on unsupported metric {why}")
                 changed = True
     _lower_rate_ratios(metrics, models, notes)
-    for name, (m, why) in failed.items():
+    for name, (_, why) in failed.items():
         notes.append(Note(f"metric:{name}", "unsupported", why + "; kept verbatim under extensions.dbt.unsupported"))
     for name, native in metrics.items():
         kept = sorted(native.get("extensions", {}).get("dbt", {}))
-        notes.append(Note(f"metric:{name}", "mapped",
-                          f"{native['type']}" + (f"; kept for dbt: {', '.join(kept)}" if kept else "")))
+        notes.append(
+            Note(
+                f"metric:{name}", "mapped", f"{native['type']}" + (f"; kept for dbt: {', '.join(kept)}" if kept else "")
+            )
+        )
 
     ext: dict[str, Any] = {"source": {"format": project.source_format}}
     if source_uri:
@@ -674,19 +769,77 @@ def to_native(project: MfProject, *, substitutions: dict[str, str] | None = None
     if project.saved_queries:
         ext["saved_queries"] = project.saved_queries
         for q in project.saved_queries:
-            notes.append(Note(f"saved_query:{q.get('name')}", "kept",
-                              "saved queries have no MetricLoop object yet; kept under extensions.dbt.saved_queries"))
+            notes.append(
+                Note(
+                    f"saved_query:{q.get('name')}",
+                    "kept",
+                    "saved queries have no MetricLoop object yet; kept under extensions.dbt.saved_queries",
+                )
+            )
+    spines: list[dict[str, Any]] = []
     if project.project_configuration:
         ext["project_configuration"] = project.project_configuration
-        notes.append(Note("project_configuration", "kept", "time spines kept under extensions.dbt.project_configuration"))
+        spines = _time_spines(project.project_configuration, subst, notes)
+        notes.append(
+            Note(
+                "project_configuration",
+                "kept",
+                f"{len(spines)} time spine(s) mapped to time_spines; the "
+                "original kept under extensions.dbt.project_configuration",
+            )
+        )
     if failed or unsupported_models:
         ext["unsupported"] = {}
         if unsupported_models:
             ext["unsupported"]["semantic_models"] = unsupported_models
         if failed:
             ext["unsupported"]["metrics"] = [m for m, _ in failed.values()]
-    document: dict[str, Any] = {"semantic_models": models, "metrics": list(metrics.values()), "extensions": {"dbt": ext}}
+    document: dict[str, Any] = {"semantic_models": models, "metrics": list(metrics.values())}
+    if spines:
+        document["time_spines"] = spines
+    document["extensions"] = {"dbt": ext}
     return ImportResult(document, notes)
+
+
+def _time_spines(cfg: dict[str, Any], subst: dict[str, str], notes: list[Note]) -> list[dict[str, Any]]:
+    """``project_configuration`` time spines (both MetricFlow forms) → native ``time_spines``."""
+
+    def sub(text: str) -> str:
+        for old, new in subst.items():
+            text = text.replace(old, new)
+        return text
+
+    out: list[dict[str, Any]] = []
+    found = []
+    for t in cfg.get("time_spines") or []:
+        nr, col = t.get("node_relation") or {}, t.get("primary_column") or {}
+        table = ".".join(p for p in (nr.get("schema_name"), nr.get("alias")) if p)
+        found.append((table, col.get("name"), col.get("time_granularity", "day")))
+        for cg in t.get("custom_granularities") or []:
+            notes.append(
+                Note(
+                    f"time_spine:{table}",
+                    "unsupported",
+                    f"custom granularity '{cg.get('name')}' is not supported yet; kept in extensions",
+                )
+            )
+    for t in cfg.get("time_spine_table_configurations") or []:
+        found.append((t.get("location", ""), t.get("column_name"), t.get("grain", "day")))
+    for table, column, grain in found:
+        g = str(grain).lower()
+        if g not in GRAINS:
+            notes.append(
+                Note(
+                    f"time_spine:{table}",
+                    "unsupported",
+                    f"granularity '{grain}' is finer than MetricLoop supports (millisecond); kept in extensions",
+                )
+            )
+            continue
+        spine = {"table": sub(table), "column": column, "grain": g}
+        if column and spine not in out:
+            out.append(spine)
+    return out
 
 
 TOTALS = {"sum", "count", "count_distinct", "sum_boolean"}
@@ -709,7 +862,8 @@ def _lower_rate_ratios(metrics: dict[str, dict[str, Any]], models: list[dict[str
         if m.get("agg"):
             return {m["agg"]}
         refs = [r["name"] for r in (m.get("numerator"), m.get("denominator")) if r] + [
-            r["name"] for r in m.get("input_metrics", [])]
+            r["name"] for r in m.get("input_metrics", [])
+        ]
         out = {"ratio"} if m["type"] == "ratio" else set()
         for r in refs:
             out |= leaf_aggs(r, depth + 1)
@@ -731,13 +885,21 @@ def _lower_rate_ratios(metrics: dict[str, dict[str, Any]], models: list[dict[str
         m.pop("denominator")
         dbt = m.setdefault("extensions", {}).setdefault("dbt", {})
         dbt["original_type"] = {"type": "ratio", "numerator": parts[0], "denominator": parts[1]}
-        notes.append(Note(f"metric:{name}", "mapped", "ratio of non-totals lowered to an equivalent derived "
-                          "metric (MetricLoop ratios take totals only); exported back as a ratio"))
+        notes.append(
+            Note(
+                f"metric:{name}",
+                "mapped",
+                "ratio of non-totals lowered to an equivalent derived "
+                "metric (MetricLoop ratios take totals only); exported back as a ratio",
+            )
+        )
 
 
 def _summary(sm: dict[str, Any]) -> str:
-    return (f"{len(sm.get('entities', []))} entities, {len(sm.get('dimensions', []))} dimensions, "
-            f"{len(sm.get('measures', []))} measures")
+    return (
+        f"{len(sm.get('entities', []))} entities, {len(sm.get('dimensions', []))} dimensions, "
+        f"{len(sm.get('measures', []))} measures"
+    )
 
 
 # ============================================================================================
@@ -811,9 +973,16 @@ def _export_sm(native: dict[str, Any]) -> dict[str, Any]:
     gov = {k: native[k] for k in ("label", "description") if _i18n_only(native.get(k))}
     if gov:
         out.setdefault("config", {}).setdefault("meta", {})[NS] = gov
-    restored = _restore(out, {**native, "extensions": {**native.get("extensions", {}),
-                                                         "dbt": {k: v for k, v in dbt.items()
-                                                                 if k != "unsupported_measures"}}})
+    restored = _restore(
+        out,
+        {
+            **native,
+            "extensions": {
+                **native.get("extensions", {}),
+                "dbt": {k: v for k, v in dbt.items() if k != "unsupported_measures"},
+            },
+        },
+    )
     return restored
 
 
@@ -849,7 +1018,7 @@ def _export_metric(native: dict[str, Any]) -> dict[str, Any]:
         if dbt.get("measure_alias"):
             meas["alias"] = dbt.pop("measure_alias")
         for k in ("join_to_timespine", "fill_nulls_with"):
-            if native.get(k) not in (None, False):
+            if native.get(k) is not None and native.get(k) is not False:  # 0 is a value, not "off"
                 meas[k] = native[k]
         tp["measure"] = meas["name"] if len(meas) == 1 else meas
     elif mtype == "simple":  # inline agg/expr: the latest spec's simple metric
@@ -930,7 +1099,8 @@ def to_metricflow(documents: Iterable[dict[str, Any]]) -> tuple[dict[str, list[d
             files.setdefault("saved_queries.yaml", []).append({"saved_query": q})
         if ext.get("project_configuration"):
             files.setdefault("project_configuration.yaml", []).append(
-                {"project_configuration": ext["project_configuration"]})
+                {"project_configuration": ext["project_configuration"]}
+            )
     return files, notes
 
 

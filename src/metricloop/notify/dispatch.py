@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -71,7 +71,7 @@ class DispatchReport:
 
     claimed: int = 0
     attempts: int = 0
-    delivered: int = 0  # rows delivered, including those covered by a digest or a fallback
+    delivered: int = 0  # original messages delivered (alone, in a digest or through a fallback)
     retries: int = 0
     digests: int = 0
     fallbacks: int = 0
@@ -122,8 +122,13 @@ class Dispatcher:
         rng: random.Random | None = None,
         lease_s: float = 120.0,
         batch_size: int = 1000,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
+        # Rate limits are about when requests really leave, so sends are timed by the live clock
+        # (the notifier's, which also signs them); a pass's ``now`` only anchors scheduling.
+        self.clock = clock or notifier.clock
+        self._anchor = (dt.datetime.now(UTC), self.clock())
         self.channels = dict(channels)
         self.notifier = notifier
         self.policy = policy or RetryPolicy()
@@ -133,6 +138,11 @@ class Dispatcher:
         self._max_window = max(
             (lim.per_seconds * 1.05 for ch in self.channels.values() for lim in limits_for(ch)), default=0.0
         )
+
+    def _now(self) -> dt.datetime:
+        """The pass's ``now`` advanced by the live time spent since the pass began."""
+        start, c0 = self._anchor
+        return start + dt.timedelta(seconds=max(0.0, self.clock() - c0))
 
     # ------------------------------------------------------------------------------ claim
     def _claim(self, now: dt.datetime) -> list[_Row]:
@@ -182,16 +192,18 @@ class Dispatcher:
     def run_once(self, now: dt.datetime) -> DispatchReport:
         """Deliver what is due at ``now`` (UTC-aware); returns what happened."""
         report = DispatchReport()
+        self._anchor = (now, self.clock())
         rows = self._claim(now)
         report.claimed = len(rows)
         by_channel: dict[str, list[_Row]] = defaultdict(list)
         for r in rows:
             by_channel[r.channel].append(r)
         for name, chan_rows in by_channel.items():
-            self._channel(name, chan_rows, now, report)
+            self._channel(name, chan_rows, report)
         return report
 
-    def _channel(self, name: str, rows: list[_Row], now: dt.datetime, report: DispatchReport) -> None:
+    def _channel(self, name: str, rows: list[_Row], report: DispatchReport) -> None:
+        now = self._now()
         channel = self.channels.get(name)
         if channel is None:
             for r in rows:
@@ -223,7 +235,7 @@ class Dispatcher:
                     self._reroute(r, broken, "channel is broken", now, report)
                 continue
             row = by_id.get(batch.idempotency_id) or self._new_digest(batch, name, by_id, now, report)
-            self._attempt(channel, row, now, report)
+            self._attempt(channel, row, report)
 
     @staticmethod
     def _rows_of(batch: Batch, by_id: Mapping[str, _Row]) -> list[_Row]:
@@ -262,7 +274,8 @@ class Dispatcher:
         report.digests += 1
         return _Row(batch.idempotency_id, channel, channel, "digest", None, batch.notification, batch.covers, 0, None)
 
-    def _attempt(self, channel: Channel, row: _Row, now: dt.datetime, report: DispatchReport) -> None:
+    def _attempt(self, channel: Channel, row: _Row, report: DispatchReport) -> None:
+        now = self._now()
         number = row.attempts + 1
         first = row.first_attempt_at or now
         with self.store.session() as s:
@@ -276,6 +289,7 @@ class Dispatcher:
             attempt_id = attempt.id
         report.attempts += 1
         result = self.notifier.send(channel, row.notification, row.id)
+        now = self._now()
         with self.store.session() as s:
             broken = broken_channels(s)
             d = decide(
@@ -318,7 +332,7 @@ class Dispatcher:
 
     def _delivered(self, s: Session, row: _Row, now: dt.datetime, report: DispatchReport) -> None:
         ids = {row.id, *row.covers}
-        res = s.execute(
+        s.execute(
             sa.update(OutboxMessage)
             .where(
                 sa.or_(OutboxMessage.id.in_(ids), OutboxMessage.covered_by == row.id),
@@ -326,7 +340,7 @@ class Dispatcher:
             )
             .values(status="delivered", delivered_at=now)
         )
-        report.delivered += int(getattr(res, "rowcount", 0) or 0)
+        report.delivered += len(row.ids)  # original messages, not the digest / fallback rows carrying them
 
     def _fallback_row(
         self,

@@ -173,7 +173,18 @@ def draft(
         if not sections[key]["edited"]:
             sections[key]["text"] = text
     sections["root_cause"]["data"] = {**sections["root_cause"]["data"], "suggested": list(inc.get("causes") or [])}
-    return sections
+    return _plain(sections)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-storable copy (datetimes as ISO strings)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def prev_chart(old: Mapping[str, Any]) -> Any:

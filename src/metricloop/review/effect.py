@@ -16,8 +16,8 @@ Verdict: ``recovered`` when the point estimate recovers at least ``recovered_sha
 interval rules out recovering less than ``partial_share`` (30%); ``partially_recovered`` when the
 improvement is significant (interval above 0) and at least ``partial_share``; otherwise
 ``not_recovered``. ``insufficient_data`` when either side has fewer than ``min_points`` points.
-When there was no measurable damage before (|gap| within noise) the verdict is ``recovered`` if
-the gap after is within noise too.
+When there was no measurable damage before (the interval of the gap before includes 0) the
+verdict is ``recovered`` if the interval of the gap after includes 0 too.
 """
 
 from __future__ import annotations
@@ -129,9 +129,10 @@ def verify_effect(
         return EffectResult(verdict, recovery, rec_ci, gb, ga, ci(boot_a), effect, effect_ci, ga / mean_exp,
                             n_b, n_a, confidence)
 
-    if abs(gb) <= max(scale, 1e-12):  # nothing measurable to recover from
+    b_lo, b_hi = ci(boot_b)
+    if b_lo <= 0 <= b_hi or abs(gb) <= max(scale, 1e-12) / np.sqrt(n_b):  # no measurable damage
         lo, hi = ci(boot_a)
-        verdict = "recovered" if lo <= 0 <= hi or abs(ga) <= scale else "not_recovered"
+        verdict = "recovered" if lo <= 0 <= hi else "not_recovered"
         return result(verdict, None, None)
     # boot draws whose "before" mean crossed zero would flip the sign: measure against the point gap
     recovery = 1 - ga / gb

@@ -175,8 +175,8 @@ class Scheduler:
             self._running[f"{claim.job.name}@{claim.run_id}"] = self._pool.submit(self.execute, claim)
 
     def run_forever(self) -> None:
-        log.info("scheduler %s started with %d jobs", self.worker, len(self.jobs))
         self._insert_missing(utcnow())
+        log.info("scheduler %s started with %d jobs: %s", self.worker, len(self.jobs), ", ".join(self.jobs))
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -190,6 +190,10 @@ class Scheduler:
         if self._thread is None:
             self._thread = threading.Thread(target=self.run_forever, name="metricloop-scheduler", daemon=True)
             self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the loop to finish (safe from a signal handler); running jobs complete first."""
+        self._stop.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()

@@ -95,6 +95,18 @@ T: dict[str, Text] = {
     "polarity_neutral": Text(en="neutral", zh="中性"),
     "explanation_soon": Text(en="Automatic cause analysis appears here when the explain stage lands.",
                              zh="自动归因分析将在此显示（原因分析模块上线后）。"),
+    "rel_additive": Text(en="adds up (+)", zh="加总（+）"),
+    "rel_multiplicative": Text(en="drives (×)", zh="乘积驱动（×）"),
+    "rel_ratio_numerator": Text(en="numerator", zh="分子"),
+    "rel_ratio_denominator": Text(en="denominator", zh="分母"),
+    "rel_ratio": Text(en="ratio", zh="比率"),
+    "rel_formula": Text(en="formula input", zh="公式输入"),
+    "rel_influence": Text(en="influences", zh="影响因素"),
+    "declared": Text(en="declared", zh="人工声明"),
+    "unit_currency:CNY": Text(en="yuan (CNY)", zh="人民币元"),
+    "unit_percent": Text(en="percent", zh="百分比"),
+    "unit_count": Text(en="count", zh="个数"),
+    "unit_seconds": Text(en="seconds", zh="秒"),
     # admin
     "admin_title": Text(en="Users and roles", zh="用户与角色"),
     "add_user": Text(en="Add user", zh="添加用户"),
@@ -122,3 +134,11 @@ T: dict[str, Text] = {
 
 def t(key: str, locale: str | None, **params: object) -> str:
     return T[key].render(locale, **params)
+
+
+def unit_text(unit: str | None, locale: str | None) -> str:
+    """A metric's unit in words (``currency:CNY`` → 人民币元); unknown units as written."""
+    if not unit:
+        return "–"
+    key = f"unit_{unit}"
+    return T[key].render(locale) if key in T else unit

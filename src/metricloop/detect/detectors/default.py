@@ -4,24 +4,31 @@ It is what a monitor uses when nobody chose a detector, and what the NAB benchma
 Every output at point t uses only points <= t (it runs online), and all series of a batch are
 processed together, one numpy step per time point.
 
-Four kinds of evidence, each a non-negative "surprise":
+First a seasonal baseline (:func:`seasonal_model`): a robust level plus a profile per slot of the
+week (hour of week for sub-daily data, day of week for daily data) that backs off to the slot of
+the day until a weekly slot has been seen twice, with a robust residual scale per slot (nights
+are quieter than days). Its residual is one piece of evidence; the value *minus the learned
+seasonal offset* feeds the others, so a Monday-morning peak or a quiet weekend is not
+"unusual" to them. On series without a cycle the offsets stay near 0 and nothing changes.
 
-* ``point``  — robust z-score of the value against a slowly adapting robust mean/scale
-  (residuals clipped before they update, so an incident does not become the baseline);
-* ``rarity`` — how rarely the series has visited the value's range before (a running histogram
-  over a value grid fixed after the warm-up; -log of the smoothed frequency);
-* ``shift``  — how far the mean of the last ``shift_window`` points moved from the mean and
-  standard deviation of the ``shift_reference`` points before them;
-* ``season`` — the residual against a learned time-of-day (day-of-week for daily data) profile
-  on top of the robust mean, when the timestamps have such a cycle.
+Five kinds of evidence, each a non-negative "surprise":
+
+* ``point``  — robust z-score of the deseasonalised value against a slowly adapting robust
+  mean/scale (residuals clipped before they update, so an incident does not become the baseline);
+* ``rarity`` — how rarely the series has visited the deseasonalised value's range before (a
+  running histogram over a grid fixed after the warm-up; -log of the smoothed frequency);
+* ``shift``  — how far the mean of the last ``shift_window`` deseasonalised points moved from the
+  mean and standard deviation of the ``shift_reference`` points before them;
+* ``season`` — the residual against the seasonal baseline, in its slot's robust scale.
 
 Calibration without labels: each surprise is divided by the largest surprise the same series
 produced before (a maximum that decays with half-life ``record_half_life``), so a ratio above 1
 means "more unusual than anything recently seen on this series". That makes one threshold work on
-series of any scale and noise level. The ensemble takes the weighted maximum of the ratios,
-keeps only points that beat the previous ``refractory`` points (one alert per burst, not one per
-point), and maps the ratio r to a score r / (1 + r) in [0, 1): 0.5 means "as unusual as the worst
-point of recent history".
+series of any scale and noise level. ``record_floor`` keeps the denominator at least that many
+times the surprise's long-run mean, so that in a calm history a merely mild point cannot be a
+"record". The ensemble takes the weighted maximum of the ratios, keeps only points that beat the
+previous ``refractory`` points (one alert per burst, not one per point), and maps the ratio r to
+a score r / (1 + r) in [0, 1): 0.5 means "as unusual as the worst point of recent history".
 """
 
 from __future__ import annotations
@@ -38,24 +45,42 @@ from metricloop.i18n import Text
 
 
 class DefaultParams(DetectorParams):
-    warning: float = Field(0.52, gt=0, lt=1, description="Score (0..1) that warns.")
+    warning: float = Field(
+        0.55, gt=0, lt=1, description="Score (0..1) that warns: 0.55 = 22 % more unusual than the worst recent point."
+    )
     critical: float | None = Field(0.6, gt=0, lt=1, description="Score (0..1) that is critical.")
-    warmup: int = Field(300, ge=10, description="Points learned before any score is given.")
+    warmup: int = Field(
+        300,
+        ge=10,
+        description="Points learned before any score is given (at most 4 seasonal cycles, at least 30: "
+        "a daily metric starts after 30 days, not 300).",
+    )
     point_alpha: float = Field(0.0002, gt=0, le=1, description="Adaptation rate of the robust mean/scale.")
     point_clip: float = Field(3.0, gt=0, description="Residuals beyond this many scales update clipped.")
     rarity_bins: int = Field(32, ge=4, le=256, description="Histogram bins over the warm-up range.")
     shift_window: int = Field(10, ge=1, description="Recent points whose mean may have shifted.")
     shift_reference: int = Field(300, ge=10, description="Points before them giving the old mean/std.")
     record_half_life: float = Field(6000, gt=0, description="Half-life (points) of the remembered worst surprise.")
+    record_floor: float = Field(
+        3.0,
+        ge=0,
+        description="A surprise must also exceed this many times its long-run mean to reach ratio 1 (0 = off).",
+    )
     weights: tuple[float, float, float] = Field(
         (1.0, 1.0, 1 / 1.2), description="Weights of the point, rarity and shift evidence."
     )
     refractory: int = Field(20, ge=1, description="A point must beat the previous N scores to stay high.")
     season_weight: float = Field(
-        0.8, ge=0, description="Weight of the seasonal evidence (time of day; day of week for daily data). 0 = off."
+        0.8, ge=0, description="Weight of the seasonal residual evidence. 0 = no seasonal evidence."
     )
     season_rate: float = Field(
         0.1, gt=0, le=1, description="How fast the seasonal profile learns, per visit of a slot."
+    )
+    season_level_rate: float = Field(
+        0.002, gt=0, le=1, description="How fast the seasonal baseline's level follows the data, per point."
+    )
+    deseasonalise: bool = Field(
+        True, description="Feed the value minus its learned seasonal offset to the other evidence."
     )
 
 
@@ -81,67 +106,112 @@ def _point_surprise(x: FloatArray, p: DefaultParams) -> tuple[FloatArray, FloatA
         s = np.nan_to_num(1.25 * np.nanmedian(np.abs(head - m[:, None]), axis=1))
         rng = np.nan_to_num(np.nanmax(head, axis=1) - np.nanmin(head, axis=1))
     floor = 0.01 * rng + 1e-9
-    z = np.zeros((n, t))
-    mean = np.empty((n, t))
-    scale = np.empty((n, t))
+    # time-major copies: each step reads/writes one contiguous row instead of a strided column
+    xt = np.ascontiguousarray(x.T)
+    z = np.empty((t, n))
+    mean = np.empty((t, n))
+    scale = np.empty((t, n))
     a = p.point_alpha
     for i in range(t):
-        xi = x[:, i]
         sf = np.maximum(s, floor)
-        mean[:, i], scale[:, i] = m, sf
-        d = xi - m
-        z[:, i] = d / sf
+        mean[i], scale[i] = m, sf
+        d = xt[i] - m
+        z[i] = d / sf
         dc = np.clip(d, -p.point_clip * sf, p.point_clip * sf)
         m = m + a * dc
         s = s + a * (np.abs(dc) - s)
-    return z, mean, scale
+    return z.T, mean.T, scale.T
 
 
 def seasonal_phase(timestamps: np.ndarray) -> tuple[np.ndarray, int]:
-    """Slot of each timestamp in its natural cycle and the cycle length in slots.
+    """Slot of each timestamp in its week and the number of slots per week.
 
-    Sub-daily data: time of day in steps of the sampling interval (288 slots for 5-minute data);
-    daily data: day of week. Coarser or irregular-beyond-a-day data: no cycle (1 slot). The
-    sampling interval is the median spacing of the first points, so it is known at the start.
+    Sub-daily data: hour of week (168 slots; 5-minute points share their hour's slot, so a slot
+    is learned from many points), or step of week when the step is a divisor of a day longer than
+    an hour; daily data: day of week (7). Coarser or irregular-beyond-a-day data: no cycle
+    (1 slot). Slot 0 is Monday 00:00 (UTC clock of the timestamps). The sampling interval is the
+    median spacing of the first points, so it is known at the start.
     """
     ts = np.asarray(timestamps).astype("datetime64[s]")
     if len(ts) < 3:
         return np.zeros(len(ts), dtype=np.int64), 1
     step = int(np.median(np.diff(ts[:50]).astype(np.int64)))
     secs = ts.astype(np.int64)
-    if 0 < step < 86400 and 86400 % step == 0:
-        return (secs % 86400) // step, 86400 // step
+    weekday = (secs // 86400 + 3) % 7  # 1970-01-01 was a Thursday
+    if 0 < step <= 3600 and 3600 % step == 0:
+        return weekday * 24 + (secs % 86400) // 3600, 168
+    if 3600 < step < 86400 and 86400 % step == 0:
+        per_day = 86400 // step
+        return weekday * per_day + (secs % 86400) // step, 7 * per_day
     if step == 86400:
-        return (secs // 86400) % 7, 7
+        return weekday, 7
     return np.zeros(len(ts), dtype=np.int64), 1
 
 
-def _seasonal_surprise(
-    x: FloatArray, level: FloatArray, scale: FloatArray, phase: np.ndarray, period: int, p: DefaultParams
-) -> FloatArray:
-    """|x − (level + profile[slot])| / residual scale; the profile learns each slot's offset."""
+def _day_slots(period: int) -> int:
+    """Slots per day of a weekly cycle of ``period`` slots (1 when there is no daily cycle)."""
+    return period // 7 if period >= 14 and period % 7 == 0 else 1
+
+
+def seasonal_model(
+    x: FloatArray, phase: np.ndarray | None, period: int, p: DefaultParams, warmup: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Causal seasonal baseline: ``(expected, scale, offset)`` per point, state before the point.
+
+    expected = level + offset[slot of week]; a weekly slot not seen yet borrows the offset of its
+    slot of the day (a new series is useful after a day, and knows its weekends after a week). Each slot keeps a robust scale of its residuals, never below a quarter of
+    the series-wide scale. Residuals are clipped at ``point_clip`` scales before they update
+    anything, so an incident barely moves the baseline.
+    """
     n, t = x.shape
-    if period <= 1:
-        return np.zeros((n, t))
     rows = np.arange(n)
-    prof = np.zeros((n, period))
-    seen = np.zeros((n, period), dtype=bool)
-    sc = scale[:, 0].copy()
-    out = np.zeros((n, t))
-    g, a = p.season_rate, 0.01
-    ph = np.broadcast_to(phase, (n, t)) if phase.ndim == 1 else phase
+    head = x[:, : max(min(warmup, t) // 3, 1)]
+    level = np.nanmedian(head, axis=1)
+    spread = 1.25 * np.nanmedian(np.abs(head - level[:, None]), axis=1)
+    floor = 0.01 * (np.nanmax(head, axis=1) - np.nanmin(head, axis=1)) + 1e-9
+    spread = np.maximum(spread, floor)
+    xt = np.ascontiguousarray(x.T)  # time-major, see _point_surprise
+    expected = np.empty((t, n))
+    scale = np.empty((t, n))
+    offset = np.empty((t, n))
+    if phase is None or period <= 1:
+        phase, period = np.zeros(t, dtype=np.int64), 1
+    per_day = _day_slots(period)
+    week = np.broadcast_to(phase, (n, t))
+    day = week % per_day
+    wk_off = np.zeros((n, period))
+    wk_sc = np.zeros((n, period))
+    wk_n = np.zeros((n, period))
+    dy_off = np.zeros((n, per_day))
+    dy_sc = np.zeros((n, per_day))
+    dy_n = np.zeros((n, per_day))
+    g, a, c = p.season_rate, p.season_level_rate, p.point_clip
+    shared = np.ndim(phase) == 1
     for i in range(t):
-        k = ph[:, i]
-        off = prof[rows, k]
-        known = seen[rows, k]
-        r = x[:, i] - level[:, i] - off
-        sf = np.maximum(sc, 1e-9 + 1e-3 * np.abs(level[:, i]))
-        out[:, i] = np.where(known, np.abs(r) / sf, 0.0)
-        rc = np.where(known, np.clip(r, -3 * sf, 3 * sf), r)
-        prof[rows, k] = off + np.where(known, g, 1.0) * rc
-        seen[rows, k] = True
-        sc = np.where(known, sc + a * (np.abs(rc) - sc), sc)
-    return out
+        if shared:  # one slot for every series: plain column views, much faster than fancy indexing
+            kw: slice | tuple[np.ndarray, np.ndarray] = (slice(None), int(week[0, i]))  # type: ignore[assignment]
+            kd: slice | tuple[np.ndarray, np.ndarray] = (slice(None), int(day[0, i]))  # type: ignore[assignment]
+        else:
+            kw, kd = (rows, week[:, i]), (rows, day[:, i])
+        nw, nd = wk_n[kw], dy_n[kd]
+        use_w, use_d = nw >= 1, nd >= 1
+        off = np.where(use_w, wk_off[kw], np.where(use_d, dy_off[kd], 0.0))
+        sc = np.where(use_w, wk_sc[kw], np.where(use_d, dy_sc[kd], spread))
+        sc = np.maximum(np.maximum(sc, 0.25 * spread), floor)
+        e = level + off
+        expected[i], scale[i], offset[i] = e, sc, off
+        r = np.clip(xt[i] - e, -c * sc, c * sc)
+        target, dev = off + r, np.abs(r)
+        gw, gd = np.where(nw > 0, g, 1.0), np.where(nd > 0, g, 1.0)
+        wk_off[kw] += gw * (target - wk_off[kw])
+        dy_off[kd] += gd * (target - dy_off[kd])
+        wk_sc[kw] = np.where(nw > 0, wk_sc[kw] + g * (dev - wk_sc[kw]), spread)
+        dy_sc[kd] = np.where(nd > 0, dy_sc[kd] + g * (dev - dy_sc[kd]), spread)
+        wk_n[kw] += 1
+        dy_n[kd] += 1
+        level = level + a * r
+        spread = spread + 5 * a * (dev - spread)
+    return expected.T, scale.T, offset.T
 
 
 def _rarity_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
@@ -157,41 +227,43 @@ def _rarity_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
     width = 2.0 * rng / b
     # bins 1..b cover the grid; 0 and b+1 collect everything below/above it
     idx = np.clip(np.floor((x - start[:, None]) / width[:, None]), -1, b).astype(np.int64) + 1
+    idx_t = np.ascontiguousarray(idx.T)  # time-major
     counts = np.zeros((n, b + 2))
-    total = 0.0
     rows = np.arange(n)
-    out = np.zeros((n, t))
+    seen_before = np.empty((t, n))
     for i in range(t):
-        k = idx[:, i]
-        out[:, i] = -np.log((counts[rows, k] + 0.5) / (total + 1.0))
+        k = idx_t[i]
+        seen_before[i] = counts[rows, k]
         counts[rows, k] += 1.0
-        total += 1.0
-    return out
+    total = np.arange(t, dtype=np.float64)[:, None]
+    out: FloatArray = -np.log((seen_before + 0.5) / (total + 1.0))
+    return out.T
 
 
 def _shift_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
     """|mean(last w) - mean(previous r)| / std(previous r), from cumulative sums (causal)."""
     n, t = x.shape
     w, r = p.shift_window, p.shift_reference
-    c1 = np.zeros((n, t + 1))
-    c2 = np.zeros((n, t + 1))
-    np.cumsum(x, axis=1, out=c1[:, 1:])
-    np.cumsum(x * x, axis=1, out=c2[:, 1:])
-    end = np.arange(1, t + 1)  # window ends after point i (exclusive index i+1)
-    a = np.maximum(end - w, 0)
-    recent = (c1[:, end] - c1[:, a]) / (end - a)
-    b0 = np.maximum(a - r, 0)
-    cnt = np.maximum(a - b0, 1)
-    mu = (c1[:, a] - c1[:, b0]) / cnt
-    var = (c2[:, a] - c2[:, b0]) / cnt - mu * mu
+    pad = w + r  # leading zeros: a window reaching before the start sums what exists (cumsum 0)
+    c1 = np.zeros((n, pad + t + 1))
+    c2 = np.zeros((n, pad + t + 1))
+    np.cumsum(x, axis=1, out=c1[:, pad + 1 :])
+    np.cumsum(x * x, axis=1, out=c2[:, pad + 1 :])
+    end = np.arange(1, t + 1)  # the recent window ends after point i (exclusive index i + 1)
+    hi, mid, lo = slice(pad + 1, pad + t + 1), slice(pad + 1 - w, pad + t + 1 - w), slice(1, t + 1)
+    recent = (c1[:, hi] - c1[:, mid]) / np.minimum(end, w)
+    n_ref = np.minimum(np.maximum(end - w, 0), r)
+    cnt = np.maximum(n_ref, 1)
+    mu = (c1[:, mid] - c1[:, lo]) / cnt
+    var = (c2[:, mid] - c2[:, lo]) / cnt - mu * mu
     sd = np.sqrt(np.maximum(var, 0.0)) + 1e-9 + 1e-3 * np.abs(mu)
-    out = np.abs(recent - mu) / sd
-    out[:, (a - b0) < min(r, 20)] = 0.0
+    out: FloatArray = np.abs(recent - mu) / sd
+    out[:, n_ref < min(r, 20)] = 0.0
     return out
 
 
-def _record_ratio(f: FloatArray, warmup: int, half_life: float) -> FloatArray:
-    """f divided by the decayed maximum of f over earlier points.
+def _record_ratio(f: FloatArray, warmup: int, half_life: float, floor: float = 0.0) -> FloatArray:
+    """f divided by the decayed maximum of f over earlier points (and by ``floor`` x its mean).
 
     The maximum starts learning halfway through the warm-up (features are valid by then), so
     the first scored points are compared with a meaningful history, not with one point.
@@ -199,14 +271,26 @@ def _record_ratio(f: FloatArray, warmup: int, half_life: float) -> FloatArray:
     n, t = f.shape
     learn_from = warmup // 2
     decay = 0.5 ** (1.0 / half_life)
+    ref = np.zeros((n, t))
+    if floor > 0:
+        # causal long-run mean of f (points learn_from .. i-1), from cumulative sums
+        c = np.cumsum(np.where(np.arange(t) >= learn_from, f, 0.0), axis=1)
+        seen = np.maximum(np.arange(t) - learn_from, 1)
+        ref[:, 1:] = floor * c[:, :-1] / seen[1:]
+    ft, reft = np.ascontiguousarray(f.T), np.ascontiguousarray(ref.T)  # time-major
     prev = np.zeros(n)
-    out = np.zeros((n, t))
+    out = np.zeros((t, n))
     for i in range(t):
         if i > warmup:
-            out[:, i] = f[:, i] / (prev + 1e-9)
+            out[i] = ft[i] / (np.maximum(prev, reft[i]) + 1e-9)
         if i >= learn_from:
-            prev = np.maximum(prev * decay, f[:, i])
-    return out
+            prev = np.maximum(prev * decay, ft[i])
+    return out.T
+
+
+def effective_warmup(p: DefaultParams, period: int) -> int:
+    """``warmup`` capped at 4 weekly cycles (never below 30 points): daily data starts after a month."""
+    return int(min(p.warmup, max(30, 4 * period)))
 
 
 def streaming_scores(
@@ -217,33 +301,40 @@ def streaming_scores(
     ``phase`` (per point, shared ``(n_points,)`` or per series ``(n_series, n_points)``) and
     ``period`` come from :func:`seasonal_phase`; without them there is no seasonal evidence.
     """
-    x = ffill(np.asarray(values, dtype=np.float64))
-    missing = np.isnan(x)
-    x = np.where(missing, np.nanmean(x[:, :1], axis=1, keepdims=True) if x.shape[1] else 0.0, x)
+    raw = np.asarray(values, dtype=np.float64)
+    x = ffill(raw)
+    if x.shape[1]:
+        x = np.where(np.isnan(x), np.nanmean(x[:, :1], axis=1, keepdims=True), x)
     x = np.nan_to_num(x)
-    z, mean, scale = _point_surprise(x, params)
-    signed = z.copy()
+    seasonal = phase is not None and period > 1 and params.season_weight > 0
+    wu = effective_warmup(params, period if seasonal else 1)
+    p = params.model_copy(update={"warmup": wu})
+    expected, scale, offset = seasonal_model(x, phase if seasonal else None, period if seasonal else 1, p, wu)
+    xd = x - offset if params.deseasonalise else x
+    z, _, _ = _point_surprise(xd, p)
+    signed = (x - expected) / scale if seasonal else z
     if params.direction is Direction.UP:
         z = np.maximum(z, 0.0)
     elif params.direction is Direction.DOWN:
         z = np.minimum(z, 0.0)
-    rar = _rarity_surprise(x, params)
-    sh = _shift_surprise(x, params)
-    wu, hl = params.warmup, params.record_half_life
-    point_ratio = _record_ratio(np.abs(z), wu, hl)
+    hl, fl = params.record_half_life, params.record_floor
     evidence = [
-        point_ratio * params.weights[0],
-        _record_ratio(rar, wu, hl) * params.weights[1],
-        _record_ratio(sh, wu, hl) * params.weights[2],
+        _record_ratio(np.abs(z), wu, hl, fl) * params.weights[0],
+        _record_ratio(_rarity_surprise(xd, p), wu, hl, fl) * params.weights[1],
+        _record_ratio(_shift_surprise(xd, p), wu, hl, fl) * params.weights[2],
     ]
-    if phase is not None and period > 1 and params.season_weight > 0:
-        seas = _seasonal_surprise(x, mean, scale, phase, period, params)
-        evidence.append(_record_ratio(seas, wu, hl) * params.season_weight)
+    if seasonal:
+        season = np.abs(signed)
+        if params.direction is Direction.UP:
+            season = np.where(signed > 0, season, 0.0)
+        elif params.direction is Direction.DOWN:
+            season = np.where(signed < 0, season, 0.0)
+        evidence.append(_record_ratio(season, wu, hl, fl) * params.season_weight)
     ratios = np.stack(evidence)
     if params.direction is not Direction.BOTH:
         # rarity and shift are not signed: count them only when the value moved the wanted way
         wanted = signed > 0 if params.direction is Direction.UP else signed < 0
-        ratios[1:] *= wanted
+        ratios[1:3] *= wanted
     which = np.argmax(ratios, axis=0)
     r = np.max(ratios, axis=0)
     k = params.refractory
@@ -254,8 +345,8 @@ def streaming_scores(
         r = np.where(r > before, r, 0.0)
     r = r / params.sensitivity
     score = r / (1.0 + r)
-    score[np.isnan(np.asarray(values, dtype=np.float64))] = 0.0
-    return {"score": score, "expected": mean, "scale": scale, "which": which.astype(np.int8)}
+    score[np.isnan(raw)] = 0.0
+    return {"score": score, "expected": expected, "scale": scale, "which": which.astype(np.int8)}
 
 
 @register

@@ -1,4 +1,5 @@
-"""workflow: incidents, alerts, audit, timers, action items, silences, outbox, delivery attempts, used tokens, reviews, effect checks
+"""workflow: incidents, alerts, audit, timers, action items, silences, outbox, delivery attempts,
+used tokens, reviews, effect checks
 
 Revision ID: 0003
 Revises: 0001

@@ -1,0 +1,61 @@
+"""``metricloop bench metricflow``: MetricFlow's integration cases answered by MetricLoop's engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from metricloop.bench import metricflow as mf
+from metricloop.cli.bench import bench_app
+from metricloop.cli.render import emit
+from metricloop.errors import ConfigError
+
+
+@bench_app.command("metricflow")
+def bench_metricflow(
+    data: Path = typer.Option(..., "--data", help="The suite folder (manifests/, tables/, cases/)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    group: str | None = typer.Option(None, "--group", help="Only tier group a, b or c."),
+    cases: bool = typer.Option(False, "--cases", help="Also list every case (table/csv)."),
+) -> None:
+    """Pass / fail / unsupported per case, file and tier, and the overall pass rate."""
+    if fmt not in ("table", "csv", "json"):
+        raise ConfigError(
+            f"--format {fmt!r}: expected table, csv or json", zh=f"--format {fmt!r}：应为 table、csv 或 json"
+        )
+    if not (data / "cases").is_dir():
+        raise ConfigError(
+            f"{data} has no cases/ folder: expected the MetricFlow conformance suite", zh=f"{data} 下没有 cases/ 目录"
+        )
+    results = mf.run(data, only=(lambda c: c.group == group) if group else None)
+    summary = mf.summary(results)
+    payload = {
+        "data": str(data),
+        "protocol": "rows compared order-free unless the case orders; numbers with relative tolerance "
+        f"{mf.REL_TOL}; unsupported cases are never counted as passes",
+        "summary": summary,
+        "failure_causes": mf.failure_causes(results),
+        "cases": [r.row() for r in results],
+    }
+    if fmt == "json":
+        emit([], "json", payload=payload)
+        return
+    if cases:
+        emit([r.row() for r in results], fmt, columns=["file", "case", "tier", "status", "detail"], title="cases")
+    rows = [{"scope": f"file {k}", **v} for k, v in summary["files"].items()]
+    rows += [{"scope": f"tier {k}", **v} for k, v in summary["tiers"].items()]
+    rows += [
+        {"scope": f"group {k} ({v['covers']})", **{x: y for x, y in v.items() if x != "covers"}}
+        for k, v in summary["groups"].items()
+    ]
+    rows.append({"scope": "overall", **summary["overall"]})
+    emit(
+        rows,
+        fmt,
+        columns=["scope", "cases", "pass", "fail", "unsupported", "pass_rate"],
+        title="bench metricflow — MetricFlow conformance on DuckDB",
+        formatters={"pass_rate": lambda v: f"{v:.1%}"},
+    )
+    if fmt == "table":
+        emit(mf.failure_causes(results), fmt, title="main causes of fail / unsupported")

@@ -1,0 +1,225 @@
+"""What the pages show, computed from the facade as the signed-in user (no NiceGUI here).
+
+Every number goes through ``ml.access.query(principal, ...)``: the same path as
+``POST /api/v1/query``, so the UI obeys metric permissions and row policies exactly like the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from metricloop.access.policy import Principal, enforce, readable
+from metricloop.catalog.models import Grain, Metric, Polarity, Tier
+from metricloop.engine.query import MetricQuery
+from metricloop.errors import MetricLoopError
+
+if TYPE_CHECKING:
+    from metricloop.service import MetricLoop
+
+TIERS = (Tier.north_star, Tier.primary, Tier.secondary)
+DAY = "metric_time__day"
+
+
+def format_value(metric: Metric | None, value: Any) -> str:
+    """A value as the metric's owner wants to read it (its format spec and currency)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    spec = metric.format if metric and metric.format else None
+    unit = metric.unit if metric else None
+    if spec is None:
+        if unit == "percent":
+            spec = ".2%"
+        elif isinstance(value, int) or (isinstance(value, float) and abs(value) >= 1000):
+            spec = ",.0f"
+        else:
+            spec = ",.2f"
+    negative = isinstance(value, int | float) and value < 0
+    try:
+        text = format(abs(value) if negative else value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+    if unit and unit.startswith("currency:CNY"):
+        text = "¥" + text
+    return "-" + text if negative else text
+
+
+def change_tone(metric: Metric, pct: float | None) -> str:
+    """good | bad | neutral, from the metric's polarity (a drop in refunds is good)."""
+    if pct is None or abs(pct) < 0.005 or metric.polarity is Polarity.neutral:
+        return "neutral"
+    up = pct > 0
+    return "good" if up == (metric.polarity is Polarity.higher_is_better) else "bad"
+
+
+@dataclass
+class Card:
+    metric: str
+    label: str
+    tier: str
+    value: str
+    raw: float | None = None
+    change_pct: float | None = None
+    tone: str = "neutral"
+    day: str | None = None
+    note: str | None = None  # why there is no value (scope, error)
+
+
+@dataclass
+class StatusBoard:
+    day: dt.date | None
+    tiers: dict[str, list[Card]] = field(default_factory=dict)
+
+
+def queryable(ml: MetricLoop, principal: Principal, name: str) -> bool:
+    """Can ``principal`` query this metric at all (permission and row-policy dimensions)?"""
+    try:
+        enforce(ml.catalog, principal, MetricQuery(metrics=[name]))
+    except MetricLoopError:
+        return False
+    return True
+
+
+def latest_day(ml: MetricLoop, principal: Principal, metric: str) -> dt.date | None:
+    """The newest complete day with data (yesterday at the latest, in the project timezone)."""
+    yesterday = (dt.datetime.now(ml.project.tz) - dt.timedelta(days=1)).date()
+    q = MetricQuery(metrics=[metric], grain=Grain.day, end=dt.datetime.combine(yesterday, dt.time()),
+                    order_by=[f"-{DAY}"], limit=1)
+    rows = ml.access.query(principal, q).rows()
+    value = rows[0][DAY] if rows else None
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def status_board(ml: MetricLoop, principal: Principal, locale: str) -> StatusBoard:
+    """Cards for the north-star, primary and secondary metrics: the latest day vs a week before."""
+    metrics = [m for m in ml.metrics() if m.tier in TIERS and readable(ml.catalog, principal, m.name)]
+    usable = [m for m in metrics if queryable(ml, principal, m.name)]
+    board = StatusBoard(day=latest_day(ml, principal, usable[0].name) if usable else None)
+    for m in metrics:
+        board.tiers.setdefault(m.tier.value, []).append(
+            Card(m.name, m.display_label(locale), m.tier.value, "–", note=None if m in usable else "scope"))
+    if board.day is None:
+        return board
+    day = dt.datetime.combine(board.day, dt.time())
+    for tier in TIERS:
+        names = [m.name for m in usable if m.tier is tier]
+        values: dict[str, dict[str, Any]] = {}
+        for name in names:  # one query per metric: a failure stays on its card
+            try:
+                rows = ml.access.query(principal, MetricQuery(metrics=[name], grain=Grain.day, start=day, end=day,
+                                                              compare="last_week")).rows()
+                values[name] = rows[0] if rows else {}
+            except MetricLoopError as exc:
+                values[name] = {"__error": exc.localized(locale)}
+        for card in board.tiers.get(tier.value, []):
+            row = values.get(card.metric)
+            if row is None:
+                continue
+            metric = ml.catalog.metric(card.metric)
+            raw = row.get(card.metric)
+            pct = row.get(f"{card.metric}__pct")
+            card.raw = float(raw) if isinstance(raw, int | float) else None
+            card.value = format_value(metric, raw)
+            card.change_pct = float(pct) if isinstance(pct, int | float) and math.isfinite(pct) else None
+            card.tone = change_tone(metric, card.change_pct)
+            card.day = board.day.isoformat()
+            card.note = row.get("__error")
+    return board
+
+
+@dataclass
+class Trend:
+    days: list[str]
+    values: list[float | None]
+
+
+def trend(ml: MetricLoop, principal: Principal, metric: str, days: int = 90) -> Trend:
+    """The metric per day over the last ``days`` days that have data."""
+    last = latest_day(ml, principal, metric)
+    if last is None:
+        return Trend([], [])
+    start = dt.datetime.combine(last - dt.timedelta(days=days - 1), dt.time())
+    q = MetricQuery(metrics=[metric], grain=Grain.day, start=start, end=dt.datetime.combine(last, dt.time()))
+    rows = ml.access.query(principal, q).rows()
+    return Trend([r[DAY].date().isoformat() for r in rows],
+                 [float(r[metric]) if isinstance(r[metric], int | float) and math.isfinite(r[metric]) else None
+                  for r in rows])
+
+
+@dataclass
+class DrillRow:
+    member: str
+    value: float | None
+    previous: float | None
+    delta: float | None
+    pct: float | None
+    share: float | None
+
+
+def drill_down(ml: MetricLoop, principal: Principal, metric: str, day: dt.date, dimension: str) -> list[DrillRow]:
+    """One day of the metric split by ``dimension``, with the change from the previous day;
+    biggest absolute change first (what moved the number)."""
+    when = dt.datetime.combine(day, dt.time())
+    q = MetricQuery(metrics=[metric], group_by=[dimension], grain=Grain.day, start=when, end=when,
+                    compare="previous_period")
+    rows = ml.access.query(principal, q, action="query").rows()
+
+    def num(v: Any) -> float | None:
+        return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+    total = sum(num(r[metric]) or 0.0 for r in rows)
+    additive = ml.catalog.additivity(ml.catalog.metric(metric)).value == "additive"
+    out = [DrillRow(str(r[dimension]), num(r[metric]), num(r.get(f"{metric}__prev")), num(r.get(f"{metric}__delta")),
+                    num(r.get(f"{metric}__pct")),
+                    (num(r[metric]) or 0.0) / total if additive and total else None) for r in rows]
+    return sorted(out, key=lambda r: -abs(r.delta or 0.0))
+
+
+def drill_dimensions(ml: MetricLoop, metric: str) -> list[str]:
+    """Dimensions worth offering for a drill-down (categorical, no entity paths)."""
+    detail = ml.metric_detail(metric)
+    dims: list[str] = detail["dimensions"]
+    models = ml.catalog.semantic_models.values()
+    time_dims = {d.name for m in models for d in m.dimensions if d.type == "time"}
+    entities = {e.name for m in models for e in m.entities}  # join keys, not something to slice by
+    preferred = ["region", "channel", "category", "province"]
+    plain = [d for d in dims if d not in time_dims and d not in entities and not d.startswith("metric_time")]
+    return sorted(plain, key=lambda d: (preferred.index(d) if d in preferred else len(preferred), d))
+
+
+def dimension_label(ml: MetricLoop, name: str, locale: str) -> str:
+    for model in ml.catalog.semantic_models.values():
+        d = model.dimension(name)
+        if d is not None and d.label is not None:
+            return d.label.get(locale) or name
+    return name
+
+
+def calculation_text(ml: MetricLoop, metric: Metric, locale: str) -> str:
+    """The calculation in words a business reader follows: 成交额 ÷ 订单数, sum(amount) of orders ..."""
+    def lbl(name: str) -> str:
+        m = ml.catalog.metrics.get(name)
+        return m.display_label(locale) if m else name
+
+    t = metric.type.value
+    if t == "ratio" and metric.numerator and metric.denominator:
+        text = f"{lbl(metric.numerator.name)} ÷ {lbl(metric.denominator.name)}"
+    elif t == "derived" and metric.expr:
+        text = metric.expr
+        for ref in metric.input_metrics:
+            text = text.replace(ref.ref, lbl(ref.name) + (f" ({ref.offset_window} ago)" if ref.offset_window else ""))
+    elif t == "cumulative":
+        base = lbl(metric.input_metric.name) if metric.input_metric else (metric.measure or "")
+        span = metric.window or (f"{metric.grain_to_date.value}-to-date" if metric.grain_to_date else "all time")
+        text = f"{base}, cumulative over {span}" if not locale.startswith("zh") else f"{base}，累计（{span}）"
+    else:
+        try:
+            rm = ml.catalog.resolve_measure(metric)
+            text = f"{rm.agg.value}({rm.expr}) · {rm.model.name}"
+        except MetricLoopError:
+            text = metric.type.value
+    if metric.filter:
+        text += f"  [{metric.filter}]"
+    return text

@@ -1,0 +1,76 @@
+"""Home: metric status cards by tier, data freshness, loop health (placeholder)."""
+
+from __future__ import annotations
+
+from nicegui import run, ui
+
+from metricloop.ui.data import Card, StatusBoard, status_board
+from metricloop.ui.layout import PageContext, page, section_title
+
+TONE = {"good": "text-green-700", "bad": "text-red-700", "neutral": "text-gray-600"}
+
+
+def _card(ctx: PageContext, card: Card) -> None:
+    with ui.card().classes("w-64 cursor-pointer hover:shadow-lg").props(f'data-metric="{card.metric}"') \
+            .on("click", lambda _=None, n=card.metric: ui.navigate.to(f"/dictionary/{n}")):
+        ui.label(card.label).classes("text-sm text-gray-600")
+        ui.label(card.value).classes("text-2xl font-bold text-gray-900")
+        if card.note == "scope":
+            ui.label(ctx.t("hidden_metric")).classes("text-xs text-gray-500")
+        elif card.note:
+            ui.label(card.note).classes("text-xs text-red-700")
+        elif card.change_pct is not None:
+            arrow = "▲" if card.change_pct > 0 else "▼" if card.change_pct < 0 else "■"
+            with ui.row().classes("items-center gap-1"):
+                ui.label(f"{arrow} {card.change_pct:+.1%}").classes(f"text-sm font-semibold {TONE[card.tone]}")
+                ui.label(ctx.t("vs_last_week")).classes("text-xs text-gray-500")
+        else:
+            ui.label(ctx.t("no_value")).classes("text-xs text-gray-500")
+
+
+def _board(ctx: PageContext, board: StatusBoard) -> None:
+    if board.day:
+        ui.label(f"{ctx.t('home_intro')} {board.day.isoformat()}").classes("text-sm text-gray-600")
+    for tier, cards in board.tiers.items():
+        ui.label(ctx.t(f"tier_{tier}")).classes("text-base font-semibold text-gray-700 mt-2")
+        with ui.row().classes("gap-4"):
+            for card in cards:
+                _card(ctx, card)
+
+
+def _freshness(ctx: PageContext) -> list[tuple[str, str]]:
+    latest: dict[str, str] = {}
+    for load in ctx.ml.loads(limit=200):
+        if load.table_name not in latest and load.max_event_time is not None:
+            latest[load.table_name] = load.max_event_time.astimezone(ctx.ml.project.tz).strftime("%Y-%m-%d %H:%M")
+    return sorted(latest.items())
+
+
+@page("/", nav="home")
+async def home(ctx: PageContext) -> None:
+    with ui.row().classes("w-full gap-6 items-start no-wrap"):
+        with ui.column().classes("grow gap-2"):
+            section_title(ctx.t("home_title"))
+            body = ui.column().classes("w-full gap-2")
+            with body:
+                ui.spinner(size="lg")
+        with ui.column().classes("w-80 gap-4"):
+            with ui.card().classes("w-full").props('data-testid="loop-health"'):
+                ui.label(ctx.t("loop_health")).classes("font-semibold")
+                ui.label(ctx.t("loop_health_soon")).classes("text-sm text-gray-600")
+            fresh = ui.card().classes("w-full")
+            with fresh:
+                ui.label(ctx.t("data_freshness")).classes("font-semibold")
+    await ui.context.client.connected()
+    board = await run.io_bound(status_board, ctx.ml, ctx.principal, ctx.locale)
+    if board is None:  # the server is shutting down
+        return
+    body.clear()
+    with body:
+        _board(ctx, board)
+    tables = await run.io_bound(_freshness, ctx) or []
+    with fresh:
+        if not tables:
+            ui.label(ctx.t("no_loads")).classes("text-sm text-gray-600")
+        for table, when in tables:
+            ui.label(f"{table} · {ctx.t('newest_data', time=when)}").classes("text-sm text-gray-700")

@@ -1,0 +1,184 @@
+"""One metric: 口径, calculation, owners, revisions, tree; the daily trend, and a drill-down of
+any day by a dimension (click a point)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from nicegui import events, run, ui
+
+from metricloop.catalog.models import Metric
+from metricloop.errors import MetricLoopError, NotFoundError
+from metricloop.ui.data import (
+    DrillRow,
+    calculation_text,
+    dimension_label,
+    drill_dimensions,
+    drill_down,
+    format_value,
+    trend,
+)
+from metricloop.ui.layout import PageContext, page
+from metricloop.ui.pages.dictionary import tree_nodes
+from metricloop.ui.texts import unit_text
+
+
+def _axis_formatter(metric: Metric) -> str:
+    if metric.unit == "percent" or (metric.format or "").endswith("%"):
+        return "v => (v * 100).toFixed(1) + '%'"
+    return "v => Math.abs(v) >= 10000 ? (v / 10000).toFixed(1) + '万' : v.toLocaleString()"
+
+
+def _value_formatter(metric: Metric) -> str:
+    if metric.unit == "percent" or (metric.format or "").endswith("%"):
+        return "v => v == null ? '–' : (v * 100).toFixed(2) + '%'"
+    prefix = "¥" if (metric.unit or "").startswith("currency:CNY") else ""
+    digits = 0 if (metric.format or "").endswith(".0f") else 2
+    return (f"v => v == null ? '–' : '{prefix}' + v.toLocaleString('zh-CN', "
+            f"{{minimumFractionDigits: {digits}, maximumFractionDigits: {digits}}})")
+
+
+def trend_options(metric: Metric, label: str, days: list[str], values: list[float | None]) -> dict[str, Any]:
+    return {
+        "tooltip": {"trigger": "axis", ":valueFormatter": _value_formatter(metric)},
+        "grid": {"left": 72, "right": 24, "top": 24, "bottom": 36},
+        "xAxis": {"type": "category", "data": days, "boundaryGap": False},
+        "yAxis": {"type": "value", "scale": True, "axisLabel": {":formatter": _axis_formatter(metric)}},
+        "series": [{"type": "line", "name": label, "data": values, "symbol": "circle", "symbolSize": 7,
+                    "showAllSymbol": True, "lineStyle": {"width": 2}, "itemStyle": {"color": "#2563eb"},
+                    "emphasis": {"scale": 1.6}}],
+    }
+
+
+def _info(label: str, value: str) -> None:
+    with ui.row().classes("gap-2 items-baseline no-wrap"):
+        ui.label(label).classes("text-xs text-gray-500 w-24 shrink-0")
+        ui.label(value).classes("text-sm text-gray-800")
+
+
+@page("/dictionary/{name}", nav="dictionary")
+async def metric_page(ctx: PageContext, name: str) -> None:
+    try:
+        metric = ctx.ml.access.require_metric(ctx.principal, name)
+    except NotFoundError:
+        ui.label(f"{ctx.t('not_found')}: {name}").classes("text-lg")
+        return
+    detail: dict[str, Any] = await run.io_bound(ctx.ml.metric_detail, name) or {}
+    label = metric.display_label(ctx.locale)
+
+    with ui.row().classes("items-baseline gap-3"):
+        ui.label(label).classes("text-2xl font-bold")
+        ui.label(metric.name).classes("text-gray-500")
+        ui.badge(ctx.t(f"tier_{metric.tier.value}")).props("color=indigo")
+        ui.badge(ctx.t(f"polarity_{metric.polarity.value}")).props("color=grey-7 outline")
+    if metric.description:
+        ui.label(metric.description.get(ctx.locale)).classes("text-gray-600")
+
+    with ui.row().classes("w-full gap-4 items-start no-wrap"):
+        with ui.column().classes("w-[380px] shrink-0 gap-4"):
+            with ui.card().classes("w-full"):
+                ui.label(ctx.t("definition")).classes("font-semibold")
+                ui.label(metric.business_definition.get(ctx.locale) if metric.business_definition else "–") \
+                    .classes("text-sm text-gray-800").props('data-testid="business-definition"')
+                ui.separator()
+                _info(ctx.t("formula"), calculation_text(ctx.ml, metric, ctx.locale))
+                _info(ctx.t("owners"), f"{ctx.t('business_owner')}: {', '.join(metric.owners.business) or '–'} · "
+                                       f"{ctx.t('technical_owner')}: {', '.join(metric.owners.technical) or '–'}")
+                _info(ctx.t("col_unit"), unit_text(metric.unit, ctx.locale))
+                _info(ctx.t("col_synonyms"), ", ".join(metric.synonyms) or "–")
+                _info(ctx.t("dimensions"), ", ".join(dimension_label(ctx.ml, d, ctx.locale)
+                                                     for d in drill_dimensions(ctx.ml, name)) or "–")
+                _info(ctx.t("source"), detail["source"] or "–")
+            with ui.card().classes("w-full"):
+                ui.label(ctx.t("revisions")).classes("font-semibold")
+                rows = [{"version": r["version"], "change": r["change"], "author": r["author"] or "",
+                         "reason": r["reason"] or "", "time": r["created_at"].astimezone(ctx.ml.project.tz)
+                         .strftime("%Y-%m-%d %H:%M")} for r in reversed(detail["revisions"])]
+                cols = [{"name": k, "label": ctx.t(f"{k}_col"), "field": k, "align": "left"}
+                        for k in ("version", "change", "author", "reason", "time")]
+                ui.table(columns=cols, rows=rows, row_key="version").props("flat dense").classes("w-full")
+            with ui.card().classes("w-full"):
+                ui.label(ctx.t("metric_tree")).classes("font-semibold")
+                ui.tree(tree_nodes(ctx, name), label_key="label", node_key="id",
+                        on_select=lambda e: ui.navigate.to(f"/dictionary/{str(e.value).split('#')[0]}")
+                        if e.value else None).expand()
+
+        with ui.column().classes("grow gap-4"):
+            dims = drill_dimensions(ctx.ml, name)
+            dim_options = {d: dimension_label(ctx.ml, d, ctx.locale) for d in dims}
+            first_dim = dims[0] if dims else None
+            with ui.card().classes("w-full"):
+                with ui.row().classes("w-full items-center justify-between"):
+                    ui.label(ctx.t("trend")).classes("font-semibold")
+                    dim_select = ui.select(dim_options, value=first_dim, label=ctx.t("drill_by")) \
+                        .props('dense outlined data-testid="drill-dimension"').classes("w-48")
+                ui.label(ctx.t("trend_hint", dim=dim_options.get(first_dim or "", ""))) \
+                    .classes("text-xs text-gray-500")
+                chart = ui.echart(trend_options(metric, label, [], [])).classes("ml-trend-chart w-full h-80")
+            drill_card = ui.card().classes("w-full").props('data-testid="drill-panel"')
+            with drill_card:
+                ui.label(ctx.t("drill_empty")).classes("text-sm text-gray-500")
+            with ui.card().classes("w-full"):
+                ui.label(ctx.t("explanation_soon")).classes("text-sm text-gray-500")
+
+    state: dict[str, Any] = {"day": None}
+
+    async def show_drill() -> None:
+        day, dim = state["day"], dim_select.value
+        if day is None or dim is None:
+            return
+        try:
+            rows = await run.io_bound(drill_down, ctx.ml, ctx.principal, name, dt.date.fromisoformat(day), dim)
+        except MetricLoopError as exc:
+            ui.notify(ctx.t("error", message=exc.localized(ctx.locale)), type="negative")
+            return
+        drill_card.clear()
+        with drill_card:
+            _drill(ctx, metric, label, day, dim_options.get(dim, dim), rows or [])
+
+    async def on_point(e: events.EChartPointClickEventArguments) -> None:
+        state["day"] = e.name
+        await show_drill()
+
+    chart.on_point_click(on_point)
+    dim_select.on_value_change(show_drill)
+
+    await ui.context.client.connected()
+    try:
+        series = await run.io_bound(trend, ctx.ml, ctx.principal, name)
+    except MetricLoopError as exc:
+        ui.notify(ctx.t("error", message=exc.localized(ctx.locale)), type="negative")
+        return
+    if series is None:
+        return
+    chart.options.update(trend_options(metric, label, series.days, series.values))
+    chart.update()
+
+
+def _drill(ctx: PageContext, metric: Metric, label: str, day: str, dim_label: str, rows: list[DrillRow]) -> None:
+    ui.label(ctx.t("drill_title", metric=label, day=day, dim=dim_label)).classes("font-semibold") \
+        .props('data-testid="drill-title"')
+    members = [r.member for r in rows][::-1]
+    deltas = [r.delta for r in rows][::-1]
+    ui.echart({
+        "grid": {"left": 90, "right": 30, "top": 10, "bottom": 40},
+        "tooltip": {"trigger": "axis", ":valueFormatter": _value_formatter(metric)},
+        "xAxis": {"type": "value", "name": ctx.t("change_vs_prev"), "nameLocation": "middle", "nameGap": 26},
+        "yAxis": {"type": "category", "data": members},
+        "series": [{"type": "bar", "data": [
+            {"value": d, "itemStyle": {"color": "#16a34a" if (d or 0) >= 0 else "#dc2626"}} for d in deltas]}],
+    }).classes("w-full").style(f"height:{max(160, 28 * len(rows) + 40)}px")
+    cols = [
+        {"name": "member", "label": dim_label, "field": "member", "align": "left"},
+        {"name": "value", "label": ctx.t("value"), "field": "value", "align": "right"},
+        {"name": "share", "label": ctx.t("share"), "field": "share", "align": "right"},
+        {"name": "delta", "label": ctx.t("change_vs_prev"), "field": "delta", "align": "right"},
+        {"name": "pct", "label": "%", "field": "pct", "align": "right"},
+    ]
+    table_rows = [{"member": r.member, "value": format_value(metric, r.value),
+                   "share": f"{r.share:.1%}" if r.share is not None else "–",
+                   "delta": ("+" if (r.delta or 0) > 0 else "") + format_value(metric, r.delta),
+                   "pct": f"{r.pct:+.1%}" if r.pct is not None else "–"} for r in rows]
+    ui.table(columns=cols, rows=table_rows, row_key="member").props('flat dense data-testid="drill-table"') \
+        .classes("w-full")

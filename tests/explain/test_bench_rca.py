@@ -1,0 +1,89 @@
+"""The rca benchmark: protocol F1, the Squeeze reader on a real case, ratio-KPI cases end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from metricloop.bench import rca
+from metricloop.explain import localize
+from tests.explain.synth import ratio_case
+
+B0 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "rca" / "squeeze-B0"
+
+
+def test_protocol_micro_f1_by_exact_element_match() -> None:
+    e = rca.parse_elements
+    cases = [
+        (e("a=a1&b=b2;c=c3"), e("b=b2&a=a1")),  # order-free match + one false positive
+        (e(""), e("d=d1")),                     # missed
+        (e("a=a1"), e("a=a1&b=b1")),            # a parent of the truth scores nothing
+    ]
+    counts = [rca.score_case(pred, true) for pred, true in cases]
+    assert counts == [rca.Counts(1, 1, 0), rca.Counts(0, 0, 1), rca.Counts(0, 1, 1)]
+    assert rca.micro_f1(counts) == pytest.approx(2 * 1 / (2 * 1 + 2 + 2))
+
+
+def test_parse_elements_rejects_a_malformed_set() -> None:
+    with pytest.raises(rca.IngestError, match="attr=value"):
+        rca.parse_elements("a=a1&b")
+
+
+@pytest.mark.skipif(not B0.is_dir(), reason="Squeeze B0 data not present")
+def test_reader_on_a_real_squeeze_case() -> None:
+    setting = B0 / "B_cuboid_layer_1_n_ele_1"
+    path = setting / "1450653900.csv.xz"
+    frame = rca.read_case(path)
+    assert {"actual", "expected", "a", "b", "c", "d"} <= set(frame.columns)
+    assert len(frame) == 21600
+    assert frame["actual"].dtype.kind == "f"
+    truth = rca.read_truth(setting)
+    assert truth[rca.case_id(path)] == [frozenset({("d", "d8")})]
+    found = localize(frame)
+    assert [c.element.as_set() for c in found.causes] == truth["1450653900"]
+
+
+def write_ratio_setting(root: Path, name: str, seeds: list[int], layer: int) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    info = []
+    for seed in seeds:
+        frame, causes = ratio_case(seed, layer=layer, count=2)
+        frame.rename(columns={"actual_num": "real_num", "expected_num": "predict_num",
+                              "actual_den": "real_den", "expected_den": "predict_den"}).to_csv(
+            folder / f"{seed}.csv", index=False)
+        info.append({"timestamp": seed,
+                     "set": ";".join("&".join(f"{k}={v}" for k, v in sorted(el)) for el in causes)})
+    pd.DataFrame(info).to_csv(folder / "injection_info.csv", index=False)
+
+
+def test_ratio_kpi_cases_end_to_end(tmp_path: Path) -> None:
+    write_ratio_setting(tmp_path, "R_cuboid_layer_1_n_ele_2", [11, 12, 13], layer=1)
+    write_ratio_setting(tmp_path, "R_cuboid_layer_2_n_ele_2", [21, 22, 23], layer=2)
+    results = rca.run(tmp_path, ["ours", "adtributor", "riskloc"])
+    ours = {r.setting: r for r in results if r.algorithm == "ours"}
+    assert ours["overall"].cases == 6
+    assert ours["overall"].f1 == 1.0
+    assert all(len(r.seconds) == r.cases for r in results if r.algorithm != "riskloc")
+    reference = next(r for r in results if r.algorithm == "riskloc" and r.setting == "overall")
+    assert reference.unsupported == 6  # the RiskLoc reference is additive-only: no score, not a zero
+    assert reference.f1 is None
+
+
+def test_cli_json_output(tmp_path: Path) -> None:
+    from metricloop.cli.bench import load_benchmarks
+    from metricloop.cli.main import app
+
+    load_benchmarks()
+    write_ratio_setting(tmp_path, "R_cuboid_layer_2_n_ele_2", [31, 32], layer=2)
+    out = CliRunner().invoke(app, ["bench", "rca", "--data", str(tmp_path), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.output)
+    rows = {row["setting"]: row for row in payload["settings"]}
+    assert rows["overall"]["ours_f1"] == 1.0
+    assert "adtributor_f1" in rows["overall"]
+    assert "riskloc_published_f1" in rows["overall"]

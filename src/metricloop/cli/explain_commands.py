@@ -54,10 +54,13 @@ def explain(
     console.print(f"period {result.start:%Y-%m-%d %H:%M} → {result.end:%Y-%m-%d %H:%M}, "
                   f"baseline {result.baseline_start:%Y-%m-%d %H:%M}")
     causes: list[dict[str, Any]] = result.top_causes(10)
+    spec = ml.catalog.metric(metric).format or ",.2f"
     if causes:
         emit(causes, "table", title="原因切片 Slices that explain the change",
              columns=["element", "actual", "expected", "change", "relative_change", "contribution"],
-             formatters={"relative_change": lambda v: f"{v:+.1%}", "contribution": lambda v: f"{v:.0%}"})
+             formatters={"actual": lambda v: format(v, spec), "expected": lambda v: format(v, spec),
+                         "change": lambda v: format(v, "+" + spec.lstrip("+")),
+                         "relative_change": lambda v: f"{v:+.1%}", "contribution": lambda v: f"{v:.0%}"})
     if result.attribution:
         emit(result.attribution["drivers"], "table", title="指标树归因 Tree attribution "
              + ("(exact)" if result.attribution.get("exact") else "(estimate)"),

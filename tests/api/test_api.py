@@ -109,9 +109,9 @@ def test_errors_share_one_shape(svc: Service) -> None:
     body = invalid.json()
     assert body["error"] == "invalid_request"
     assert "body.bogus" in {i["field"] for i in body["issues"]}
-    empty = svc.client.post("/api/v1/query", json={"metrics": []}, headers=h).json()
-    assert empty["issues"][0]["field"] == "body.metrics"
-    assert empty["message"].startswith("body.metrics: ")
+    zero = svc.client.post("/api/v1/query", json={"metrics": ["gmv"], "limit": 0}, headers=h).json()
+    assert zero["issues"][0]["field"] == "body.limit"
+    assert zero["message"].startswith("body.limit: ")
 
 
 def test_compile_and_csv_export(svc: Service) -> None:

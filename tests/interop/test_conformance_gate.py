@@ -26,8 +26,5 @@ def test_conformance_pass_rate_does_not_drop(suite: Path) -> None:
     now = {(r.file, r.name) for r in results if r.status == "pass"}
     lost = sorted(f"{f}::{n}" for f, n in recorded["passing"] if (f, n) not in now)
     assert not lost, lost
-
-
-def test_tier_a_meets_the_issue_goal(suite: Path) -> None:
-    results = mf.run(suite, only=lambda c: c.group == "a")
-    assert mf.summary(results)["groups"]["a"]["pass_rate"] >= 0.95
+    # the issue's goal for simple, ratio and derived metrics (tiers 1-4)
+    assert summary["groups"]["a"]["pass_rate"] >= 0.95

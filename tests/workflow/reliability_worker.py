@@ -47,7 +47,7 @@ def alerts() -> list[AlertInput]:
 
 def main(project: str) -> None:
     ml = MetricLoop.open(project)
-    policy = RetryPolicy(base_s=5, factor=2, cap_s=120, jitter=0.5, max_age_s=86400)
+    policy = RetryPolicy(base_s=5, factor=2, cap_s=60, jitter=0.5, max_age_s=86400)
     rng = random.Random()
     todo = alerts()
     with Notifier(clock=sim_clock, timeout_s=3) as notifier:

@@ -95,6 +95,9 @@ class Principal:
         return self.role is Role.admin or not self.policy_dimensions()
 
     def policy_dimensions(self) -> list[str]:
+        """Dimensions this user's rows are limited by (none for admins and '*' values)."""
+        if self.role is Role.admin:
+            return []
         return sorted({p.dimension for p in self.policies if ALL_VALUES not in self.attributes.get(p.attribute, ())})
 
     def policy_filters(self) -> tuple[str, ...]:

@@ -488,9 +488,9 @@ class AccessService:
             raise ConfigError(f"applies_to_type must be all, role, team or user, not {applies_to_type!r}")
         if applies_to_type != "all" and not applies_to:
             raise ConfigError(f"a policy for one {applies_to_type} needs applies_to")
-        from metricloop.engine.filters import parse_filter
-
-        parse_filter(f"{dimension} = 'x'")  # the dimension must be a valid name in the filter language
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", dimension):
+            raise ConfigError(f"dimension {dimension!r} must be a dimension name such as region",
+                              zh=f"维度 {dimension!r} 必须是维度名称，例如 region")
         _check_attributes({attribute: []})
         with self._session() as s:
             if s.scalars(select(RowPolicy).where(RowPolicy.name == name)).first():

@@ -279,7 +279,8 @@ class MonitorSpec(_Strict):
         """Periods of history to load: enough for the detectors' seasons and warm-ups."""
         if self.history is not None:
             return self.history
-        return {Grain.minute: 7 * 1440, Grain.hour: 8 * 168, Grain.day: 400, Grain.week: 156,
+        # hour/minute: 10 seasons, so the last periods still see the seasonal detector's 8 past seasons
+        return {Grain.minute: 10 * 1440, Grain.hour: 10 * 168, Grain.day: 400, Grain.week: 156,
                 Grain.month: 48}[self.grain]
 
 

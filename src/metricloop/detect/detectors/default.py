@@ -159,8 +159,9 @@ def seasonal_model(
     """Causal seasonal baseline: ``(expected, scale, offset)`` per point, state before the point.
 
     expected = level + offset[slot of week]; a weekly slot not seen yet borrows the offset of its
-    slot of the day (a new series is useful after a day, and knows its weekends after a week). Each slot keeps a robust scale of its residuals, never below a quarter of
-    the series-wide scale. Residuals are clipped at ``point_clip`` scales before they update
+    slot of the day (a new series is useful after a day, and knows its weekends after a week).
+    Each slot keeps a robust scale of its residuals, never below a quarter of the series-wide
+    scale. Residuals are clipped at ``point_clip`` scales before they update
     anything, so an incident barely moves the baseline.
     """
     n, t = x.shape
@@ -271,20 +272,17 @@ def _record_ratio(f: FloatArray, warmup: int, half_life: float, floor: float = 0
     n, t = f.shape
     learn_from = warmup // 2
     decay = 0.5 ** (1.0 / half_life)
-    ref = np.zeros((n, t))
-    if floor > 0:
-        # causal long-run mean of f (points learn_from .. i-1), from cumulative sums
-        c = np.cumsum(np.where(np.arange(t) >= learn_from, f, 0.0), axis=1)
-        seen = np.maximum(np.arange(t) - learn_from, 1)
-        ref[:, 1:] = floor * c[:, :-1] / seen[1:]
-    ft, reft = np.ascontiguousarray(f.T), np.ascontiguousarray(ref.T)  # time-major
+    ft = np.ascontiguousarray(f.T)  # time-major
     prev = np.zeros(n)
+    total = np.zeros(n)  # sum of f since learn_from, for the floor (a long-run mean)
     out = np.zeros((t, n))
     for i in range(t):
         if i > warmup:
-            out[i] = ft[i] / (np.maximum(prev, reft[i]) + 1e-9)
+            denom = np.maximum(prev, total * (floor / (i - learn_from))) if floor > 0 else prev
+            out[i] = ft[i] / (denom + 1e-9)
         if i >= learn_from:
             prev = np.maximum(prev * decay, ft[i])
+            total += ft[i]
     return out.T
 
 
@@ -295,7 +293,7 @@ def effective_warmup(p: DefaultParams, period: int) -> int:
 
 def streaming_scores(
     values: FloatArray, params: DefaultParams, phase: np.ndarray | None = None, period: int = 1
-) -> dict[str, FloatArray]:
+) -> dict[str, np.ndarray]:
     """Score in [0, 1) per point plus the pieces (for reasons and bands). Causal.
 
     ``phase`` (per point, shared ``(n_points,)`` or per series ``(n_series, n_points)``) and
@@ -330,13 +328,17 @@ def streaming_scores(
         elif params.direction is Direction.DOWN:
             season = np.where(signed < 0, season, 0.0)
         evidence.append(_record_ratio(season, wu, hl, fl) * params.season_weight)
-    ratios = np.stack(evidence)
     if params.direction is not Direction.BOTH:
         # rarity and shift are not signed: count them only when the value moved the wanted way
         wanted = signed > 0 if params.direction is Direction.UP else signed < 0
-        ratios[1:3] *= wanted
-    which = np.argmax(ratios, axis=0)
-    r = np.max(ratios, axis=0)
+        evidence[1] = evidence[1] * wanted
+        evidence[2] = evidence[2] * wanted
+    r = evidence[0]
+    which = np.zeros(r.shape, dtype=np.int8)
+    for kind, ratio in enumerate(evidence[1:], start=1):
+        better = ratio > r
+        which[better] = kind
+        r = np.where(better, ratio, r)
     k = params.refractory
     if k > 1:
         prev = maximum_filter1d(r, size=k, axis=1, origin=(k - 1) // 2, mode="constant", cval=-np.inf)
@@ -346,7 +348,7 @@ def streaming_scores(
     r = r / params.sensitivity
     score = r / (1.0 + r)
     score[np.isnan(raw)] = 0.0
-    return {"score": score, "expected": expected, "scale": scale, "which": which.astype(np.int8)}
+    return {"score": score, "expected": expected, "scale": scale, "which": which}
 
 
 @register

@@ -1,0 +1,94 @@
+"""The default detector: weekly seasonal baseline, warm-up by grain, shared/per-series phases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricloop.detect import run_detector
+from metricloop.detect.detectors.default import (
+    DefaultParams,
+    effective_warmup,
+    seasonal_phase,
+    streaming_scores,
+)
+from metricloop.detect.types import SeriesBatch
+
+
+def _business_hours(n_series: int, weeks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly KPI: busy office hours, quiet nights, weekends at 40 % of weekdays, 3 % noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(24 * 7 * weeks)
+    hour, weekday = t % 24, (t // 24) % 7  # 2024-01-01 is a Monday
+    shape = 0.2 + 0.8 * np.exp(-0.5 * ((hour - 14) / 3.5) ** 2)
+    mean = 1000 * shape * np.where(weekday >= 5, 0.4, 1.0)
+    values = mean[None, :] * (1 + 0.03 * rng.standard_normal((n_series, t.size)))
+    ts = np.datetime64("2024-01-01T00:00") + t.astype("timedelta64[h]")
+    return values, ts
+
+
+def test_seasonal_phase_is_the_slot_of_the_week() -> None:
+    hourly = np.datetime64("2024-01-01T00:00") + np.arange(200).astype("timedelta64[h]")  # a Monday
+    phase, period = seasonal_phase(hourly)
+    assert period == 168
+    assert phase[0] == 0 and phase[25] == 25 and phase[168] == 0
+    five_min = np.datetime64("2024-01-06T10:00") + (5 * np.arange(30)).astype("timedelta64[m]")  # Saturday
+    phase, period = seasonal_phase(five_min)
+    assert period == 168
+    assert set(phase[:12]) == {5 * 24 + 10}  # one slot per hour: 12 points share it
+    daily = np.datetime64("2024-01-03") + np.arange(10).astype("timedelta64[D]")  # a Wednesday
+    phase, period = seasonal_phase(daily)
+    assert period == 7 and phase[0] == 2
+    weekly = np.datetime64("2024-01-01") + (7 * np.arange(10)).astype("timedelta64[D]")
+    assert seasonal_phase(weekly)[1] == 1
+
+
+def test_weekends_and_nights_are_normal_but_a_night_at_day_level_is_not() -> None:
+    values, ts = _business_hours(n_series=4, weeks=6, seed=3)
+    # series 0, Wednesday of week 5, 02:00-05:00: the daytime level in the middle of the night
+    # (inside the series' usual range, so only a seasonal baseline can tell)
+    start = 24 * 7 * 4 + 24 * 2 + 2
+    values[0, start : start + 4] = 1000.0
+    det = run_detector(SeriesBatch(values=values, timestamps=ts, grain="hour"), "default")
+    assert det.flagged[0, start : start + 4].any()
+    learned = slice(24 * 7 * 2, None)  # after two weeks every hour of the week has been seen
+    assert not det.flagged[1:, learned].any()  # clean series: weekends and nights raise nothing
+    # the band follows the season: a night's expectation is far below an afternoon's
+    night, afternoon = start - 24, start - 24 + 12
+    assert det.expected[1, night] < 0.5 * det.expected[1, afternoon]
+
+
+def test_a_daily_metric_is_scored_after_a_month_not_after_300_days() -> None:
+    p = DefaultParams()
+    assert effective_warmup(p, 7) == 30
+    assert effective_warmup(p, 168) == p.warmup
+    rng = np.random.default_rng(4)
+    values = 100 + rng.normal(0, 2, (1, 120))
+    values[0, 80] = 160
+    ts = np.datetime64("2024-01-01") + np.arange(120).astype("timedelta64[D]")
+    det = run_detector(SeriesBatch(values=values, timestamps=ts, grain="day"), "default")
+    assert det.flagged[0, 80]
+    assert not det.flagged[0, :30].any()
+
+
+def test_shared_and_per_series_phases_give_the_same_scores() -> None:
+    values, ts = _business_hours(n_series=3, weeks=3, seed=5)
+    values[1, 400:406] *= 0.4
+    phase, period = seasonal_phase(ts)
+    p = DefaultParams()
+    shared = streaming_scores(values, p, phase, period)
+    per_series = streaming_scores(values, p, np.tile(phase, (3, 1)), period)
+    np.testing.assert_allclose(shared["score"], per_series["score"])
+    np.testing.assert_allclose(shared["expected"], per_series["expected"])
+
+
+def test_direction_down_ignores_a_rise() -> None:
+    values, ts = _business_hours(n_series=2, weeks=4, seed=6)
+    at = 24 * 7 * 3 + 14  # a Monday afternoon
+    values[0, at] *= 1.8
+    values[1, at] *= 0.3
+    batch = SeriesBatch(values=values, timestamps=ts, grain="hour")
+    down = run_detector(batch, "default", {"direction": "down"})
+    both = run_detector(batch, "default")
+    assert both.flagged[0, at] and both.flagged[1, at]
+    assert not down.flagged[0, at]
+    assert down.flagged[1, at]

@@ -68,3 +68,32 @@ def test_rule_details() -> None:
     assert w[80] == pytest.approx(-0.11)  # 3 widths after the window: full cost
     assert not ok[14]
     assert ok[15]
+
+
+def test_split_halves_are_fixed_disjoint_and_cover_every_category() -> None:
+    names = [f"{cat}/f{i}.csv" for cat in ("x", "y") for i in range(5)] + ["z/only.csv"]
+    a, b = nab.split_halves(list(reversed(names)))
+    assert (a, b) == nab.split_halves(names)  # order of the input does not matter
+    assert set(a) | set(b) == set(names) and not set(a) & set(b)
+    assert a[:3] == ["x/f0.csv", "x/f2.csv", "x/f4.csv"] and b[:2] == ["x/f1.csv", "x/f3.csv"]
+    assert "z/only.csv" in a
+
+
+def test_fixed_threshold_score_matches_the_optimum_at_its_threshold() -> None:
+    files = nab.load_corpus(ROOT, SUBSET)
+    scores = nab.load_published_scores(ROOT, "numenta", files)
+    best = nab.optimize(files, scores, "standard")
+    fixed = nab.score_fixed(files, scores, "standard", best.threshold)
+    assert fixed.normalized == pytest.approx(best.normalized)
+    assert nab.score_fixed(files, scores, "standard", best.threshold + 0.2).normalized < best.normalized
+
+
+def test_published_subset_scores_add_up_to_the_scoreboard() -> None:
+    names = [f.name for f in nab.load_corpus(ROOT)]
+    published = nab.load_published_table(ROOT)
+    for det in ("ARTime", "numenta", "contextOSE"):
+        whole = nab.published_subset_scores(ROOT, det, names)
+        assert whole is not None
+        for profile, value in whole.items():
+            assert value == pytest.approx(published[det][profile], abs=0.01), (det, profile)
+    assert nab.published_subset_scores(ROOT, "no_such_detector", names) is None

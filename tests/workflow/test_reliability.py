@@ -200,7 +200,8 @@ def test_thousand_alerts_flaky_channels_outage_two_kills_nothing_lost(tmp_path: 
             assert not [k for k in dups if k[0].startswith("webhook/")]  # deduplicating receiver: never twice
             robot_or_mail_dups = len(dups) + sum(1 for c in inbox.message_ids.values() if c > 1)
             assert robot_or_mail_dups <= len(kills)  # only a send cut by a kill can be shown twice
-            refused = [rec for rec in emu.recorded() for code in (b"130101", b"45009", b"11232") if code in rec.response]
+            limit_codes = (b"130101", b"45009", b"11232")
+            refused = [rec for rec in emu.recorded() for code in limit_codes if code in rec.response]
             assert not refused  # we never exceeded a robot's rate limit
 
             by_outcome = Counter(a.outcome for a in attempts)

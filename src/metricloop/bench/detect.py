@@ -336,8 +336,7 @@ def business_series(
                 values[i, start:] *= 1 + rng.choice([-1, 1]) * rng.uniform(0.15, 0.4)
             else:  # daytime level at night
                 length = int(rng.integers(3, 9))
-                night_start = start - (start % 24) + 1  # 01:00 of that day
-                start = night_start
+                start = start - (start % 24) + 25  # 01:00 of the next day
                 values[i, start : start + length] = level[i, 0] * weekend[0, start] * trend[i, start] * (
                     1 + noise_sd[i, 0] * rng.standard_normal(length)
                 ) * 0.9

@@ -130,6 +130,60 @@ class LeafTable:
     def condition(self, cuboid: tuple[int, ...], codes: Sequence[int]) -> tuple[tuple[str, str], ...]:
         return tuple((self.dims[j], str(self.labels[j][c])) for j, c in zip(cuboid, codes, strict=True))
 
+    def volume(self) -> FloatArray:
+        """Each leaf's size in either period: the larger of actual and expected (denominators for a ratio).
+
+        The larger, not the mean, so that a leaf that dropped to zero is still compared with leaves
+        of its usual size.
+        """
+        if self.kind == "ratio":
+            ad, ed = self.dens()
+            return np.maximum(np.abs(ad), np.abs(ed))
+        return np.maximum(np.abs(self.actual), np.abs(self.expected))
+
+    def implied(self) -> dict[int, int]:
+        """Hierarchies in the data: ``{j: i}`` when dimension ``j`` is a function of dimension ``i``.
+
+        ``province → region``: every province lies in one region, so ``region=华东&province=浙江`` is
+        the slice ``province=浙江`` under a longer name, and ``region`` splits no leaf that
+        ``province`` has not split already. Two dimensions that determine each other (a code and its
+        name) keep the first one. A dimension with a single value is left alone (it implies nothing).
+        """
+        n = len(self.dims)
+        card = [len(lab) for lab in self.labels]
+        out: dict[int, int] = {}
+        for j in range(n):
+            if card[j] < 2:
+                continue
+            # the finest determining dimension names the hierarchy's parent most usefully
+            for i in sorted(range(n), key=lambda k: -card[k]):
+                if i == j or card[i] < card[j] or (card[i] == card[j] and i > j):
+                    continue
+                pairs = self.codes[:, i].astype(np.int64) * card[j] + self.codes[:, j]
+                if len(np.unique(pairs)) == len(np.unique(self.codes[:, i])):
+                    out[j] = i
+                    break
+        return out
+
+    def pool(self, keep: Sequence[int]) -> tuple[LeafTable, np.ndarray]:
+        """The table summed over the dimensions not in ``keep``: coarser leaves, and each old leaf's new one."""
+        keep = tuple(keep)
+        inverse, elem_codes = self.cuboid_index(keep)
+        n = len(elem_codes)
+
+        def s(v: FloatArray) -> FloatArray:
+            return np.bincount(inverse, weights=v, minlength=n)
+
+        codes = elem_codes.astype(np.int32)
+        labels = tuple(self.labels[j] for j in keep)
+        dims = tuple(self.dims[j] for j in keep)
+        if self.kind == "ratio":
+            ad, ed = self.dens()
+            table = LeafTable(dims, codes, labels, self.kind, s(self.actual), s(self.expected), s(ad), s(ed))
+        else:
+            table = LeafTable(dims, codes, labels, self.kind, s(self.actual), s(self.expected))
+        return table, inverse
+
     def mask(self, conditions: Sequence[tuple[str, str]]) -> np.ndarray:
         """Leaves inside the slice ``dim=value & ...``."""
         m = np.ones(self.size, dtype=bool)

@@ -103,6 +103,7 @@ def test_ui_data_paths_obey_the_policy(svc: Service) -> None:
     when = dt.datetime.combine(day, dt.time())
     admin_value = svc.ml.query(MetricQuery(metrics=["gmv"], where="region = '华东'", start=when, end=when,
                                            grain="day")).rows()[0]["gmv"]
+    admin_value = float(admin_value)
     assert gmv_card.raw == pytest.approx(admin_value)
 
 

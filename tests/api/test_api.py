@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from metricloop.engine.query import MetricQuery
 from tests.api.service import PASSWORD, Service
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -82,8 +83,9 @@ def test_query_returns_rows_and_sql(svc: Service) -> None:
     r = svc.client.post("/api/v1/query", json=body, headers=svc.as_("boss"))
     assert r.status_code == 200
     out = r.json()
-    expected = svc.ml.query(__import__("metricloop.engine.query", fromlist=["MetricQuery"]).MetricQuery(**body))
-    assert out["rows"] == [{k: v for k, v in row.items()} for row in expected.rows()]
+    expected = svc.ml.query(MetricQuery(**body)).rows()
+    assert [(r["region"], r["orders"]) for r in out["rows"]] == [(r["region"], r["orders"]) for r in expected]
+    assert [r["gmv"] for r in out["rows"]] == pytest.approx([float(r["gmv"]) for r in expected])
     assert out["row_count"] == 3
     assert [c["name"] for c in out["columns"]] == ["region", "gmv", "orders"]
     assert "SUM(" in out["sql"].upper()

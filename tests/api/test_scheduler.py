@@ -122,7 +122,8 @@ def test_two_worker_processes_share_jobs_without_running_any_twice(tmp_path: Pat
            "METRICLOOP_JOB_MODULES": "tests.api.sched_jobs",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
     MetricLoop.open(root).store  # migrate once, before the workers race to it  # noqa: B018
-    cmd = [sys.executable, "-c", "from metricloop.cli.main import main; main()", "serve", "--worker", "--project", str(root)]
+    cmd = [sys.executable, "-c", "from metricloop.cli.main import main; main()",
+           "serve", "--worker", "--project", str(root)]
     workers = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
     try:
         deadline = time.monotonic() + 60

@@ -146,10 +146,14 @@ def test_partition_dimensions_join_too(engine: tuple[Compiler, DuckDBWarehouse],
 def test_window_snaps_to_the_coarsest_time_grain_without_metric_time(
     engine: tuple[Compiler, DuckDBWarehouse], rows: dict[str, list[Any]]
 ) -> None:
-    # ts has minute grain: without metric_time the range is whole days (day is the floor)
-    got = run(engine, metrics=["events"], start=dt.datetime(2024, 1, 3, 12), end=dt.datetime(2024, 1, 4, 6))
+    # ts has minute grain: without metric_time a range of dates is whole days (day is the floor)
+    got = run(engine, metrics=["events"], start=dt.date(2024, 1, 3), end=dt.date(2024, 1, 4))
     expected = sum(1 for r in rows["events"] if dt.date(2024, 1, 3) <= r[1].date() <= dt.date(2024, 1, 4))
     assert got[0]["events"] == expected
+    # a range given with hours (an incident window) is whole hours, the end hour included
+    got = run(engine, metrics=["events"], start=dt.datetime(2024, 1, 3, 12, 30), end=dt.datetime(2024, 1, 4, 6, 10))
+    lo, hi = dt.datetime(2024, 1, 3, 12), dt.datetime(2024, 1, 4, 7)
+    assert got[0]["events"] == sum(1 for r in rows["events"] if lo <= r[1] < hi)
 
 
 def test_dimension_values_without_metrics(engine: tuple[Compiler, DuckDBWarehouse], rows: dict[str, list[Any]]) -> None:

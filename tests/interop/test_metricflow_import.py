@@ -83,7 +83,12 @@ def test_simple_manifest_mapping(suite: Path) -> None:
     assert "alien_day" in notes["metric:bookings_offset_alien_day"].message
     assert notes["metric:active_listings"].level == "unsupported"  # Metric() inside a filter
     assert len(result.document["extensions"]["dbt"]["saved_queries"]) == 5
-    assert {"table": "mf.mf_time_spine", "column": "ds", "grain": "day"} in result.document["time_spines"]
+    # the daily spine is named twice (both MetricFlow forms): one spine, with its custom granularity
+    daily = [s for s in result.document["time_spines"] if s["table"] == "mf.mf_time_spine"]
+    assert daily == [
+        {"table": "mf.mf_time_spine", "column": "ds", "grain": "day", "custom_granularities": [{"name": "alien_day"}]}
+    ]
+    assert catalog.custom_grain("alien_day") is not None
     assert catalog.time_spines[0].table.startswith("mf.")
 
 

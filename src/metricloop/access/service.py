@@ -244,6 +244,7 @@ class AccessService:
                               zh=f"用户名 {username!r} 只能包含小写字母、数字、'.'、'_'、'-'（2-64 个字符）")
         r = _role(role)
         attrs = _check_attributes(attributes)
+        team = team or None
         if password is not None:
             _check_password(password)
         with self._session() as s:

@@ -351,7 +351,7 @@ def _with_grain(catalog: Catalog, metrics: list[str], name: str, grain: str | No
     """A group-by name with its grain made explicit, as MetricFlow names the output column."""
     base = name
     parts = name.split("__")
-    if parts[-1] in {g.value for g in Grain}:
+    if parts[-1] in {g.value for g in Grain} or (len(parts) > 1 and catalog.custom_grain(parts[-1])):
         return name
     if parts[0] == "metric_time" and len(parts) == 1:
         return f"metric_time__{grain or _default_grain(catalog, metrics).value}"
@@ -372,7 +372,7 @@ def _with_grain(catalog: Catalog, metrics: list[str], name: str, grain: str | No
 
 
 def custom_grains(document: dict[str, Any]) -> set[str]:
-    """Custom granularity names of an imported manifest (kept under extensions.dbt, not evaluated)."""
+    """Custom granularity names of an imported manifest's project configuration."""
     cfg = document.get("extensions", {}).get("dbt", {}).get("project_configuration") or {}
     return {str(g.get("name")) for t in cfg.get("time_spines") or [] for g in t.get("custom_granularities") or []}
 
@@ -380,7 +380,8 @@ def custom_grains(document: dict[str, Any]) -> set[str]:
 def translate(case: Case, catalog: Catalog, custom: set[str] | None = None) -> Translation:
     spec = case.spec
     text = " ".join(str(spec.get(k) or "") for k in ("group_bys", "group_by_objs", "where_filter"))
-    for grain in sorted(custom or ()):
+    known = {g.name for spine in catalog.time_spines for g in spine.custom_granularities}
+    for grain in sorted(set(custom or ()) - known):
         if re.search(rf"(__|'|\"){re.escape(grain)}\b", text):
             raise CaseUnsupported(f"custom granularity '{grain}' is not supported yet")
     for key in ("saved_query_name",):

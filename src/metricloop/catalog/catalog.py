@@ -21,6 +21,7 @@ from metricloop.catalog.models import (
     TOTAL_AGGS,
     Additivity,
     Agg,
+    CustomGranularity,
     Lifecycle,
     Measure,
     Metric,
@@ -84,6 +85,14 @@ class Catalog:
             return self.semantic_models[name]
         except KeyError:
             raise NotFoundError(f"unknown semantic model '{name}'", zh=f"未知语义模型 '{name}'") from None
+
+    def custom_grain(self, name: str) -> tuple[TimeSpine, CustomGranularity] | None:
+        """The time spine (and its column) that defines custom granularity ``name``, if any."""
+        for spine in self.time_spines:
+            for g in spine.custom_granularities:
+                if g.name == name:
+                    return spine, g
+        return None
 
     def find_measure(self, name: str) -> tuple[SemanticModel, Measure] | None:
         for model in self.semantic_models.values():

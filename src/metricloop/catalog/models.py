@@ -328,7 +328,11 @@ class Metric(Strict):
     input_metric: MetricRef | None = None
     window: str | None = Field(default=None, description="Cumulative window, e.g. '7 days'.")
     grain_to_date: Grain | None = None
-    period_agg: Literal["first", "last", "average"] = "first"
+    period_agg: Literal["first", "last", "average"] = Field(
+        default="last",
+        description="A cumulative value at a grain coarser than its time dimension's: the value of the period's "
+        "last day (default), first day, or their average. MetricFlow's default is first (the importer writes it).",
+    )
     # shared
     filter: str | None = Field(default=None, description="Filter expression applied to this metric.")
     time_granularity: Grain | None = Field(default=None, description="Default grain for queries.")
@@ -402,6 +406,18 @@ def parse_window(text: str) -> tuple[int, Grain]:
     return int(m.group(1)), Grain(m.group(2).lower())
 
 
+class CustomGranularity(Strict):
+    """A calendar of the business's own (fiscal quarters, retail weeks, MetricFlow's custom
+    granularities): a column of the time spine giving each period the start of its custom period."""
+
+    name: Name
+    column: str | None = Field(default=None, description="Spine column; defaults to the name.")
+
+    @property
+    def column_name(self) -> str:
+        return self.column or self.name
+
+
 class TimeSpine(Strict):
     """A calendar table with one row per period: lets periods without any data still appear
     (queries of metric_time alone, cumulative windows over gaps), as MetricFlow's time spine."""
@@ -409,6 +425,18 @@ class TimeSpine(Strict):
     table: str = Field(description="Table in the warehouse (schema.table allowed).")
     column: str = Field(description="The period-start column.")
     grain: Grain = Grain.day
+    custom_granularities: list[CustomGranularity] = Field(
+        default_factory=list,
+        description="Custom grains read from this spine: group or filter by `<time dim>__<name>`.",
+    )
+
+    @field_validator("custom_granularities")
+    @classmethod
+    def _no_standard_names(cls, v: list[CustomGranularity]) -> list[CustomGranularity]:
+        clash = [g.name for g in v if g.name in Grain.__members__]
+        if clash:
+            raise ValueError(f"custom granularity {clash[0]!r} has the name of a standard grain")
+        return v
 
 
 class ModelsFile(Strict):

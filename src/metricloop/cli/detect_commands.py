@@ -47,7 +47,7 @@ def _event_row(e: Any, loc: str) -> dict[str, Any]:
 def detect(
     project: ProjectOpt = None,
     monitor: Annotated[str | None, typer.Option("--monitor", "-m", help="Only this monitor.")] = None,
-    at: Annotated[str | None, typer.Option(help="Evaluate as of this time (ISO, project timezone); default now.")] = None,
+    at: Annotated[str | None, typer.Option(help="Evaluate as of this time (ISO, project timezone).")] = None,
     start: Annotated[str | None, typer.Option(help="Backtest from this date/time (needs --monitor and --end).")] = None,
     end: Annotated[str | None, typer.Option(help="Backtest until this date/time (inclusive).")] = None,
     max_series: Annotated[int, typer.Option(help="Backtest: series in the chart JSON.")] = 20,
@@ -61,7 +61,8 @@ def detect(
             raise ConfigError("give either --at (a run) or --start/--end (a backtest), not both",
                               zh="--at（运行）与 --start/--end（回测）不能同时使用")
         if not (start and end and monitor):
-            raise ConfigError("a backtest needs --monitor, --start and --end", zh="回测需要 --monitor、--start 和 --end")
+            raise ConfigError("a backtest needs --monitor, --start and --end",
+                              zh="回测需要 --monitor、--start 和 --end")
         chart = ml.detection.backtest(monitor, start, end, max_series=max_series, locale=loc)
         if fmt is Fmt.json:
             emit([], "json", payload=chart)
@@ -222,7 +223,8 @@ def monitors_show(
         return
     console.print(f"[bold]{m.name}[/] ({m.origin}: {m.source}) hash {m.hash[:12]}")
     console.print_json(data=payload["definition"])
-    emit(payload["runs"], "table", title="recent runs 最近运行",
+    runs: list[dict[str, Any]] = payload["runs"]  # type: ignore[assignment]
+    emit(runs, "table", title="recent runs 最近运行",
          columns=["id", "status", "at", "window_start", "window_end", "series", "new", "updated", "retracted"])
 
 

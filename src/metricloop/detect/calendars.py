@@ -77,7 +77,7 @@ def _cn_shopping_festivals(year: int) -> list[Window]:
     """E-commerce festivals with their pre-sales: 年货节, 双11, 618, 双12, 三八节."""
     sf = SPRING_FESTIVAL.get(year)
     nianhuo = [(sf - dt.timedelta(days=28), sf - dt.timedelta(days=8))] if sf else []  # 年货节, before 春节
-    return [*nianhuo, 
+    return [*nianhuo,
         (dt.date(year, 10, 20), dt.date(year, 11, 12)),  # 双11 pre-sale, final payments, the day itself
         (dt.date(year, 5, 20), dt.date(year, 6, 20)),  # 618 pre-sale to the day after
         (dt.date(year, 12, 12), dt.date(year, 12, 12)),  # 双12

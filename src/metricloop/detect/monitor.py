@@ -261,7 +261,8 @@ class MonitorSpec(_Strict):
     @classmethod
     def _grain(cls, v: Grain) -> Grain:
         if v not in DETECT_GRAINS:
-            raise ValueError(f"{v.value!r} is not a detection grain; expected one of {', '.join(g.value for g in DETECT_GRAINS)}")
+            known = ", ".join(g.value for g in DETECT_GRAINS)
+            raise ValueError(f"{v.value!r} is not a detection grain; expected one of {known}")
         return v
 
     @field_validator("by")

@@ -48,7 +48,8 @@ class MonitorDef:
 
 
 def spec_hash(spec: MonitorSpec) -> str:
-    data = {k: v for k, v in spec.model_dump(mode="json", exclude_defaults=True).items() if k not in PRESENTATION_FIELDS}
+    dump = spec.model_dump(mode="json", exclude_defaults=True)
+    data = {k: v for k, v in dump.items() if k not in PRESENTATION_FIELDS}
     data["name"] = spec.name
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -90,9 +91,9 @@ def check_monitor(
                     issues.append(Issue(f"filter uses '{name}', not a dimension of '{metric.name}'", where(("where",))))
     for i, det in enumerate(spec.detectors):
         for j, rule in enumerate(det.params.get("rules", []) if det.type == "composite" else []):
-            name = rule.get("metric") if isinstance(rule, Mapping) else None
-            if name and name != "self" and name not in catalog.metrics:
-                issues.append(Issue(f"composite rule reads unknown metric '{name}'",
+            other = str(rule.get("metric") or "") if isinstance(rule, Mapping) else ""
+            if other and other != "self" and other not in catalog.metrics:
+                issues.append(Issue(f"composite rule reads unknown metric '{other}'",
                                     where(("detectors", i, "params", "rules", j, "metric"))))
     return issues
 

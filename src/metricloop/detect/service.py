@@ -48,7 +48,15 @@ from metricloop.detect.series import (
 )
 from metricloop.detect.types import SeriesBatch, to_ns
 from metricloop.engine.query import MetricQuery
-from metricloop.errors import ConfigError, ConflictError, DefinitionError, Issue, Location, MetricLoopError, NotFoundError
+from metricloop.errors import (
+    ConfigError,
+    ConflictError,
+    DefinitionError,
+    Issue,
+    Location,
+    MetricLoopError,
+    NotFoundError,
+)
 from metricloop.i18n import Text
 from metricloop.secrets import redact
 from metricloop.store.detect_models import Anomaly, AnomalyLabel, DetectionRun, MonitorRevision
@@ -225,7 +233,8 @@ class DetectionService:
                 except DefinitionError as exc:
                     issues += exc.issues
                     continue
-                issues += check_monitor(spec, catalog, lambda p, n=rev.name: Location(f"api:{n}", field=".".join(map(str, p))))  # type: ignore[misc]
+                where = f"api:{rev.name}"
+                issues += check_monitor(spec, catalog, lambda p, w=where: Location(w, field=".".join(map(str, p))))  # type: ignore[misc]
                 out.append(MonitorDef(spec, "api", f"api (v{rev.version})"))
         if issues:
             raise DefinitionError(issues)
@@ -470,10 +479,12 @@ class DetectionService:
         return out
 
     # ---------------------------------------------------------------- runs
-    def run(self, monitor: str | None = None, at: dt.datetime | dt.date | str | None = None) -> DetectReport:
+    def run(self, monitor: str | None = None, at: dt.datetime | dt.date | str | None = None,
+            *, since: dt.datetime | None = None) -> DetectReport:
         """Evaluate every enabled monitor (or one) now or at ``at``; store the events.
 
-        A monitor that fails (e.g. its query) is reported as failed; the others still run.
+        ``since`` widens the re-judged window back to that time (a backfill of history in one
+        pass). A monitor that fails (e.g. its query) is reported as failed; the others still run.
         """
         when = self._at(at)
         if monitor is None:
@@ -482,9 +493,9 @@ class DetectionService:
         else:
             self.sync_monitors()
             targets = [self.monitor(monitor)]
-        return DetectReport(when, [self._run_one(m, when) for m in targets])
+        return DetectReport(when, [self._run_one(m, when, since) for m in targets])
 
-    def _run_one(self, m: MonitorDef, at: dt.datetime) -> MonitorReport:
+    def _run_one(self, m: MonitorDef, at: dt.datetime, since: dt.datetime | None = None) -> MonitorReport:
         spec, h = m.spec, m.hash
         started = utcnow()
         report = MonitorReport(spec.name, "ok")
@@ -503,6 +514,9 @@ class DetectionService:
             if prev is not None and prev.window_end is not None:
                 w0 = min(w0, shift_period(self._local(prev.window_end), spec.grain, 1))
             w0 = max(w0, first)
+            if since is not None:  # backfill: judge everything from ``since``, with history before it
+                w0 = min(w0, since)
+                first = min(first, shift_period(since, spec.grain, -(history - 1)))
             report.window_start, report.window_end = w0, last
             data = self.load_series(spec, first, last, fresh)
             runs = self.evaluate(spec, data, feedback)
@@ -524,7 +538,7 @@ class DetectionService:
         except MetricLoopError as exc:
             report.status, report.detail = "failed", redact(str(exc))
             self._failed_run(spec.name, h, at, started, report.detail)
-        except Exception as exc:  # noqa: BLE001 — one broken monitor must not stop the others
+        except Exception as exc:
             report.status, report.detail = "failed", redact(f"{type(exc).__name__}: {exc}")
             self._failed_run(spec.name, h, at, started, report.detail)
         return report
@@ -616,7 +630,7 @@ class DetectionService:
     ) -> tuple[list[MonitorRun], dt.datetime, dt.datetime, dt.datetime | None]:
         first = floor_period(_as_datetime(start), spec.grain)
         end_t = _as_datetime(end)
-        if isinstance(end, dt.date) and not isinstance(end, dt.datetime) or (isinstance(end, str) and len(end) == 10):
+        if (isinstance(end, dt.date) and not isinstance(end, dt.datetime)) or (isinstance(end, str) and len(end) == 10):
             end_t = end_t + dt.timedelta(days=1) - dt.timedelta(microseconds=1)  # the whole last day
         last = floor_period(end_t, spec.grain)
         complete, fresh = self.last_complete(spec, self._at(None))
@@ -736,7 +750,7 @@ class DetectionService:
         """The monitor's precision from its labelled anomalies (``detect.feedback.precision``)."""
         with self.ml.store.session() as s:
             labels = s.scalars(sa.select(Anomaly.label).where(Anomaly.monitor == monitor, Anomaly.label.is_not(None)))
-            return precision(list(labels)).to_dict()
+            return precision([lab for lab in labels if lab is not None]).to_dict()
 
     def runs(self, monitor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         q = sa.select(DetectionRun).order_by(DetectionRun.id.desc()).limit(limit)

@@ -53,6 +53,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Cumulative:
     window: Offset | None = None
     grain_to_date: Grain | None = None
+    period_agg: str = "last"  # how days' values make a coarser period's value: first | last | average
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,11 @@ class Leaf:
     offset: Offset | None = None
     cumulative: Cumulative | None = None
     percentile: tuple[float, bool, bool] | None = None  # (p, discrete, approximate)
+    to_grain: Grain | None = None  # offset_to_grain: the value at the start of this grain's period
 
     @property
     def group_key(self) -> tuple[Any, ...]:
-        return (self.model, self.time_dim, self.filters, self.offset, self.cumulative)
+        return (self.model, self.time_dim, self.filters, self.offset, self.cumulative, self.to_grain)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,13 @@ class Compiler:
 
     # ------------------------------------------------------------------ metric expansion
     def _expand(
-        self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None, depth: int = 0
+        self,
+        plan: _Plan,
+        metric: Metric,
+        filters: tuple[str, ...],
+        offset: Offset | None,
+        depth: int = 0,
+        to_grain: Grain | None = None,
     ) -> exp.Expr:
         if depth > 20:
             raise QueryError(f"metric '{metric.name}' nests too deeply")
@@ -146,6 +154,7 @@ class Compiler:
                     offset,
                     None,
                     pct,
+                    to_grain,
                 )
             )
             if metric.fill_nulls_with is not None:
@@ -154,14 +163,14 @@ class Compiler:
         if metric.type is MetricType.ratio:
             assert metric.numerator
             assert metric.denominator
-            num = self._input(plan, metric.numerator, filters, offset, depth)
-            den = self._input(plan, metric.denominator, filters, offset, depth)
+            num = self._input(plan, metric.numerator, filters, offset, depth, to_grain)
+            den = self._input(plan, metric.denominator, filters, offset, depth, to_grain)
             return exp.Div(
                 this=exp.cast(num, "double", copy=False), expression=exp.func("NULLIF", den, exp.Literal.number(0))
             )
         if metric.type is MetricType.derived:
             assert metric.expr
-            values = {i.ref: self._input(plan, i, filters, offset, depth) for i in metric.input_metrics}
+            values = {i.ref: self._input(plan, i, filters, offset, depth, to_grain) for i in metric.input_metrics}
             formula = parse_formula(metric.expr)
 
             def sub(node: exp.Expr) -> exp.Expr:
@@ -174,20 +183,39 @@ class Compiler:
                 out = exp.func("COALESCE", out, exp.Literal.number(metric.fill_nulls_with))
             return out
         if metric.type is MetricType.cumulative:
-            return self._cumulative(plan, metric, filters, offset)
+            if to_grain is not None:
+                raise UnsupportedError(
+                    f"offset_to_grain over the cumulative metric '{metric.name}' is not supported",
+                    zh=f"累计指标 '{metric.name}' 不支持 offset_to_grain",
+                )
+            node = self._cumulative(plan, metric, filters, offset)
+            if metric.fill_nulls_with is not None:
+                node = exp.func("COALESCE", node, exp.Literal.number(metric.fill_nulls_with))
+            return node
         raise UnsupportedError(
             f"metric '{metric.name}' of type {metric.type.value} cannot be queried yet",
             zh=f"指标 '{metric.name}'（{metric.type.value}）暂不支持查询",
         )
 
     def _input(
-        self, plan: _Plan, ref: MetricInput, filters: tuple[str, ...], offset: Offset | None, depth: int
+        self,
+        plan: _Plan,
+        ref: MetricInput,
+        filters: tuple[str, ...],
+        offset: Offset | None,
+        depth: int,
+        to_grain: Grain | None = None,
     ) -> exp.Expr:
-        if ref.offset_to_grain is not None:
-            raise UnsupportedError(f"offset_to_grain on input '{ref.ref}' is not supported yet")
         child_filters = (*filters, ref.filter) if ref.filter else filters
         child_offset = _add_offsets(offset, parse_window(ref.offset_window) if ref.offset_window else None)
-        return self._expand(plan, self.catalog.metric(ref.name), child_filters, child_offset, depth + 1)
+        child_grain = ref.offset_to_grain or to_grain
+        if child_grain is not None and (child_offset is not None or (ref.offset_to_grain and to_grain)):
+            # MetricFlow allows one of the two per input; nesting them has no agreed meaning
+            raise UnsupportedError(
+                f"input '{ref.ref}': offset_to_grain combined with another time offset is not supported",
+                zh=f"输入 '{ref.ref}'：offset_to_grain 不能与其他时间偏移叠加",
+            )
+        return self._expand(plan, self.catalog.metric(ref.name), child_filters, child_offset, depth + 1, child_grain)
 
     def _cumulative(
         self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None
@@ -201,7 +229,8 @@ class Compiler:
             filters = (*filters, base.filter)
         rm = self.catalog.resolve_measure(base)
         assert rm.agg_time_dimension is not None
-        cum = Cumulative(parse_window(metric.window) if metric.window else None, metric.grain_to_date)
+        cum = Cumulative(parse_window(metric.window) if metric.window else None, metric.grain_to_date,
+                         metric.period_agg)
         return plan.leaf(
             Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))), offset, cum)
         )
@@ -308,121 +337,201 @@ class Compiler:
         window: tuple[dt.datetime | None, dt.datetime | None],
         grain: Grain,
     ) -> tuple[exp.Select, list[str]]:
-        """One aggregate subquery for leaves sharing model, filters, offset and window."""
+        """One aggregate subquery for leaves sharing model, filters, offset and window.
+
+        The model's aggregation time dimension is the leaf's time axis, whatever it is called
+        (``metric_time__day`` or ``booking__ds__day``): offsets shift it, and cumulative windows
+        and ``offset_to_grain`` replace it by the output period ``sp.__t`` of a spine joined to the
+        rows. Filters on that axis then hold for the output period, as in MetricFlow.
+        """
         first = leaves[0][0]
         model = self.catalog.model(first.model)
         base = "t0"
         select = exp.select().from_(self._source(model, base), copy=False)
         joins: dict[tuple[str, ...], str] = {}
+        customs: dict[str, str] = {}
         tdim = model.dimension(first.time_dim)
         time_col = self._qualify((tdim.expr if tdim else None) or first.time_dim, base)
+        refs = {name: resolve(self.catalog, model, name, first.time_dim) for name in dims}
+        timey = [refs[n] for n in dims if _is_agg_time(refs[n], first.time_dim)]
+        spined = first.cumulative is not None or first.to_grain is not None
+        bg = _base_grain(tdim, timey, grain) if spined and timey else grain
+        t = exp.column("__t", table="sp")
+
+        start, end = window
+        if first.offset:
+            start = _shift_dt(start, -first.offset[0], first.offset[1])
+            end = _shift_dt(end, -first.offset[0], first.offset[1])
+        conds: list[exp.Expr] = []
+        if spined:  # joined first: custom-grain joins below may read the period
+            self._spine_join(select, model, first, time_col, bg, timey, window, (start, end), grain, conds)
 
         def column(ref: DimRef) -> exp.Expr:
             alias = self._join_path(select, joins, ref.path, base, model)
             return self._qualify(ref.expr, alias)
 
-        def dim_expr(name: str, for_filter: bool = False, offset: Offset | None = None) -> tuple[exp.Expr, bool]:
-            ref = resolve(self.catalog, model, name, first.time_dim)
-            value = column(ref)
-            if offset is not None:  # an offset input: a row at t counts at t + offset, then truncated
-                value = dx.shift(value, offset[0], offset[1], self.dialect)
+        def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:
+            ref = refs.get(name) or resolve(self.catalog, model, name, first.time_dim)
+            agg_time = _is_agg_time(ref, first.time_dim)
+            native: Grain | None = None  # the grain ``value`` is already truncated to
+            if agg_time and spined:
+                value: exp.Expr = t.copy()
+                native = bg
+            else:
+                value = column(ref)
+            if agg_time and first.offset is not None:  # a row (or period) at t counts at t + offset
+                value = dx.shift(value, first.offset[0], first.offset[1], self.dialect)
+                native = native if native is not None and _aligned(first.offset, native) else None
             if ref.date_part is not None:
                 return dx.extract(value, ref.date_part, self.dialect), False
-            if ref.is_time and (ref.grain is not None) and not (for_filter and "__" not in name):
+            if ref.custom_grain is not None:
+                return self._custom_value(select, customs, value, ref.custom_grain), ref.is_time
+            if ref.is_time and ref.grain is not None and ref.grain is not native and not (
+                for_filter and "__" not in name
+            ):
                 value = dx.trunc(value, ref.grain, self.dialect)
             return value, ref.is_time
 
-        cum = first.cumulative
-        spine_t: exp.Expr | None = None
-        if cum is not None:
-            spine_t = exp.column("__t", table="sp")
         group: list[exp.Expr] = []
         out_names = []
         for name in dims:
-            ref = resolve(self.catalog, model, name, first.time_dim)
-            if ref.is_metric_time and spine_t is not None:
-                value: exp.Expr = spine_t
-                if ref.date_part is not None:
-                    value = dx.extract(spine_t.copy(), ref.date_part, self.dialect)
-                elif ref.grain is not None and ref.grain is not grain:
-                    value = dx.trunc(spine_t.copy(), ref.grain, self.dialect)
-            else:
-                value, _ = dim_expr(name, offset=first.offset if ref.is_metric_time else None)
+            value, _ = dim_expr(name)
             select.select(exp.alias_(value, name, quoted=True, copy=False), copy=False)
             group.append(value)
             out_names.append(name)
+        two_stage = first.cumulative is not None and any(
+            r.date_part is not None or r.custom_grain is not None or r.grain is not bg for r in timey
+        )
+        if two_stage:
+            select.select(exp.alias_(t.copy(), "__t", quoted=True, copy=False), copy=False)
+            group.append(t.copy())
         for leaf, alias in leaves:
             select.select(
                 exp.alias_(self._agg(leaf, self._qualify(leaf.expr, base)), alias, quoted=True, copy=False), copy=False
             )
-
-        conds: list[exp.Expr] = []
-        for f in [*where, *(_parse(t) for t in first.filters)]:
+        for f in [*where, *(_parse(text) for text in first.filters)]:
             try:
                 conds.append(to_sql(f.root, lambda n: dim_expr(n, for_filter=True)))
             except QueryError as exc:
                 raise QueryError(f"filter {f.text!r}: {exc.message}") from None
-        start, end = window
-        if first.offset:
-            start = _shift_dt(start, -first.offset[0], first.offset[1])
-            end = _shift_dt(end, -first.offset[0], first.offset[1])
-        if cum is None:
+        if not spined:
             if start is not None:
                 conds.append(exp.GTE(this=time_col.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
             if end is not None:
                 conds.append(exp.LT(this=time_col.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
-        else:
-            self._cumulative_join(select, model, first.time_dim, time_col, cum, dims, grain, start, end, conds)
         if conds:
             select.where(exp.and_(*conds, copy=False), copy=False)
         if group:
             select.group_by(*group, copy=False)
+        if two_stage:
+            assert first.cumulative is not None
+            return self._period_agg(select, out_names, [a for _, a in leaves], first.cumulative.period_agg), out_names
         return select, out_names
 
-    def _cumulative_join(
+    def _period_agg(self, inner: exp.Select, dims: list[str], aliases: list[str], how: str) -> exp.Select:
+        """A cumulative metric at a coarser grain than its periods: each output period's value is
+        the first, last or average of its days' values (MetricFlow's ``period_agg``)."""
+        cols = [exp.column(d, quoted=True) for d in dims]
+        src = exp.paren(inner, copy=False).as_("pa", copy=False)
+        if how == "average":
+            out = exp.select(*(c.copy() for c in cols), copy=False)
+            for a in aliases:
+                out.select(exp.alias_(exp.Avg(this=exp.column(a, quoted=True)), a, quoted=True, copy=False), copy=False)
+            return out.from_(src, copy=False).group_by(*(c.copy() for c in cols), copy=False)
+        order = exp.Order(expressions=[exp.Ordered(this=exp.column("__t", quoted=True), desc=how == "last",
+                                                   nulls_first=False)])
+        picked = exp.select(*(c.copy() for c in cols), copy=False)
+        for a in aliases:
+            win = exp.Window(this=exp.FirstValue(this=exp.column(a, quoted=True)),
+                             partition_by=[c.copy() for c in cols], order=order.copy())
+            picked.select(exp.alias_(win, a, quoted=True, copy=False), copy=False)
+        picked.from_(src, copy=False)
+        out = exp.select(*(c.copy() for c in cols), copy=False)
+        for a in aliases:
+            out.select(exp.alias_(exp.Max(this=exp.column(a, quoted=True)), a, quoted=True, copy=False), copy=False)
+        return out.from_(exp.paren(picked, copy=False).as_("pw", copy=False), copy=False).group_by(
+            *(c.copy() for c in cols), copy=False)
+
+    def _custom_value(self, select: exp.Select, joined: dict[str, str], value: exp.Expr, name: str) -> exp.Expr:
+        """``value`` at custom granularity ``name``: looked up in the time spine that defines it
+        (one LEFT JOIN per distinct time expression and spine)."""
+        found = self.catalog.custom_grain(name)
+        assert found is not None
+        spine, grain = found
+        day = dx.trunc(value.copy(), spine.grain, self.dialect)
+        key = f"{spine.table}|{day.sql()}"
+        if key not in joined:
+            alias = f"c{len(joined)}"
+            select.join(
+                exp.to_table(spine.table).as_(alias, copy=False),
+                on=exp.EQ(this=exp.column(spine.column, table=alias), expression=day),
+                join_type="left",
+                copy=False,
+            )
+            joined[key] = alias
+        return exp.column(grain.column_name, table=joined[key])
+
+    def _spine_join(
         self,
         select: exp.Select,
         model: SemanticModel,
-        time_dim: str,
+        leaf: Leaf,
         time_col: exp.Expr,
-        cum: Cumulative,
-        dims: list[str],
+        bg: Grain,
+        timey: list[DimRef],
+        window: tuple[dt.datetime | None, dt.datetime | None],
+        shifted: tuple[dt.datetime | None, dt.datetime | None],
         grain: Grain,
-        start: dt.datetime | None,
-        end: dt.datetime | None,
         conds: list[exp.Expr],
     ) -> None:
-        """Join each period of a spine to all rows in its cumulative window.
+        """Join each row to the output periods ``sp.__t`` it counts for.
 
-        The periods come from the project's time spine when there is one (a period without
-        rows of its own still has a cumulative value), else from the model's own rows.
+        Cumulative: every period whose window holds the row; ``offset_to_grain``: every period
+        whose start of ``to_grain`` is the row's period. The periods come from the project's time
+        spine when there is one (a period without rows of its own still gets a value), else from
+        the model's own rows.
         """
-        has_time = any(d.split("__")[0] == "metric_time" for d in dims)
-        spine = next((sp for sp in sorted(self.catalog.time_spines, key=lambda sp: -sp.grain.order)
-                      if sp.grain.order <= grain.order), None)
+        cum = leaf.cumulative
+        start, end = shifted
+        if cum is not None and leaf.offset is not None:
+            # MetricFlow bounds the cumulative periods by the query's range before shifting them
+            # too; keeping both bounds gives its rows
+            lo, hi = window
+            start = max(start, lo) if start is not None and lo is not None else start
+            end = min(end, hi) if end is not None and hi is not None else end
         sconds: list[exp.Expr] = []
-        if has_time and spine is not None:
-            t_spine = dx.trunc(exp.column(spine.column, table="s"), grain, self.dialect)
-            spine_sel = exp.select(exp.alias_(t_spine, "__t")).distinct().from_(
-                exp.to_table(spine.table).as_("s", copy=False))
+        if timey:
+            spine = next((sp for sp in sorted(self.catalog.time_spines, key=lambda sp: -sp.grain.order)
+                          if sp.grain.order <= bg.order), None)
+            raw: exp.Expr
+            if spine is not None:
+                raw = exp.column(spine.column, table="s")
+                src = exp.to_table(spine.table).as_("s", copy=False)
+            else:
+                tdim = model.dimension(leaf.time_dim)
+                raw = self._qualify((tdim.expr if tdim else None) or leaf.time_dim, "s")
+                src = self._source(model, "s")
+            period = dx.trunc(raw.copy(), bg, self.dialect)
+            spine_sel = exp.select(exp.alias_(period, "__t")).distinct().from_(src)
+            bound = period if spine is not None else raw
             if start is not None:
-                sconds.append(exp.GTE(this=t_spine.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
+                sconds.append(exp.GTE(this=bound.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
             if end is not None:
-                sconds.append(exp.LT(this=t_spine.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+                sconds.append(exp.LT(this=bound.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+            coarser = {r.grain for r in timey if r.grain is not None and r.date_part is None and r.custom_grain is None}
+            if leaf.to_grain is not None and all(g is not None and g.order > bg.order for g in coarser) and coarser:
+                # only the first period of each requested grain carries an offset_to_grain value
+                sconds.append(exp.or_(*(exp.EQ(this=dx.trunc(period.copy(), g, self.dialect), expression=period.copy())
+                                        for g in sorted(coarser, key=lambda g: g.order))))
             if sconds:
                 spine_sel = spine_sel.where(exp.and_(*sconds))
-        elif has_time:
-            tdim = model.dimension(time_dim)
-            s_time = self._qualify((tdim.expr if tdim else None) or time_dim, "s")
-            spine_sel = exp.select(exp.alias_(dx.trunc(s_time.copy(), grain, self.dialect), "__t"))
-            spine_sel = spine_sel.distinct().from_(self._source(model, "s"))
-            if start is not None:
-                sconds.append(exp.GTE(this=s_time.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
-            if end is not None:
-                sconds.append(exp.LT(this=s_time.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
-            if sconds:
-                spine_sel = spine_sel.where(exp.and_(*sconds))
+        elif leaf.to_grain is not None:
+            raise QueryError(
+                "offset_to_grain needs metric_time (or the metric's time dimension) in the query",
+                zh="offset_to_grain 需要按 metric_time（或指标的时间维度）分组",
+            )
         else:
+            assert cum is not None
             if end is None and cum.window is None and cum.grain_to_date is None:
                 return  # all-time total, no period: every row counts
             if end is None:
@@ -430,18 +539,24 @@ class Compiler:
             last = _shift_dt(end, -1, grain)
             assert last is not None
             spine_sel = exp.select(exp.alias_(dx.timestamp_literal(last.isoformat(sep=" ")), "__t"))
+            bg = grain
         t = exp.column("__t", table="sp")
-        upper = dx.shift(t, 1, grain, self.dialect)
-        on: list[exp.Expr] = [exp.LT(this=time_col.copy(), expression=upper)]
-        if cum.window is not None:  # the window ends at the period: rows after (period - window)
-            on.append(
-                exp.GT(
-                    this=dx.trunc(time_col.copy(), grain, self.dialect),
-                    expression=dx.shift(t.copy(), -cum.window[0], cum.window[1], self.dialect),
+        on: list[exp.Expr]
+        if leaf.to_grain is not None:
+            on = [exp.EQ(this=dx.trunc(time_col.copy(), bg, self.dialect),
+                         expression=dx.trunc(t.copy(), leaf.to_grain, self.dialect))]
+        else:
+            assert cum is not None
+            on = [exp.LT(this=time_col.copy(), expression=dx.shift(t, 1, bg, self.dialect))]
+            if cum.window is not None:  # the window ends at the period: rows after (period - window)
+                on.append(
+                    exp.GT(
+                        this=dx.trunc(time_col.copy(), bg, self.dialect),
+                        expression=dx.shift(t.copy(), -cum.window[0], cum.window[1], self.dialect),
+                    )
                 )
-            )
-        elif cum.grain_to_date is not None:
-            on.append(exp.GTE(this=time_col.copy(), expression=dx.trunc(t.copy(), cum.grain_to_date, self.dialect)))
+            elif cum.grain_to_date is not None:
+                on.append(exp.GTE(this=time_col.copy(), expression=dx.trunc(t.copy(), cum.grain_to_date, self.dialect)))
         select.join(
             exp.paren(spine_sel, copy=False).as_("sp", copy=False),
             on=exp.and_(*on, copy=False),
@@ -467,40 +582,38 @@ class Compiler:
         if not query.metrics:
             return self._compile_values(query, policy_filters)
         dims = query.dimensions()
-        time_dims = [d for d in dims if d.split("__")[0] == "metric_time"]
-        if any("__" not in d for d in time_dims):
+        if any(d == "metric_time" for d in dims):
             raise QueryError("metric_time needs a grain: use metric_time__day or --grain day")
-        grains = [Grain(d.split("__")[1]) for d in time_dims if d.split("__")[1] in Grain.__members__]
-        if len(grains) > 1 and any(
-            self.catalog.metric(m).type is MetricType.cumulative for m in query.metrics
-        ):
-            raise UnsupportedError("a cumulative metric by metric_time at several grains at once is not supported")
+        plan = _Plan()
+        metric_exprs: dict[str, exp.Expr] = {}
+        for name in query.metrics:
+            metric_exprs[name] = self._expand(plan, self.catalog.metric(name), (), None)
+        # the time axis: metric_time, or the metrics' own aggregation time dimension by name
+        timey = self._time_like(dims, list(plan.leaves))
+        time_dims = [d for d, r in timey.items() if r.grain is not None and r.date_part is None
+                     and r.custom_grain is None]
+        grains = [r.grain for r in timey.values() if r.grain is not None and r.date_part is None]
         # several grains of metric_time may be asked together: windows follow the finest
         grain = min(grains, key=lambda g: g.order) if grains else (query.grain or Grain.day)
-        time_dims = [d for d in time_dims if d.split("__")[1] in Grain.__members__]
         # without metric_time the window snaps to the coarsest time grain of the metrics (MetricFlow)
-        snap = grain if time_dims or query.grain else self._coarsest_grain(query.metrics)
-        if not time_dims and any(t is not None and (t.hour or t.minute) for t in (query.start, query.end)):
+        snap = grain if grains or query.grain else self._coarsest_grain(query.metrics)
+        if not grains and any(t is not None and (t.hour or t.minute) for t in (query.start, query.end)):
             snap = Grain.hour  # a window given with hours (an incident window) snaps to hours
         start = _floor(query.start, snap) if query.start else None
         end = _shift_dt(_floor(query.end, snap), 1, snap) if query.end else None
         where = [_parse(query.where)] if query.where else []
         where += [_parse(p) for p in policy_filters]
 
-        plan = _Plan()
-        metric_exprs: dict[str, exp.Expr] = {}
         compare_exprs: dict[str, exp.Expr] = {}
         shift = _compare_offset(query.compare, time_dims, grain, start, end) if query.compare else None
         for name in query.metrics:
-            metric = self.catalog.metric(name)
-            metric_exprs[name] = self._expand(plan, metric, (), None)
             if shift is not None:
-                compare_exprs[name] = self._expand(plan, metric, (), shift)
+                compare_exprs[name] = self._expand(plan, self.catalog.metric(name), (), shift)
 
         groups: dict[tuple[Any, ...], list[tuple[Leaf, str]]] = {}
         for leaf, alias in plan.leaves.items():
             groups.setdefault(leaf.group_key, []).append((leaf, alias))
-        branches, ctes = self._branches(list(groups.values()), dims, where, (start, end), grain)
+        branches, ctes = self._branches(list(groups.values()), dims, timey, where, (start, end), grain)
 
         if len(branches) == 1:
             source: exp.Expr = exp.paren(branches[0][0], copy=False).as_("m", copy=False)
@@ -510,7 +623,7 @@ class Compiler:
         outer = exp.select().from_(source, copy=False)
         for name, cte in ctes:
             outer.with_(name, as_=cte, copy=False)
-        spine_dim = self._join_spine(outer, query, time_dims, grain, start, end)
+        spine_dim = self._join_spine(outer, query, timey, grain, start, end)
         columns: list[OutputColumn] = []
         for d in dims:
             table = "sp" if d == spine_dim else "m"
@@ -552,27 +665,33 @@ class Compiler:
         sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
         return CompiledQuery(sql, outer, self.dialect, columns, query)
 
-    def _join_spine(self, outer: exp.Select, query: MetricQuery, time_dims: list[str], grain: Grain,
+    def _join_spine(self, outer: exp.Select, query: MetricQuery, timey: dict[str, DimRef], grain: Grain,
                     start: dt.datetime | None, end: dt.datetime | None) -> str | None:
         """``join_to_timespine``: every period of the time spine appears, with or without rows.
 
         The merged result is LEFT JOINed to the spine's periods (in the query's range), so a
         metric with ``fill_nulls_with`` shows its fill value for empty periods. Applies when the
-        query groups by one metric_time grain; returns that column's name.
+        query groups by one time column (metric_time or the metrics' own time dimension, at a
+        grain or a custom granularity); returns that column's name.
         """
         wanted = any(self._joins_spine(self.catalog.metric(n)) for n in query.metrics)
-        if not wanted or len(time_dims) != 1:
+        if not wanted or len(timey) != 1:
             return None
-        name = time_dims[0]
-        spine = self._spine(grain)
-        t = dx.trunc(exp.column(spine.column, table="ts"), grain, self.dialect)
+        name, ref = next(iter(timey.items()))
+        if ref.date_part is not None or ref.grain is None:
+            return None
+        found = self.catalog.custom_grain(ref.custom_grain) if ref.custom_grain else None
+        spine = found[0] if found else self._spine(grain)
+        raw = exp.column(spine.column, table="ts")
+        period = dx.trunc(raw.copy(), grain, self.dialect)
+        t = exp.column(found[1].column_name, table="ts") if found else period
         sel = exp.select(exp.alias_(t, name, quoted=True)).distinct().from_(
             exp.to_table(spine.table).as_("ts", copy=False))
         conds: list[exp.Expr] = []
         if start is not None:
-            conds.append(exp.GTE(this=t.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
+            conds.append(exp.GTE(this=period.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
         if end is not None:
-            conds.append(exp.LT(this=t.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
+            conds.append(exp.LT(this=period.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
         if conds:
             sel = sel.where(exp.and_(*conds))
         source = outer.args["from_"].this
@@ -586,11 +705,43 @@ class Compiler:
             dims = query.dimensions()
             if f.identifiers() <= set(dims) | {"metric_time"}:
                 def col(n: str) -> tuple[exp.Expr, bool]:
-                    on_spine = n.split("__")[0] == "metric_time"
+                    on_spine = n == name or n.split("__")[0] == "metric_time"
                     return exp.column(name if on_spine else n, table="sp" if on_spine else "m", quoted=True), on_spine
 
                 outer.where(to_sql(f.root, col), copy=False)
         return name
+
+    def _filters_time(self, leaf: Leaf, where: list[Filter]) -> bool:
+        """Does a query or leaf filter read the leaf's time axis?"""
+        model = self.catalog.model(leaf.model)
+        names = {n for f in [*where, *(_parse(t) for t in leaf.filters)] for n in f.identifiers()}
+        for n in names:
+            try:
+                if _is_agg_time(resolve(self.catalog, model, n, leaf.time_dim), leaf.time_dim):
+                    return True
+            except QueryError:
+                continue
+        return False
+
+    def _time_like(self, dims: list[str], leaves: list[Leaf]) -> dict[str, DimRef]:
+        """The group-by names that are every leaf's own time axis (see :func:`_is_agg_time`)."""
+        out: dict[str, DimRef] = {}
+        axes = {(leaf.model, leaf.time_dim) for leaf in leaves}
+        for name in dims:
+            found: DimRef | None = None
+            for model, time_dim in axes:
+                try:
+                    ref = resolve(self.catalog, self.catalog.model(model), name, time_dim)
+                except QueryError:
+                    found = None
+                    break
+                if not _is_agg_time(ref, time_dim):
+                    found = None
+                    break
+                found = found or ref
+            if found is not None:
+                out[name] = found
+        return out
 
     def _joins_spine(self, metric: Metric, depth: int = 0) -> bool:
         if metric.join_to_timespine:
@@ -676,11 +827,15 @@ class Compiler:
         # values of a joined model count even where no row of the base model points to them
         join_type = "full" if dx.capabilities(self.dialect).full_outer_join else "left"
 
+        customs: dict[str, str] = {}
+
         def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:
             ref = resolve(self.catalog, model, name)
             value = self._qualify(ref.expr, self._join_path(select, joins, ref.path, "t0", model, join_type))
             if ref.date_part is not None:
                 return dx.extract(value, ref.date_part, self.dialect), False
+            if ref.custom_grain is not None:
+                return self._custom_value(select, customs, value, ref.custom_grain), True
             if ref.is_time and ref.grain is not None and not (for_filter and "__" not in name):
                 value = dx.trunc(value, ref.grain, self.dialect)
             return value, ref.is_time
@@ -735,7 +890,11 @@ class Compiler:
             if g is None:
                 return col.copy()
             if g not in Grain.__members__:
-                raise UnsupportedError(f"'{name}': custom granularity '{g}' is not supported")
+                found = self.catalog.custom_grain(g)
+                if found is None or found[0].table != spine.table:
+                    raise UnsupportedError(f"'{name}': custom granularity '{g}' is not defined by the time spine "
+                                           f"{spine.table}")
+                return exp.column(found[1].column_name, table="ts")
             return dx.trunc(col.copy(), Grain(g), self.dialect)
 
         select = exp.select().from_(exp.to_table(spine.table).as_("ts", copy=False), copy=False)
@@ -779,6 +938,7 @@ class Compiler:
         self,
         groups: list[list[tuple[Leaf, str]]],
         dims: list[str],
+        timey: dict[str, DimRef],
         where: list[Filter],
         window: tuple[dt.datetime | None, dt.datetime | None],
         grain: Grain,
@@ -790,13 +950,15 @@ class Compiler:
         aggregated once (a CTE over the union of the windows) and each offset is a cheap
         shifted SELECT over that aggregate, instead of a second scan of the fact table.
         """
-        time_dims = [d for d in dims if d.split("__")[0] == "metric_time"]
-        # sharing needs exactly one metric_time column, truncated (not a date part)
-        time_dim = time_dims[0] if len(time_dims) == 1 and time_dims[0].split("__")[1] in Grain.__members__ else None
+        # sharing needs exactly one time column, truncated to a grain (not a date part)
+        time_dim = next(iter(timey), None) if len(timey) == 1 else None
+        if time_dim is not None and (timey[time_dim].date_part or timey[time_dim].custom_grain):
+            time_dim = None
         scans: dict[tuple[Any, ...], list[list[tuple[Leaf, str]]]] = {}
         for items in groups:
             leaf = items[0][0]
-            scans.setdefault((leaf.model, leaf.time_dim, leaf.filters, leaf.cumulative), []).append(items)
+            scans.setdefault((leaf.model, leaf.time_dim, leaf.filters, leaf.cumulative, leaf.to_grain), []).append(
+                items)
         branches: list[tuple[exp.Select, list[str]]] = []
         ctes: list[tuple[str, exp.Select]] = []
         for scan in scans.values():
@@ -805,7 +967,9 @@ class Compiler:
                 time_dim is not None
                 and len(scan) > 1
                 and first.cumulative is None
-                and all(_aligned(items[0][0].offset, grain) for items in scan)
+                and all(_aligned(items[0][0].offset, grain) and items[0][0].to_grain is None for items in scan)
+                # a filter on the time axis holds for the shifted periods: each offset needs its own
+                and not self._filters_time(first, where)
             )
             if not shareable:
                 for items in scan:
@@ -893,6 +1057,22 @@ _FINER: dict[Grain, set[Grain]] = {  # offset units that are whole multiples of 
     Grain.quarter: {Grain.quarter, Grain.year},
     Grain.year: {Grain.year},
 }
+
+
+def _is_agg_time(ref: DimRef, time_dim: str) -> bool:
+    """Is ``ref`` the leaf's own time axis? ``metric_time`` or the aggregation time dimension named
+    directly (``booking__ds__day`` for bookings): MetricFlow treats both alike."""
+    return ref.is_metric_time or (
+        not ref.path and ref.dimension is not None and ref.dimension.name == time_dim and ref.entity is None
+    )
+
+
+def _base_grain(tdim: Any, timey: list[DimRef], grain: Grain) -> Grain:
+    """The grain of the periods a cumulative value is computed at: the finest grain asked for,
+    but no coarser than the time dimension's own grain (day at most), as MetricFlow does."""
+    natural = max(tdim.grain if tdim is not None else Grain.day, Grain.day, key=lambda g: g.order)
+    asked = [r.grain for r in timey if r.grain is not None and r.date_part is None and r.custom_grain is None]
+    return min([*asked, natural], key=lambda g: g.order)
 
 
 def _aligned(offset: Offset | None, grain: Grain) -> bool:

@@ -52,6 +52,7 @@ class DimRef:
     grain: Grain | None = None
     is_metric_time: bool = False
     date_part: str | None = None  # set for ``<time dim>__extract_<part>``; then ``grain`` is None
+    custom_grain: str | None = None  # ``<time dim>__<custom granularity>``; ``grain`` is the spine's grain
 
     @property
     def is_time(self) -> bool:
@@ -99,6 +100,14 @@ def _split_grain(name: str) -> tuple[str, Grain | None]:
     return name, None
 
 
+def _split_custom(catalog: Catalog, name: str) -> tuple[str, str | None]:
+    """``booking__ds__alien_day`` → (``booking__ds``, ``alien_day``) when the catalog's spines define it."""
+    base, _, last = name.rpartition("__")
+    if base and last not in GRAINS and catalog.time_spines and catalog.custom_grain(last) is not None:
+        return base, last
+    return name, None
+
+
 def split_date_part(name: str) -> tuple[str, str | None]:
     """``metric_time__extract_dow`` → (``metric_time``, ``dow``); other names pass through."""
     base, _, last = name.rpartition("__")
@@ -117,6 +126,16 @@ def resolve(catalog: Catalog, model: SemanticModel, name: str, agg_time: str | N
         ref = replace(ref, name=name, grain=None, date_part=part) if ref is not None else None
     else:
         ref = _try_resolve(catalog, model, name, agg_time)
+    if ref is None:
+        base, custom = _split_custom(catalog, name)
+        if custom is not None:
+            ref = _try_resolve(catalog, model, base, agg_time)
+            if ref is not None and not ref.is_time:
+                raise QueryError(f"'{name}': custom granularities apply to time dimensions only, '{base}' is not one")
+            if ref is not None:
+                found = catalog.custom_grain(custom)
+                assert found is not None
+                ref = replace(ref, name=name, grain=found[0].grain, custom_grain=custom)
     if ref is None:
         known = sorted(dimensions_for_model(catalog, model))
         from metricloop.catalog.catalog import _hint

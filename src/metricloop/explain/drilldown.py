@@ -16,9 +16,9 @@ the denominator's Jensen-Shannon terms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -78,7 +78,7 @@ class DimensionBreakdown:
 
 @dataclass(frozen=True)
 class DrillDown:
-    kind: MetricKind
+    kind: MetricKind | Literal["non_additive"]
     total_actual: float
     total_expected: float
     dimensions: tuple[DimensionBreakdown, ...]
@@ -117,6 +117,7 @@ class DrillDown:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "additive": self.kind != "non_additive",
             "total_actual": self.total_actual,
             "total_expected": self.total_expected,
             "total_change": self.total_change,
@@ -235,3 +236,35 @@ def drill_down_table(table: LeafTable, *, top: int = 10) -> DrillDown:
         out.append(DimensionBreakdown(table.dims[j], total_surprise, len(rows), tuple(kept)))
     out.sort(key=lambda d: -d.surprise)
     return DrillDown(table.kind, total_a, total_e, tuple(out))
+
+
+def drill_down_values(
+    per_dimension: Mapping[str, pd.DataFrame], total_actual: float, total_expected: float, *, top: int = 10
+) -> DrillDown:
+    """Drill-down of a metric whose slices do not add up (distinct counts, filtered rates).
+
+    ``per_dimension`` maps each dimension to a table with columns ``value``, ``actual``,
+    ``expected``: the metric computed by the warehouse per value (one GROUP BY per dimension).
+    The values' changes need not sum to the total's (a buyer active in two channels counts in
+    both), so ``contribution`` is each value's change over the total change, *not* a share that
+    adds up to 100 %; rows past ``top`` are dropped, not folded into "other" (there is nothing
+    to sum). Surprise compares the values' normalised distributions, as for additive metrics.
+    """
+    change = total_actual - total_expected
+    out: list[DimensionBreakdown] = []
+    for dim, frame in per_dimension.items():
+        values = frame["value"].astype(str).to_numpy()
+        a = pd.to_numeric(frame["actual"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        e = pd.to_numeric(frame["expected"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        sa, se = _norm(np.abs(a)), _norm(np.abs(e))
+        surprise = js_surprise(se, sa)
+        rows = [
+            ValueRow(dim, str(values[k]), float(a[k]), float(e[k]), float(a[k] - e[k]),
+                     _div(float(a[k] - e[k]), abs(float(e[k]))), _div(float(a[k] - e[k]), change),
+                     float(sa[k]), float(se[k]), float(sa[k] - se[k]), None, float(surprise[k]))
+            for k in range(len(values))
+        ]
+        rows.sort(key=lambda r: (-abs(r.change), r.value))
+        out.append(DimensionBreakdown(dim, float(surprise.sum()), len(rows), tuple(rows[:top])))
+    out.sort(key=lambda d: -d.surprise)
+    return DrillDown("non_additive", total_actual, total_expected, tuple(out))

@@ -151,6 +151,7 @@ class LeafTable:
         """
         n = len(self.dims)
         card = [len(lab) for lab in self.labels]
+        present = [int(np.count_nonzero(np.bincount(self.codes[:, k], minlength=card[k]))) for k in range(n)]
         out: dict[int, int] = {}
         for j in range(n):
             if card[j] < 2:
@@ -160,7 +161,7 @@ class LeafTable:
                 if i == j or card[i] < card[j] or (card[i] == card[j] and i > j):
                     continue
                 pairs = self.codes[:, i].astype(np.int64) * card[j] + self.codes[:, j]
-                if len(np.unique(pairs)) == len(np.unique(self.codes[:, i])):
+                if np.count_nonzero(np.bincount(pairs, minlength=card[i] * card[j])) == present[i]:
                     out[j] = i
                     break
         return out

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -41,7 +41,13 @@ import pandas as pd
 
 from metricloop.errors import QueryError, UnsupportedError
 from metricloop.explain.frame import LeafTable, MetricKind, leaf_table, safe_ratio
+from metricloop.explain.noise import choose_grain, leaf_deviation, leaf_noise, noise_profile, noise_scale
 from metricloop.i18n import Text
+
+__all__ = [
+    "LOCALIZERS", "Cause", "Element", "Localization", "LocalizeConfig", "Search", "leaf_deviation",
+    "localize", "localize_table", "noise_scale", "register_localizer",
+]
 
 Conditions = tuple[tuple[str, str], ...]
 Pick = tuple[tuple[int, ...], int]
@@ -117,6 +123,8 @@ class Localization:
     explained_share: float | None
     noise_scale: float | None = None
     notes: tuple[Text, ...] = ()
+    searched: tuple[str, ...] | None = None
+    """Dimensions the slices were searched by, when fewer than given (small leaves pooled)."""
 
     @property
     def elements(self) -> list[Element]:
@@ -148,6 +156,7 @@ class Localization:
             "total_expected": self.total_expected,
             "explained_share": self.explained_share,
             "noise_scale": self.noise_scale,
+            "searched": list(self.searched) if self.searched is not None else None,
             "causes": [c.to_dict() for c in self.causes],
             "summary": self.summary.to_dict(),
             "notes": [n.to_dict() for n in self.notes],
@@ -171,6 +180,11 @@ class LocalizeConfig:
     """Relative deviations below this never count, whatever the noise estimate (1 %)."""
     inside_rate: float = 0.9
     outside_rate: float = 1e-4
+    resolve_change: float = 0.5
+    min_resolving_share: float = 0.5
+    """Pool small leaves (sum them over the dimension that moved least) until at least this share of
+    the volume sits in leaves where a change by ``resolve_change`` (a halving) would be labelled at
+    least half abnormal. Dense tables are searched as they are."""
     tail_index: float = 1.0
     """Extra evidence of a leaf far beyond the noise: ``tail_index * ln(|dev| / full)`` nats, i.e.
     normal leaves are assumed to have a heavy (Pareto) tail, so a leaf that drops to zero counts
@@ -189,77 +203,57 @@ class LocalizeConfig:
 # leaf deviation and noise
 
 
-def leaf_deviation(table: LeafTable) -> tuple[np.ndarray, np.ndarray]:
-    """Relative deviation ``2(a-e)/(|a|+|e|)`` in [-2, 2] per leaf, and which leaves carry information.
-
-    Symmetric and bounded, so a leaf that drops to zero (-2) or appears from zero (+2) is
-    comparable with a 10 % dip. For a ratio metric the leaf's rate is compared; a leaf with no
-    denominator in either period says nothing about the rate.
-    """
-    if table.kind == "ratio":
-        _ad, _ed = table.dens()
-        informative = (_ad != 0) & (_ed != 0)
-        a = safe_ratio(table.actual, _ad)
-        e = safe_ratio(table.expected, _ed)
-    else:
-        a, e = table.actual, table.expected
-        informative = (a != 0) | (e != 0)
-    scale = np.abs(a) + np.abs(e)
-    dev = np.zeros(table.size, dtype=float)
-    np.divide(2.0 * (a - e), scale, out=dev, where=informative & (scale > 0))
-    return dev, informative & (scale > 0)
-
-
-def noise_scale(dev: np.ndarray) -> float:
-    """Noise level of the normal leaves' deviations, robust to a majority of abnormal leaves.
-
-    Start from the lower quartile of ``|dev|`` (for Gaussian noise q25(|z|) = 0.3186 σ), which
-    stays in the normal cluster while up to ~75 % of leaves are abnormal, then refine by sigma
-    clipping with the MAD of the leaves within 5 σ.
-    """
-    a = np.abs(dev)
-    if a.size == 0:
-        return 0.0
-    sigma = float(np.quantile(a, 0.25)) / 0.3186
-    for _ in range(5):
-        inside = a[a <= 5 * sigma] if sigma > 0 else a[a == 0]
-        if inside.size == 0:
-            break
-        new = float(np.median(inside)) / 0.6745
-        if abs(new - sigma) <= 1e-9:
-            break
-        sigma = new
-    return sigma
-
-
 def abnormal_labels(table: LeafTable, config: LocalizeConfig) -> tuple[np.ndarray, np.ndarray, float]:
     """Soft labels in [0, 1] (0 below ``noise_k`` σ, 1 from twice that), informative mask, σ."""
-    y, _, informative, sigma = _labels(table, config)
-    return y, informative, sigma
+    y, _, informative, _, sigma = _labels(table, config, leaf_noise(table))
+    return y, informative, _typical(sigma, informative)
 
 
-def _labels(table: LeafTable, config: LocalizeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Soft labels, tail bonus (nats), informative mask and noise scale."""
+def _typical(sigma: np.ndarray, informative: np.ndarray) -> float:
+    return float(np.median(sigma[informative])) if informative.any() else 0.0
+
+
+def _labels(
+    table: LeafTable, config: LocalizeConfig, sigma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Soft labels, tail bonus (nats), informative mask, capacity and the leaves' noise scales.
+
+    Each leaf is judged against its own noise ``sigma`` (see :mod:`metricloop.explain.noise`).
+    The capacity is the label the leaf would get if it dropped to zero: a leaf so noisy that
+    even that would not look abnormal carries no information, and costs nothing as "normal".
+    """
     dev, informative = leaf_deviation(table)
-    sigma = noise_scale(dev[informative])
-    lo = max(config.noise_k * sigma, config.min_relative_change)
+    lo = np.maximum(config.noise_k * sigma, config.min_relative_change)
     a = np.abs(dev)
     y = np.clip((a - lo) / lo, 0.0, 1.0)
     y[~informative] = 0.0
+    capacity = np.clip((2.0 - lo) / lo, 0.0, 1.0) * informative
     bonus = config.tail_index * np.log(np.maximum(a, 2 * lo) / (2 * lo))
     bonus[~informative] = 0.0
-    return y, bonus, informative, sigma
+    return y, bonus, informative, capacity, sigma
 
 
 # ---------------------------------------------------------------------------------------------
 # registry
 
-Localizer = Callable[[LeafTable, LocalizeConfig], "tuple[list[tuple[Conditions, float]], float | None]"]
+@dataclass(frozen=True)
+class Search:
+    """What a localizer found: (slice, score) pairs, and how it looked at the data."""
+
+    found: list[tuple[Conditions, float]]
+    noise: float | None = None
+    table: LeafTable | None = None
+    """The leaves the slices were searched on, when the localizer pooled the input (else ``None``)."""
+    labels: np.ndarray | None = None
+    """The searched leaves' soft abnormal labels, when the localizer computed them."""
+
+
+Localizer = Callable[[LeafTable, "LocalizeConfig"], Search]
 LOCALIZERS: dict[str, Localizer] = {}
 
 
 def register_localizer(name: str) -> Callable[[Localizer], Localizer]:
-    """Register a localizer under ``name``; it gets the coded leaves and returns (slice, score) pairs."""
+    """Register a localizer under ``name``; it gets the coded leaves and returns a :class:`Search`."""
 
     def deco(fn: Localizer) -> Localizer:
         LOCALIZERS[name] = fn
@@ -268,22 +262,58 @@ def register_localizer(name: str) -> Callable[[Localizer], Localizer]:
     return deco
 
 
-def _cuboids(n_dims: int, max_layer: int) -> list[tuple[int, ...]]:
-    return [c for layer in range(1, min(max_layer, n_dims) + 1) for c in combinations(range(n_dims), layer)]
+def _cuboids(n_dims: int, max_layer: int, implied: dict[int, int] | None = None) -> list[tuple[int, ...]]:
+    """Sets of dimensions to search; none holds a dimension together with one that implies it."""
+    implied = implied or {}
+
+    def redundant(c: tuple[int, ...]) -> bool:
+        return any(implied.get(j) in c for j in c)
+
+    return [c for layer in range(1, min(max_layer, n_dims) + 1) for c in combinations(range(n_dims), layer)
+            if not redundant(c)]
+
+
+def resolve_threshold(config: LocalizeConfig) -> float:
+    """Noise scale up to which a leaf whose value changes by ``resolve_change`` gets a label ≥ ½."""
+    c = config.resolve_change
+    dev = 2 * c / (2 - c)  # the relative deviation of a fall by c
+    return dev / (1.5 * config.noise_k)
 
 
 @register_localizer("ours")
-def ripple_cover(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Conditions, float]], float]:
-    """Greedy minimum-description-length cover of the abnormal leaves (see the module docstring)."""
-    y, bonus, informative, sigma = _labels(table, config)
-    normal = informative.astype(float) - y
+def ripple_cover(table: LeafTable, config: LocalizeConfig) -> Search:
+    """Greedy minimum-description-length cover of the abnormal leaves (see the module docstring).
+
+    Leaves too small to tell a change from noise are first pooled over the dimensions that moved
+    least (:func:`metricloop.explain.noise.choose_grain`); the slices are searched on the result.
+    """
+    keep, searched, sigma_searched = choose_grain(
+        table, noise_profile(table), threshold=resolve_threshold(config), min_share=config.min_resolving_share)
+    pooled = searched if len(keep) < len(table.dims) else None
+    y, bonus, informative, capacity, _ = _labels(searched, config, sigma_searched)
+    found = _ripple_cover(searched, config, y, bonus, informative, capacity)
+    return Search(found, _typical(sigma_searched, informative), pooled, y)
+
+
+def _ripple_cover(
+    table: LeafTable, config: LocalizeConfig, y: np.ndarray, bonus: np.ndarray,
+    informative: np.ndarray, capacity: np.ndarray,
+) -> list[tuple[Conditions, float]]:
+    normal = capacity - y
+    informative = informative & (capacity > 0)
     if y.sum() <= 0:
-        return [], sigma
+        return []
     gain_abnormal = math.log(config.inside_rate / config.outside_rate)
     cost_normal = math.log((1 - config.outside_rate) / (1 - config.inside_rate))
     evidence = y * (gain_abnormal + bonus)
+    # A root cause moves its leaves one way. A slice is described as "down" or "up"; its leaves
+    # that moved the other way are not explained by it and cost as much as normal ones.
+    dev, _ = leaf_deviation(table)
+    down, up = dev < 0, dev > 0
+    weight_down = evidence * down - cost_normal * (normal + y * up)
+    weight_up = evidence * up - cost_normal * (normal + y * down)
 
-    cuboids = _cuboids(len(table.dims), config.max_layer)
+    cuboids = _cuboids(len(table.dims), config.max_layer, table.implied())
     index = {c: table.cuboid_index(c) for c in cuboids}
     # naming cost of a slice: which layer, then which of that layer's informative slices
     n_layers = max(len(c) for c in cuboids)
@@ -298,9 +328,9 @@ def ripple_cover(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[C
         if rows is None:
             rows = np.flatnonzero(uncovered & informative)  # leaves without information cost nothing
         inv, codes = index[cuboid]
-        ab = np.bincount(inv[rows], weights=evidence[rows], minlength=len(codes))
-        no = np.bincount(inv[rows], weights=normal[rows], minlength=len(codes))
-        return ab - cost_normal * no - name_cost[len(cuboid)]
+        g_down = np.bincount(inv[rows], weights=weight_down[rows], minlength=len(codes))
+        g_up = np.bincount(inv[rows], weights=weight_up[rows], minlength=len(codes))
+        return np.maximum(g_down, g_up) - name_cost[len(cuboid)]
 
     def greedy(
         uncovered: np.ndarray, candidates: Sequence[tuple[int, ...]], limit: int
@@ -363,7 +393,7 @@ def ripple_cover(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[C
         score = float(gains(c, uncovered_except(chosen, skip=i))[k])
         out.append((table.condition(c, index[c][1][k]), score))
     out.sort(key=lambda t: -t[1])
-    return out, sigma
+    return out
 
 
 def js_surprise(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -383,7 +413,7 @@ def _shares(values: np.ndarray) -> np.ndarray:
 
 
 @register_localizer("adtributor")
-def adtributor(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Conditions, float]], None]:
+def adtributor(table: LeafTable, config: LocalizeConfig) -> Search:
     """Adtributor (NSDI 2014), from the paper: one-dimensional explanations ranked by surprise."""
     a_total, e_total = float(table.actual.sum()), float(table.expected.sum())
     candidates: list[tuple[float, list[tuple[Conditions, float]]]] = []
@@ -418,11 +448,11 @@ def adtributor(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Con
     out: list[tuple[Conditions, float]] = []
     for _, picked in candidates[: config.adtributor_k]:
         out.extend(picked)
-    return out, None
+    return Search(out)
 
 
 @register_localizer("riskloc")
-def riskloc(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Conditions, float]], None]:
+def riskloc(table: LeafTable, config: LocalizeConfig) -> Search:
     """RiskLoc (Kalander 2022, arXiv:2205.10004), re-implemented here as a measured reference.
 
     Leaves are split in two at a cutpoint read from the tail opposite to the anomaly (the
@@ -497,7 +527,7 @@ def riskloc(table: LeafTable, config: LocalizeConfig) -> tuple[list[tuple[Condit
         _, c, j = found
         out.append((table.condition(c, index[c][1][j]), found[0]))
         alive &= index[c][0] != j
-    return out, None
+    return Search(out)
 
 
 def ratio_counterfactual_share(
@@ -545,8 +575,20 @@ def localize_table(
             f"unknown localization algorithm {algorithm!r}; expected one of {sorted(LOCALIZERS)}",
             zh=f"未知的定位算法 {algorithm!r}；可选：{sorted(LOCALIZERS)}",
         ) from None
-    found, sigma = fn(table, cfg)
-    return describe(table, found, algorithm=algorithm, noise=sigma, config=cfg)
+    search = fn(table, cfg)
+    searched = search.table if search.table is not None else table
+    result = describe(searched, search.found, algorithm=algorithm, noise=search.noise, config=cfg,
+                      labels=search.labels)
+    if search.table is None:
+        return result
+    pooled = [d for d in table.dims if d not in searched.dims]
+    note = Text(
+        en=f"Leaves were too small to tell a change from noise; slices were searched by "
+           f"{', '.join(searched.dims)} ({', '.join(pooled)} summed over).",
+        zh=f"明细切片数据量太小，无法区分变化与噪声；已按 {'、'.join(searched.dims)} 搜索"
+           f"（{'、'.join(pooled)} 已合并）。",
+    )
+    return replace(result, searched=searched.dims, notes=(*result.notes, note))
 
 
 @dataclass
@@ -565,6 +607,7 @@ def describe(
     algorithm: str,
     noise: float | None,
     config: LocalizeConfig | None = None,
+    labels: np.ndarray | None = None,
 ) -> Localization:
     """Attach actual/expected/change/contribution to each found slice."""
     is_ratio = table.kind == "ratio"
@@ -585,7 +628,7 @@ def describe(
         den = tot.ad - _ad[mask].sum() + _ed[mask].sum()
         return float(safe_ratio(num, den))
 
-    y, _, _ = abnormal_labels(table, config or LocalizeConfig())
+    y = labels if labels is not None else abnormal_labels(table, config or LocalizeConfig())[0]
     causes: list[Cause] = []
     union = np.zeros(table.size, dtype=bool)
     for conditions, score in found:

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,10 +22,11 @@ from sqlalchemy import desc, select
 from metricloop.catalog.catalog import available_dimensions, formula_edges, leaf_models
 from metricloop.catalog.models import Additivity, Grain, Metric, MetricType, Relation
 from metricloop.engine.compiler import floor_to_grain, shift_by
+from metricloop.engine.filters import parse_filter
 from metricloop.engine.query import MetricQuery
 from metricloop.errors import NotFoundError, QueryError
 from metricloop.explain import attribution
-from metricloop.explain.drilldown import drill_down
+from metricloop.explain.drilldown import drill_down, drill_down_values
 from metricloop.explain.localization import localize
 from metricloop.i18n import Text
 from metricloop.store.explain_models import Explanation
@@ -100,14 +102,39 @@ class ExplainService:
 
     # ------------------------------------------------------------------ dimensions
     def default_dimensions(self, metric: Metric) -> list[str]:
-        """Categorical dimensions every leaf model of the metric has (no entity keys, no time)."""
+        """Categorical dimensions every leaf model of the metric has (no entity keys, no time).
+
+        Dimensions the metric's own definition filters on are left out: within one of their
+        values the metric is degenerate (``new_buyer_share`` is 1 for new buyers and 0 for the
+        others), so splitting by them explains nothing.
+        """
         catalog = self.ml.catalog
         reachable = available_dimensions(catalog, metric)
+        filtered = self._filter_dimensions(metric)
         out: list[str] = []
         for model in leaf_models(catalog, metric):
             for d in model.dimensions:
-                if d.type == "categorical" and d.name in reachable and d.name not in out:
+                if d.type == "categorical" and d.name in reachable and d.name not in out and d.name not in filtered:
                     out.append(d.name)
+        return out
+
+    def _filter_dimensions(self, metric: Metric, seen: set[str] | None = None) -> set[str]:
+        """Dimension names used in the filters of the metric and of every metric it is built from."""
+        seen = seen if seen is not None else set()
+        if metric.name in seen:
+            return set()
+        seen.add(metric.name)
+        texts = [metric.filter] if metric.filter else []
+        for ref in (metric.numerator, metric.denominator, metric.input_metric, *metric.input_metrics):
+            if ref is not None and ref.filter:
+                texts.append(ref.filter)
+        out: set[str] = set()
+        for text in texts:
+            for ident in parse_filter(text).identifiers():
+                out.add(ident)
+                out.add(ident.split("__")[-1])
+        for dep in self.ml.catalog.inputs(metric):
+            out |= self._filter_dimensions(self.ml.catalog.metric(dep), seen)
         return out
 
     # ------------------------------------------------------------------ the main call
@@ -170,8 +197,13 @@ class ExplainService:
         if kind is None:
             notes.append(Text(
                 en=f"{m.name} is not additive ({catalog.additivity(m).value}): slices do not add up to the total, "
-                   "so only the tree attribution is shown.",
-                zh=f"{m.name} 不可加（{catalog.additivity(m).value}），切片之和不等于总量，只展示指标树归因。"))
+                   "so the drill-down computes it per dimension in the warehouse and there is no "
+                   "multi-dimensional localization; contributions do not sum to 100 %.",
+                zh=f"{m.name} 不可加（{catalog.additivity(m).value}），切片之和不等于总量：单维下钻在数仓中按维度"
+                   "分别计算，不做多维定位；各值贡献之和不等于 100%。"))
+            if dims and actual is not None and expected is not None:
+                per_dim = self._value_frames(m, dims, start, end, b_start, b_end, where, scale)
+                drill = drill_down_values(per_dim, actual, expected).to_dict()
         elif dims:
             frame = self._leaf_frame(m, kind, dims, start, end, b_start, b_end, where, scale)
             if len(frame):
@@ -254,10 +286,30 @@ class ExplainService:
             "expected": frame[f"{m.name}_e"].fillna(0.0).astype(float) * k,
         })
 
+    def _value_frames(self, m: Metric, dims: list[str], start: dt.datetime, end: dt.datetime,
+                      b_start: dt.datetime, b_end: dt.datetime, where: str | None,
+                      scale: float | None) -> dict[str, pd.DataFrame]:
+        """Per dimension, the metric per value in the period and the baseline: one GROUP BY each.
+
+        Used for metrics that do not add up over slices, where leaves cannot be summed into
+        coarser slices and every cuboid must be computed by the warehouse itself.
+        """
+        k = scale if scale is not None else 1.0
+        out: dict[str, pd.DataFrame] = {}
+        for d in dims:
+            now = self._window_rows([m.name], [d], start, end, where)
+            then = self._window_rows([m.name], [d], b_start, b_end, where)
+            frame = now.merge(then, on=[d], how="outer", suffixes=("_a", "_e"))
+            out[d] = pd.DataFrame({
+                "value": frame[d].astype(object).where(frame[d].notna(), "(空)").astype(str),
+                "actual": frame[f"{m.name}_a"].astype(float).fillna(0.0),
+                "expected": frame[f"{m.name}_e"].astype(float).fillna(0.0) * k,
+            })
+        return out
+
     def _attribution(self, m: Metric, start: dt.datetime, end: dt.datetime, b_start: dt.datetime,
                      b_end: dt.datetime, where: str | None) -> dict[str, Any] | None:
         """Split the change over the metric's tree: formula inputs exactly, declared drivers as checked."""
-        catalog = self.ml.catalog
         children: list[tuple[str, str, int]] = []
         exactness = True
         if m.type is MetricType.ratio and m.numerator and m.denominator:
@@ -303,7 +355,7 @@ class ExplainService:
             formula_expr = m.expr
             inputs = {i.ref: i.name for i in m.input_metrics}
 
-            def formula(values: dict[str, float]) -> float:
+            def formula(values: Mapping[str, float]) -> float:
                 return _eval_formula(formula_expr, {ref: values[name] for ref, name in inputs.items()})
 
             result = attribution.shapley(formula, {n: pairs[n][0] for n in inputs.values()},

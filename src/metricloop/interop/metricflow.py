@@ -625,8 +625,9 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
         if gtd:
             out["grain_to_date"] = _grain(gtd, "grain_to_date")
         period_agg = _lower(ctp.get("period_agg", m.get("period_agg")))
+        # MetricFlow's default (first) differs from MetricLoop's (last): always explicit here
+        out["period_agg"] = period_agg or "first"
         if period_agg:
-            out["period_agg"] = period_agg
             extra.setdefault("period_agg_given", True)
     elif mtype == "ratio":
         out["numerator"] = _input(tp.get("numerator", m.get("numerator")))
@@ -810,22 +811,20 @@ def _time_spines(cfg: dict[str, Any], subst: dict[str, str], notes: list[Note]) 
         return text
 
     out: list[dict[str, Any]] = []
-    found = []
+    found: list[tuple[str, Any, Any, list[dict[str, Any]]]] = []
     for t in cfg.get("time_spines") or []:
         nr, col = t.get("node_relation") or {}, t.get("primary_column") or {}
         table = ".".join(p for p in (nr.get("schema_name"), nr.get("alias")) if p)
-        found.append((table, col.get("name"), col.get("time_granularity", "day")))
+        customs = []
         for cg in t.get("custom_granularities") or []:
-            notes.append(
-                Note(
-                    f"time_spine:{table}",
-                    "unsupported",
-                    f"custom granularity '{cg.get('name')}' is not supported yet; kept in extensions",
-                )
-            )
+            custom = {"name": str(cg.get("name"))}
+            if cg.get("column_name"):
+                custom["column"] = str(cg["column_name"])
+            customs.append(custom)
+        found.append((table, col.get("name"), col.get("time_granularity", "day"), customs))
     for t in cfg.get("time_spine_table_configurations") or []:
-        found.append((t.get("location", ""), t.get("column_name"), t.get("grain", "day")))
-    for table, column, grain in found:
+        found.append((t.get("location", ""), t.get("column_name"), t.get("grain", "day"), []))
+    for table, column, grain, customs in found:
         g = str(grain).lower()
         if g not in GRAINS:
             notes.append(
@@ -836,9 +835,16 @@ def _time_spines(cfg: dict[str, Any], subst: dict[str, str], notes: list[Note]) 
                 )
             )
             continue
-        spine = {"table": sub(table), "column": column, "grain": g}
-        if column and spine not in out:
+        if not column:
+            continue
+        spine: dict[str, Any] = {"table": sub(table), "column": column, "grain": g}
+        same = next((o for o in out if {k: o[k] for k in ("table", "column", "grain")} == spine), None)
+        if same is None:
             out.append(spine)
+            same = spine
+        for custom in customs:  # both MetricFlow forms may name the same spine: merge its custom grains
+            if custom not in same.setdefault("custom_granularities", []):
+                same["custom_granularities"].append(custom)
     return out
 
 
@@ -1039,8 +1045,10 @@ def _export_metric(native: dict[str, Any]) -> dict[str, Any]:
             ctp["window"] = native["window"]
         if native.get("grain_to_date"):
             ctp["grain_to_date"] = native["grain_to_date"]
-        if dbt.pop("period_agg_given", False) or native.get("period_agg", "first") != "first":
-            ctp["period_agg"] = native.get("period_agg", "first")
+        # MetricFlow's default is first, MetricLoop's last: write it unless it is MetricFlow's default
+        period_agg = native.get("period_agg", "last")
+        if dbt.pop("period_agg_given", False) or period_agg != "first":
+            ctp["period_agg"] = period_agg
         if ctp:
             tp["cumulative_type_params"] = ctp
     elif mtype == "ratio":

@@ -23,6 +23,17 @@ TIERS = (Tier.north_star, Tier.primary, Tier.secondary)
 DAY = "metric_time__day"
 
 
+def num(value: Any) -> float | None:
+    """A warehouse number as a float (DECIMAL sums come back as Decimal); None for NULL/NaN."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def format_value(metric: Metric | None, value: Any) -> str:
     """A value as the metric's owner wants to read it (its format spec and currency)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -120,9 +131,9 @@ def status_board(ml: MetricLoop, principal: Principal, locale: str) -> StatusBoa
             metric = ml.catalog.metric(card.metric)
             raw = row.get(card.metric)
             pct = row.get(f"{card.metric}__pct")
-            card.raw = float(raw) if isinstance(raw, int | float) else None
-            card.value = format_value(metric, raw)
-            card.change_pct = float(pct) if isinstance(pct, int | float) and math.isfinite(pct) else None
+            card.raw = num(raw)
+            card.value = format_value(metric, card.raw)
+            card.change_pct = num(pct)
             card.tone = change_tone(metric, card.change_pct)
             card.day = board.day.isoformat()
             card.note = row.get("__error")
@@ -143,9 +154,7 @@ def trend(ml: MetricLoop, principal: Principal, metric: str, days: int = 90) -> 
     start = dt.datetime.combine(last - dt.timedelta(days=days - 1), dt.time())
     q = MetricQuery(metrics=[metric], grain=Grain.day, start=start, end=dt.datetime.combine(last, dt.time()))
     rows = ml.access.query(principal, q).rows()
-    return Trend([r[DAY].date().isoformat() for r in rows],
-                 [float(r[metric]) if isinstance(r[metric], int | float) and math.isfinite(r[metric]) else None
-                  for r in rows])
+    return Trend([r[DAY].date().isoformat() for r in rows], [num(r[metric]) for r in rows])
 
 
 @dataclass
@@ -164,11 +173,7 @@ def drill_down(ml: MetricLoop, principal: Principal, metric: str, day: dt.date, 
     when = dt.datetime.combine(day, dt.time())
     q = MetricQuery(metrics=[metric], group_by=[dimension], grain=Grain.day, start=when, end=when,
                     compare="previous_period")
-    rows = ml.access.query(principal, q, action="query").rows()
-
-    def num(v: Any) -> float | None:
-        return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
-
+    rows = ml.access.query(principal, q).rows()
     total = sum(num(r[metric]) or 0.0 for r in rows)
     additive = ml.catalog.additivity(ml.catalog.metric(metric)).value == "additive"
     out = [DrillRow(str(r[dimension]), num(r[metric]), num(r.get(f"{metric}__prev")), num(r.get(f"{metric}__delta")),

@@ -41,6 +41,7 @@ def _value_formatter(metric: Metric) -> str:
 
 def trend_options(metric: Metric, label: str, days: list[str], values: list[float | None]) -> dict[str, Any]:
     return {
+        "animation": False,  # the chart is read and clicked at once; no drawing delay
         "tooltip": {"trigger": "axis", ":valueFormatter": _value_formatter(metric)},
         "grid": {"left": 72, "right": 24, "top": 24, "bottom": 36},
         "xAxis": {"type": "category", "data": days, "boundaryGap": False},

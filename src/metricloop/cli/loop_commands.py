@@ -1,0 +1,99 @@
+"""``metricloop run``: one pass of the loop (detect → explain → incidents → notify → timers).
+
+Also registers the demo's replay step: ``metricloop demo`` runs the demo company's recent
+history through the loop (with local chat-robot and mail receivers standing in for DingTalk,
+WeCom, Feishu and SMTP) and lets its owners work the incidents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Annotated, Any
+
+import typer
+
+from metricloop.cli.commands import FormatOpt, Fmt, ProjectOpt, open_project
+from metricloop.cli.main import app
+from metricloop.cli.render import console, emit
+from metricloop.cli.serve_commands import DEMO_STEPS
+from metricloop.errors import ConfigError
+
+
+def _when(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--{name} {value!r} is not a timestamp like 2026-09-02T16:10") from None
+
+
+@app.command("run")
+def run(
+    project: ProjectOpt = None,
+    at: Annotated[str | None, typer.Option(help="Run as of this time (default: now).")] = None,
+    monitor: Annotated[str | None, typer.Option(help="Only this monitor.")] = None,
+    backfill_from: Annotated[str | None, typer.Option(
+        help="Replay history from this time to --at (judge once, then open incidents in time order).")] = None,
+    no_notify: Annotated[bool, typer.Option("--no-notify", help="Queue messages but do not send them.")] = False,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """One pass of the loop: detect → explain → group into incidents → notify → timers."""
+    from metricloop import loop
+
+    ml = open_project(project)
+    start = _when(backfill_from, "backfill-from")
+    if start is not None:
+        end = _when(at, "at") or dt.datetime.now()
+        summary = loop.backfill(ml, start, end, notify=not no_notify)
+    else:
+        summary = loop.run_pass(ml, _when(at, "at"), monitor=monitor, notify=not no_notify)
+    data = summary.to_dict()
+    if fmt is Fmt.table:
+        rows = [{"step": k, "value": v} for k, v in data.items()]
+        emit(rows, "table", title="loop pass 闭环运行", columns=["step", "value"])
+    else:
+        emit([data], fmt.value, payload=data)
+    if summary.failed_monitors:
+        console.print(f"[yellow]monitors that failed:[/] {', '.join(summary.failed_monitors)}")
+
+
+_receivers: list[Any] = []  # the demo's local robot and mail receivers live as long as the process
+
+
+def start_demo_receivers() -> dict[str, str]:
+    """Local DingTalk/WeCom/Feishu/webhook receivers and an SMTP sink on 127.0.0.1; their env vars."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    from metricloop.notify.emulator import RobotEmulator
+    from metricloop.workflow.demo import emulator_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        smtp_port = s.getsockname()[1]
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    emu = RobotEmulator()
+    emu.__enter__()
+    _receivers.extend([smtp, emu])
+    env = emulator_env(emu, smtp_port=smtp_port)
+    os.environ.update(env)
+    return env
+
+
+def _demo_replay(ml: Any, progress: Any) -> None:
+    from metricloop import loop
+
+    if not any(k.startswith("ML_") for k in os.environ):
+        start_demo_receivers()
+    if ml.workflow.list_incidents():
+        progress("reusing the replayed history", 1.0)
+        return
+    loop.demo_history(ml, months=6, progress=progress)
+
+
+DEMO_STEPS.append(_demo_replay)

@@ -70,8 +70,15 @@ def explain_event(ml: MetricLoop, event: AnomalyRecord) -> dict[str, Any] | None
     end = shift_by(event.end, 1, grain)
     dims = [d for d in ml.explain.default_dimensions(ml.catalog.metric(event.metric)) if d not in event.slice]
     try:
-        result = ml.explain.explain(event.metric, start=event.start, end=end, vs="last_week", by=dims or None,
-                                    where=_where_of(event.slice), anomaly_fingerprint=event.fingerprint)
+        result = ml.explain.explain(
+            event.metric,
+            start=event.start,
+            end=end,
+            vs="last_week",
+            by=dims or None,
+            where=_where_of(event.slice),
+            anomaly_fingerprint=event.fingerprint,
+        )
     except MetricLoopError as exc:  # an explanation is a bonus; the alert goes out without it
         log.warning("cannot explain %s: %s", event.fingerprint, exc)
         return None
@@ -82,26 +89,45 @@ def _alert(ml: MetricLoop, event: AnomalyRecord, explanation: dict[str, Any] | N
     alert = event.alert()
     if not explanation:
         return alert
-    causes = [{"en": f"{c['element']} {c['relative_change']:+.0%}" if c.get("relative_change") is not None
-               else c["element"], "zh-CN": f"{c['element']} {c['relative_change']:+.0%}"
-               if c.get("relative_change") is not None else c["element"]}
-              for c in (explanation.get("localization") or {}).get("causes", [])[:3]]
-    payload = {"causes": causes, "explanation_id": explanation.get("id"),
-               "keys": [c["element"] for c in (explanation.get("localization") or {}).get("causes", [])[:3]],
-               "summary": explanation.get("summary")}
+    causes = [
+        {
+            "en": f"{c['element']} {c['relative_change']:+.0%}"
+            if c.get("relative_change") is not None
+            else c["element"],
+            "zh-CN": f"{c['element']} {c['relative_change']:+.0%}"
+            if c.get("relative_change") is not None
+            else c["element"],
+        }
+        for c in (explanation.get("localization") or {}).get("causes", [])[:3]
+    ]
+    payload = {
+        "causes": causes,
+        "explanation_id": explanation.get("id"),
+        "keys": [c["element"] for c in (explanation.get("localization") or {}).get("causes", [])[:3]],
+        "summary": explanation.get("summary"),
+    }
     return replace(alert, explanation=payload)
 
 
-def run_pass(ml: MetricLoop, now: dt.datetime | None = None, *, monitor: str | None = None,
-             explain: bool = True, notify: bool = True) -> PassSummary:
+def run_pass(
+    ml: MetricLoop,
+    now: dt.datetime | None = None,
+    *,
+    monitor: str | None = None,
+    explain: bool = True,
+    notify: bool = True,
+) -> PassSummary:
     """detect → explain → incidents → outbox → dispatch → timers, at ``now`` (default: now)."""
     import time
 
     t0 = time.perf_counter()
     report = ml.detection.run(monitor=monitor, at=now)
     at = report.at if isinstance(report.at, dt.datetime) else dt.datetime.now()
-    summary = PassSummary(at=at, monitors=len(report.monitors),
-                          failed_monitors=[m.name for m in report.monitors if m.status != "ok"])
+    summary = PassSummary(
+        at=at,
+        monitors=len(report.monitors),
+        failed_monitors=[m.monitor for m in report.monitors if m.status == "failed"],
+    )
     events = [e for e in report.events if e.active]
     summary.anomalies = len(events)
     alerts = []
@@ -114,8 +140,9 @@ def run_pass(ml: MetricLoop, now: dt.datetime | None = None, *, monitor: str | N
     return summary
 
 
-def _workflow_step(ml: MetricLoop, alerts: Sequence[AlertInput], now: dt.datetime | None, summary: PassSummary,
-                   notify: bool) -> None:
+def _workflow_step(
+    ml: MetricLoop, alerts: Sequence[AlertInput], now: dt.datetime | None, summary: PassSummary, notify: bool
+) -> None:
     if alerts:
         pr = ml.workflow.process(list(alerts), now=now)
         summary.incidents_opened += len(pr.opened)
@@ -128,8 +155,9 @@ def _workflow_step(ml: MetricLoop, alerts: Sequence[AlertInput], now: dt.datetim
     summary.timers_fired += sum(tr.fired.values())
 
 
-def backfill(ml: MetricLoop, start: dt.datetime, end: dt.datetime, *, progress: Progress | None = None,
-             notify: bool = True) -> PassSummary:
+def backfill(
+    ml: MetricLoop, start: dt.datetime, end: dt.datetime, *, progress: Progress | None = None, notify: bool = True
+) -> PassSummary:
     """Judge ``start``..``end`` in one detection pass, then replay the events in time order."""
     import time
 
@@ -138,9 +166,12 @@ def backfill(ml: MetricLoop, start: dt.datetime, end: dt.datetime, *, progress: 
     step("detecting anomalies in history", 0.0)
     report = ml.detection.run(at=end, since=start)
     events = sorted((e for e in report.events if e.active), key=lambda e: (e.end, e.fingerprint))
-    summary = PassSummary(at=end, monitors=len(report.monitors),
-                          failed_monitors=[m.name for m in report.monitors if m.status != "ok"],
-                          anomalies=len(events))
+    summary = PassSummary(
+        at=end,
+        monitors=len(report.monitors),
+        failed_monitors=[m.monitor for m in report.monitors if m.status == "failed"],
+        anomalies=len(events),
+    )
     by_time: dict[dt.datetime, list[AnomalyRecord]] = {}
     for e in events:
         grain = Grain(e.grain) if e.grain in Grain.__members__ else Grain.hour
@@ -174,8 +205,9 @@ def _overlaps(inc: dict[str, Any], truth: dict[str, Any], tz: dt.tzinfo) -> bool
     return bool(w0 <= t1 + dt.timedelta(days=1) and w1 >= t0 - dt.timedelta(hours=1))
 
 
-def _series(ml: MetricLoop, inc: dict[str, Any], around: dt.datetime) -> tuple[list[float], list[float],
-                                                                                 list[dt.datetime]]:
+def _series(
+    ml: MetricLoop, inc: dict[str, Any], around: dt.datetime
+) -> tuple[list[float], list[float], list[dt.datetime]]:
     """Hourly actual vs same-hour-last-week for the incident's slice: the counterfactual to verify against."""
     where = _where_of(inc.get("slice") or {})
     lo, hi = around - dt.timedelta(days=1), around + dt.timedelta(days=2)
@@ -215,33 +247,74 @@ def demo_story(ml: MetricLoop, *, progress: Progress | None = None) -> dict[str,
             ml.workflow.act(ref, "ack", actor=owner, now=t + dt.timedelta(minutes=12 + 7 * (n % 5)))
             done["acknowledged"] += 1
             if match is None:
-                ml.workflow.act(ref, "false_positive", actor=owner, now=t + dt.timedelta(minutes=40),
-                                comment="季节性波动，非故障 / seasonal swing, not a fault")
+                ml.workflow.act(
+                    ref,
+                    "false_positive",
+                    actor=owner,
+                    now=t + dt.timedelta(minutes=40),
+                    comment="季节性波动，非故障 / seasonal swing, not a fault",
+                )
                 done["false_positive"] += 1
                 continue
             desc = match.get("description", {})
             ml.workflow.act(ref, "investigate", actor=owner, now=t + dt.timedelta(minutes=30))
             fixed_at = dt.datetime.fromisoformat(match["end"])
-            action = ml.workflow.add_action(ref, f"修复：{desc.get('zh-CN', match['kind'])}", actor=owner,
-                                            due=t + dt.timedelta(days=1), now=t + dt.timedelta(minutes=45),
-                                            expected_effect="指标恢复到上周同期水平 / back to last week's level")
-            ml.workflow.update_action(action["id"], actor=owner, status="done", effective_at=fixed_at,
-                                      now=max(fixed_at, t + dt.timedelta(hours=1)))
+            action = ml.workflow.add_action(
+                ref,
+                f"修复：{desc.get('zh-CN', match['kind'])}",
+                actor=owner,
+                due=t + dt.timedelta(days=1),
+                now=t + dt.timedelta(minutes=45),
+                expected_effect="指标恢复到上周同期水平 / back to last week's level",
+            )
+            ml.workflow.update_action(
+                action["id"],
+                actor=owner,
+                status="done",
+                effective_at=fixed_at,
+                now=max(fixed_at, t + dt.timedelta(hours=1)),
+            )
             ml.workflow.act(ref, "mitigate", actor=owner, now=max(fixed_at, t + dt.timedelta(hours=1)))
             resolved_at = max(fixed_at, t + dt.timedelta(hours=1)) + dt.timedelta(hours=2)
-            ml.workflow.act(ref, "resolve", actor=owner, now=resolved_at,
-                            comment=f"已修复：{desc.get('zh-CN', '')} / fixed: {desc.get('en', '')}")
+            ml.workflow.act(
+                ref,
+                "resolve",
+                actor=owner,
+                now=resolved_at,
+                comment=f"已修复：{desc.get('zh-CN', '')} / fixed: {desc.get('en', '')}",
+            )
             actual, expected, ts = _series(ml, inc, fixed_at)
             if len(ts) >= 6:
-                ml.review.verify(ref, actual, expected, ts, fixed_at, action_id=action["id"], actor=owner,
-                                 now=resolved_at + dt.timedelta(hours=20))
+                ml.review.verify(
+                    ref,
+                    actual,
+                    expected,
+                    ts,
+                    fixed_at,
+                    action_id=action["id"],
+                    actor=owner,
+                    now=resolved_at + dt.timedelta(hours=20),
+                )
             review_at = resolved_at + dt.timedelta(days=1)
-            ml.review.edit(ref, "summary", f"{desc.get('zh-CN', '')}\n\n{desc.get('en', '')}", actor=owner, now=review_at)
-            ml.review.edit(ref, "root_cause", f"{match['kind']}: {desc.get('zh-CN', '')} / {desc.get('en', '')}",
-                           actor=owner, now=review_at)
-            ml.review.edit(ref, "lessons", "为该切片增加独立监控与降级预案；在发布和变更前检查支付/物流依赖。\n"
-                           "Add a dedicated monitor and a fallback plan for this slice; check payment and "
-                           "logistics dependencies before releases.", actor=owner, now=review_at)
+            ml.review.edit(
+                ref, "summary", f"{desc.get('zh-CN', '')}\n\n{desc.get('en', '')}", actor=owner, now=review_at
+            )
+            ml.review.edit(
+                ref,
+                "root_cause",
+                f"{match['kind']}: {desc.get('zh-CN', '')} / {desc.get('en', '')}",
+                actor=owner,
+                now=review_at,
+            )
+            ml.review.edit(
+                ref,
+                "lessons",
+                "为该切片增加独立监控与降级预案；在发布和变更前检查支付/物流依赖。\n"
+                "Add a dedicated monitor and a fallback plan for this slice; check payment and "
+                "logistics dependencies before releases.",
+                actor=owner,
+                now=review_at,
+            )
             ml.review.complete(ref, actor=owner, now=review_at + dt.timedelta(minutes=30))
             done["reviewed"] += 1
         except MetricLoopError as exc:
@@ -254,8 +327,11 @@ def demo_history(ml: MetricLoop, *, months: int = 6, progress: Progress | None =
     """The demo's replay: the last ``months`` of history through the loop, then the people's part."""
     step = progress or (lambda _s, _f: None)
     truth_file = ml.project.root / "data" / "ground_truth.json"
-    end = dt.datetime.fromisoformat(json.loads(truth_file.read_text(encoding="utf-8"))["generator"]["end"]) \
-        if truth_file.exists() else dt.datetime.now().replace(minute=0, second=0, microsecond=0)
+    end = (
+        dt.datetime.fromisoformat(json.loads(truth_file.read_text(encoding="utf-8"))["generator"]["end"])
+        if truth_file.exists()
+        else dt.datetime.now().replace(minute=0, second=0, microsecond=0)
+    )
     start = shift_by(end, -months, Grain.month)
     summary = backfill(ml, start, end, progress=lambda s, f: step(s, 0.8 * f))
     story = demo_story(ml, progress=lambda s, f: step(s, 0.8 + 0.2 * f))

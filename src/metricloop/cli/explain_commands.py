@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from metricloop.catalog.models import Grain
-from metricloop.cli.commands import FormatOpt, Fmt, ProjectOpt, _split, locale_of, open_project
+from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, _split, locale_of, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit
 from metricloop.errors import QueryError
@@ -40,31 +40,55 @@ def explain(
     """Drill-down, the slices that explain the change, and the metric-tree attribution."""
     ml = open_project(project)
     result = ml.explain.explain(
-        metric, at=_ts(at, "at"), grain=grain, start=_ts(start, "start"), end=_ts(end, "end"),
-        baseline=_ts(baseline, "baseline"), vs=vs, by=_split(by) or None, where=where,  # type: ignore[arg-type]
+        metric,
+        at=_ts(at, "at"),
+        grain=grain,
+        start=_ts(start, "start"),
+        end=_ts(end, "end"),
+        baseline=_ts(baseline, "baseline"),
+        vs=vs,
+        by=_split(by) or None,
+        where=where,  # type: ignore[arg-type]
     )
     payload = result.to_dict()
     if fmt is not Fmt.table:
-        emit(result.top_causes(20), fmt.value, payload=payload,
-             columns=["element", "actual", "expected", "change", "relative_change", "contribution"])
+        emit(
+            result.top_causes(20),
+            fmt.value,
+            payload=payload,
+            columns=["element", "actual", "expected", "change", "relative_change", "contribution"],
+        )
         return
     loc = locale_of(ml)
     assert result.summary is not None
     console.print(f"[bold]{result.summary.render(loc)}[/]")
-    console.print(f"period {result.start:%Y-%m-%d %H:%M} → {result.end:%Y-%m-%d %H:%M}, "
-                  f"baseline {result.baseline_start:%Y-%m-%d %H:%M}")
+    console.print(
+        f"period {result.start:%Y-%m-%d %H:%M} → {result.end:%Y-%m-%d %H:%M}, "
+        f"baseline {result.baseline_start:%Y-%m-%d %H:%M}"
+    )
     causes: list[dict[str, Any]] = result.top_causes(10)
     spec = ml.catalog.metric(metric).format or ",.2f"
     if causes:
-        emit(causes, "table", title="原因切片 Slices that explain the change",
-             columns=["element", "actual", "expected", "change", "relative_change", "contribution"],
-             formatters={"actual": lambda v: format(v, spec), "expected": lambda v: format(v, spec),
-                         "change": lambda v: format(v, "+" + spec.lstrip("+")),
-                         "relative_change": lambda v: f"{v:+.1%}", "contribution": lambda v: f"{v:.0%}"})
+        emit(
+            causes,
+            "table",
+            title="原因切片 Slices that explain the change",
+            columns=["element", "actual", "expected", "change", "relative_change", "contribution"],
+            formatters={
+                "actual": lambda v: format(v, spec),
+                "expected": lambda v: format(v, spec),
+                "change": lambda v: format(v, "+" + spec.lstrip("+")),
+                "relative_change": lambda v: f"{v:+.1%}",
+                "contribution": lambda v: f"{v:.0%}",
+            },
+        )
     if result.attribution:
-        emit(result.attribution["drivers"], "table", title="指标树归因 Tree attribution "
-             + ("(exact)" if result.attribution.get("exact") else "(estimate)"),
-             columns=["name", "before", "after", "effect", "share"],
-             formatters={"share": lambda v: f"{v:.0%}"})
+        emit(
+            result.attribution["drivers"],
+            "table",
+            title="指标树归因 Tree attribution " + ("(exact)" if result.attribution.get("exact") else "(estimate)"),
+            columns=["name", "before", "after", "effect", "share"],
+            formatters={"share": lambda v: f"{v:.0%}"},
+        )
     for note in result.notes:
         console.print(f"[dim]{note.render(loc)}[/]")

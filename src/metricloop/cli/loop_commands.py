@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from metricloop.cli.commands import FormatOpt, Fmt, ProjectOpt, open_project
+from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit
 from metricloop.cli.serve_commands import DEMO_STEPS
@@ -34,8 +34,10 @@ def run(
     project: ProjectOpt = None,
     at: Annotated[str | None, typer.Option(help="Run as of this time (default: now).")] = None,
     monitor: Annotated[str | None, typer.Option(help="Only this monitor.")] = None,
-    backfill_from: Annotated[str | None, typer.Option(
-        help="Replay history from this time to --at (judge once, then open incidents in time order).")] = None,
+    backfill_from: Annotated[
+        str | None,
+        typer.Option(help="Replay history from this time to --at (judge once, then open incidents in time order)."),
+    ] = None,
     no_notify: Annotated[bool, typer.Option("--no-notify", help="Queue messages but do not send them.")] = False,
     fmt: FormatOpt = Fmt.table,
 ) -> None:

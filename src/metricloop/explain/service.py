@@ -189,18 +189,25 @@ class ExplainService:
         if expected_total is not None and expected:
             scale = expected_total / expected
             expected = expected_total
-            notes.append(Text(en="Expectation per slice = last period's slice scaled to the detector's expected total.",
-                              zh="各切片的期望值 = 基期切片值按检测器期望总量等比缩放。"))
+            notes.append(
+                Text(
+                    en="Expectation per slice = last period's slice scaled to the detector's expected total.",
+                    zh="各切片的期望值 = 基期切片值按检测器期望总量等比缩放。",
+                )
+            )
 
         localization = drill = None
         kind = self._kind(m)
         if kind is None:
-            notes.append(Text(
-                en=f"{m.name} is not additive ({catalog.additivity(m).value}): slices do not add up to the total, "
-                   "so the drill-down computes it per dimension in the warehouse and there is no "
-                   "multi-dimensional localization; contributions do not sum to 100 %.",
-                zh=f"{m.name} 不可加（{catalog.additivity(m).value}），切片之和不等于总量：单维下钻在数仓中按维度"
-                   "分别计算，不做多维定位；各值贡献之和不等于 100%。"))
+            notes.append(
+                Text(
+                    en=f"{m.name} is not additive ({catalog.additivity(m).value}): slices do not add up to the total, "
+                    "so the drill-down computes it per dimension in the warehouse and there is no "
+                    "multi-dimensional localization; contributions do not sum to 100 %.",
+                    zh=f"{m.name} 不可加（{catalog.additivity(m).value}），切片之和不等于总量：单维下钻在数仓中按维度"
+                    "分别计算，不做多维定位；各值贡献之和不等于 100%。",
+                )
+            )
             if dims and actual is not None and expected is not None:
                 per_dim = self._value_frames(m, dims, start, end, b_start, b_end, where, scale)
                 drill = drill_down_values(per_dim, actual, expected).to_dict()
@@ -222,8 +229,9 @@ class ExplainService:
         tree = self._attribution(m, start, end, b_start, b_end, where)
 
         label = m.display_label("zh-CN")
-        result = ExplainResult(metric, label, start, end, b_start, b_end, dims, actual, expected, localization,
-                               drill, tree, notes)
+        result = ExplainResult(
+            metric, label, start, end, b_start, b_end, dims, actual, expected, localization, drill, tree, notes
+        )
         result.summary = self._summary(result, m)
         if store:
             result.id = self._store(result, anomaly_fingerprint)
@@ -242,22 +250,40 @@ class ExplainService:
                 return "ratio"
         return None
 
-    def _window_rows(self, metrics: list[str], dims: list[str], start: dt.datetime, end: dt.datetime,
-                     where: str | None) -> pd.DataFrame:
+    def _window_rows(
+        self, metrics: list[str], dims: list[str], start: dt.datetime, end: dt.datetime, where: str | None
+    ) -> pd.DataFrame:
         # the query's end is inclusive: the last hour of the window (a range with hours snaps to hours)
         q = MetricQuery(metrics=metrics, group_by=dims, where=where, start=start, end=end - dt.timedelta(hours=1))
         return self.ml.query(q).to_pandas()
 
-    def _totals(self, m: Metric, start: dt.datetime, end: dt.datetime, b_start: dt.datetime,
-                b_end: dt.datetime, where: str | None) -> tuple[float | None, float | None]:
+    def _totals(
+        self,
+        m: Metric,
+        start: dt.datetime,
+        end: dt.datetime,
+        b_start: dt.datetime,
+        b_end: dt.datetime,
+        where: str | None,
+    ) -> tuple[float | None, float | None]:
         now = self._window_rows([m.name], [], start, end, where)
         then = self._window_rows([m.name], [], b_start, b_end, where)
         a = now[m.name].iloc[0] if len(now) else None
         b = then[m.name].iloc[0] if len(then) else None
         return (None if a is None or pd.isna(a) else float(a)), (None if b is None or pd.isna(b) else float(b))
 
-    def _leaf_frame(self, m: Metric, kind: str, dims: list[str], start: dt.datetime, end: dt.datetime,
-                    b_start: dt.datetime, b_end: dt.datetime, where: str | None, scale: float | None) -> pd.DataFrame:
+    def _leaf_frame(
+        self,
+        m: Metric,
+        kind: str,
+        dims: list[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        b_start: dt.datetime,
+        b_end: dt.datetime,
+        where: str | None,
+        scale: float | None,
+    ) -> pd.DataFrame:
         """One row per combination of ``dims`` with the actual and expected values (or parts)."""
         if kind == "ratio":
             assert m.numerator and m.denominator
@@ -273,22 +299,34 @@ class ExplainService:
         k = scale if scale is not None else 1.0
         if kind == "ratio":
             num, den = parts
-            return pd.DataFrame({
+            return pd.DataFrame(
+                {
+                    **{d: frame[d] for d in dims},
+                    "actual_num": frame[f"{num}_a"].fillna(0.0).astype(float),
+                    "expected_num": frame[f"{num}_e"].fillna(0.0).astype(float),
+                    "actual_den": frame[f"{den}_a"].fillna(0.0).astype(float),
+                    "expected_den": frame[f"{den}_e"].fillna(0.0).astype(float),
+                }
+            )
+        return pd.DataFrame(
+            {
                 **{d: frame[d] for d in dims},
-                "actual_num": frame[f"{num}_a"].fillna(0.0).astype(float),
-                "expected_num": frame[f"{num}_e"].fillna(0.0).astype(float),
-                "actual_den": frame[f"{den}_a"].fillna(0.0).astype(float),
-                "expected_den": frame[f"{den}_e"].fillna(0.0).astype(float),
-            })
-        return pd.DataFrame({
-            **{d: frame[d] for d in dims},
-            "actual": frame[f"{m.name}_a"].fillna(0.0).astype(float),
-            "expected": frame[f"{m.name}_e"].fillna(0.0).astype(float) * k,
-        })
+                "actual": frame[f"{m.name}_a"].fillna(0.0).astype(float),
+                "expected": frame[f"{m.name}_e"].fillna(0.0).astype(float) * k,
+            }
+        )
 
-    def _value_frames(self, m: Metric, dims: list[str], start: dt.datetime, end: dt.datetime,
-                      b_start: dt.datetime, b_end: dt.datetime, where: str | None,
-                      scale: float | None) -> dict[str, pd.DataFrame]:
+    def _value_frames(
+        self,
+        m: Metric,
+        dims: list[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        b_start: dt.datetime,
+        b_end: dt.datetime,
+        where: str | None,
+        scale: float | None,
+    ) -> dict[str, pd.DataFrame]:
         """Per dimension, the metric per value in the period and the baseline: one GROUP BY each.
 
         Used for metrics that do not add up over slices, where leaves cannot be summed into
@@ -300,15 +338,24 @@ class ExplainService:
             now = self._window_rows([m.name], [d], start, end, where)
             then = self._window_rows([m.name], [d], b_start, b_end, where)
             frame = now.merge(then, on=[d], how="outer", suffixes=("_a", "_e"))
-            out[d] = pd.DataFrame({
-                "value": frame[d].astype(object).where(frame[d].notna(), "(空)").astype(str),
-                "actual": frame[f"{m.name}_a"].astype(float).fillna(0.0),
-                "expected": frame[f"{m.name}_e"].astype(float).fillna(0.0) * k,
-            })
+            out[d] = pd.DataFrame(
+                {
+                    "value": frame[d].astype(object).where(frame[d].notna(), "(空)").astype(str),
+                    "actual": frame[f"{m.name}_a"].astype(float).fillna(0.0),
+                    "expected": frame[f"{m.name}_e"].astype(float).fillna(0.0) * k,
+                }
+            )
         return out
 
-    def _attribution(self, m: Metric, start: dt.datetime, end: dt.datetime, b_start: dt.datetime,
-                     b_end: dt.datetime, where: str | None) -> dict[str, Any] | None:
+    def _attribution(
+        self,
+        m: Metric,
+        start: dt.datetime,
+        end: dt.datetime,
+        b_start: dt.datetime,
+        b_end: dt.datetime,
+        where: str | None,
+    ) -> dict[str, Any] | None:
         """Split the change over the metric's tree: formula inputs exactly, declared drivers as checked."""
         children: list[tuple[str, str, int]] = []
         exactness = True
@@ -337,16 +384,17 @@ class ExplainService:
         pairs = {n: (_num(then[n].iloc[0]), _num(now[n].iloc[0])) for n in names}
         relation = children[0][1]
         if all(r == "additive" for _, r, _ in children):
-            result = attribution.additive({c: pairs[c] for c, _, _ in children},
-                                          signs={c: s for c, _, s in children}, parent=pairs[m.name])
+            result = attribution.additive(
+                {c: pairs[c] for c, _, _ in children}, signs={c: s for c, _, s in children}, parent=pairs[m.name]
+            )
         elif all(r == "multiplicative" for _, r, _ in children):
-            factors = {c: (pairs[c][0] ** s, pairs[c][1] ** s) if all(pairs[c]) else pairs[c]
-                       for c, _, s in children}
+            factors = {c: (pairs[c][0] ** s, pairs[c][1] ** s) if all(pairs[c]) else pairs[c] for c, _, s in children}
             product_then = math.prod(v[0] for v in factors.values())
             product_now = math.prod(v[1] for v in factors.values())
             if not exactness:
                 close = math.isclose(product_then, pairs[m.name][0], rel_tol=1e-6) and math.isclose(
-                    product_now, pairs[m.name][1], rel_tol=1e-6)
+                    product_now, pairs[m.name][1], rel_tol=1e-6
+                )
                 if not close:
                     return None  # declared drivers that do not multiply to the metric: not an identity
             result = attribution.product(factors)
@@ -358,8 +406,9 @@ class ExplainService:
             def formula(values: Mapping[str, float]) -> float:
                 return _eval_formula(formula_expr, {ref: values[name] for ref, name in inputs.items()})
 
-            result = attribution.shapley(formula, {n: pairs[n][0] for n in inputs.values()},
-                                         {n: pairs[n][1] for n in inputs.values()})
+            result = attribution.shapley(
+                formula, {n: pairs[n][0] for n in inputs.values()}, {n: pairs[n][1] for n in inputs.values()}
+            )
         out = result.to_dict()
         out["relation"] = relation
         for d in out["drivers"]:  # a divisor enters as 1/x; show the owner the metric's own values
@@ -372,8 +421,10 @@ class ExplainService:
     # ------------------------------------------------------------------ summary and storage
     def _summary(self, r: ExplainResult, m: Metric) -> Text:
         if r.actual is None or r.expected is None:
-            return Text(en=f"No data for {m.name} in the period or its baseline.",
-                        zh=f"{m.display_label('zh-CN')} 在本期或基期没有数据。")
+            return Text(
+                en=f"No data for {m.name} in the period or its baseline.",
+                zh=f"{m.display_label('zh-CN')} 在本期或基期没有数据。",
+            )
         fmt = m.format or ",.2f"
         rel = f" ({r.change / abs(r.expected):+.1%})" if r.expected and r.change is not None else ""
         head = Text(
@@ -383,20 +434,35 @@ class ExplainService:
         causes = r.top_causes(3)
         if not causes:
             return head
-        en = "; ".join(f"{c['element']} {c['relative_change']:+.0%}" if c.get("relative_change") is not None
-                       else c["element"] for c in causes)
-        zh = "；".join(f"{c['element']} {c['relative_change']:+.0%}" if c.get("relative_change") is not None
-                      else c["element"] for c in causes)
+        en = "; ".join(
+            f"{c['element']} {c['relative_change']:+.0%}" if c.get("relative_change") is not None else c["element"]
+            for c in causes
+        )
+        zh = "；".join(
+            f"{c['element']} {c['relative_change']:+.0%}" if c.get("relative_change") is not None else c["element"]
+            for c in causes
+        )
         return Text(en=f"{head.en} Top causes: {en}.", zh=f"{head.zh} 主要原因：{zh}。")
 
     def _store(self, r: ExplainResult, fingerprint: str | None) -> int:
-        params = {"metric": r.metric, "start": r.start.isoformat(), "end": r.end.isoformat(),
-                  "baseline": r.baseline_start.isoformat(), "dims": r.dimensions}
+        params = {
+            "metric": r.metric,
+            "start": r.start.isoformat(),
+            "end": r.end.isoformat(),
+            "baseline": r.baseline_start.isoformat(),
+            "dims": r.dimensions,
+        }
         key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         payload = _jsonable(r.to_dict())
         with self.ml.store.session() as s:
-            row = Explanation(metric=r.metric, period_start=r.start, period_end=r.end, params_hash=key,
-                              anomaly_fingerprint=fingerprint, result=payload)
+            row = Explanation(
+                metric=r.metric,
+                period_start=r.start,
+                period_end=r.end,
+                params_hash=key,
+                anomaly_fingerprint=fingerprint,
+                result=payload,
+            )
             s.add(row)
             s.flush()
             return row.id
@@ -410,8 +476,12 @@ class ExplainService:
 
     def for_anomaly(self, fingerprint: str) -> dict[str, Any] | None:
         with self.ml.store.session() as s:
-            row = s.scalars(select(Explanation).where(Explanation.anomaly_fingerprint == fingerprint)
-                            .order_by(desc(Explanation.id)).limit(1)).first()
+            row = s.scalars(
+                select(Explanation)
+                .where(Explanation.anomaly_fingerprint == fingerprint)
+                .order_by(desc(Explanation.id))
+                .limit(1)
+            ).first()
             return {**row.result, "id": row.id} if row else None
 
 

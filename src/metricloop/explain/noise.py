@@ -5,12 +5,13 @@ a few hours swings by 100 % on its own, a leaf with ten thousand sessions by a f
 every leaf's relative deviation against one noise scale either drowns the big leaves' real moves in
 the small leaves' noise, or flags every small leaf. So:
 
-1. :func:`leaf_noise` estimates each leaf's noise from leaves *of similar size*: leaves are sorted
-   by volume and cut into bins; each bin's robust scale of the relative deviation is taken, made
-   non-increasing in volume (a bigger leaf is never noisier, relatively), and interpolated. With
-   counts the deviations are discrete (two orders vs one) and quantile estimates collapse, so a
-   bin where many leaves did not move at all uses the root mean square instead (small leaves
-   cannot deviate by more than the bounded ``±2``, so it stays robust).
+1. :func:`noise_profile` estimates a leaf's noise from leaves *of similar size*: leaves are sorted
+   by volume and cut into bins; each bin's robust scale of the relative deviation is taken and
+   ``base² + per_unit / volume`` is fitted through them (proportional noise plus counting
+   noise). With counts the deviations are discrete (two orders vs one) and quantile estimates
+   collapse, so a bin where many leaves did not move at all uses the root mean square instead
+   (small leaves cannot deviate by more than the bounded ``±2``, so it stays robust), and sets
+   a floor for labelling leaves of that size.
 2. :func:`pooled_noise` gives the noise of coarser leaves (sums of leaves) from the leaves' own,
    assuming independent leaves: variances add.
 3. :func:`choose_grain` pools: while most of the volume sits in leaves that could not tell a
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import nnls
 from scipy.stats import chi2
 
 from metricloop.explain.frame import LeafTable, safe_ratio
@@ -121,23 +123,27 @@ def _log(volume: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NoiseProfile:
-    """Relative noise as a function of a leaf's volume, per volume bin (non-increasing in volume).
+    """Relative noise as a function of a leaf's volume ``v``: ``spread(v)² = base² + per_unit / v``.
 
-    ``spread`` is the deviations' scale (what variances are summed from when leaves are pooled);
-    ``floor`` the smallest noise a leaf of that size is judged against (0 outside the small-count
-    range).
+    ``base`` is noise proportional to size (a forecast's error, a province's day-to-day swing),
+    ``per_unit / v`` the counting noise that shrinks as a leaf grows (Poisson-like); both are fitted
+    to the volume bins' spreads, so the profile extends to pooled leaves bigger than any leaf.
+    ``floor`` (per bin, non-increasing, 0 outside the small-count range) is the smallest noise a
+    leaf of that size is labelled against.
     """
 
+    base: float
+    per_unit: float
     log_volume: np.ndarray
-    spread: np.ndarray
     floor: np.ndarray
 
     def spread_at(self, volume: np.ndarray) -> np.ndarray:
-        return np.interp(_log(volume), self.log_volume, self.spread)
+        v = np.maximum(np.asarray(volume, dtype=float), 1e-12)
+        return np.sqrt(self.base**2 + self.per_unit / v)
 
     def floor_at(self, volume: np.ndarray) -> np.ndarray:
         if not np.any(self.floor > 0):
-            return np.zeros_like(volume, dtype=float)
+            return np.zeros(np.shape(volume), dtype=float)
         return np.interp(_log(volume), self.log_volume, self.floor, right=0.0)
 
     def label_scale(self, volume: np.ndarray) -> np.ndarray:
@@ -145,23 +151,37 @@ class NoiseProfile:
         return np.maximum(self.spread_at(volume), self.floor_at(volume))
 
 
+def _fit(spread: np.ndarray, volume: np.ndarray, sizes: np.ndarray, discrete: np.ndarray) -> tuple[float, float]:
+    """``(base, per_unit)`` from the bins' spreads: non-negative least squares on relative errors.
+
+    With a single bin the two cannot be told apart: small counts are taken as counting noise,
+    anything else as proportional noise.
+    """
+    if len(spread) == 1:
+        if discrete[0]:
+            return 0.0, float(spread[0] ** 2 * volume[0])
+        return float(spread[0]), 0.0
+    w = np.sqrt(sizes) / np.maximum(spread**2, 1e-24)
+    design = np.column_stack([np.ones_like(volume), 1.0 / np.maximum(volume, 1e-12)]) * w[:, None]
+    (b2, per_unit), _ = nnls(design, spread**2 * w)
+    return float(np.sqrt(b2)), float(per_unit)
+
+
 def noise_profile(table: LeafTable) -> NoiseProfile:
-    """Each volume bin's noise, from the informative leaves sorted by volume."""
+    """The noise profile fitted to the informative leaves, cut into bins by volume."""
     dev, informative = leaf_deviation(table)
     idx = np.flatnonzero(informative)
     if idx.size == 0:
-        return NoiseProfile(np.zeros(1), np.zeros(1), np.zeros(1))
-    n_bins = min(MAX_BINS, idx.size // MIN_BIN)
+        return NoiseProfile(0.0, 0.0, np.zeros(1), np.zeros(1))
     volume = table.volume()
-    if n_bins < 2:
-        spread, floor = _bin_scale(dev[idx])
-        return NoiseProfile(np.array([float(np.median(_log(volume[idx])))]), np.array([spread]), np.array([floor]))
+    n_bins = max(1, min(MAX_BINS, idx.size // MIN_BIN))
     order = idx[np.argsort(volume[idx], kind="stable")]
     chunks = np.array_split(order, n_bins)
-    scales = np.array([_bin_scale(dev[c]) for c in chunks])
+    scales = np.array([_bin_scale(dev[c]) for c in chunks])  # (spread, floor) per bin
     sizes = np.array([len(c) for c in chunks], dtype=float)
-    centers = np.array([float(np.median(_log(volume[c]))) for c in chunks])
-    return NoiseProfile(centers, _decreasing(scales[:, 0], sizes), _decreasing(scales[:, 1], sizes))
+    centers = np.array([float(np.median(volume[c])) for c in chunks])
+    base, per_unit = _fit(scales[:, 0], centers, sizes, scales[:, 1] > 0)
+    return NoiseProfile(base, per_unit, _log(centers), _decreasing(scales[:, 1], sizes))
 
 
 def leaf_noise(table: LeafTable) -> np.ndarray:

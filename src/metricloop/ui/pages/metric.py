@@ -163,6 +163,7 @@ def _drill(ctx: PageContext, metric: Metric, label: str, day: str, dim_label: st
     members = [r.member for r in rows][::-1]
     deltas = [r.delta for r in rows][::-1]
     ui.echart({
+        "animation": False,
         "grid": {"left": 90, "right": 30, "top": 10, "bottom": 40},
         "tooltip": {"trigger": "axis", ":valueFormatter": _value_formatter(metric)},
         "xAxis": {"type": "value", "name": ctx.t("change_vs_prev"), "nameLocation": "middle", "nameGap": 26},

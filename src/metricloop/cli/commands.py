@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -19,10 +19,12 @@ from rich.tree import Tree
 from metricloop.catalog.models import Grain
 from metricloop.cli.main import app
 from metricloop.cli.render import console, dumps, emit, err_console
-from metricloop.engine.query import MetricQuery
 from metricloop.errors import ConfigError, DefinitionError
 from metricloop.i18n import normalize_locale
-from metricloop.service import MetricLoop
+
+
+if TYPE_CHECKING:  # the facade pulls in SQLAlchemy, DuckDB, pyarrow: import it only when a command runs
+    from metricloop.service import MetricLoop
 
 
 class LoadMode(StrEnum):
@@ -44,6 +46,8 @@ FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")
 
 
 def open_project(project: Path | None) -> MetricLoop:
+    from metricloop.service import MetricLoop
+
     return MetricLoop.open(project)
 
 
@@ -267,6 +271,8 @@ def query(
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Query metrics by dimensions over time: compiled to SQL and run in the warehouse."""
+    from metricloop.engine.query import MetricQuery
+
     ml = open_project(project)
     try:
         q = MetricQuery(

@@ -46,9 +46,9 @@ def explain(
         start=_ts(start, "start"),
         end=_ts(end, "end"),
         baseline=_ts(baseline, "baseline"),
-        vs=vs,
+        vs=vs,  # type: ignore[arg-type]  # checked by the service, which names the choices
         by=_split(by) or None,
-        where=where,  # type: ignore[arg-type]
+        where=where,
     )
     payload = result.to_dict()
     if fmt is not Fmt.table:

@@ -7,6 +7,8 @@ each.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import signal
 from collections.abc import Callable
@@ -19,7 +21,9 @@ from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit, err_console
 from metricloop.errors import ConfigError
-from metricloop.service import MetricLoop
+
+if TYPE_CHECKING:
+    from metricloop.service import MetricLoop
 
 HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", help="Port to listen on.")]
@@ -261,7 +265,7 @@ def prepare_demo(directory: Path, *, scale: float = 1.0, progress: StepProgress 
         scaffold.init_demo(directory, scale=scale, progress=lambda s, f: step(s, f * 0.8))
     else:
         step("reusing demo project", 0.8)
-    ml = MetricLoop.open(directory)
+    ml = open_project(directory)
     step("recording catalog revisions", 0.85)
     ml.sync_catalog(author="metricloop demo")
     step("creating users", 0.9)

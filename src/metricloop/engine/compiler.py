@@ -40,7 +40,17 @@ from metricloop.catalog.models import (
     parse_window,
 )
 from metricloop.engine import dialects as dx
-from metricloop.engine.filters import And, Filter, Node, Predicate, parse_filter, to_sql, walk
+from metricloop.engine.filters import (
+    And,
+    Filter,
+    MetricRef,
+    Node,
+    Predicate,
+    metric_ref,
+    parse_filter,
+    to_sql,
+    walk,
+)
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.semantic import DimRef, Hop, resolve, split_date_part
 from metricloop.errors import QueryError, UnsupportedError
@@ -336,6 +346,7 @@ class Compiler:
         where: list[Filter],
         window: tuple[dt.datetime | None, dt.datetime | None],
         grain: Grain,
+        policy: tuple[str, ...] = (),
     ) -> tuple[exp.Select, list[str]]:
         """One aggregate subquery for leaves sharing model, filters, offset and window.
 
@@ -350,6 +361,7 @@ class Compiler:
         select = exp.select().from_(self._source(model, base), copy=False)
         joins: dict[tuple[str, ...], str] = {}
         customs: dict[str, str] = {}
+        operands: dict[str, str] = {}
         tdim = model.dimension(first.time_dim)
         time_col = self._qualify((tdim.expr if tdim else None) or first.time_dim, base)
         refs = {name: resolve(self.catalog, model, name, first.time_dim) for name in dims}
@@ -371,6 +383,10 @@ class Compiler:
             return self._qualify(ref.expr, alias)
 
         def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:
+            mref = metric_ref(name)
+            if mref is not None:
+                return self._metric_operand(select, operands, mref, lambda n: column(
+                    resolve(self.catalog, model, n, first.time_dim)), policy), False
             ref = refs.get(name) or resolve(self.catalog, model, name, first.time_dim)
             agg_time = _is_agg_time(ref, first.time_dim)
             native: Grain | None = None  # the grain ``value`` is already truncated to
@@ -451,6 +467,47 @@ class Compiler:
             out.select(exp.alias_(exp.Max(this=exp.column(a, quoted=True)), a, quoted=True, copy=False), copy=False)
         return out.from_(exp.paren(picked, copy=False).as_("pw", copy=False), copy=False).group_by(
             *(c.copy() for c in cols), copy=False)
+
+    def _metric_operand(
+        self,
+        select: exp.Select,
+        joined: dict[str, str],
+        ref: MetricRef,
+        key: Callable[[str], exp.Expr],
+        policy: tuple[str, ...],
+    ) -> exp.Expr:
+        """A metric used in a filter: computed per entity in a subquery (all time, the row policies
+        applied), LEFT JOINed on that entity, so rows without a value fail the condition."""
+        if ref.key not in joined:
+            self._check_metric_refs(ref.name)
+            sub = self._compile(MetricQuery(metrics=[ref.name], group_by=list(ref.group_by)), policy).ast.copy()
+            assert isinstance(sub, exp.Select)
+            sub.set("order", None)
+            alias = f"mq{len(joined)}"
+            on = [exp.EQ(this=key(k), expression=exp.column(g, table=alias, quoted=True))
+                  for k, g in zip(ref.join_keys(), ref.group_by, strict=True)]
+            select.join(exp.paren(sub, copy=False).as_(alias, copy=False), on=exp.and_(*on, copy=False),
+                        join_type="left", copy=False)
+            joined[ref.key] = alias
+        return exp.column(ref.name, table=joined[ref.key], quoted=True)
+
+    def _check_metric_refs(self, name: str) -> None:
+        """A metric whose filters (through its inputs) use the metric itself has no value."""
+        todo, seen = [name], set()
+        while todo:
+            metric = self.catalog.metric(todo.pop())
+            if metric.name in seen:
+                continue
+            seen.add(metric.name)
+            texts = [metric.filter] + [r.filter for r in (metric.numerator, metric.denominator, metric.input_metric,
+                                                          *metric.input_metrics) if r is not None]
+            for text in filter(None, texts):
+                for ref in _parse(text).metric_refs():
+                    if ref.name == name:
+                        raise QueryError(f"metric '{name}' is used in its own filter (through '{metric.name}')",
+                                         zh=f"指标 '{name}' 的过滤条件引用了它自身")
+                    todo.append(ref.name)
+            todo += self.catalog.inputs(metric)
 
     def _custom_value(self, select: exp.Select, joined: dict[str, str], value: exp.Expr, name: str) -> exp.Expr:
         """``value`` at custom granularity ``name``: looked up in the time spine that defines it
@@ -613,7 +670,8 @@ class Compiler:
         groups: dict[tuple[Any, ...], list[tuple[Leaf, str]]] = {}
         for leaf, alias in plan.leaves.items():
             groups.setdefault(leaf.group_key, []).append((leaf, alias))
-        branches, ctes = self._branches(list(groups.values()), dims, timey, where, (start, end), grain)
+        branches, ctes = self._branches(list(groups.values()), dims, timey, where, (start, end), grain,
+                                        policy_filters)
 
         if len(branches) == 1:
             source: exp.Expr = exp.paren(branches[0][0], copy=False).as_("m", copy=False)
@@ -703,7 +761,7 @@ class Compiler:
         if query.where:
             f = _parse(query.where)
             dims = query.dimensions()
-            if f.identifiers() <= set(dims) | {"metric_time"}:
+            if f.identifiers() <= set(dims) | {"metric_time"} and not f.metric_refs():
                 def col(n: str) -> tuple[exp.Expr, bool]:
                     on_spine = n == name or n.split("__")[0] == "metric_time"
                     return exp.column(name if on_spine else n, table="sp" if on_spine else "m", quoted=True), on_spine
@@ -778,7 +836,7 @@ class Compiler:
         with_model = bool(other or model_conds)
         with_spine = bool(time_names or spine_conds or query.start or query.end)
         if with_model:
-            sub = self._values_from_model(other, model_conds, query.where or "")
+            sub = self._values_from_model(other, model_conds, query.where or "", policy_filters)
             outer.from_(exp.paren(sub, copy=False).as_("d", copy=False), copy=False)
         if with_spine:
             sub = self._values_from_spine(time_names, spine_conds, query.start, query.end)
@@ -808,8 +866,9 @@ class Compiler:
         sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
         return CompiledQuery(sql, outer, self.dialect, columns, query)
 
-    def _values_from_model(self, names: list[str], conds: list[Node], text: str) -> exp.Select:
-        needed = list(names) + sorted({p.dim for c in conds for p in walk(c) if isinstance(p, Predicate)})
+    def _values_from_model(self, names: list[str], conds: list[Node], text: str,
+                           policy: tuple[str, ...] = ()) -> exp.Select:
+        needed = list(names) + sorted({n for c in conds for n in Filter(c, "").identifiers()})
         best: tuple[int, SemanticModel] | None = None
         for model in self.catalog.semantic_models.values():
             try:
@@ -828,8 +887,12 @@ class Compiler:
         join_type = "full" if dx.capabilities(self.dialect).full_outer_join else "left"
 
         customs: dict[str, str] = {}
+        operands: dict[str, str] = {}
 
         def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:
+            mref = metric_ref(name)
+            if mref is not None:
+                return self._metric_operand(select, operands, mref, lambda n: dim_expr(n)[0], policy), False
             ref = resolve(self.catalog, model, name)
             value = self._qualify(ref.expr, self._join_path(select, joins, ref.path, "t0", model, join_type))
             if ref.date_part is not None:
@@ -942,6 +1005,7 @@ class Compiler:
         where: list[Filter],
         window: tuple[dt.datetime | None, dt.datetime | None],
         grain: Grain,
+        policy: tuple[str, ...] = (),
     ) -> tuple[list[tuple[exp.Select, list[str]]], list[tuple[str, exp.Select]]]:
         """One SELECT per leaf group; groups that differ only by a time offset share one scan.
 
@@ -973,7 +1037,8 @@ class Compiler:
             )
             if not shareable:
                 for items in scan:
-                    branches.append((self._group_sql(items, dims, where, window, grain)[0], [a for _, a in items]))
+                    branches.append((self._group_sql(items, dims, where, window, grain, policy)[0],
+                                     [a for _, a in items]))
                 continue
             assert time_dim is not None
             aggs: dict[tuple[Any, ...], str] = {}
@@ -990,7 +1055,7 @@ class Compiler:
             wide = (None if None in starts else min(s for s in starts if s),
                     None if None in ends else max(e for e in ends if e))
             name = f"s{len(ctes)}"
-            ctes.append((name, self._group_sql(pseudo, dims, where, wide, grain)[0]))
+            ctes.append((name, self._group_sql(pseudo, dims, where, wide, grain, policy)[0]))
             for items, lo, hi in zip(scan, starts, ends, strict=True):
                 off = items[0][0].offset
                 t = exp.column(time_dim, table=name, quoted=True)

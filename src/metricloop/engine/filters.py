@@ -15,9 +15,11 @@ Grammar (keywords are case-insensitive)::
     op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     value      := 'text' (quote doubled inside: 'O''Brien') | number | true | false
     dim        := name | entity__name | metric_time__<grain> | {{ Dimension('x') }} | {{ TimeDimension('x', 'grain') }}
+                | {{ Metric('m', group_by=['entity']) }}   (metric m per entity, joined on that entity)
 
 Examples: ``region = '华东' and channel in ('app', 'web')``,
-``not (is_refunded = true) and amount >= 100``, ``order_time >= '2026-01-01'``.
+``not (is_refunded = true) and amount >= 100``, ``order_time >= '2026-01-01'``,
+``{{ Metric('orders', group_by=['buyer']) }} >= 3`` (rows of buyers with at least 3 orders).
 
 The parser builds a typed AST; the compiler turns dimension names into columns it resolved
 itself and values into SQL literals. A user's text never reaches SQL as text.
@@ -32,7 +34,7 @@ from typing import Union
 
 from sqlglot import exp
 
-from metricloop.errors import QueryError, UnsupportedError
+from metricloop.errors import QueryError
 
 
 class FilterSyntaxError(QueryError):
@@ -97,6 +99,31 @@ Predicate = (Compare, InList, IsNull, Between, Like)
 
 
 @dataclass(frozen=True)
+class MetricRef:
+    """``{{ Metric('bookings', group_by=['listing']) }}``: a metric's value per entity, used as a
+    filter operand (MetricFlow's metric filters). Stands in a predicate as :attr:`key`."""
+
+    name: str
+    group_by: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"Metric:{self.name}|{','.join(self.group_by)}"
+
+    def join_keys(self) -> tuple[str, ...]:
+        """What the outer rows join on: the entity each group-by ends with (``view__listing`` → ``listing``)."""
+        return tuple(g.split("__")[-1] for g in self.group_by)
+
+
+def metric_ref(dim: str) -> MetricRef | None:
+    """The metric reference a predicate's ``dim`` stands for, or None for a dimension."""
+    if not dim.startswith("Metric:"):
+        return None
+    name, _, by = dim[7:].partition("|")
+    return MetricRef(name, tuple(b for b in by.split(",") if b))
+
+
+@dataclass(frozen=True)
 class Filter:
     """A parsed filter: the AST plus the text it came from (for messages and hashing)."""
 
@@ -104,7 +131,17 @@ class Filter:
     text: str
 
     def identifiers(self) -> set[str]:
-        return {p.dim for p in walk(self.root) if isinstance(p, Predicate)}
+        """The dimensions the filter reads (for a metric operand: the entities it joins on)."""
+        out: set[str] = set()
+        for p in walk(self.root):
+            if isinstance(p, Predicate):
+                ref = metric_ref(p.dim)
+                out.update(ref.join_keys() if ref is not None else (p.dim,))
+        return out
+
+    def metric_refs(self) -> list[MetricRef]:
+        refs = [metric_ref(p.dim) for p in walk(self.root) if isinstance(p, Predicate)]
+        return [r for r in refs if r is not None]
 
     def predicates(self) -> Iterator[Node]:
         return (p for p in walk(self.root) if isinstance(p, Predicate))
@@ -136,6 +173,11 @@ _TEMPLATE = re.compile(
         (?:\s*,\s*'(?P<grain>[A-Za-z_]+)')?\s*\)(?:\.grain\(\s*'(?P<grain2>[A-Za-z_]+)'\s*\))?\s*\}\}$""",
     re.VERBOSE,
 )
+_METRIC = re.compile(
+    r"""^\{\{\s*Metric\(\s*['"](?P<name>[A-Za-z0-9_]+)['"]\s*
+        (?:,\s*(?:group_by\s*=\s*)?\[(?P<by>[^\]]*)\])?\s*\)\s*\}\}$""",
+    re.VERBOSE,
+)
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "between", "like", "true", "false"}
 
 
@@ -161,9 +203,17 @@ def _tokenize(text: str) -> list[_Tok]:
             tok = m.group()
             if kind == "template":
                 tm = _TEMPLATE.match(tok)
-                if not tm and re.match(r"^\{\{\s*Metric\(", tok):
-                    raise UnsupportedError(f"metrics inside filters ({tok}) are not supported yet",
-                                           zh=f"过滤条件中引用指标（{tok}）暂不支持")
+                mm = _METRIC.match(tok)
+                if mm:
+                    by = tuple(re.findall(r"['\"]([A-Za-z0-9_]+)['\"]", mm.group("by") or ""))
+                    if not by:
+                        raise FilterSyntaxError(
+                            f"{tok}: a metric in a filter needs group_by=['entity'] (what its value is per)",
+                            zh=f"{tok}：过滤条件中的指标需要 group_by=['实体']",
+                        )
+                    toks.append(_Tok("word", MetricRef(mm.group("name"), by).key, pos))
+                    pos = m.end()
+                    continue
                 if not tm:
                     raise FilterSyntaxError(
                         f"unsupported template {tok!r}: use Dimension('x'), TimeDimension('x', 'grain') or Entity('x')"

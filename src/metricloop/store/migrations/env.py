@@ -16,7 +16,7 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite://")
     with engine.begin() as con:
         context.configure(connection=con, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():

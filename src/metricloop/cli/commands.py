@@ -22,7 +22,6 @@ from metricloop.cli.render import console, dumps, emit, err_console
 from metricloop.errors import ConfigError, DefinitionError
 from metricloop.i18n import normalize_locale
 
-
 if TYPE_CHECKING:  # the facade pulls in SQLAlchemy, DuckDB, pyarrow: import it only when a command runs
     from metricloop.service import MetricLoop
 

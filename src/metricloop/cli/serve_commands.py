@@ -7,13 +7,11 @@ each.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 

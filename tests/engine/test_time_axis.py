@@ -3,7 +3,8 @@ the same rows, then run unchanged on PostgreSQL and MariaDB (equal rows required
 
 Covers what MetricFlow parity needed: the metric's own time dimension behaves as metric_time,
 filters on the time axis hold for the output period, cumulative values at coarser grains
-(``period_agg``), ``offset_to_grain``, and custom granularities read from the time spine.
+(``period_agg``), ``offset_to_grain``, custom granularities read from the time spine, and
+metrics used inside filters.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from metricloop.catalog.models import Grain
 from metricloop.engine.compiler import Compiler, floor_to_grain
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse
-from metricloop.errors import QueryError, UnsupportedError
+from metricloop.errors import DefinitionError, QueryError, UnsupportedError
 from metricloop.yamlio import Document
 
 MODELS = """
@@ -40,12 +41,24 @@ semantic_models:
     defaults: {agg_time_dimension: sold_at}
     entities:
       - {name: sale, type: primary, expr: id}
+      - {name: store, type: foreign}
     dimensions:
       - {name: sold_at, type: time, expr: ts}
-      - {name: store, type: categorical}
     measures:
       - {name: revenue, agg: sum, expr: amount}
+  - name: stores
+    table: stores
+    defaults: {agg_time_dimension: opened_at}
+    entities:
+      - {name: store, type: primary}
+    dimensions:
+      - {name: opened_at, type: time}
+      - {name: region, type: categorical}
+    measures:
+      - {name: store_count, agg: count, expr: store}
 metrics:
+  - {name: stores, measure: store_count}
+  - {name: big_stores, measure: store_count, filter: "{{ Metric('revenue', group_by=['store']) }} > 4400"}
   - {name: revenue, measure: revenue}
   - {name: revenue_mtd, type: cumulative, input_metric: revenue, grain_to_date: month}
   - {name: revenue_7d_first, type: cumulative, input_metric: revenue, window: 7 days, period_agg: first}
@@ -65,6 +78,7 @@ metrics:
 """
 
 SPINE_START, SPINE_DAYS = dt.datetime(2023, 12, 1), 214  # to 2024-06-30
+STORES = ["north", "south", "harbour", "airport"]  # the airport store has no sales
 
 
 def retail_week(day: dt.datetime) -> dt.datetime:
@@ -78,9 +92,10 @@ def rows() -> dict[str, list[tuple[Any, ...]]]:
     sales = []
     for i in range(300):
         day = dt.datetime(2024, 1, 1) + dt.timedelta(days=rnd.randrange(0, 121), hours=rnd.randrange(24))
-        sales.append((i, day, rnd.choice(["north", "south"]), round(rnd.uniform(1, 100), 2)))
+        sales.append((i, day, rnd.choice(STORES[:3]), round(rnd.uniform(1, 100), 2)))
     days = [(SPINE_START + dt.timedelta(days=k),) for k in range(SPINE_DAYS)]
-    return {"sales": sales, "days": [(d, retail_week(d)) for (d,) in days]}
+    stores = [(s, dt.datetime(2023, 1 + k, 1), "east" if k % 2 else "west") for k, s in enumerate(STORES)]
+    return {"sales": sales, "days": [(d, retail_week(d)) for (d,) in days], "stores": stores}
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +111,8 @@ def duck(rows: dict[str, list[Any]]) -> Iterator[DuckDBWarehouse]:
     con.executemany("insert into sales values (?, ?, ?, ?)", rows["sales"])
     con.execute("create table days (ds timestamp, retail_week_start timestamp)")
     con.executemany("insert into days values (?, ?)", rows["days"])
+    con.execute("create table stores (store varchar, opened_at timestamp, region varchar)")
+    con.executemany("insert into stores values (?, ?, ?)", rows["stores"])
     yield wh
     wh.close()
 
@@ -225,6 +242,48 @@ def test_custom_granularity_group_by_filter_and_spine(catalog: Any, duck: DuckDB
         {retail_week(dt.datetime(2024, 1, 1) + dt.timedelta(days=k)) for k in range(31)})
 
 
+def test_metrics_inside_filters(catalog: Any, duck: DuckDBWarehouse, rows: Any) -> None:
+    """A metric per store, over all time, decides which rows count (stores without sales never do)."""
+    per_store: dict[str, float] = defaultdict(float)
+    for _, _, store, amount in rows["sales"]:
+        per_store[store] += amount
+    big = {s for s, v in per_store.items() if v > 4400}  # south and harbour, not north
+    assert 0 < len(big) < len(per_store)
+    got = run(catalog, duck, metrics=["big_stores"], group_by=["store__region"])
+    regions = {s: r for s, _, r in rows["stores"]}
+    want: dict[str, int] = defaultdict(int)
+    for s in big:
+        want[regions[s]] += 1
+    assert {r["store__region"]: r["big_stores"] for r in got} == dict(want)
+    # in a query's filter, with a time range on the outer metric only
+    got = run(catalog, duck, metrics=["revenue"], group_by=["store"], start="2024-02-01", end="2024-02-29",
+              where="{{ Metric('revenue', group_by=['store']) }} > 4400 and store != 'south'")
+    feb: dict[str, float] = defaultdict(float)
+    for _, ts, store, amount in rows["sales"]:
+        if ts.month == 2 and store in big and store != "south":
+            feb[store] += amount
+    assert close({r["store"]: r["revenue"] for r in got}, dict(feb))
+    # a dimension-only query: the stores whose revenue passes
+    values = run(catalog, duck, group_by=["store"], where="{{ Metric('revenue', group_by=['store']) }} > 4400")
+    assert {r["store"] for r in values} == big
+
+
+def test_an_unknown_metric_in_a_filter_is_a_definition_error() -> None:
+    typo = yaml.safe_load(MODELS)
+    typo["metrics"].append({"name": "typo", "measure": "revenue",
+                            "filter": "{{ Metric('revenu', group_by=['store']) }} > 1"})
+    with pytest.raises(DefinitionError, match="unknown metric 'revenu'.*did you mean 'revenue'"):
+        build_catalog([Document("m.yaml", typo)])
+
+
+def test_a_metric_used_in_its_own_filter_is_an_error(catalog: Any) -> None:
+    looped = yaml.safe_load(MODELS)
+    looped["metrics"].append({"name": "loop", "measure": "revenue",
+                              "filter": "{{ Metric('loop', group_by=['store']) }} > 1"})
+    with pytest.raises(QueryError, match="its own filter"):
+        Compiler(build_catalog([Document("m.yaml", looped)])).compile(MetricQuery(metrics=["loop"]))
+
+
 QUERIES: list[dict[str, Any]] = [
     {"metrics": ["revenue_last_week"], "group_by": ["sale__sold_at__day"]},
     {"metrics": ["revenue_last_week"], "group_by": ["metric_time__day"], "where": "metric_time__day >= '2024-02-01'"},
@@ -236,6 +295,8 @@ QUERIES: list[dict[str, Any]] = [
     {"metrics": ["revenue", "revenue_7d_avg"], "group_by": ["metric_time__retail_week"],
      "where": "metric_time__retail_week >= '2024-02-03'"},
     {"metrics": ["revenue_filled"], "group_by": ["metric_time__retail_week"]},
+    {"metrics": ["big_stores", "stores"], "group_by": ["store__region"]},
+    {"metrics": ["revenue"], "group_by": ["store"], "where": "{{ Metric('revenue', group_by=['store']) }} > 4400"},
 ]
 
 
@@ -247,6 +308,9 @@ def _copy(rows: dict[str, list[Any]], url: str) -> None:
         con.exec_driver_sql(
             "create table sales (id int, ts timestamp null, store varchar(16), amount double precision)")
         con.exec_driver_sql("create table days (ds timestamp null, retail_week_start timestamp null)")
+        con.exec_driver_sql("create table stores (store varchar(16), opened_at timestamp null, region varchar(16))")
+        con.execute(sa.text("insert into stores values (:a, :b, :c)"),
+                    [dict(zip("abc", r, strict=True)) for r in rows["stores"]])
         con.execute(sa.text("insert into sales values (:a, :b, :c, :d)"),
                     [dict(zip("abcd", r, strict=True)) for r in rows["sales"]])
         con.execute(sa.text("insert into days values (:a, :b)"),

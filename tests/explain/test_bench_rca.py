@@ -87,3 +87,45 @@ def test_cli_json_output(tmp_path: Path) -> None:
     assert rows["overall"]["ours_f1"] == 1.0
     assert "adtributor_f1" in rows["overall"]
     assert "riskloc_published_f1" in rows["overall"]
+
+
+GROUND_TRUTH = {"incidents": [
+    {"id": "INC-pay", "start": "2026-05-13T19:00:00", "end": "2026-05-13T23:00:00",
+     "metrics": ["payment_success_rate", "orders"], "slices": [{"province": "浙江", "channel": "app"}],
+     "measured_on": {"payment_success_rate": {"province": "浙江", "channel": "app"},
+                     "orders": {"province": "浙江"}}},
+    {"id": "INC-ship", "start": "2026-08-12T00:00:00", "end": "2026-08-15T00:00:00",
+     "metrics": ["on_time_delivery_rate"], "slices": [{"region": "华南", "carrier": "圆通"}]},
+]}
+
+
+def test_demo_cases_take_the_slice_each_metric_can_show() -> None:
+    main = rca.demo_cases(GROUND_TRUTH)
+    assert [(c.incident, c.metric, c.truth) for c in main] == [
+        ("INC-pay", "payment_success_rate", {"province": "浙江", "channel": "app"}),
+        ("INC-ship", "on_time_delivery_rate", {"region": "华南", "carrier": "圆通"}),  # no measured_on: the slice
+    ]
+    every = rca.demo_cases(GROUND_TRUTH, metrics="all")
+    assert [(c.metric, c.main, c.truth) for c in every if c.incident == "INC-pay"] == [
+        ("payment_success_rate", True, {"province": "浙江", "channel": "app"}),
+        ("orders", False, {"province": "浙江"}),
+    ]
+    assert main[0].end - main[0].start == pd.Timedelta(hours=4)
+    with pytest.raises(rca.UnsupportedError):
+        rca.demo_cases(GROUND_TRUTH, metrics="some")
+
+
+def test_a_province_implies_its_region() -> None:
+    assert rca.normalise_element({"region": "华东", "province": "浙江", "channel": "app"}) == frozenset(
+        {("province", "浙江"), ("channel", "app")})
+    assert rca.normalise_element({"region": "华东", "channel": "app"}) == frozenset(
+        {("region", "华东"), ("channel", "app")})
+
+
+def test_cli_needs_data_or_demo() -> None:
+    from metricloop.cli.bench import load_benchmarks
+    from metricloop.cli.main import app
+
+    load_benchmarks()
+    out = CliRunner().invoke(app, ["bench", "rca"])
+    assert out.exit_code != 0

@@ -91,7 +91,9 @@ def test_ratio_drill_down_splits_into_mix_and_rate() -> None:
     assert app.mix_effect == pytest.approx((0.4 - 0.5) * (0.10 + 0.05) / 2)
     assert web.rate_effect == pytest.approx(0.0)
     assert web.mix_effect == pytest.approx((0.6 - 0.5) * 0.20)
-    assert (app.mix_effect + app.rate_effect + web.mix_effect + web.rate_effect) == pytest.approx(dd.total_change)
+    effects = [app.mix_effect, app.rate_effect, web.mix_effect, web.rate_effect]
+    assert sum(e or 0.0 for e in effects) == pytest.approx(dd.total_change)
+    assert None not in effects
     assert (app.contribution or 0) + (web.contribution or 0) == pytest.approx(1.0)
     # Adtributor EP for a derived measure: only app moves -> (250/2000 - 0.15) / total change
     assert app.explanatory_power == pytest.approx((250 / 2000 - 0.15) / dd.total_change)

@@ -92,7 +92,8 @@ def test_cli_import_export_round_trip(suite: Path, tmp_path: Path) -> None:
     payload = json.loads(res.output)
     assert payload["counts"]["metrics"] >= 90
     levels = {o["object"]: o["level"] for o in payload["objects"]}
-    assert levels["metric:visit_buy_conversion_rate"] == "unsupported"
+    assert levels["metric:visit_buy_conversion_rate"] == "mapped"
+    assert levels["metric:bookings_offset_alien_day"] == "unsupported"  # a window in a custom granularity
     assert levels["saved_query:p0_booking"] == "kept"
 
     out = tmp_path / "exported"

@@ -15,7 +15,7 @@ import yaml
 
 from metricloop.catalog.catalog import build_catalog
 from metricloop.engine.compiler import Compiler
-from metricloop.engine.filters import Compare, Not, parse_filter
+from metricloop.engine.filters import Compare, FilterSyntaxError, Not, parse_filter
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import DuckDBWarehouse
 from metricloop.errors import UnsupportedError
@@ -97,9 +97,21 @@ def test_a_bare_boolean_dimension_is_a_condition() -> None:
     assert parse_filter("NOT is_paid").root == Not(Compare("is_paid", "=", True))
 
 
-def test_metrics_inside_filters_are_reported_as_unsupported() -> None:
-    with pytest.raises(UnsupportedError):
-        parse_filter("{{ Metric('events', ['user']) }} > 2")
+def test_metrics_inside_filters_parse_and_need_a_group_by() -> None:
+    f = parse_filter("{{ Metric('events', ['user']) }} > 2 and {{ Metric('revenue', group_by=['event__user']) }} > 1")
+    assert [(r.name, r.group_by) for r in f.metric_refs()] == [("events", ("user",)), ("revenue", ("event__user",))]
+    assert f.identifiers() == {"user"}  # the rows join the metric on the entity its group-by ends with
+    with pytest.raises(FilterSyntaxError, match="group_by"):
+        parse_filter("{{ Metric('events') }} > 2")
+
+
+def test_a_metric_in_a_filter(engine: tuple[Compiler, DuckDBWarehouse], rows: dict[str, list[Any]]) -> None:
+    """Events of users with more than 80 events in all (the metric is per user, over all time)."""
+    per_user = Counter(r[2] for r in rows["events"])
+    busy = {u for u, n in per_user.items() if n > 80}
+    got = run(engine, metrics=["events"], group_by=["user"], where="{{ Metric('events', ['user']) }} > 80")
+    assert {r["user"]: r["events"] for r in got} == {u: per_user[u] for u in busy}
+    assert 0 < len(busy) < len(per_user)
 
 
 def test_group_by_date_parts(engine: tuple[Compiler, DuckDBWarehouse], rows: dict[str, list[Any]]) -> None:

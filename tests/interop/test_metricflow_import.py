@@ -78,10 +78,14 @@ def test_simple_manifest_mapping(suite: Path) -> None:
     assert catalog.additivity(catalog.metric("bookings")) is Additivity.additive
     # what cannot be evaluated is reported per object and kept verbatim
     notes = {n.obj: n for n in result.notes}
-    assert notes["metric:visit_buy_conversion_rate"].level == "unsupported"
-    assert "conversion" in notes["metric:visit_buy_conversion_rate"].message
+    assert notes["metric:visit_buy_conversion_rate_by_session"].level == "mapped"
+    conv = catalog.metric("visit_buy_conversion_rate_by_session")
+    assert (conv.base_measure, conv.conversion_measure, conv.entity, conv.window) == ("visits", "buys", "user", "7 day")
+    assert [(p.base_property, p.conversion_property) for p in conv.constant_properties] == [("session", "session_id")]
+    assert notes["metric:visit_buy_conversions"].level == "unsupported"  # fill_nulls_with on a conversion measure
     assert "alien_day" in notes["metric:bookings_offset_alien_day"].message
-    assert notes["metric:active_listings"].level == "unsupported"  # Metric() inside a filter
+    assert notes["metric:active_listings"].level == "mapped"  # Metric() inside a filter
+    assert catalog.metric("active_listings").filter == "{{ Metric('bookings', ['listing']) }} > 2"
     assert len(result.document["extensions"]["dbt"]["saved_queries"]) == 5
     # the daily spine is named twice (both MetricFlow forms): one spine, with its custom granularity
     daily = [s for s in result.document["time_spines"] if s["table"] == "mf.mf_time_spine"]
@@ -126,7 +130,10 @@ def test_export_restores_the_original_metricflow_objects(suite: Path, tmp_path: 
         "join_to_timespine": True,
     }
     assert out["instant_bookings_with_measure_filter"]["filter"] == "{{ Entity('listing') }} IS NOT NULL"
-    assert out["visit_buy_conversion_rate"]["type"] == "conversion"  # unsupported, restored verbatim
+    assert out["visit_buy_conversion_rate_7days"]["type_params"]["conversion_type_params"] == {
+        "base_measure": "visits", "conversion_measure": "buys", "entity": "user", "calculation": "conversion_rate",
+        "window": "7 day"}
+    assert out["visit_buy_conversions"]["type"] == "conversion"  # unsupported, restored verbatim
     sm = files["semantic_models/bookings_source.yaml"][0]["semantic_model"]
     assert sm["node_relation"] == {"schema_name": "$source_schema", "alias": "fct_bookings"}
 
@@ -338,9 +345,8 @@ def test_a_metric_built_on_an_unsupported_one_is_reported_too(tmp_path: Path) ->
             measures: [{name: visits, agg: sum, expr: "1"}, {name: buys, agg: sum, expr: "1"}]
         metrics:
           - name: conv
-            type: conversion
-            type_params:
-              conversion_type_params: {base_measure: visits, conversion_measure: buys, entity: user}
+            type: cumulative
+            type_params: {measure: visits, window: 2 fortnight}
           - name: conv_x2
             type: derived
             type_params: {expr: conv * 2, metrics: [conv]}

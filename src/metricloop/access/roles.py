@@ -6,8 +6,8 @@ Roles are fixed and small so that anyone can read who may do what:
 viewer     read the catalog, query metrics (row policies apply), read incidents
 owner      viewer + explain, label anomalies, act on incidents, write reviews
 analyst    owner + export data, edit monitors
-editor     analyst + create/update metric definitions, run loads, test-send channels
-admin      everything: users, teams, permissions, policies, audit log; no row policy
+editor     analyst + create/update metric definitions, run loads, see and test-send channels
+admin      everything: users, teams, permissions, policies, audit log, run the loop; no row policy
 =========  ==========================================================================
 
 Stages add their actions here (one string each) rather than inventing role checks of their own.
@@ -41,7 +41,8 @@ class Action(StrEnum):
     incident_act = "incident.act"
     review_write = "review.write"
     monitor_write = "monitor.write"
-    channel_test = "channel.test"
+    channel_test = "channel.test"  # also: list channels (without secrets), see the outbox
+    loop_run = "loop.run"  # run a loop pass on demand (admins only)
     users_manage = "users.manage"
     audit_read = "audit.read"
 

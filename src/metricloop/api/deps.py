@@ -76,3 +76,11 @@ def require(action: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
     dep.__name__ = f"require_{action.replace('.', '_')}"
     return dep
+
+
+def reader_locale(request: Request, principal: Principal) -> str:
+    """The reader's language: the UI's language cookie, their profile, else the project's."""
+    from metricloop.i18n import normalize_locale
+
+    chosen = request.query_params.get("lang") or request.cookies.get(LOCALE_COOKIE) or principal.locale
+    return normalize_locale(chosen or get_ml(request).project.config.locale)

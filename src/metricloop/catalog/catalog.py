@@ -421,6 +421,8 @@ def cross_check(catalog: Catalog) -> list[Issue]:
             issues.append(
                 Issue(f"unknown measure '{metric.measure}'" + _hint(metric.measure, measure_home), at(key, "measure"))
             )
+        if metric.type is MetricType.conversion:
+            issues += _conversion_issues(catalog, metric, at(key, "type"))
         if metric.semantic_model and metric.semantic_model not in catalog.semantic_models:
             issues.append(
                 Issue(
@@ -530,6 +532,10 @@ def cross_check(catalog: Catalog) -> list[Issue]:
                     issues.append(
                         Issue(f"filter uses unknown dimension '{ident}'" + _hint(ident, dims), at(key, *filter_path))
                     )
+            for used in tree.metric_refs():
+                if used.name not in catalog.metrics:
+                    issues.append(Issue(f"filter uses unknown metric '{used.name}'" + _hint(used.name, catalog.metrics),
+                                        at(key, *filter_path)))
     return issues
 
 
@@ -560,12 +566,37 @@ def available_dimensions(catalog: Catalog, metric: Metric) -> set[str]:
 def leaf_models(catalog: Catalog, metric: Metric) -> list[SemanticModel]:
     if metric.type is MetricType.simple or (metric.type is MetricType.cumulative and metric.measure):
         return [catalog.resolve_measure(metric).model]
+    if metric.type is MetricType.conversion:  # sliced by the base events' dimensions
+        found = catalog.find_measure(metric.base_measure or "")
+        return [found[0]] if found else []
     out: list[SemanticModel] = []
     for dep in catalog.inputs(metric):
         for m in leaf_models(catalog, catalog.metrics[dep]):
             if m not in out:
                 out.append(m)
     return out
+
+
+def _conversion_issues(catalog: Catalog, metric: Metric, where: Location) -> list[Issue]:
+    """Both measures exist, and both of their models have the entity and the constant properties."""
+    issues: list[Issue] = []
+    models = []
+    for label, name in (("base_measure", metric.base_measure), ("conversion_measure", metric.conversion_measure)):
+        found = catalog.find_measure(name or "")
+        if found is None:
+            issues.append(Issue(f"{label}: unknown measure '{name}'", where))
+            continue
+        models.append(found[0])
+        if found[0].entity(metric.entity or "") is None and found[0].primary_entity != metric.entity:
+            issues.append(Issue(f"{label} '{name}': semantic model '{found[0].name}' has no entity '{metric.entity}'",
+                                where))
+    if len(models) == 2:
+        for prop in metric.constant_properties:
+            for model, name in zip(models, (prop.base_property, prop.conversion_property), strict=True):
+                if model.dimension(name) is None and model.entity(name) is None:
+                    issues.append(Issue(f"constant property '{name}' is neither a dimension nor an entity of "
+                                        f"'{model.name}'", where))
+    return issues
 
 
 def _cycles(catalog: Catalog, at: Any) -> list[Issue]:

@@ -304,6 +304,14 @@ class Driver(Strict):
     note: Label = None
 
 
+class ConstantProperty(Strict):
+    """A conversion counts only when the base and the conversion event agree on this property
+    (e.g. the same session)."""
+
+    base_property: Name
+    conversion_property: Name
+
+
 class Metric(Strict):
     """One governed metric: MetricFlow calculation keys plus the governance envelope."""
 
@@ -326,13 +334,19 @@ class Metric(Strict):
     input_metrics: list[MetricRef] = Field(default_factory=list)
     # cumulative
     input_metric: MetricRef | None = None
-    window: str | None = Field(default=None, description="Cumulative window, e.g. '7 days'.")
+    window: str | None = Field(default=None, description="Cumulative or conversion window, e.g. '7 days'.")
     grain_to_date: Grain | None = None
     period_agg: Literal["first", "last", "average"] = Field(
         default="last",
         description="A cumulative value at a grain coarser than its time dimension's: the value of the period's "
         "last day (default), first day, or their average. MetricFlow's default is first (the importer writes it).",
     )
+    # conversion: base events (visits) that convert (a buy by the same entity within the window)
+    base_measure: Name | None = Field(default=None, description="Measure counting the base events (conversion).")
+    conversion_measure: Name | None = Field(default=None, description="Measure of the conversion events.")
+    entity: Name | None = Field(default=None, description="Entity both events share, e.g. user (conversion).")
+    calculation: Literal["conversion_rate", "conversions"] = "conversion_rate"
+    constant_properties: list[ConstantProperty] = Field(default_factory=list)
     # shared
     filter: str | None = Field(default=None, description="Filter expression applied to this metric.")
     time_granularity: Grain | None = Field(default=None, description="Default grain for queries.")
@@ -382,6 +396,10 @@ class Metric(Strict):
                 raise ValueError(f"a {self.type.value} metric needs '{key}'")
         if self.type is MetricType.simple and not self.measure and not (self.semantic_model and self.agg):
             raise ValueError("a simple metric needs 'measure', or 'semantic_model' with 'agg' (and 'expr')")
+        if self.type is MetricType.conversion:
+            for key in ("base_measure", "conversion_measure", "entity"):
+                if not getattr(self, key):
+                    raise ValueError(f"a conversion metric needs '{key}'")
         if self.type is MetricType.cumulative:
             if not (self.measure or self.input_metric):
                 raise ValueError("a cumulative metric needs 'input_metric' (or 'measure')")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 
-from metricloop.bench import rca
 from metricloop.cli.bench import bench_app
 from metricloop.cli.render import emit
 from metricloop.errors import ConfigError, NotFoundError
@@ -24,6 +23,8 @@ def bench_rca(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N cases of each setting."),
 ) -> None:
     """Micro-F1 by exact element match and seconds per case, per setting and overall."""
+    from metricloop.bench import rca  # scipy & co load only when the benchmark runs
+
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(f"--format {fmt!r}: expected table, csv or json",
                           zh=f"--format {fmt!r}：应为 table、csv 或 json")
@@ -51,6 +52,7 @@ def bench_rca(
 
 
 def _bench_demo(project: Path, metrics: str, fmt: str) -> None:
+    from metricloop.bench import rca  # scipy & co load only when the benchmark runs
     from metricloop.service import MetricLoop
 
     truth_path = project / "data" / "ground_truth.json"

@@ -82,6 +82,14 @@ def explain(
                 "contribution": lambda v: f"{v:.0%}",
             },
         )
+    if result.drilldown and not causes:  # nothing localized (or not additive): show where it moved most
+        for dim in result.drilldown["dimensions"][:2]:
+            emit(dim["rows"][:5], "table", title=f"下钻 Drill-down by {dim['dimension']}",
+                 columns=["value", "actual", "expected", "change", "relative_change", "contribution"],
+                 formatters={"actual": lambda v: format(v, spec), "expected": lambda v: format(v, spec),
+                             "change": lambda v: format(v, "+" + spec.lstrip("+")),
+                             "relative_change": lambda v: "n/a" if v is None else f"{v:+.1%}",
+                             "contribution": lambda v: "n/a" if v is None else f"{v:.0%}"})
     if result.attribution:
         emit(
             result.attribution["drivers"],

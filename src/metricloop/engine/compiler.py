@@ -67,6 +67,18 @@ class Cumulative:
 
 
 @dataclass(frozen=True)
+class Conversion:
+    """The conversion events a base event leads to (MetricFlow's conversion metrics)."""
+
+    model: str
+    expr: str  # the conversion measure's column
+    time_dim: str
+    entity: str
+    window: Offset | None
+    constant: tuple[tuple[str, str], ...] = ()  # (base property, conversion property)
+
+
+@dataclass(frozen=True)
 class Leaf:
     """One aggregation over one semantic model; the unit the SQL is built from."""
 
@@ -79,10 +91,11 @@ class Leaf:
     cumulative: Cumulative | None = None
     percentile: tuple[float, bool, bool] | None = None  # (p, discrete, approximate)
     to_grain: Grain | None = None  # offset_to_grain: the value at the start of this grain's period
+    conversion: Conversion | None = None  # aggregate conversion events attributed to these base rows
 
     @property
     def group_key(self) -> tuple[Any, ...]:
-        return (self.model, self.time_dim, self.filters, self.offset, self.cumulative, self.to_grain)
+        return (self.model, self.time_dim, self.filters, self.offset, self.cumulative, self.to_grain, self.conversion)
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,8 @@ class Compiler:
             if metric.fill_nulls_with is not None:
                 out = exp.func("COALESCE", out, exp.Literal.number(metric.fill_nulls_with))
             return out
+        if metric.type is MetricType.conversion:
+            return self._conversion(plan, metric, tuple(sorted(set(filters))), offset, to_grain)
         if metric.type is MetricType.cumulative:
             if to_grain is not None:
                 raise UnsupportedError(
@@ -244,6 +259,72 @@ class Compiler:
         return plan.leaf(
             Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))), offset, cum)
         )
+
+    def _conversion(
+        self, plan: _Plan, metric: Metric, filters: tuple[str, ...], offset: Offset | None, to_grain: Grain | None
+    ) -> exp.Expr:
+        """Opportunities are the base measure; conversions are the conversion events, each credited
+        to the latest base event of the same entity before it (within the window), and sliced by
+        that base event's dimensions and time."""
+        base = self.catalog.find_measure(metric.base_measure or "")
+        conv = self.catalog.find_measure(metric.conversion_measure or "")
+        if base is None or conv is None:
+            raise QueryError(f"conversion metric '{metric.name}': unknown base or conversion measure")
+        (bmodel, bmeas), (cmodel, cmeas) = base, conv
+        btime = bmeas.agg_time_dimension or bmodel.agg_time_dimension
+        ctime = cmeas.agg_time_dimension or cmodel.agg_time_dimension
+        assert btime is not None and ctime is not None and metric.entity is not None
+        link = Conversion(cmodel.name, cmeas.expr or cmeas.name, ctime, metric.entity,
+                          parse_window(metric.window) if metric.window else None,
+                          tuple((p.base_property, p.conversion_property) for p in metric.constant_properties))
+        conversions: exp.Expr = plan.leaf(
+            Leaf(bmodel.name, cmeas.agg, "__cv_value", btime, filters, offset, None, None, to_grain, link))
+        if metric.calculation == "conversions":
+            out = conversions
+        else:
+            opportunities = plan.leaf(
+                Leaf(bmodel.name, bmeas.agg, bmeas.expr or bmeas.name, btime, filters, offset, None, None, to_grain))
+            out = exp.Div(this=exp.cast(conversions, "double", copy=False),
+                          expression=exp.func("NULLIF", opportunities, exp.Literal.number(0)))
+        if metric.fill_nulls_with is not None:
+            out = exp.func("COALESCE", out, exp.Literal.number(metric.fill_nulls_with))
+        return out
+
+    def _converted(self, bmodel: SemanticModel, link: Conversion, base_time: str, alias: str) -> exp.Expr:
+        """The base model's rows that a conversion event is credited to, one row per conversion event,
+        with the conversion's value in ``__cv_value``: window functions only, on every dialect."""
+        cmodel = self.catalog.model(link.model)
+
+        def col(model: SemanticModel, name: str, table: str) -> exp.Expr:
+            ent = model.entity(name)
+            dim = model.dimension(name)
+            text = (ent.expr if ent else None) or (dim.expr if dim else None) or name
+            return self._qualify(text, table)
+
+        events = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("c0")),
+                            exp.alias_(exp.Window(this=exp.RowNumber()), "__cid"), copy=False)
+        events.from_(self._source(cmodel, "c0"), copy=False)
+        btime = col(bmodel, base_time, "b")
+        ctime = col(cmodel, link.time_dim, "c")
+        on: list[exp.Expr] = [exp.EQ(this=col(bmodel, link.entity, "b"), expression=col(cmodel, link.entity, "c")),
+                              exp.LTE(this=btime.copy(), expression=ctime.copy())]
+        if link.window is not None:
+            on.append(exp.GT(this=btime.copy(), expression=dx.shift(ctime.copy(), -link.window[0], link.window[1],
+                                                                   self.dialect)))
+        for bp, cp in link.constant:
+            on.append(exp.EQ(this=col(bmodel, bp, "b"), expression=col(cmodel, cp, "c")))
+        latest = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("__cid", table="c")],
+                            order=exp.Order(expressions=[exp.Ordered(this=btime.copy(), desc=True, nulls_first=False)]))
+        pairs = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("b")),
+                           exp.alias_(self._qualify(link.expr, "c"), "__cv_value"),
+                           exp.alias_(latest, "__rn"), copy=False)
+        pairs.from_(self._source(bmodel, "b"), copy=False)
+        pairs.join(exp.paren(events, copy=False).as_("c", copy=False), on=exp.and_(*on, copy=False),
+                   join_type="inner", copy=False)
+        credited = exp.select(exp.Star(), copy=False).from_(exp.paren(pairs, copy=False).as_("p", copy=False),
+                                                              copy=False)
+        credited.where(exp.EQ(this=exp.column("__rn"), expression=exp.Literal.number(1)), copy=False)
+        return exp.paren(credited, copy=False).as_(alias, copy=False)
 
     # ------------------------------------------------------------------ leaf SQL
     def _qualify(self, text: str, alias: str) -> exp.Expr:
@@ -358,7 +439,9 @@ class Compiler:
         first = leaves[0][0]
         model = self.catalog.model(first.model)
         base = "t0"
-        select = exp.select().from_(self._source(model, base), copy=False)
+        source = (self._converted(model, first.conversion, first.time_dim, base) if first.conversion
+                  else self._source(model, base))
+        select = exp.select().from_(source, copy=False)
         joins: dict[tuple[str, ...], str] = {}
         customs: dict[str, str] = {}
         operands: dict[str, str] = {}
@@ -1021,8 +1104,8 @@ class Compiler:
         scans: dict[tuple[Any, ...], list[list[tuple[Leaf, str]]]] = {}
         for items in groups:
             leaf = items[0][0]
-            scans.setdefault((leaf.model, leaf.time_dim, leaf.filters, leaf.cumulative, leaf.to_grain), []).append(
-                items)
+            key = (leaf.model, leaf.time_dim, leaf.filters, leaf.cumulative, leaf.to_grain, leaf.conversion)
+            scans.setdefault(key, []).append(items)
         branches: list[tuple[exp.Select, list[str]]] = []
         ctes: list[tuple[str, exp.Select]] = []
         for scan in scans.values():

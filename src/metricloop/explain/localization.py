@@ -4,15 +4,22 @@ Two localizers are registered (add more with :func:`register_localizer`):
 
 ``ours`` — *ripple cover*. A root-cause slice changes (almost) all the leaves below it, and leaves
 outside every root cause stay within noise. So: (1) turn each leaf's relative deviation
-``2(a-e)/(|a|+|e|)`` into a soft "abnormal" label, measured against the noise level estimated
-from the table itself (sigma-clipped, so up to ~75 % abnormal leaves do not inflate it);
+``2(a-e)/(|a|+|e|)`` into a soft "abnormal" label, measured against the noise of leaves *of its
+size*, estimated from the table itself (robust per volume bin, so up to ~75 % abnormal leaves do
+not inflate it; see :mod:`metricloop.explain.noise`); leaves too small to show even a drop to
+zero carry no information. When most of the volume sits in leaves too small to tell a halving
+from noise (GMV over a few hours, split six ways), the leaves are first summed over the
+dimensions that moved least, and the search runs on those pooled leaves (the result says so);
 (2) choose the set of slices that best encodes those labels, in the minimum-description-length
 sense: a leaf inside a chosen slice is abnormal with probability ``inside_rate``, outside with
 probability ``outside_rate``, and each slice costs the bits needed to name it among the slices
-of its layer. Greedy selection over every cuboid (each step adds the slice that shortens the
-description most, counting only leaves not yet covered), then a pass that drops slices made
-redundant by later ones. A parent slice pays for its normal leaves, a child slice leaves its
-siblings' abnormal leaves unexplained, so the exact slice wins; no per-dataset threshold.
+of its layer. A slice explains the leaves that moved in its direction (a root cause moves its
+leaves one way); those that moved the other way cost like normal ones. Greedy selection over
+every cuboid (each step adds the slice that shortens the description most, counting only
+leaves not yet covered), then a pass that drops slices made redundant by later ones. A parent
+slice pays for its normal leaves, a child slice leaves its siblings' abnormal leaves
+unexplained, so the exact slice wins; no per-dataset threshold. Hierarchies found in the data
+(``province → region``) are respected: no slice names a province and its region together.
 
 ``adtributor`` — the published baseline (Bhagwan et al., "Adtributor: Revenue Debugging in
 Advertising Systems", NSDI 2014): per dimension, values ranked by surprise (Jensen-Shannon

@@ -25,7 +25,6 @@ as it is: every bin gets the same scale and no dimension is pooled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -294,6 +293,3 @@ def choose_grain(
         current_labels = np.maximum(current_spread, profile.floor_at(current.volume()))
     return tuple(keep), current, current_labels
 
-
-def searched(table: LeafTable, keep: Sequence[int]) -> tuple[str, ...]:
-    return tuple(table.dims[j] for j in keep)

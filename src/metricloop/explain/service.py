@@ -214,7 +214,9 @@ class ExplainService:
         elif dims:
             frame = self._leaf_frame(m, kind, dims, start, end, b_start, b_end, where, scale)
             if len(frame):
-                localization = localize(frame, dims).to_dict()
+                found = localize(frame, dims)
+                notes.extend(found.notes)
+                localization = found.to_dict()
                 # the owner reads causes by how much of the move they explain; slivers go to "others"
                 causes = sorted(localization["causes"], key=lambda c: -(c.get("contribution") or 0.0))
                 for c in causes:
@@ -454,6 +456,11 @@ class ExplainService:
         }
         key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         payload = _jsonable(r.to_dict())
+        # the row policies it was computed under: who may read it back (the API checks this)
+        from metricloop.access.context import current_principal
+
+        acting = current_principal()
+        payload["scope"] = sorted(acting.policy_filters()) if acting is not None else []
         with self.ml.store.session() as s:
             row = Explanation(
                 metric=r.metric,

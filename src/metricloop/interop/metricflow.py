@@ -578,7 +578,7 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
     measure_filter: str | None = None
 
     if mtype == "conversion":
-        raise Unsupported("conversion metrics are not supported by MetricLoop's engine yet")
+        out.update(_conversion(tp.get("conversion_type_params") or {}))
     if tp.get("is_private") is not None:
         extra["is_private"] = tp.pop("is_private")
     if mtype in ("simple", "cumulative"):
@@ -636,7 +636,7 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
         out["expr"] = _text(tp.get("expr", m.get("expr")))
         inputs = tp.get("metrics", m.get("input_metrics", m.get("metrics"))) or []
         out["input_metrics"] = [_input(i) for i in inputs]
-    elif mtype != "simple":
+    elif mtype not in ("simple", "conversion"):
         raise Unsupported(f"metric type '{mtype}' is not supported")
 
     # measure-level and metric-level filters both restrict the rows; kept split for export
@@ -656,6 +656,7 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
         "window",
         "grain_to_date",
         "cumulative_type_params",
+        "conversion_type_params",
     }
     if leftover:
         extra["type_params"] = {k: tp[k] for k in sorted(leftover)}
@@ -668,6 +669,37 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
         if owner:
             out["owners"] = {"technical": [owner] if isinstance(owner, str) else list(owner)}
     return _with_ext(out, extra)
+
+
+def _conversion(ctp: dict[str, Any]) -> dict[str, Any]:
+    """``conversion_type_params`` → the native conversion fields."""
+    out: dict[str, Any] = {}
+    for key in ("base_measure", "conversion_measure"):
+        ref = ctp.get(key)
+        if isinstance(ref, dict):
+            extra = sorted(set(ref) - {"name"})
+            if extra:
+                raise Unsupported(f"{key} with {', '.join(extra)} is not supported yet")
+            ref = ref.get("name")
+        if not ref:
+            raise Unsupported(f"conversion metric without {key}")
+        out[key] = str(ref)
+    if not ctp.get("entity"):
+        raise Unsupported("conversion metric without entity")
+    out["entity"] = str(ctp["entity"])
+    out["calculation"] = _lower(ctp.get("calculation") or "conversion_rate")
+    if ctp.get("window"):
+        out["window"] = _window(ctp["window"], "conversion window")
+    props = ctp.get("constant_properties") or []
+    if props:
+        out["constant_properties"] = [
+            {"base_property": p["base_property"], "conversion_property": p["conversion_property"]} for p in props
+        ]
+    unknown = sorted(set(ctp) - {"base_measure", "conversion_measure", "entity", "calculation", "window",
+                                 "constant_properties"})
+    if unknown:
+        raise Unsupported(f"conversion_type_params {', '.join(unknown)} not supported")
+    return out
 
 
 def _metric_deps(m: dict[str, Any]) -> set[str]:
@@ -1054,6 +1086,13 @@ def _export_metric(native: dict[str, Any]) -> dict[str, Any]:
     elif mtype == "ratio":
         tp["numerator"] = _export_input(native["numerator"])
         tp["denominator"] = _export_input(native["denominator"])
+    elif mtype == "conversion":
+        conv = {k: native[k] for k in ("base_measure", "conversion_measure", "entity") if native.get(k)}
+        conv["calculation"] = native.get("calculation", "conversion_rate")
+        for k in ("window", "constant_properties"):
+            if native.get(k):
+                conv[k] = copy.deepcopy(native[k])
+        tp["conversion_type_params"] = conv
     elif mtype == "derived":
         tp["expr"] = native["expr"]
         tp["metrics"] = [_export_input(i) for i in native.get("input_metrics", [])]

@@ -9,7 +9,7 @@ a failed one re-opens it — that is how the loop closes itself.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +28,9 @@ from metricloop.workflow.service import UTC, as_utc, incident_ref, parse_inciden
 if TYPE_CHECKING:
     from metricloop.service import MetricLoop
     from metricloop.workflow.service import WorkflowService
+
+#: ``visible(metric, slice)``: may the reader see an incident about this metric and slice?
+Visible = Callable[[str, Mapping[str, Any]], bool]
 
 
 class ReviewService:
@@ -100,6 +103,60 @@ class ReviewService:
             elif result.verdict == "not_recovered":
                 self.wf.act(ref, "reopen", actor=actor, now=now, comment=summary)
                 out["incident_status"] = "investigating"
+        return out
+
+    def effect_series(self, ref: str | int, around: dt.datetime | None = None) -> dict[str, Any]:
+        """The incident's metric and slice per hour, from a day before ``around`` to two days after,
+        next to the same hour a week earlier (the counterfactual a fix is verified against).
+
+        ``around`` (project wall clock or aware) defaults to when the fix took effect: the latest
+        done action's ``effective_at``, else the resolution time, else the end of the anomaly.
+        Queries run as the acting user (row policies apply). Chart-ready: ``{"timestamps",
+        "actual", "expected", "effective_at"}`` with naive project-local ISO times."""
+        from metricloop.catalog.models import Grain
+        from metricloop.engine.query import MetricQuery
+
+        tz = self.wf.tz
+        inc = self.wf.incident(ref)
+        if around is None:
+            done = [a["effective_at"] for a in inc["actions"] if a["status"] == "done" and a["effective_at"]]
+            around = max(done) if done else inc["resolved_at"] or inc["window_end"]
+        assert around is not None
+        local = as_utc(around, tz).astimezone(tz).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+        where = " and ".join(f"{k} = '{str(v).replace(chr(39), chr(39) * 2)}'"
+                             for k, v in sorted((inc["slice"] or {}).items())) or None
+        metric = inc["metric"]
+        key = "metric_time__hour"
+
+        def rows(a: dt.datetime, b: dt.datetime) -> dict[dt.datetime, float]:
+            q = MetricQuery(metrics=[metric], grain=Grain.hour, start=a, end=b, where=where)
+            return {r[key]: float(r[metric]) for r in self.ml.query(q).rows() if r[metric] is not None}
+
+        lo, hi = local - dt.timedelta(days=1), local + dt.timedelta(days=2)
+        week = dt.timedelta(days=7)
+        now_rows, before = rows(lo, hi), rows(lo - week, hi - week)
+        ts = [t for t in sorted(now_rows) if t - week in before]
+        return {"metric": metric, "effective_at": local.isoformat(), "timestamps": [t.isoformat() for t in ts],
+                "actual": [now_rows[t] for t in ts], "expected": [before[t - week] for t in ts]}
+
+    def verify_from_data(self, ref: str | int, *, effective_at: dt.datetime | None = None,
+                         action_id: int | None = None, actor: str, now: dt.datetime | None = None,
+                         close: bool = True) -> dict[str, Any]:
+        """:meth:`verify` on the warehouse's data: the slice per hour vs the same hour last week
+        around ``effective_at`` (default as in :meth:`effect_series`). Too little data after the
+        fix gives the verdict ``insufficient_data`` and leaves the incident as it is."""
+        if effective_at is None and action_id is not None:
+            act = next((a for a in self.wf.incident(ref)["actions"] if a["id"] == action_id), None)
+            if act is None:
+                raise NotFoundError(f"{incident_ref(parse_incident_id(ref))} has no action item {action_id}",
+                                    zh=f"{incident_ref(parse_incident_id(ref))} 没有行动项 {action_id}")
+            effective_at = act["effective_at"] or act["done_at"]
+        series = self.effect_series(ref, effective_at)
+        stamps = [dt.datetime.fromisoformat(t) for t in series["timestamps"]]
+        eff = dt.datetime.fromisoformat(series["effective_at"])
+        out = self.verify(ref, series["actual"], series["expected"], stamps, eff, action_id=action_id,
+                          actor=actor, now=now, close=close)
+        out["series"] = series
         return out
 
     def effects(self, ref: str | int) -> list[dict[str, Any]]:
@@ -262,8 +319,11 @@ class ReviewService:
 
     # ------------------------------------------------------------------ loop health
     def health(self, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-               now: dt.datetime | None = None) -> dict[str, Any]:
-        """Loop-health figures for incidents triggered in [start, end), overall and by owner/team/metric."""
+               now: dt.datetime | None = None, visible: Visible | None = None) -> dict[str, Any]:
+        """Loop-health figures for incidents triggered in [start, end), overall and by owner/team/metric.
+
+        ``visible(metric, slice)`` keeps only the incidents a reader may see (a region manager's
+        figures are about their region's incidents)."""
         now = self._now(now)
         with self.ml.store.session() as s:
             q = sa.select(Incident)
@@ -271,7 +331,7 @@ class ReviewService:
                 q = q.where(Incident.triggered_at >= as_utc(start, self.wf.tz))
             if end is not None:
                 q = q.where(Incident.triggered_at < as_utc(end, self.wf.tz))
-            incs = list(s.scalars(q))
+            incs = [i for i in s.scalars(q) if visible is None or visible(i.metric, i.slice or {})]
             ids = [i.id for i in incs]
             acts = list(s.scalars(sa.select(ActionItem).where(ActionItem.incident_id.in_(ids)))) if ids else []
         facts = [health.IncidentFacts(i.id, i.metric, i.owner, i.team, i.status, i.window_start, i.triggered_at,
@@ -282,7 +342,7 @@ class ReviewService:
         return out
 
     def weekly_report(self, *, week_of: dt.date | None = None, now: dt.datetime | None = None,
-                      locale: str | None = None) -> WeeklyReport:
+                      locale: str | None = None, visible: Visible | None = None) -> WeeklyReport:
         """The report of the (Monday-started) week containing ``week_of`` (default: last week)."""
         now = self._now(now)
         tz = self.wf.tz
@@ -292,8 +352,9 @@ class ReviewService:
         end = start + dt.timedelta(days=6)
         t0 = dt.datetime.combine(start, dt.time(), tzinfo=tz)
         t1 = t0 + dt.timedelta(days=7)
-        h = self.health(start=t0, end=t1, now=now)
-        incs = [i for i in self.wf.list_incidents(limit=100000) if t0 <= i["triggered_at"] < t1]
+        h = self.health(start=t0, end=t1, now=now, visible=visible)
+        incs = [i for i in self.wf.list_incidents(limit=100000) if t0 <= i["triggered_at"] < t1
+                and (visible is None or visible(i["metric"], i["slice"] or {}))]
         for i in incs:
             i["triggered_at"] = i["triggered_at"].astimezone(tz)
         loc = locale or self.wf.locale

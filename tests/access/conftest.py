@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from tests.api.conftest import lite, svc
+from tests.api.conftest import demo, lite, svc
 
-__all__ = ["lite", "svc"]
+__all__ = ["demo", "lite", "svc"]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.demo import Demo, demo_copy
 from tests.api.service import Service, build_service
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -25,3 +26,16 @@ def lite(tmp_path: Path) -> Iterator[Service]:
     service = build_service(tmp_path / "proj")
     yield service
     service.ml.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """A copy of the session's replayed demo (incidents, explanations, reviews) behind the real app."""
+    from fastapi.testclient import TestClient
+
+    from metricloop.api import create_app
+
+    d = demo_copy(tmp_path_factory)
+    d.client = TestClient(create_app(d.ml, ui=False))
+    yield d
+    d.ml.close()

@@ -3,8 +3,8 @@ the same rows, then run unchanged on PostgreSQL and MariaDB (equal rows required
 
 Covers what MetricFlow parity needed: the metric's own time dimension behaves as metric_time,
 filters on the time axis hold for the output period, cumulative values at coarser grains
-(``period_agg``), ``offset_to_grain``, custom granularities read from the time spine, and
-metrics used inside filters.
+(``period_agg``), ``offset_to_grain``, custom granularities read from the time spine, metrics
+used inside filters, and slowly changing dimensions (the version valid at the row's time).
 """
 
 from __future__ import annotations
@@ -56,6 +56,14 @@ semantic_models:
       - {name: region, type: categorical}
     measures:
       - {name: store_count, agg: count, expr: store}
+  - name: store_versions
+    table: store_versions
+    entities:
+      - {name: store, type: natural}
+    dimensions:
+      - {name: valid_from, type: time, type_params: {time_granularity: day, validity_params: {is_start: true}}}
+      - {name: valid_to, type: time, type_params: {time_granularity: day, validity_params: {is_end: true}}}
+      - {name: format, type: categorical}
 metrics:
   - {name: stores, measure: store_count}
   - {name: big_stores, measure: store_count, filter: "{{ Metric('revenue', group_by=['store']) }} > 4400"}
@@ -95,7 +103,12 @@ def rows() -> dict[str, list[tuple[Any, ...]]]:
         sales.append((i, day, rnd.choice(STORES[:3]), round(rnd.uniform(1, 100), 2)))
     days = [(SPINE_START + dt.timedelta(days=k),) for k in range(SPINE_DAYS)]
     stores = [(s, dt.datetime(2023, 1 + k, 1), "east" if k % 2 else "west") for k, s in enumerate(STORES)]
-    return {"sales": sales, "days": [(d, retail_week(d)) for (d,) in days], "stores": stores}
+    versions = [("north", dt.datetime(2023, 1, 1), dt.datetime(2024, 2, 15), "kiosk"),
+                ("north", dt.datetime(2024, 2, 15), None, "mall"),
+                ("south", dt.datetime(2023, 1, 1), None, "mall"),
+                ("harbour", dt.datetime(2024, 3, 1), None, "outlet")]  # no version before March
+    return {"sales": sales, "days": [(d, retail_week(d)) for (d,) in days], "stores": stores,
+            "store_versions": versions}
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +126,8 @@ def duck(rows: dict[str, list[Any]]) -> Iterator[DuckDBWarehouse]:
     con.executemany("insert into days values (?, ?)", rows["days"])
     con.execute("create table stores (store varchar, opened_at timestamp, region varchar)")
     con.executemany("insert into stores values (?, ?, ?)", rows["stores"])
+    con.execute("create table store_versions (store varchar, valid_from timestamp, valid_to timestamp, format varchar)")
+    con.executemany("insert into store_versions values (?, ?, ?, ?)", rows["store_versions"])
     yield wh
     wh.close()
 
@@ -276,6 +291,19 @@ def test_an_unknown_metric_in_a_filter_is_a_definition_error() -> None:
         build_catalog([Document("m.yaml", typo)])
 
 
+def test_a_slowly_changing_dimension_joins_the_version_valid_at_the_row(
+    catalog: Any, duck: DuckDBWarehouse, rows: Any
+) -> None:
+    want: dict[Any, float] = defaultdict(float)
+    for _, ts, store, amount in rows["sales"]:
+        valid = [f for s, lo, hi, f in rows["store_versions"] if s == store and lo <= ts and (hi is None or ts < hi)]
+        assert len(valid) <= 1
+        want[valid[0] if valid else None] += amount
+    got = run(catalog, duck, metrics=["revenue"], group_by=["store__format"])
+    assert close({r["store__format"]: r["revenue"] for r in got}, dict(want))
+    assert set(want) == {"kiosk", "mall", "outlet", None}
+
+
 def test_a_metric_used_in_its_own_filter_is_an_error(catalog: Any) -> None:
     looped = yaml.safe_load(MODELS)
     looped["metrics"].append({"name": "loop", "measure": "revenue",
@@ -297,6 +325,7 @@ QUERIES: list[dict[str, Any]] = [
     {"metrics": ["revenue_filled"], "group_by": ["metric_time__retail_week"]},
     {"metrics": ["big_stores", "stores"], "group_by": ["store__region"]},
     {"metrics": ["revenue"], "group_by": ["store"], "where": "{{ Metric('revenue', group_by=['store']) }} > 4400"},
+    {"metrics": ["revenue", "revenue_7d_avg"], "group_by": ["store__format", "metric_time__month"]},
 ]
 
 
@@ -309,6 +338,10 @@ def _copy(rows: dict[str, list[Any]], url: str) -> None:
             "create table sales (id int, ts timestamp null, store varchar(16), amount double precision)")
         con.exec_driver_sql("create table days (ds timestamp null, retail_week_start timestamp null)")
         con.exec_driver_sql("create table stores (store varchar(16), opened_at timestamp null, region varchar(16))")
+        con.exec_driver_sql("create table store_versions (store varchar(16), valid_from timestamp null, "
+                            "valid_to timestamp null, format varchar(16))")
+        con.execute(sa.text("insert into store_versions values (:a, :b, :c, :d)"),
+                    [dict(zip("abcd", r, strict=True)) for r in rows["store_versions"]])
         con.execute(sa.text("insert into stores values (:a, :b, :c)"),
                     [dict(zip("abc", r, strict=True)) for r in rows["stores"]])
         con.execute(sa.text("insert into sales values (:a, :b, :c, :d)"),

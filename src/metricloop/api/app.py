@@ -47,6 +47,14 @@ TAGS = [
     {"name": "ingest", "description": "Loads, rejected rows and data-quality checks."},
     {"name": "auth", "description": "Sign in, sign out, who am I."},
     {"name": "access", "description": "Users, teams, tokens, metric permissions, row policies, audit log."},
+    {"name": "monitors", "description": "What to watch: monitor definitions (as revisions) and backtest previews."},
+    {"name": "anomalies", "description": "What the monitors found (the alerts inbox) and feedback labels."},
+    {"name": "explanations", "description": "Cause analysis: localized slices, drill-down, metric-tree attribution."},
+    {"name": "incidents", "description": "The incident board, one incident's story, acknowledge/resolve, actions."},
+    {"name": "reviews", "description": "Reviews (复盘), effect verification, the case library, similar cases."},
+    {"name": "loop", "description": "Loop health (MTTA, MTTR, closure, overdue), weekly report, run a pass."},
+    {"name": "channels", "description": "Notification channels (no secrets), test sends, the outbox."},
+    {"name": "links", "description": "Signed single-use links from chat messages (confirmation pages)."},
     {"name": "service", "description": "Health and Prometheus metrics."},
 ]
 

@@ -40,7 +40,6 @@ JOB_LAST_DURATION = Gauge("metricloop_job_last_duration_seconds", "Duration of t
 LOOP_PASS_SECONDS = Gauge("metricloop_loop_pass_duration_seconds",
                           "Duration of the last full loop pass (detect → alert → incident → notify → timers).",
                           registry=REGISTRY)
-OUTBOX_BACKLOG = Gauge("metricloop_outbox_backlog", "Notifications waiting to be delivered.", registry=REGISTRY)
 DELIVERY_FAILURES = Counter("metricloop_delivery_failures", "Notification deliveries that failed, by channel.",
                             ["channel"], registry=REGISTRY)
 
@@ -90,3 +89,29 @@ def scrape(ml: MetricLoop) -> bytes:
 @register_probe("metricloop_catalog_metrics", "Metrics in the catalog.")
 def _catalog_size(ml: MetricLoop) -> float:
     return float(len(ml.catalog.metrics))
+
+
+@register_probe("metricloop_outbox_backlog", "Notifications waiting to be delivered (pending in the outbox).")
+def _outbox_backlog(ml: MetricLoop) -> float:
+    from metricloop.notify.dispatch import outbox_stats
+
+    return float(outbox_stats(ml.store).get("pending", 0))
+
+
+@register_probe("metricloop_outbox_dead", "Notifications that could not be delivered through any channel.")
+def _outbox_dead(ml: MetricLoop) -> float:
+    from metricloop.notify.dispatch import outbox_stats
+
+    return float(outbox_stats(ml.store).get("dead", 0))
+
+
+@register_probe("metricloop_incidents_open", "Incidents not closed yet (triggered to verifying).")
+def _incidents_open(ml: MetricLoop) -> float:
+    import sqlalchemy as sa
+
+    from metricloop.store.workflow_models import Incident
+    from metricloop.workflow.lifecycle import OPEN_STATES
+
+    with ml.store.session() as s:
+        return float(s.scalar(sa.select(sa.func.count()).select_from(Incident)
+                              .where(Incident.status.in_(OPEN_STATES))) or 0)

@@ -87,10 +87,13 @@ SHAPES: dict[str, tuple[MetricQuery, str]] = {
     ),
     "period_over_period": (
         MetricQuery(metrics=["gmv"], grain="day", compare="last_week", start="2024-03-01", end="2024-06-30"),
+        # every period of the range that has this week's or last week's value (a full join)
         "with d as (select date_trunc('day', order_time) d, sum(amount) v from orders "
-        "where order_time >= timestamp '2024-02-23' and order_time < timestamp '2024-07-01' group by 1) "
-        "select c.d, c.v as gmv, p.v as prev, c.v - p.v as delta, (c.v - p.v) / abs(p.v) as pct from d c left join d p "
-        "on p.d = c.d - interval 7 day where c.d >= timestamp '2024-03-01' order by 1",
+        "where order_time >= timestamp '2024-02-23' and order_time < timestamp '2024-07-01' group by 1), "
+        "c as (select * from d where d >= timestamp '2024-03-01'), "
+        "p as (select d + interval 7 day as d, v from d where d < timestamp '2024-06-24') "
+        "select coalesce(c.d, p.d) as d, c.v as gmv, p.v as prev, c.v - p.v as delta, "
+        "(c.v - p.v) / abs(p.v) as pct from c full join p on p.d = c.d order by 1",
     ),
 }
 

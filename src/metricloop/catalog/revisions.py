@@ -41,6 +41,12 @@ METRIC_CALC_FIELDS = frozenset(
         "filter",
         "fill_nulls_with",
         "join_to_timespine",
+        "offset_to_grain",
+        "base_measure",
+        "conversion_measure",
+        "entity",
+        "calculation",
+        "constant_properties",
     }
 )
 MODEL_META_FIELDS = frozenset({"label", "description", "synonyms", "extensions"})

@@ -11,6 +11,13 @@ The plan, in the spirit of MetricFlow's dataflow plan:
    OUTER JOIN: portable to every dialect and NULL-safe on the keys.
 4. Select the metric expressions, period-over-period columns, order and limit.
 
+The time axis of a leaf is its model's aggregation time dimension, whether the query names it
+``metric_time`` or by its own name. Offsets shift it; cumulative windows and ``offset_to_grain``
+join the rows to the output periods of a time spine (``sp.__t``), and a cumulative value at a
+grain coarser than its periods is the first, last or average of them (``period_agg``). Custom
+granularities, slowly changing dimensions, metrics used in filters (a per-entity subquery) and
+conversion metrics (window functions) are plain joins and subqueries: every dialect runs them.
+
 User input reaches the AST only as resolved column references (dimension names looked up in
 the catalog) and literals (filter values, dates). Definitions' ``expr`` fragments are parsed
 by sqlglot; they come from reviewed project files, not from queries.
@@ -389,15 +396,22 @@ class Compiler:
         base_alias: str,
         base_model: SemanticModel | None = None,
         join_type: str = "left",
+        at: exp.Expr | None = None,
     ) -> str:
         """Add LEFT JOINs for ``path`` (once per distinct path) and return the alias of its end.
 
         Besides the entity, two models that share a partition dimension (``is_partition`` on both,
         same name) are joined on it too, as MetricFlow does: a daily snapshot joins its own day.
+        A slowly changing dimension (time dimensions with ``validity_params`` is_start / is_end)
+        joins the version valid at ``at``, the base row's time.
         """
         alias = base_alias
-        source = base_model
         key: tuple[str, ...] = ()
+        # partition columns seen so far on the left side (the nearest model's wins)
+        partitions: dict[str, exp.Expr] = {}
+        if base_model is not None:
+            partitions = {d.name: self._qualify(d.expr or d.name, alias) for d in base_model.dimensions
+                          if d.is_partition}
         for hop in path:
             key = (*key, hop.entity, hop.target.name)
             if key not in joins:
@@ -405,11 +419,12 @@ class Compiler:
                 left = self._qualify(hop.source_entity.expr or hop.source_entity.name, alias)
                 right = self._qualify(hop.target_entity.expr or hop.target_entity.name, joins[key])
                 on: list[exp.Expr] = [exp.EQ(this=left, expression=right)]
-                for d in source.dimensions if source is not None else []:
-                    other = hop.target.dimension(d.name)
-                    if d.is_partition and other is not None and other.is_partition:
-                        on.append(exp.EQ(this=self._qualify(d.expr or d.name, alias),
-                                         expression=self._qualify(other.expr or other.name, joins[key])))
+                for d in hop.target.dimensions:
+                    if d.is_partition and d.name in partitions:
+                        on.append(exp.EQ(this=partitions[d.name].copy(),
+                                         expression=self._qualify(d.expr or d.name, joins[key])))
+                if at is not None:
+                    on += self._validity(hop.target, joins[key], at)
                 select.join(
                     self._source(hop.target, joins[key]),
                     on=exp.and_(*on, copy=False),
@@ -417,8 +432,22 @@ class Compiler:
                     copy=False,
                 )
             alias = joins[key]
-            source = hop.target
+            partitions.update({d.name: self._qualify(d.expr or d.name, alias) for d in hop.target.dimensions
+                               if d.is_partition})
         return alias
+
+    def _validity(self, model: SemanticModel, alias: str, at: exp.Expr) -> list[exp.Expr]:
+        """``start <= at < end`` (an open end: still valid) for a model with validity windows."""
+        out: list[exp.Expr] = []
+        for d in model.dimensions:
+            params = (d.type_params.validity_params if d.type_params else None) or {}
+            col = self._qualify(d.expr or d.name, alias)
+            if params.get("is_start"):
+                out.append(exp.GTE(this=at.copy(), expression=col))
+            elif params.get("is_end"):
+                out.append(exp.paren(exp.or_(exp.LT(this=at.copy(), expression=col.copy()),
+                                             exp.Is(this=col.copy(), expression=exp.Null()))))
+        return out
 
     def _group_sql(
         self,
@@ -462,7 +491,7 @@ class Compiler:
             self._spine_join(select, model, first, time_col, bg, timey, window, (start, end), grain, conds)
 
         def column(ref: DimRef) -> exp.Expr:
-            alias = self._join_path(select, joins, ref.path, base, model)
+            alias = self._join_path(select, joins, ref.path, base, model, at=time_col)
             return self._qualify(ref.expr, alias)
 
         def dim_expr(name: str, for_filter: bool = False) -> tuple[exp.Expr, bool]:

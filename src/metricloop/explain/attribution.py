@@ -158,9 +158,10 @@ def additive(
 
 def log_mean(a: float, b: float) -> float:
     """Logarithmic mean L(a, b) = (a − b)/(ln a − ln b), L(a, a) = a; a, b > 0."""
-    if a == b:
-        return a
-    return (a - b) / (math.log(a) - math.log(b))
+    gap = math.log(a) - math.log(b)
+    if a == b or abs(gap) < 1e-12:  # a ≈ b: the limit is a (and the quotient would be 0/0 in floats)
+        return (a + b) / 2
+    return (a - b) / gap
 
 
 def product(factors: Mapping[str, Pair]) -> Attribution:

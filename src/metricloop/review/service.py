@@ -301,6 +301,12 @@ class ReviewService:
                 ))
             return docs
 
+    def cases(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Completed reviews, newest first (the case library before anyone searches)."""
+        rows = [d.payload for d in self._docs()]
+        rows.sort(key=lambda r: r["completed_at"] or dt.datetime.min.replace(tzinfo=UTC), reverse=True)
+        return rows[:limit]
+
     def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Completed reviews matching ``query`` (Chinese or English), best first."""
         return [{**d.payload, "score": round(score, 3)} for d, score in cases.search(self._docs(), query, limit)]

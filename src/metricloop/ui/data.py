@@ -228,3 +228,58 @@ def calculation_text(ml: MetricLoop, metric: Metric, locale: str) -> str:
     if metric.filter:
         text += f"  [{metric.filter}]"
     return text
+
+
+# ---------------------------------------------------------------------------------- the loop's records
+SEVERITY_COLOR = {"critical": "red-8", "high": "deep-orange-7", "medium": "amber-8", "warning": "amber-8",
+                  "low": "blue-grey-6", "info": "blue-grey-5"}
+STATUS_COLOR = {"triggered": "red-7", "acknowledged": "orange-8", "investigating": "amber-9", "mitigated": "teal-7",
+                "verifying": "indigo-6", "closed": "green-8", "false_positive": "grey-7", "duplicate": "grey-6"}
+
+
+def local_time(ml: MetricLoop, t: dt.datetime | str | None, with_date: bool = True) -> str:
+    """A time as people read it: the project's wall clock, ``2026-09-27 08:10``."""
+    if t is None:
+        return "–"
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t)
+    if t.tzinfo is not None:
+        t = t.astimezone(ml.project.tz)
+    return t.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
+
+
+def duration_text(minutes: float | None, locale: str) -> str:
+    """26 → "26 分钟" / "26 min"; 1597 → "26.6 小时"; three days and more in days."""
+    if minutes is None:
+        return "–"
+    zh = locale == "zh-CN"
+    if minutes < 120:
+        return f"{minutes:.0f} {'分钟' if zh else 'min'}"
+    hours = minutes / 60
+    if hours < 72:
+        return f"{hours:.1f} {'小时' if zh else 'h'}"
+    return f"{hours / 24:.1f} {'天' if zh else 'days'}"
+
+
+def share_text(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
+def metric_value(ml: MetricLoop, metric: str, value: Any) -> str:
+    """``value`` in the metric's own format (¥, %, thousands separators)."""
+    try:
+        m = ml.catalog.metrics.get(metric)
+    except MetricLoopError:
+        m = None
+    return format_value(m, num(value))
+
+
+def slice_text(slice_: dict[str, Any] | None, ml: MetricLoop | None = None, locale: str = "zh-CN") -> str:
+    """``{region: 华东, channel: app}`` → "地区=华东 · 渠道=app" (dimension labels when known)."""
+    if not slice_:
+        return ""
+    parts = []
+    for k, v in slice_.items():
+        label = dimension_label(ml, k, locale) if ml is not None else k
+        parts.append(f"{label}={v}")
+    return " · ".join(parts)

@@ -157,6 +157,21 @@ def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
     engine.dispose()
 
 
+@pytest.fixture
+def mariadb_db(mariadb_url: str) -> Iterator[str]:
+    """A MariaDB URL for a new, empty database (dropped afterwards)."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(mariadb_url)
+    with engine.begin() as con:
+        con.exec_driver_sql(f"create database {name} character set utf8mb4")
+    yield mariadb_url.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
+    with engine.begin() as con:
+        con.exec_driver_sql(f"drop database {name}")
+    engine.dispose()
+
+
 def copy_demo_models(dst: Path) -> None:
     from metricloop.scaffold import DEMO_TEMPLATE
 

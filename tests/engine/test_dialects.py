@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -63,16 +61,6 @@ def normalise(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
     return out
 
 
-@pytest.fixture
-def mariadb_db(mariadb_url: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(mariadb_url)
-    with engine.begin() as con:
-        con.exec_driver_sql(f"create database {name} character set utf8mb4")
-    yield mariadb_url.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
-    with engine.begin() as con:
-        con.exec_driver_sql(f"drop database {name}")
-    engine.dispose()
 
 
 def compare_backends(tmp_path: Path, url: str) -> None:

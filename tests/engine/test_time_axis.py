@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -379,18 +378,6 @@ def test_postgres_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows:
     _same_rows_as_duckdb(catalog, duck, fresh_postgres_url)
 
 
-@pytest.fixture
-def mariadb_db(mariadb_url: str) -> Iterator[str]:
-    import sqlalchemy as sa
-
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(mariadb_url)
-    with engine.begin() as con:
-        con.exec_driver_sql(f"create database {name} character set utf8mb4")
-    yield mariadb_url.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
-    with engine.begin() as con:
-        con.exec_driver_sql(f"drop database {name}")
-    engine.dispose()
 
 
 @pytest.mark.mariadb

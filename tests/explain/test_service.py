@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,16 +188,6 @@ def same_explanations(tmp_path: Path, url: str) -> None:
         other.close()
 
 
-@pytest.fixture
-def mariadb_db(mariadb_url: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(mariadb_url)
-    with engine.begin() as con:
-        con.exec_driver_sql(f"create database {name} character set utf8mb4")
-    yield mariadb_url.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
-    with engine.begin() as con:
-        con.exec_driver_sql(f"drop database {name}")
-    engine.dispose()
 
 
 @pytest.mark.postgres

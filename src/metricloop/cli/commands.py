@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -113,13 +113,7 @@ def catalog_validate(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) -> 
     try:
         catalog = ml.validate()
     except DefinitionError as exc:
-        if fmt is Fmt.json:
-            emit([], "json", payload={"valid": False, **exc.to_dict()})
-        else:
-            for issue in exc.issues:
-                err_console.print(f"[red]✗[/] {issue}", highlight=False)
-            err_console.print(f"{len(exc.issues)} problem(s)")
-        raise typer.Exit(1) from None
+        report_definition_errors(exc, fmt)
     changes = ml.sync_catalog()
     payload = {
         "valid": True,
@@ -231,6 +225,17 @@ def catalog_show(
     )
     if show_tree:
         console.print(_rich_tree(detail["tree"], ml, loc))
+
+
+def report_definition_errors(exc: DefinitionError, fmt: Fmt) -> NoReturn:
+    """Every problem of a validation, one line each (or as JSON), then exit 1."""
+    if fmt is Fmt.json:
+        emit([], "json", payload={"valid": False, **exc.to_dict()})
+    else:
+        for issue in exc.issues:
+            err_console.print(f"[red]✗[/] {issue}", highlight=False)
+        err_console.print(f"{len(exc.issues)} problem(s)")
+    raise typer.Exit(1)
 
 
 def _rich_tree(node: dict[str, Any], ml: MetricLoop, loc: str, parent: Tree | None = None) -> Tree:

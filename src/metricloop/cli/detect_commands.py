@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, locale_of, open_project
+from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, locale_of, open_project, report_definition_errors
 from metricloop.cli.main import app
-from metricloop.cli.render import console, emit, err_console
+from metricloop.cli.render import console, emit
 from metricloop.errors import ConfigError, DefinitionError
 
 anomalies_app = typer.Typer(help="Anomalies found by the monitors: list, show, label (异常).", no_args_is_help=True)
@@ -189,13 +189,7 @@ def monitors_validate(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) ->
     try:
         monitors = ml.detection.monitors()
     except DefinitionError as exc:
-        if fmt is Fmt.json:
-            emit([], "json", payload={"valid": False, **exc.to_dict()})
-        else:
-            for issue in exc.issues:
-                err_console.print(f"[red]✗[/] {issue}", highlight=False)
-            err_console.print(f"{len(exc.issues)} problem(s)")
-        raise typer.Exit(1) from None
+        report_definition_errors(exc, fmt)
     changes = ml.detection.sync_monitors()
     if fmt is Fmt.json:
         emit([], "json", payload={"valid": True, "monitors": len(monitors), "changes": changes})

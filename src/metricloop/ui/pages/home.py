@@ -1,10 +1,12 @@
-"""Home: metric status cards by tier, data freshness, loop health (placeholder)."""
+"""Home: metric status cards by tier, loop health (MTTA, MTTR, closure, open/overdue), data freshness."""
 
 from __future__ import annotations
 
 from nicegui import run, ui
 
-from metricloop.ui.data import Card, StatusBoard, status_board
+from metricloop.access.roles import Action
+from metricloop.api import scope
+from metricloop.ui.data import Card, StatusBoard, duration_text, share_text, status_board
 from metricloop.ui.layout import PageContext, page, section_title
 
 TONE = {"good": "text-green-700", "bad": "text-red-700", "neutral": "text-gray-600"}
@@ -46,6 +48,34 @@ def _freshness(ctx: PageContext) -> list[tuple[str, str]]:
     return sorted(latest.items())
 
 
+def _loop_health(ctx: PageContext) -> None:
+    """MTTA, MTTR, closure rate, open and overdue incidents — of the incidents the user may see."""
+    h = ctx.ml.review.health(visible=scope.visible_to(ctx.ml, ctx.principal))["overall"]
+    with ui.card().classes("w-full").props('data-testid="loop-health"'):
+        with ui.row().classes("w-full items-center justify-between"):
+            ui.label(ctx.t("loop_health")).classes("font-semibold")
+            ui.link(ctx.t("open_board"), "/incidents").classes("text-xs")
+        if not h["incidents"]:
+            ui.label(ctx.t("loop_health_empty")).classes("text-sm text-gray-600")
+            return
+        figures = (
+            ("mtta", duration_text(h["mtta_min"], ctx.locale), "health_mtta_hint"),
+            ("mttr", duration_text(h["mttr_min"], ctx.locale), "health_mttr_hint"),
+            ("closure_rate", share_text(h["closure_rate"]), "health_closure_hint"),
+            ("ack_sla", share_text(h["ack_within_sla"]), "health_sla_hint"),
+        )
+        with ui.grid(columns=2).classes("w-full gap-3"):
+            for key, value, hint in figures:
+                with ui.column().classes("gap-0").props(f'data-testid="health-{key}"').tooltip(ctx.t(hint)):
+                    ui.label(ctx.t("health_" + key)).classes("text-xs text-gray-500")
+                    ui.label(value).classes("text-xl font-bold text-gray-900")
+        with ui.row().classes("w-full gap-4 text-sm"):
+            ui.link(ctx.t("health_open", n=h["open"]), "/incidents").props('data-testid="health-open"')
+            ui.label(ctx.t("health_overdue", n=h["overdue"])).classes(
+                "text-red-700 font-semibold" if h["overdue"] else "text-gray-600").props('data-testid="health-overdue"')
+        ui.label(ctx.t("health_scope", n=h["incidents"])).classes("text-xs text-gray-500")
+
+
 @page("/", nav="home")
 async def home(ctx: PageContext) -> None:
     with ui.row().classes("w-full gap-6 items-start no-wrap"):
@@ -55,9 +85,8 @@ async def home(ctx: PageContext) -> None:
             with body:
                 ui.spinner(size="lg")
         with ui.column().classes("w-80 gap-4"):
-            with ui.card().classes("w-full").props('data-testid="loop-health"'):
-                ui.label(ctx.t("loop_health")).classes("font-semibold")
-                ui.label(ctx.t("loop_health_soon")).classes("text-sm text-gray-600")
+            if ctx.principal.can(Action.incident_read):
+                _loop_health(ctx)
             fresh = ui.card().classes("w-full")
             with fresh:
                 ui.label(ctx.t("data_freshness")).classes("font-semibold")

@@ -1,5 +1,5 @@
-"""One metric: 口径, calculation, owners, revisions, tree; the daily trend, and a drill-down of
-any day by a dimension (click a point)."""
+"""One metric: 口径, calculation, owners, revisions, tree; the daily trend, and for any day (click a
+point) a drill-down by a dimension and the explanation vs the same day last week."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from typing import Any
 
 from nicegui import events, run, ui
 
-from metricloop.catalog.models import Metric
+from metricloop.access.context import acting_as
+from metricloop.access.policy import Principal
+from metricloop.access.roles import Action
+from metricloop.catalog.models import Grain, Metric
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.ui.data import (
     DrillRow,
@@ -19,8 +22,10 @@ from metricloop.ui.data import (
     format_value,
     trend,
 )
+from metricloop.service import MetricLoop
 from metricloop.ui.layout import PageContext, page
 from metricloop.ui.pages.dictionary import tree_nodes
+from metricloop.ui.pages.incidents import explanation_body
 from metricloop.ui.texts import unit_text
 
 
@@ -50,6 +55,15 @@ def trend_options(metric: Metric, label: str, days: list[str], values: list[floa
                     "showAllSymbol": True, "lineStyle": {"width": 2}, "itemStyle": {"color": "#2563eb"},
                     "emphasis": {"scale": 1.6}}],
     }
+
+
+def explain_day(ml: MetricLoop, principal: Principal, metric: str, day: dt.date) -> dict[str, Any]:
+    """Why the metric moved on ``day`` compared with the same day last week, as the user (row
+    policies apply inside the queries); stored like any explanation."""
+    with acting_as(principal):
+        result = ml.explain.explain(metric, at=dt.datetime.combine(day, dt.time()), grain=Grain.day, vs="last_week")
+        ml.access.audit(principal.username, "explain", metric, explanation=result.id, day=day.isoformat())
+    return result.to_dict()
 
 
 def _info(label: str, value: str) -> None:
@@ -120,8 +134,11 @@ async def metric_page(ctx: PageContext, name: str) -> None:
             drill_card = ui.card().classes("w-full").props('data-testid="drill-panel"')
             with drill_card:
                 ui.label(ctx.t("drill_empty")).classes("text-sm text-gray-500")
-            with ui.card().classes("w-full"):
-                ui.label(ctx.t("explanation_soon")).classes("text-sm text-gray-500")
+            explain_card = ui.card().classes("w-full").props('data-testid="explain-panel"')
+            with explain_card:
+                ui.label(ctx.t("explain_title")).classes("font-semibold")
+                ui.label(ctx.t("explain_hint") if ctx.principal.can(Action.explain) else ctx.t("explain_not_allowed")) \
+                    .classes("text-sm text-gray-500")
 
     state: dict[str, Any] = {"day": None}
 
@@ -138,9 +155,31 @@ async def metric_page(ctx: PageContext, name: str) -> None:
         with drill_card:
             _drill(ctx, metric, label, day, dim_options.get(dim, dim), rows or [])
 
+    async def show_explanation() -> None:
+        day = state["day"]
+        if day is None or not ctx.principal.can(Action.explain):
+            return
+        explain_card.clear()
+        with explain_card:
+            ui.label(ctx.t("explain_title_day", day=day)).classes("font-semibold")
+            spinner = ui.spinner()
+        try:
+            result = await run.io_bound(explain_day, ctx.ml, ctx.principal, name, dt.date.fromisoformat(day))
+        except MetricLoopError as exc:
+            spinner.delete()
+            with explain_card:
+                ui.label(exc.localized(ctx.locale)).classes("text-sm text-red-700")
+            return
+        if result is None:
+            return
+        spinner.delete()
+        with explain_card:
+            explanation_body(ctx, result, name)
+
     async def on_point(e: events.EChartPointClickEventArguments) -> None:
         state["day"] = e.name
         await show_drill()
+        await show_explanation()
 
     chart.on_point_click(on_point)
     dim_select.on_value_change(show_drill)

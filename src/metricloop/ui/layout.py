@@ -45,6 +45,7 @@ NAV: list[NavItem] = [
     NavItem("incidents", "/incidents", "nav_incidents", Action.incident_read, "stage_workflow"),
     NavItem("cases", "/cases", "nav_cases", Action.incident_read, "stage_review"),
     NavItem("monitors", "/monitors", "nav_monitors", Action.monitor_write, "stage_detection"),
+    NavItem("channels", "/admin/channels", "nav_channels", Action.channel_test),
     NavItem("admin", "/admin", "nav_admin", Action.users_manage),
 ]
 #: Pages that stages will provide (no navigation entry of their own).

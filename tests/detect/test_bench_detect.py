@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from metricloop.bench.detect import (
     _runs,
+    business_report,
     business_series,
     data_report,
     event_score,
@@ -92,6 +94,20 @@ def test_business_series_are_seeded_and_round_trip_through_the_data_mode(tmp_pat
     assert stamps[0] == ts[0]
     rep = data_report(tmp_path)
     assert rep["total"]["segments"] == sum(len(_runs(lab)) for lab in l1)
+
+
+def test_business_report_scores_the_product_level_and_a_threshold_sweep() -> None:
+    rep = business_report(seed=2, n_series=40)
+    rows = {r["threshold"]: r for r in rep["rows"]}
+    at_warning = rows[f"warning={rep['warning']:g}"]
+    assert at_warning["precision"] == rows[f"{rep['warning']:g}"]["precision"]  # same level, same flags
+    assert at_warning["segments"] == sum(len(_runs(lab)) for lab in business_series(40, seed=2)[1])
+    sweep = rep["rows"][1:]
+    # a higher threshold flags a subset of the points: it can never detect more incidents
+    for lo, hi in itertools.pairwise(sweep):
+        assert hi["detected"] <= lo["detected"]
+    assert sweep[0]["detected"] > sweep[-1]["detected"]
+    assert rows[rep["best_threshold"]]["f1"] == max(r["f1"] for r in sweep)
 
 
 NAB = Path("/work/shared/datasets/anomaly/nab")

@@ -93,3 +93,33 @@ def test_direction_down_ignores_a_rise() -> None:
     assert both.flagged[0, at] and both.flagged[1, at]
     assert not down.flagged[0, at]
     assert down.flagged[1, at]
+
+
+def test_a_score_never_depends_on_later_points() -> None:
+    """Streaming: rewriting the future (another incident, other noise) leaves every earlier score as it was."""
+    values, ts = _business_hours(n_series=3, weeks=4, seed=7)
+    values[0, 500:510] *= 0.3
+    cut = 420  # inside the learning period of the records and after it: both must be causal
+    for at in (cut, 24 * 7 * 3):
+        future = values.copy()
+        rng = np.random.default_rng(at)
+        future[:, at + 1 :] = future[:, at + 1 :] * rng.uniform(0.2, 3.0, future[:, at + 1 :].shape)
+        phase, period = seasonal_phase(ts)
+        before = streaming_scores(values, DefaultParams(), phase, period)
+        after = streaming_scores(future, DefaultParams(), phase, period)
+        np.testing.assert_array_equal(before["score"][:, : at + 1], after["score"][:, : at + 1])
+        np.testing.assert_array_equal(before["expected"][:, : at + 1], after["expected"][:, : at + 1])
+
+
+def test_no_score_in_the_warm_up_and_one_alert_per_incident() -> None:
+    rng = np.random.default_rng(8)
+    values = 100 + rng.normal(0, 2, (2, 1500))
+    values[0, 900:960] += 25  # an hour-long outage-sized jump: one alert, not sixty
+    values[1, 100:103] += 40  # a burst inside the warm-up: nothing is scored there yet
+    values[1, 900:903] += 40
+    ts = np.datetime64("2024-01-01T00:00") + (5 * np.arange(1500)).astype("timedelta64[m]")
+    det = run_detector(SeriesBatch(values=values, timestamps=ts, grain="hour"), "default")
+    p = DefaultParams()
+    assert not (det.score[:, : p.warmup] > 0).any()
+    assert np.flatnonzero(det.flagged[0, 850:1100]).tolist() == [50]
+    assert np.flatnonzero(det.flagged[1, 850:1100]).tolist() == [50]

@@ -59,7 +59,7 @@ def test_review_cannot_complete_while_a_required_section_is_empty(ml: MetricLoop
     d = ml.review.draft(ref, now=T0 + 3 * H)
     assert d["missing"] == ["summary", "root_cause", "lessons"]  # impact, timeline, actions are drafted
     assert "支付成功率" in d["sections"]["impact"]["text"] and "广东" in d["sections"]["impact"]["text"]
-    assert "chen.jie" in d["sections"]["timeline"]["text"]
+    assert "陈杰" in d["sections"]["timeline"]["text"]  # people by name (owners.yaml), not by id
     assert d["sections"]["root_cause"]["data"]["suggested"] == ["微信支付回调超时"]
     with pytest.raises(ConflictError) as e:
         ml.review.complete(ref, actor="chen.jie", now=T0 + 3 * H)

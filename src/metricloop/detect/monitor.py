@@ -36,7 +36,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from metricloop.detect.types import DETECT_GRAINS, Direction, Grain, Polarity, Severity, default_direction
 from metricloop.errors import ConfigError, DefinitionError, Issue, Location, MetricLoopError
@@ -57,6 +57,11 @@ def parse_duration(value: Any) -> dt.timedelta:
         m = _DURATION.match(value)
         if m:
             return dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+        if value.strip().upper().startswith("P"):  # ISO 8601, as stored definitions serialize it ("PT1H")
+            try:
+                return TypeAdapter(dt.timedelta).validate_python(value.strip())
+            except ValidationError:
+                pass
     raise ValueError(f"expected a duration like '30m', '2h', '1d' or seconds; got {value!r}")
 
 

@@ -145,6 +145,8 @@ def fmt_number(v: float | None, unit: str | None = None) -> str:
     """Readable figure: thousands separators for big values, 4 significant digits for small ones."""
     if v is None:
         return "—"
+    if unit == "%":  # a percent metric holds fractions: 0.0882 is 8.82 %
+        return f"{v * 100:.2f}%"
     if abs(v) >= 1000:
         s = f"{v:,.0f}"
     elif abs(v) >= 1:

@@ -10,7 +10,7 @@ be completed while a required section is empty (:func:`missing_sections`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +75,17 @@ def _fmt_time(t: Any, tz: dt.tzinfo) -> str:
     return "—"
 
 
-def timeline(audit: Sequence[Mapping[str, Any]], locale: str, tz: dt.tzinfo) -> list[dict[str, Any]]:
-    """One entry per audit event, oldest first, with a readable line."""
+def _state(status: Any, locale: str) -> str:
+    from metricloop.workflow.lifecycle import STATE_LABELS
+
+    label = STATE_LABELS.get(str(status))
+    return label.render(locale) if label else str(status)
+
+
+def timeline(audit: Sequence[Mapping[str, Any]], locale: str, tz: dt.tzinfo,
+             name: Callable[[Any], str] = str) -> list[dict[str, Any]]:
+    """One entry per audit event, oldest first, with a readable line (people by ``name``: 王芳,
+    states in the reader's language)."""
     out = []
     for e in audit:
         label = EVENT_LABELS.get(str(e["kind"]))
@@ -85,18 +94,19 @@ def timeline(audit: Sequence[Mapping[str, Any]], locale: str, tz: dt.tzinfo) -> 
         before = e.get("before") or {}
         detail = ""
         if e["kind"] == "transition":
-            detail = f"{before.get('status')} → {after.get('status')}"
+            detail = f"{_state(before.get('status'), locale)} → {_state(after.get('status'), locale)}"
         elif e["kind"] == "assign":
-            detail = f"{before.get('owner')} → {after.get('owner')}"
+            detail = f"{name(before.get('owner'))} → {name(after.get('owner'))}"
         elif e["kind"] == "escalate":
-            detail = f"L{after.get('escalation_level')} → {after.get('to')}"
+            detail = f"L{after.get('escalation_level')} → {name(after.get('to'))}"
         elif e["kind"] == "opened":
-            detail = f"{after.get('owner')} ({after.get('rule')})"
+            detail = name(after.get("owner"))
         elif e["kind"] == "action":
             detail = str(after.get("title") or after.get("status") or "")
         elif e["kind"] == "effect_verified":
-            detail = str(after.get("verdict") or "")
-        line = f"{_fmt_time(e['at'], tz)} · {e['actor']} · {what}" + (f": {detail}" if detail else "")
+            verdict = VERDICT_LABELS.get(str(after.get("verdict")))
+            detail = verdict.render(locale) if verdict else str(after.get("verdict") or "")
+        line = f"{_fmt_time(e['at'], tz)} · {name(e['actor'])} · {what}" + (f": {detail}" if detail else "")
         if e.get("comment"):
             line += f" — {e['comment']}"
         out.append({"at": e["at"], "actor": e["actor"], "kind": e["kind"], "line": line})
@@ -115,7 +125,7 @@ def impact_text(inc: Mapping[str, Any], metric_label: str, unit: str | None, loc
 
 
 def actions_section(actions: Sequence[Mapping[str, Any]], effects: Sequence[Mapping[str, Any]],
-                    locale: str) -> tuple[str, list[dict[str, Any]]]:
+                    locale: str, name: Callable[[Any], str] = str) -> tuple[str, list[dict[str, Any]]]:
     """Text and items: each action with its latest verified effect."""
     latest: dict[Any, Mapping[str, Any]] = {}
     for e in effects:
@@ -129,7 +139,7 @@ def actions_section(actions: Sequence[Mapping[str, Any]], effects: Sequence[Mapp
                       "verdict": verdict, "effect": dict(eff) if eff else None})
         result = (T["effect"].render(locale, summary=eff.get("summary") or VERDICT_LABELS[str(verdict)].render(locale))
                   if eff else T["unverified"].render(locale))
-        lines.append(f"- [{a['status']}] {a['title']} ({a.get('owner') or '—'}) — {result}")
+        lines.append(f"- [{a['status']}] {a['title']} ({name(a.get('owner')) if a.get('owner') else '—'}) — {result}")
     if not items and effects:  # verified without a tracked action
         e = effects[-1]
         lines.append("- " + T["effect"].render(locale, summary=e.get("summary") or e.get("verdict")))
@@ -146,8 +156,10 @@ def draft(
     locale: str,
     tz: dt.tzinfo,
     chart: Mapping[str, Any] | None = None,
+    name: Callable[[Any], str] = str,
 ) -> dict[str, Any]:
-    """Sections drafted from the incident (``workflow.incident()`` output); people's text kept."""
+    """Sections drafted from the incident (``workflow.incident()`` output); people's text kept.
+    ``name`` turns a person id into the name people know (``wang.fang`` → 王芳)."""
     old = dict(existing or {})
     sections: dict[str, Any] = {}
     for sec in SECTIONS:
@@ -156,16 +168,16 @@ def draft(
                              "edited": bool(prev.get("edited", False))}
     auto_text = {
         "impact": impact_text(inc, metric_label, unit, locale, tz),
-        "timeline": "\n".join(e["line"] for e in timeline(inc.get("audit") or [], locale, tz)),
+        "timeline": "\n".join(e["line"] for e in timeline(inc.get("audit") or [], locale, tz, name)),
     }
-    act_text, act_items = actions_section(inc.get("actions") or [], effects, locale)
+    act_text, act_items = actions_section(inc.get("actions") or [], effects, locale, name)
     auto_text["actions"] = act_text
     data = {
         "impact": {"metric": inc.get("metric"), "slice": inc.get("slice"), "actual": inc.get("actual"),
                    "expected": inc.get("expected"), "impact": inc.get("impact"),
                    "window_start": inc.get("window_start"), "window_end": inc.get("window_end"),
                    "alerts": len(inc.get("alerts") or []), "chart": dict(chart) if chart else prev_chart(old)},
-        "timeline": {"events": timeline(inc.get("audit") or [], locale, tz)},
+        "timeline": {"events": timeline(inc.get("audit") or [], locale, tz, name)},
         "actions": {"items": act_items},
     }
     for key, text in auto_text.items():

@@ -41,6 +41,12 @@ class ReviewService:
     def wf(self) -> WorkflowService:
         return self.ml.workflow
 
+    def person_name(self, who: Any) -> str:
+        """``wang.fang`` → 王芳 (owners.yaml); users and ``system`` as they are."""
+        if not who:
+            return "—"
+        return self.wf.owners.display(str(who))
+
     def _now(self, now: dt.datetime | None) -> dt.datetime:
         return as_utc(now or dt.datetime.now(UTC), self.wf.tz)
 
@@ -184,7 +190,7 @@ class ReviewService:
             sections = document.draft(inc, effects, row.sections if row else None,
                                       metric_label=self.wf.metric_label(inc["metric"]),
                                       unit=self.wf._unit(inc["metric"]), locale=self.wf.locale, tz=self.wf.tz,
-                                      chart=chart)
+                                      chart=chart, name=self.person_name)
             if row is None:
                 row = Review(incident_id=inc["number"], status="draft", sections=sections, metric=inc["metric"],
                              slice=inc["slice"] or {}, cause_keys=[], terms="", author=actor, created_at=now,

@@ -43,7 +43,7 @@ def format_value(metric: Metric | None, value: Any) -> str:
     if spec is None:
         if unit == "percent":
             spec = ".2%"
-        elif isinstance(value, int) or (isinstance(value, float) and abs(value) >= 1000):
+        elif isinstance(value, int) or (isinstance(value, float) and (abs(value) >= 1000 or value.is_integer())):
             spec = ",.0f"
         else:
             spec = ",.2f"
@@ -63,6 +63,23 @@ def change_tone(metric: Metric, pct: float | None) -> str:
         return "neutral"
     up = pct > 0
     return "good" if up == (metric.polarity is Polarity.higher_is_better) else "bad"
+
+
+def axis_formatter(metric: Metric) -> str:
+    """ECharts axis labels in the metric's format (JavaScript, for ``":formatter"``): %, 万."""
+    if metric.unit == "percent" or (metric.format or "").endswith("%"):
+        return "v => (v * 100).toFixed(1) + '%'"
+    return "v => Math.abs(v) >= 10000 ? (v / 10000).toFixed(1) + '万' : v.toLocaleString()"
+
+
+def value_formatter(metric: Metric) -> str:
+    """ECharts values in the metric's format (JavaScript): %, ¥, thousands separators."""
+    if metric.unit == "percent" or (metric.format or "").endswith("%"):
+        return "v => v == null ? '–' : (v * 100).toFixed(2) + '%'"
+    prefix = "¥" if (metric.unit or "").startswith("currency:CNY") else ""
+    digits = 0 if (metric.format or "").endswith(".0f") else 2
+    return (f"v => v == null ? '–' : '{prefix}' + v.toLocaleString('zh-CN', "
+            f"{{minimumFractionDigits: {digits}, maximumFractionDigits: {digits}}})")
 
 
 @dataclass

@@ -7,6 +7,7 @@ to users under the same policies, or when it explains an anomaly they see (``api
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path
@@ -24,9 +25,19 @@ from metricloop.service import MetricLoop
 router = APIRouter(prefix="/api/v1", tags=["explanations"], responses=ERROR_RESPONSES)
 
 
-def out(payload: dict[str, Any], fingerprint: str | None = None) -> ExplanationOut:
+def out(ml: MetricLoop, payload: dict[str, Any], fingerprint: str | None = None) -> ExplanationOut:
+    """The stored payload with its periods as aware times (they are the project's wall clock)."""
     body = {k: v for k, v in payload.items() if k != "scope"}
     body.setdefault("anomaly_fingerprint", fingerprint)
+    for key in ("period", "baseline"):
+        span = dict(body.get(key) or {})
+        for edge in ("start", "end"):
+            t = span.get(edge)
+            t = dt.datetime.fromisoformat(t) if isinstance(t, str) else t
+            if isinstance(t, dt.datetime) and t.tzinfo is None:
+                t = t.replace(tzinfo=ml.project.tz)
+            span[edge] = t
+        body[key] = span
     return ExplanationOut.model_validate(body)
 
 
@@ -41,7 +52,7 @@ def explain(body: ExplainRequest, principal: Principal = Depends(require(Action.
     ml.access.audit(principal.username, "explain", body.metric, explanation=result.id,
                     policy_filters=list(principal.policy_filters()))
     assert result.id is not None
-    return out(ml.explain.get(result.id))
+    return out(ml, ml.explain.get(result.id))
 
 
 @router.get("/explanations/{explanation_id}", response_model=ExplanationOut)
@@ -49,7 +60,7 @@ def get_explanation(explanation_id: int = Path(ge=1, le=2**31 - 1),
                     principal: Principal = Depends(require(Action.incident_read)),
                     ml: MetricLoop = Depends(get_ml)) -> ExplanationOut:
     """A stored explanation (404 when it is about rows outside the caller's scope)."""
-    return out(scope.explanation(ml, principal, explanation_id))
+    return out(ml, scope.explanation(ml, principal, explanation_id))
 
 
 @router.get("/anomalies/{fingerprint}/explanation", response_model=ExplanationOut)
@@ -61,7 +72,7 @@ def anomaly_explanation(fingerprint: str = Fingerprint, principal: Principal = D
     if payload is None:
         raise NotFoundError(f"anomaly {a.fingerprint[:12]} has no explanation yet",
                             zh=f"异常 {a.fingerprint[:12]} 还没有归因结果")
-    return out(payload, a.fingerprint)
+    return out(ml, payload, a.fingerprint)
 
 
 @router.post("/anomalies/{fingerprint}/explain", response_model=ExplanationOut)
@@ -75,4 +86,4 @@ def explain_anomaly(fingerprint: str = Fingerprint, principal: Principal = Depen
     if payload is None:
         raise NotFoundError(f"anomaly {a.fingerprint[:12]} cannot be explained (no data for its window)",
                             zh=f"异常 {a.fingerprint[:12]} 无法归因（该时段无数据）")
-    return out(payload, a.fingerprint)
+    return out(ml, payload, a.fingerprint)

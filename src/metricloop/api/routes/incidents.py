@@ -47,7 +47,7 @@ from metricloop.workflow import lifecycle
 from metricloop.workflow.service import incident_ref
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=ERROR_RESPONSES)
-Ref = Path(min_length=1, max_length=32, description="Incident id: INC-42 or 42.")
+Ref = Path(pattern=r"^([Ii][Nn][Cc]-)?[0-9]{1,9}$", description="Incident id: INC-42 or 42.")
 SCAN = 5000
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Status = Literal[lifecycle.STATES]  # type: ignore[valid-type]
@@ -97,17 +97,18 @@ def board(
     owner: str | None = Query(None, max_length=64),
     team: str | None = Query(None, max_length=64),
     severity: Severity | None = Query(None),
-    done_days: int = Query(30, ge=1, le=365, description="Finished incidents of the last N days in the last column."),
+    done: int = Query(10, ge=0, le=200, description="How many of the most recently finished incidents the last "
+                                                      "column shows."),
     principal: Principal = Depends(require(Action.incident_read)),
     ml: MetricLoop = Depends(get_ml),
 ) -> Board:
-    """Columns by state: the open ones, then those finished recently (closed, false positive, duplicate)."""
+    """Columns by state: the open ones, then those finished most recently (closed, false positive, duplicate)."""
     return build_board(ml, principal, reader_locale(request, principal), owner=owner, team=team,
-                       severity=severity, done_days=done_days)
+                       severity=severity, done=done)
 
 
 def build_board(ml: MetricLoop, principal: Principal, locale: str, *, owner: str | None = None,
-                team: str | None = None, severity: str | None = None, done_days: int = 30) -> Board:
+                team: str | None = None, severity: str | None = None, done: int = 10) -> Board:
     """The board as the API returns it and the UI draws it."""
     now = dt.datetime.now(dt.UTC)
     rows = visible_incidents(ml, principal)
@@ -115,19 +116,19 @@ def build_board(ml: MetricLoop, principal: Principal, locale: str, *, owner: str
     teams = {d["team"]: scope.team_name(ml, d["team"], locale) or d["team"] for d in rows if d.get("team")}
     rows = [d for d in rows if (owner is None or d.get("owner") == owner) and (team is None or d.get("team") == team)
             and (severity is None or d["severity"] == severity)]
-    since = now - dt.timedelta(days=done_days)
     done_label = {"zh-CN": "已结束", "en": "done"}["zh-CN" if locale == "zh-CN" else "en"]
     columns = []
     for status in BOARD_COLUMNS:
         if status == "done":
-            items = [d for d in rows if d["status"] in lifecycle.TERMINAL_STATES
-                     and (d.get("closed_at") or d["triggered_at"]) >= since]
-            label = done_label
+            finished = [d for d in rows if d["status"] in lifecycle.TERMINAL_STATES]
+            finished.sort(key=lambda d: d.get("closed_at") or d["triggered_at"], reverse=True)
+            items, label = finished[:done], done_label
         else:
             items = [d for d in rows if d["status"] == status]
             label = lifecycle.STATE_LABELS[status].render(locale)
         rank = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-        items.sort(key=lambda d: (rank.get(d["severity"], 5), -d["triggered_at"].timestamp()))
+        if status != "done":
+            items.sort(key=lambda d: (rank.get(d["severity"], 5), -d["triggered_at"].timestamp()))
         columns.append(BoardColumn(status=status, label=label, count=len(items),
                                    items=[summary(ml, d, locale, now) for d in items]))
     return Board(columns=columns, owners=dict(sorted(owners.items())), teams=dict(sorted(teams.items())))

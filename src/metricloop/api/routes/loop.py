@@ -33,6 +33,8 @@ def loop_health(start: dt.datetime | None = Query(None, description="Incidents t
                 principal: Principal = Depends(require(Action.incident_read)),
                 ml: MetricLoop = Depends(get_ml)) -> LoopHealth:
     """How fast problems are found, owned and fixed, overall and by owner, team and metric."""
+    tz = ml.project.tz
+    start, end = (t.replace(tzinfo=tz) if t is not None and t.tzinfo is None else t for t in (start, end))
     return LoopHealth.model_validate(ml.review.health(start=start, end=end, visible=scope.visible_to(ml, principal)))
 
 
@@ -71,7 +73,8 @@ def run_loop(ml: MetricLoop, monitor: str | None = None, notify: bool = True) ->
             log.warning("messages stay queued: %s", exc.message)
     summary.seconds = round(time.perf_counter() - t0, 3)
     LOOP_PASS_SECONDS.set(summary.seconds)
-    return PassOut(**{**summary.to_dict(), "at": summary.at}, delivery_problem=problem)
+    at = summary.at if summary.at.tzinfo else summary.at.replace(tzinfo=ml.project.tz)
+    return PassOut(**{**summary.to_dict(), "at": at}, delivery_problem=problem)
 
 
 @router.post("/run", response_model=PassOut)

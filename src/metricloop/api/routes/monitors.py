@@ -134,4 +134,7 @@ def backtest(body: BacktestRequest, request: Request, principal: Principal = Dep
     start, end = body.start or start, body.end or end
     out = ml.detection.backtest(target, start, end, max_series=body.max_series,
                                 locale=reader_locale(request, principal))
+    for key in ("start", "end", "data_until"):  # project wall clock → aware times in the API
+        if isinstance(out.get(key), dt.datetime) and out[key].tzinfo is None:
+            out[key] = out[key].replace(tzinfo=ml.project.tz)
     return BacktestResponse.model_validate(out)

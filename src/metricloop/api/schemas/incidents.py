@@ -168,7 +168,7 @@ class BoardColumn(BaseModel):
 
 
 class Board(BaseModel):
-    """Open incidents in columns by state (closed ones of the last 30 days in the last column)."""
+    """Open incidents in columns by state; the most recently finished ones in the last column."""
 
     columns: list[BoardColumn]
     owners: dict[str, str] = Field(description="Owners on the board: id → display name (for filters).")

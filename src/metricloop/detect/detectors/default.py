@@ -11,12 +11,13 @@ are quieter than days). Its residual is one piece of evidence; the value *minus 
 seasonal offset* feeds the others, so a Monday-morning peak or a quiet weekend is not
 "unusual" to them. On series without a cycle the offsets stay near 0 and nothing changes.
 
-Five kinds of evidence, each a non-negative "surprise":
+Four kinds of evidence, each a non-negative "surprise":
 
 * ``point``  — robust z-score of the deseasonalised value against a slowly adapting robust
   mean/scale (residuals clipped before they update, so an incident does not become the baseline);
 * ``rarity`` — how rarely the series has visited the deseasonalised value's range before (a
-  running histogram over a grid fixed after the warm-up; -log of the smoothed frequency);
+  running histogram over a grid fixed by the first half of the warm-up; -log of the smoothed
+  frequency);
 * ``shift``  — how far the mean of the last ``shift_window`` deseasonalised points moved from the
   mean and standard deviation of the ``shift_reference`` points before them;
 * ``season`` — the residual against the seasonal baseline, in its slot's robust scale.
@@ -29,6 +30,24 @@ times the surprise's long-run mean, so that in a calm history a merely mild poin
 "record". The ensemble takes the weighted maximum of the ratios, keeps only points that beat the
 previous ``refractory`` points (one alert per burst, not one per point), and maps the ratio r to
 a score r / (1 + r) in [0, 1): 0.5 means "as unusual as the worst point of recent history".
+
+Warm-up (``warmup`` points, capped by :func:`effective_warmup`): the first half
+(:func:`head_length`) gives the robust starting level, scale and the rarity grid; the records are
+learned over the second half; scores start after it. Every statistic a score uses was computed from
+earlier points only.
+
+Scores and thresholds: the score is a calibrated ratio, so a threshold is a statement about it,
+s = r / (1 + r) with r the surprise relative to the worst recent one:
+
+* ~0.51 (r ~ 1.04, "a new record"): the best threshold on NAB, whose cost model charges a false
+  alarm 0.11 of a missed window and rewards early detection — recall first;
+* 0.55, ``warning`` (r = 1.22): the product level, chosen on business-like series where a false
+  alarm costs as much as a missed incident (event-level F1, ``bench/detect.py::business_series``);
+* 0.6, ``critical`` (r = 1.5).
+
+The NAB benchmark reports both the corpus-optimal threshold (NAB's own protocol, how every
+published score was computed) and the score at ``warning``; they differ by the cost of a false
+alarm, not by a calibration error, so one number cannot serve both.
 """
 
 from __future__ import annotations
@@ -46,14 +65,21 @@ from metricloop.i18n import Text
 
 class DefaultParams(DetectorParams):
     warning: float = Field(
-        0.55, gt=0, lt=1, description="Score (0..1) that warns: 0.55 = 22 % more unusual than the worst recent point."
+        0.55,
+        gt=0,
+        lt=1,
+        description="Score (0..1) that warns: 0.55 = 22 % more unusual than the worst recent point "
+        "(see 'Scores and thresholds' in the module docs).",
     )
-    critical: float | None = Field(0.6, gt=0, lt=1, description="Score (0..1) that is critical.")
+    critical: float | None = Field(
+        0.6, gt=0, lt=1, description="Score (0..1) that is critical: 50 % more unusual than the worst recent point."
+    )
     warmup: int = Field(
         300,
         ge=10,
         description="Points learned before any score is given (at most 4 seasonal cycles, at least 30: "
-        "a daily metric starts after 30 days, not 300).",
+        "a daily metric starts after 30 days, not 300). The first half starts the baselines; the "
+        "worst-surprise records are learned over the second half.",
     )
     point_alpha: float = Field(0.0002, gt=0, le=1, description="Adaptation rate of the robust mean/scale.")
     point_clip: float = Field(3.0, gt=0, description="Residuals beyond this many scales update clipped.")
@@ -69,7 +95,12 @@ class DefaultParams(DetectorParams):
     weights: tuple[float, float, float] = Field(
         (1.0, 1.0, 1 / 1.2), description="Weights of the point, rarity and shift evidence."
     )
-    refractory: int = Field(20, ge=1, description="A point must beat the previous N scores to stay high.")
+    refractory: int = Field(
+        100,
+        ge=1,
+        description="A point must beat the previous N scores to stay high: one alert per burst, not one per "
+        "wave of the same incident.",
+    )
     season_weight: float = Field(
         0.8, ge=0, description="Weight of the seasonal residual evidence. 0 = no seasonal evidence."
     )
@@ -96,11 +127,16 @@ TEMPLATES = (
 )
 
 
+def head_length(warmup: int) -> int:
+    """Points whose robust statistics start the baselines (and after which records are learned)."""
+    return max(warmup // 2, 1)
+
+
 def _point_surprise(x: FloatArray, p: DefaultParams) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Signed robust z, and the running mean and scale used for it (state before each point)."""
     n, t = x.shape
     w = min(p.warmup, t)
-    head = x[:, : max(w // 3, 1)]
+    head = x[:, : head_length(w)]
     with np.errstate(all="ignore"):
         m = np.nan_to_num(np.nanmedian(head, axis=1))
         s = np.nan_to_num(1.25 * np.nanmedian(np.abs(head - m[:, None]), axis=1))
@@ -166,7 +202,7 @@ def seasonal_model(
     """
     n, t = x.shape
     rows = np.arange(n)
-    head = x[:, : max(min(warmup, t) // 3, 1)]
+    head = x[:, : head_length(min(warmup, t))]
     level = np.nanmedian(head, axis=1)
     spread = 1.25 * np.nanmedian(np.abs(head - level[:, None]), axis=1)
     floor = 0.01 * (np.nanmax(head, axis=1) - np.nanmin(head, axis=1)) + 1e-9
@@ -218,7 +254,7 @@ def seasonal_model(
 def _rarity_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
     """-log smoothed frequency of the value's bin among all earlier values."""
     n, t = x.shape
-    w = min(max(p.warmup // 2, 1), t)
+    w = min(head_length(p.warmup), t)
     with np.errstate(all="ignore"):
         lo = np.nan_to_num(np.nanmin(x[:, :w], axis=1))
         hi = np.nan_to_num(np.nanmax(x[:, :w], axis=1))
@@ -238,6 +274,7 @@ def _rarity_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
         counts[rows, k] += 1.0
     total = np.arange(t, dtype=np.float64)[:, None]
     out: FloatArray = -np.log((seen_before + 0.5) / (total + 1.0))
+    out[:w] = 0.0  # the grid is fixed from these points: no surprise before it exists (causal)
     return out.T
 
 
@@ -270,14 +307,14 @@ def _record_ratio(f: FloatArray, warmup: int, half_life: float, floor: float = 0
     the first scored points are compared with a meaningful history, not with one point.
     """
     n, t = f.shape
-    learn_from = warmup // 2
+    learn_from = head_length(warmup)
     decay = 0.5 ** (1.0 / half_life)
     ft = np.ascontiguousarray(f.T)  # time-major
     prev = np.zeros(n)
     total = np.zeros(n)  # sum of f since learn_from, for the floor (a long-run mean)
     out = np.zeros((t, n))
     for i in range(t):
-        if i > warmup:
+        if i >= warmup:
             denom = np.maximum(prev, total * (floor / (i - learn_from))) if floor > 0 else prev
             out[i] = ft[i] / (denom + 1e-9)
         if i >= learn_from:

@@ -51,7 +51,7 @@ def alerts_page(ctx: PageContext) -> None:
         rows = ctx.ml.detection.anomalies(monitor=f_monitor.value or None, state="active",
                                           label=label if label not in (None, "none") else None, limit=2000)
         rows = [a for a in rows if scope.sees(ctx.ml, ctx.principal, a.metric, a.slice)
-                and (not f_sev.value or a.severity == f_sev.value) and (label != "none" or a.label is None)][:100]
+                and (not f_sev.value or a.severity == f_sev.value) and (label != "none" or a.label is None)][:50]
         with ctx.ml.store.session() as s:
             fps = [a.fingerprint for a in rows]
             incidents: dict[str, Any] = dict(s.execute(sa.select(IncidentAlert.fingerprint, IncidentAlert.incident_id)
@@ -69,10 +69,14 @@ def alerts_page(ctx: PageContext) -> None:
                             title = ctx.ml.workflow.metric_label(a.metric, ctx.locale)
                             sl = slice_text(a.slice, ctx.ml, ctx.locale)
                             ui.label(f"{title}{' · ' + sl if sl else ''}").classes("font-semibold")
-                            reason = a.reason.render(ctx.locale) if a.reason else ""
-                            ui.label(f"{local_time(ctx.ml, a.start)} – {local_time(ctx.ml, a.end)} · "
-                                     f"{ctx.t('actual_vs_expected', actual=metric_value(ctx.ml, a.metric, a.actual), expected=metric_value(ctx.ml, a.metric, a.expected))}"
-                                     f"{' · ' + reason if reason else ''}").classes("text-xs text-gray-600")
+                            when = local_time(ctx.ml, a.start)
+                            if a.end != a.start:
+                                when += f" – {local_time(ctx.ml, a.end)}"
+                            value = ctx.t("actual_vs_expected", actual=metric_value(ctx.ml, a.metric, a.actual),
+                                          expected=metric_value(ctx.ml, a.metric, a.expected))
+                            band = ctx.t("normal_range", lower=metric_value(ctx.ml, a.metric, a.lower),
+                                         upper=metric_value(ctx.ml, a.metric, a.upper)) if a.lower is not None else ""
+                            ui.label(f"{when} · {value}{' · ' + band if band else ''}").classes("text-xs text-gray-600")
                         inc = incidents.get(a.fingerprint)
                         if inc:
                             ui.link(f"INC-{inc}", f"/incidents/{inc}").classes("text-sm shrink-0")

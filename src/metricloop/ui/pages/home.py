@@ -68,7 +68,7 @@ def _loop_health(ctx: PageContext) -> None:
             for key, value, hint in figures:
                 with ui.column().classes("gap-0").props(f'data-testid="health-{key}"').tooltip(ctx.t(hint)):
                     ui.label(ctx.t("health_" + key)).classes("text-xs text-gray-500")
-                    ui.label(value).classes("text-xl font-bold text-gray-900")
+                    ui.label(value).classes("text-xl font-bold text-gray-900 whitespace-nowrap")
         with ui.row().classes("w-full gap-4 text-sm"):
             ui.link(ctx.t("health_open", n=h["open"]), "/incidents").props('data-testid="health-open"')
             ui.label(ctx.t("health_overdue", n=h["overdue"])).classes(
@@ -84,7 +84,7 @@ async def home(ctx: PageContext) -> None:
             body = ui.column().classes("w-full gap-2")
             with body:
                 ui.spinner(size="lg")
-        with ui.column().classes("w-80 gap-4"):
+        with ui.column().classes("w-96 shrink-0 gap-4"):
             if ctx.principal.can(Action.incident_read):
                 _loop_health(ctx)
             fresh = ui.card().classes("w-full")

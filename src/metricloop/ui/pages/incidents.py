@@ -22,6 +22,8 @@ from metricloop.api.schemas.incidents import IncidentDetail, IncidentSummary
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.ui.data import (
     SEVERITY_COLOR,
+    change_tone,
+    value_formatter as _value_formatter,
     STATUS_COLOR,
     dimension_label,
     local_time,
@@ -92,7 +94,7 @@ def board_page(ctx: PageContext, owner: str | None = None, team: str | None = No
         f_sev = ui.select(sevs, value=severity or "", label=ctx.t("severity")) \
             .props('dense outlined data-testid="filter-severity"').classes("w-40")
         ui.label(ctx.t("board_hint")).classes("text-xs text-gray-500")
-    columns = ui.row().classes("w-full gap-3 items-start no-wrap overflow-x-auto")
+    columns = ui.row().classes("w-full gap-2 items-start no-wrap")
 
     def draw() -> None:
         b = build_board(ctx.ml, ctx.principal, ctx.locale, owner=state["owner"] or None, team=state["team"] or None,
@@ -100,7 +102,7 @@ def board_page(ctx: PageContext, owner: str | None = None, team: str | None = No
         columns.clear()
         with columns:
             for col in b.columns:
-                with ui.column().classes("w-60 shrink-0 gap-2 bg-gray-100 rounded-lg p-2") \
+                with ui.column().classes("flex-1 min-w-0 gap-2 bg-gray-200/60 rounded-lg p-2") \
                         .props(f'data-testid="column-{col.status}"'):
                     with ui.row().classes("w-full items-center justify-between"):
                         ui.label(col.label).classes("font-semibold text-gray-700")
@@ -193,27 +195,35 @@ def explanation_body(ctx: PageContext, e: dict[str, Any], metric: str) -> None:
     if attribution and attribution.get("drivers"):
         ui.label(ctx.t("tree_split")).classes("text-sm font-semibold mt-2")
         drivers = attribution["drivers"]
+        ui.label(ctx.t("tree_split_hint", metric=ctx.ml.workflow.metric_label(metric, ctx.locale))) \
+            .classes("text-xs text-gray-500")
         names = [ctx.ml.workflow.metric_label(d["name"], ctx.locale) for d in drivers]
         effects = [round(float(d.get("effect") or 0.0), 6) for d in drivers]
+        m = ctx.ml.catalog.metrics.get(metric)
+        fmt = _value_formatter(m) if m else "v => v"
         ui.echart({
             "animation": False,
-            "grid": {"left": 100, "right": 40, "top": 10, "bottom": 24},
-            "xAxis": {"type": "value"},
+            "grid": {"left": 100, "right": 70, "top": 10, "bottom": 24},
+            "xAxis": {"type": "value", "axisLabel": {":formatter": fmt}},
             "yAxis": {"type": "category", "data": names[::-1]},
-            "tooltip": {"trigger": "axis"},
-            "series": [{"type": "bar", "data": [{"value": v, "itemStyle": {"color": "#16a34a" if v >= 0 else "#dc2626"}}
+            "tooltip": {"trigger": "axis", ":valueFormatter": fmt},
+            "series": [{"type": "bar", "data": [{"value": v, "itemStyle": {"color": "#2563eb" if v >= 0 else "#f97316"}}
                                                 for v in effects[::-1]],
-                        "label": {"show": True, "position": "right"}}],
+                        "label": {"show": True, "position": "right", ":formatter": f"p => ({fmt})(p.value)"}}],
         }).classes("w-full").style(f"height:{60 + 34 * len(drivers)}px").props('data-testid="tree-chart"')
         for d, name in zip(drivers, names, strict=True):
-            share = f" ({d['share']:.0%})" if d.get("share") is not None else ""
-            ui.label(f"{name}: {metric_value(ctx.ml, d['name'], d.get('before'))} → "
+            share = ctx.t("driver_share", share=f"{d['share']:.0%}") if d.get("share") is not None else ""
+            ui.label(f"{name}：{metric_value(ctx.ml, d['name'], d.get('before'))} → "
                      f"{metric_value(ctx.ml, d['name'], d.get('after'))}{share}").classes("text-xs text-gray-600")
 
 
 def _verification(ctx: PageContext, inc: IncidentDetail) -> None:
     with ui.card().classes("w-full").props('data-testid="verification"'):
         ui.label(ctx.t("verification_title")).classes("font-semibold")
+        fixed = any(a.status == "done" for a in inc.actions) or inc.resolved_at is not None
+        if not fixed:
+            ui.label(ctx.t("verification_later")).classes("text-sm text-gray-500")
+            return
         try:
             with acting_as(ctx.principal):
                 series = ctx.ml.review.effect_series(inc.id)
@@ -222,21 +232,21 @@ def _verification(ctx: PageContext, inc: IncidentDetail) -> None:
             ui.label(exc.localized(ctx.locale)).classes("text-sm text-gray-500")
             return
         for c in checks[-3:]:
-            ui.label(f"{local_time(ctx.ml, c['checked_at'])} · {ctx.t('verdict_' + c['verdict'])}"
-                     f"{' · ' + c['summary'] if c.get('summary') else ''}").classes("text-sm")
+            verdict = ctx.t("verdict_" + c["verdict"])
+            extra = f" · {c['summary']}" if c.get("summary") and c["summary"] != verdict else ""
+            ui.label(f"{local_time(ctx.ml, c['checked_at'])} · {verdict}{extra}").classes("text-sm") \
+                .props('data-testid="verdict"')
         if not series["timestamps"]:
             ui.label(ctx.t("no_verification_data")).classes("text-sm text-gray-500")
             return
         m = ctx.ml.catalog.metrics.get(inc.metric)
-        from metricloop.ui.pages.metric import _value_formatter
-
         stamps = [dt.datetime.fromisoformat(t) for t in series["timestamps"]]
         effective = dt.datetime.fromisoformat(series["effective_at"])
         nearest = min(range(len(stamps)), key=lambda i: abs((stamps[i] - effective).total_seconds()))
         days = [t.strftime("%m-%d %H:%M") for t in stamps]
         ui.echart({
             "animation": False,
-            "legend": {"data": [ctx.t("actual"), ctx.t("last_week")], "top": 0},
+            "legend": {"data": [ctx.t("actual"), ctx.t("last_week")], "top": 0, "right": 10},
             "tooltip": {"trigger": "axis", **({":valueFormatter": _value_formatter(m)} if m else {})},
             "grid": {"left": 64, "right": 20, "top": 30, "bottom": 30},
             "xAxis": {"type": "category", "data": days},
@@ -357,23 +367,31 @@ def _header(ctx: PageContext, inc: IncidentDetail, act: Any, ask_comment: Any) -
 
 
 def _what(ctx: PageContext, inc: IncidentDetail) -> None:
+    metric = ctx.ml.catalog.metrics.get(inc.metric)
     with ui.card().classes("w-full"):
         ui.label(ctx.t("what_happened")).classes("font-semibold")
         with ui.row().classes("gap-8 items-end"):
             for key, value in (("actual", inc.actual), ("expected", inc.expected)):
                 with ui.column().classes("gap-0"):
                     ui.label(ctx.t(key)).classes("text-xs text-gray-500")
-                    ui.label(metric_value(ctx.ml, inc.metric, value)).classes("text-2xl font-bold")
+                    ui.label(metric_value(ctx.ml, inc.metric, value)).classes("text-2xl font-bold") \
+                        .props(f'data-testid="incident-{key}"')
             if inc.actual is not None and inc.expected:
                 pct = (inc.actual - inc.expected) / abs(inc.expected)
-                ui.label(f"{pct:+.1%}").classes(f"text-lg font-semibold {'text-red-700' if pct < 0 else 'text-green-700'}")
-        ui.label(ctx.t("window", start=local_time(ctx.ml, inc.window_start), end=local_time(ctx.ml, inc.window_end))) \
+                tone = change_tone(metric, pct) if metric else "neutral"
+                color = {"good": "text-green-700", "bad": "text-red-700"}.get(tone, "text-gray-700")
+                ui.label(f"{pct:+.1%}").classes(f"text-lg font-semibold {color}")
+        start, end = local_time(ctx.ml, inc.window_start), local_time(ctx.ml, inc.window_end)
+        ui.label(ctx.t("window", start=start, end=end) if start != end else ctx.t("window_one", start=start)) \
             .classes("text-xs text-gray-500")
         for a in inc.alerts[:5]:
-            reason = (a.reason or {}).get(ctx.locale) if a.reason else None
-            if reason:
-                ui.label(f"• {slice_text(a.slice, ctx.ml, ctx.locale) or ctx.t('whole_metric')}: {reason}") \
-                    .classes("text-xs text-gray-600")
+            where = slice_text(a.slice, ctx.ml, ctx.locale) or ctx.t("whole_metric")
+            band = ctx.t("normal_range", lower=metric_value(ctx.ml, a.metric, a.lower),
+                         upper=metric_value(ctx.ml, a.metric, a.upper)) if a.lower is not None else ""
+            value = ctx.t("actual_vs_expected", actual=metric_value(ctx.ml, a.metric, a.actual),
+                          expected=metric_value(ctx.ml, a.metric, a.expected))
+            ui.label(f"• {where}：{value}{'，' + band if band else ''}") \
+                .classes("text-xs text-gray-600")
 
 
 def _actions(ctx: PageContext, inc: IncidentDetail, redraw: Any) -> None:

@@ -15,12 +15,14 @@ from metricloop.catalog.models import Grain, Metric
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.ui.data import (
     DrillRow,
+    axis_formatter,
     calculation_text,
     dimension_label,
     drill_dimensions,
     drill_down,
     format_value,
     trend,
+    value_formatter,
 )
 from metricloop.service import MetricLoop
 from metricloop.ui.layout import PageContext, page
@@ -29,19 +31,8 @@ from metricloop.ui.pages.incidents import explanation_body
 from metricloop.ui.texts import unit_text
 
 
-def _axis_formatter(metric: Metric) -> str:
-    if metric.unit == "percent" or (metric.format or "").endswith("%"):
-        return "v => (v * 100).toFixed(1) + '%'"
-    return "v => Math.abs(v) >= 10000 ? (v / 10000).toFixed(1) + '万' : v.toLocaleString()"
-
-
-def _value_formatter(metric: Metric) -> str:
-    if metric.unit == "percent" or (metric.format or "").endswith("%"):
-        return "v => v == null ? '–' : (v * 100).toFixed(2) + '%'"
-    prefix = "¥" if (metric.unit or "").startswith("currency:CNY") else ""
-    digits = 0 if (metric.format or "").endswith(".0f") else 2
-    return (f"v => v == null ? '–' : '{prefix}' + v.toLocaleString('zh-CN', "
-            f"{{minimumFractionDigits: {digits}, maximumFractionDigits: {digits}}})")
+_axis_formatter = axis_formatter
+_value_formatter = value_formatter
 
 
 def trend_options(metric: Metric, label: str, days: list[str], values: list[float | None]) -> dict[str, Any]:

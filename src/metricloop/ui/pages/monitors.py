@@ -33,6 +33,30 @@ noise:
 """
 
 
+def _duration(value: Any) -> Any:
+    """``PT1H`` (how a stored definition serializes a delay) → ``1h`` (how people write it)."""
+    import datetime as dt
+
+    from pydantic import TypeAdapter, ValidationError
+
+    if not isinstance(value, str) or not value.startswith("P"):
+        return value
+    try:
+        seconds = int(TypeAdapter(dt.timedelta).validate_python(value).total_seconds())
+    except ValidationError:
+        return value
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def monitor_yaml(data: dict[str, Any]) -> str:
+    """A definition as the YAML people write in monitors/*.yaml."""
+    body = {k: _duration(v) for k, v in data.items()}
+    return yaml.safe_dump(body, allow_unicode=True, sort_keys=False, width=1000)
+
+
 def backtest_as(ml: MetricLoop, principal: Principal, text: str, locale: str) -> dict[str, Any]:
     """Validate the YAML and backtest it over its default window, as the user (row policies apply)."""
     with acting_as(principal):
@@ -108,7 +132,7 @@ async def monitors_page(ctx: PageContext) -> None:
             source.set_text(ctx.t("new_monitor_hint"))
             return
         m = by_name[name]
-        editor.value = yaml.safe_dump(definition(m.spec), allow_unicode=True, sort_keys=False)
+        editor.value = monitor_yaml(definition(m.spec))
         source.set_text(ctx.t("monitor_in_file", source=m.source or "") if m.origin == "file"
                         else ctx.t("monitor_in_api", source=m.source or ""))
 
@@ -159,3 +183,6 @@ async def monitors_page(ctx: PageContext) -> None:
     preview.on_click(run_preview)
     save.on_click(do_save)
     load(choose.value)
+    if mons:  # show the selected monitor's backtest at once
+        await ui.context.client.connected()
+        await run_preview()

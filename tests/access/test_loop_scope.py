@@ -7,7 +7,6 @@ Records about the whole metric (no region) are totals over every region: hidden 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,19 +28,20 @@ def _region(record: dict[str, Any]) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def scoped(demo: Demo) -> Iterator[dict[str, Any]]:
+def scoped(demo: Demo) -> dict[str, Any]:
     """One 华东 and one 华南 incident, each with a completed review, and an anomaly of each region."""
     incs = demo.ml.workflow.list_incidents(limit=10_000)
     east = next(i for i in incs if (i["slice"] or {}).get("region") == "华东")
     south = next(i for i in incs if (i["slice"] or {}).get("region") == "华南")
     total = next(i for i in incs if not i["slice"])
-    for inc, words in ((east, "华东门店会话下降 east store sessions"), (south, "华南门店会话下降 south store sessions")):
+    cases = ((east, "华东门店会话下降 east store sessions"), (south, "华南门店会话下降 south store sessions"))
+    for inc, words in cases:
         demo.ml.review.draft(inc["id"], actor="boss")
         for key in demo.ml.review.get(inc["id"])["missing"]:
             demo.ml.review.edit(inc["id"], key, f"{words} · {key}", actor="boss")
         demo.ml.review.complete(inc["id"], actor="boss")
     anomalies = demo.ml.detection.anomalies(state=None, limit=10_000)
-    yield {
+    return {
         "east": east, "south": south, "total": total,
         "east_anomaly": next(a for a in anomalies if a.slice.get("region") == "华东"),
         "south_anomaly": next(a for a in anomalies if a.slice.get("region") == "华南"),

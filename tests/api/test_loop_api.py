@@ -313,3 +313,21 @@ def test_run_is_for_admins_and_reports_delivery_problems(demo: Demo) -> None:
     assert "metricloop_loop_pass_duration_seconds " in metrics
     assert "metricloop_outbox_backlog " in metrics
     assert "metricloop_incidents_open " in metrics
+
+
+def test_review_impact_shows_percent_metrics_as_percentages(demo: Demo) -> None:
+    inc = next(i for i in _incidents(demo) if i["metric"] == "refund_rate" and i["actual"])
+    review = demo.client.post(f"{API}/reviews/{inc['id']}", headers=demo.as_("boss")).json()
+    text = review["sections"]["impact"]["text"]
+    assert f"{inc['actual'] * 100:.2f}%" in text  # 0.0882 is shown as 8.82%, not 0.0882%
+
+
+def test_a_monitor_saved_with_a_delay_reads_back(demo: Demo) -> None:
+    spec = {"name": "orders_delayed", "metric": "orders", "grain": "day", "delay": "2h"}
+    r = demo.client.put(f"{API}/monitors/orders_delayed", headers=demo.as_("ed"), json={"definition": spec})
+    assert r.status_code == 200, r.text
+    listed = demo.client.get(f"{API}/monitors", headers=demo.as_("ed"), params={"limit": 500})
+    assert listed.status_code == 200  # a stored 'PT2H' must not break every monitor
+    assert "orders_delayed" in [m["name"] for m in listed.json()["items"]]
+    assert demo.ml.detection.monitor("orders_delayed").spec.delay.total_seconds() == 7200
+    demo.client.delete(f"{API}/monitors/orders_delayed", headers=demo.as_("ed"))

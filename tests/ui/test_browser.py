@@ -93,6 +93,7 @@ def browser() -> Iterator[Any]:
 
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # a full-page shot of a scrolled page draws the fixed header mid-page
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 

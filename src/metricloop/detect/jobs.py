@@ -8,6 +8,7 @@ them within a minute. Schedules are read in the project's timezone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from metricloop.api.telemetry import LOOP_PASS_SECONDS
@@ -32,6 +33,10 @@ def run_monitor(ctx: JobContext, monitor: str) -> PassSummary:
     return summary
 
 
+def _runner(monitor: str) -> Callable[[JobContext], object]:
+    return lambda ctx: run_monitor(ctx, monitor)
+
+
 @job_source
 def monitor_jobs(ml: MetricLoop) -> list[Job]:
     """``monitor.<name>`` for every enabled monitor; invalid definitions are logged, not run."""
@@ -43,8 +48,7 @@ def monitor_jobs(ml: MetricLoop) -> list[Job]:
     jobs = []
     for m in monitors:
         try:
-            jobs.append(Job(f"monitor.{m.name}", m.spec.schedule,
-                            lambda ctx, name=m.name: run_monitor(ctx, name),
+            jobs.append(Job(f"monitor.{m.name}", m.spec.schedule, _runner(m.name),
                             description=f"detect → explain → incidents for monitor {m.name}"))
         except MetricLoopError as exc:
             log.error("monitor %s is not scheduled: %s", m.name, exc)

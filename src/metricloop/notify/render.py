@@ -153,8 +153,6 @@ def fmt_number(v: float | None, unit: str | None = None) -> str:
         s = f"{v:,.2f}".rstrip("0").rstrip(".")
     else:
         s = f"{v:.4g}"
-    if unit == "%":
-        return s + "%"
     return f"{s} {unit}" if unit else s
 
 

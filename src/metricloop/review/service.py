@@ -45,7 +45,12 @@ class ReviewService:
         """``wang.fang`` → 王芳 (owners.yaml); users and ``system`` as they are."""
         if not who:
             return "—"
-        return self.wf.owners.display(str(who))
+        if self.wf.owners.person(str(who)) is not None:
+            return self.wf.owners.display(str(who))
+        try:  # a MetricLoop user acting in the UI: their display name
+            return self.ml.access.user(str(who)).display_name or str(who)
+        except Exception:
+            return str(who)
 
     def _now(self, now: dt.datetime | None) -> dt.datetime:
         return as_utc(now or dt.datetime.now(UTC), self.wf.tz)

@@ -250,6 +250,8 @@ def calculation_text(ml: MetricLoop, metric: Metric, locale: str) -> str:
 # ---------------------------------------------------------------------------------- the loop's records
 SEVERITY_COLOR = {"critical": "red-8", "high": "deep-orange-7", "medium": "amber-8", "warning": "amber-8",
                   "low": "blue-grey-6", "info": "blue-grey-5"}
+VERDICT_COLOR = {"recovered": "green-8", "partially_recovered": "amber-9", "not_recovered": "red-7",
+                 "insufficient_data": "grey-7"}
 STATUS_COLOR = {"triggered": "red-7", "acknowledged": "orange-8", "investigating": "amber-9", "mitigated": "teal-7",
                 "verifying": "indigo-6", "closed": "green-8", "false_positive": "grey-7", "duplicate": "grey-6"}
 
@@ -300,3 +302,10 @@ def slice_text(slice_: dict[str, Any] | None, ml: MetricLoop | None = None, loca
         label = dimension_label(ml, k, locale) if ml is not None else k
         parts.append(f"{label}={v}")
     return " · ".join(parts)
+
+
+def record_title(ml: MetricLoop, metric: str, slice_: dict[str, Any] | None, locale: str) -> str:
+    """退款率 · 品类=家居: the metric's name and the slice in the reader's words."""
+    sl = slice_text(slice_, ml, locale)
+    label = ml.workflow.metric_label(metric, locale)
+    return f"{label} · {sl}" if sl else label

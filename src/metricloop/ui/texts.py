@@ -148,7 +148,8 @@ T: dict[str, Text] = {
                              zh="从告警到修复的平均时长（不含误报）。"),
     "health_closure_hint": Text(en="Incidents closed, or judged false positive or duplicate.",
                                 zh="已关闭、判定为误报或重复的事件占比。"),
-    "health_sla_hint": Text(en="Acknowledged before the deadline of their severity.", zh="在对应级别的确认时限内被确认的占比。"),
+    "health_sla_hint": Text(en="Acknowledged before the deadline of their severity.",
+                            zh="在对应级别的确认时限内被确认的占比。"),
     "health_open": Text(en="{n} open", zh="未关闭 {n} 个"),
     "health_overdue": Text(en="{n} overdue", zh="逾期 {n} 项"),
     "health_scope": Text(en="Over all {n} incidents you can see.", zh="统计范围：您可见的全部 {n} 个事件。"),
@@ -169,7 +170,8 @@ T: dict[str, Text] = {
     "feedback_saved": Text(en="Feedback saved: {label}", zh="已记录反馈：{label}"),
     # board
     "board_title": Text(en="Incident board", zh="事件看板"),
-    "board_hint": Text(en="Most severe first; click a card to open the incident.", zh="按严重程度排序；点击卡片查看详情。"),
+    "board_hint": Text(en="Most severe first; click a card to open the incident.",
+                       zh="按严重程度排序；点击卡片查看详情。"),
     # incident page
     "triggered_at": Text(en="Triggered", zh="触发时间"),
     "ack_due": Text(en="Acknowledge by", zh="确认时限"),
@@ -189,7 +191,8 @@ T: dict[str, Text] = {
     "what_happened": Text(en="What happened", zh="发生了什么"),
     "why_title": Text(en="Why (automatic cause analysis)", zh="原因分析（自动归因）"),
     "no_explanation": Text(en="No cause analysis for this incident yet.", zh="该事件暂无归因结果。"),
-    "explain_period": Text(en="Period from {start}, compared with {baseline}", zh="分析时段 {start} 起，对比基期 {baseline}"),
+    "explain_period": Text(en="Period from {start}, compared with {baseline}",
+                           zh="分析时段 {start} 起，对比基期 {baseline}"),
     "top_causes": Text(en="Top causes", zh="主要原因"),
     "no_causes": Text(en="No slice stands out.", zh="没有突出的切片。"),
     "cause_element": Text(en="Slice", zh="切片"),
@@ -260,6 +263,8 @@ T: dict[str, Text] = {
     "hint_lessons": Text(en="What will prevent the next one, or find it sooner.", zh="如何避免再次发生，或更早发现。"),
     "complete_review": Text(en="Complete the review", zh="完成复盘"),
     "review_done": Text(en="Review completed; it is now in the case library.", zh="复盘已完成，已收入案例库。"),
+    "cannot_complete": Text(en="The review cannot be completed yet: fill in {sections}.",
+                            zh="复盘无法完成：请先填写 {sections}。"),
     "still_missing": Text(en="Still empty: {sections}", zh="尚未填写：{sections}"),
     "review_completed_at": Text(en="Completed {time}.", zh="完成于 {time}。"),
     "cases_title": Text(en="Case library", zh="案例库"),
@@ -284,7 +289,8 @@ T: dict[str, Text] = {
     "backtest_running": Text(en="Running the backtest…", zh="正在回测…"),
     "backtest_summary": Text(en="{start} to {end}: {events} anomalies ({critical} critical, {warning} warning) "
                                 "over {series} series.",
-                             zh="{start} 至 {end}：共 {events} 次异常（严重 {critical}，警告 {warning}），覆盖 {series} 条序列。"),
+                             zh="{start} 至 {end}：共 {events} 次异常（严重 {critical}，警告 {warning}），"
+                                "覆盖 {series} 条序列。"),
     "series": Text(en="Series", zh="序列"),
     "normal_band": Text(en="Normal range", zh="正常范围"),
     "anomalies": Text(en="Anomalies", zh="异常点"),

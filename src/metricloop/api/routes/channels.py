@@ -29,8 +29,12 @@ router = APIRouter(prefix="/api/v1", tags=["channels"], responses=ERROR_RESPONSE
 ChannelName = Path(min_length=1, max_length=128, description="Channel name from channels.yaml.")
 
 
-def channel_entries(ml: MetricLoop) -> list[tuple[dict[str, Any], Channel | None, str | None]]:
-    """Every channel of channels.yaml: its raw entry, the validated channel (or None) and the problem."""
+Entry = tuple[dict[str, Any], Channel | None, tuple[str, str] | None]
+
+
+def channel_entries(ml: MetricLoop) -> list[Entry]:
+    """Every channel of channels.yaml: its raw entry, the validated channel (or None) and the
+    problem in English and Chinese."""
     path = ml.project.path("channels.yaml")
     if not path.exists():
         return []
@@ -39,7 +43,7 @@ def channel_entries(ml: MetricLoop) -> list[tuple[dict[str, Any], Channel | None
     except yaml.YAMLError as exc:
         raise ConfigError(f"channels.yaml is not valid YAML: {str(exc).splitlines()[0]}",
                           zh="channels.yaml 不是有效的 YAML") from None
-    out: list[tuple[dict[str, Any], Channel | None, str | None]] = []
+    out: list[Entry] = []
     for i, entry in enumerate(raw.get("channels") or []):
         if not isinstance(entry, dict):
             continue
@@ -48,7 +52,10 @@ def channel_entries(ml: MetricLoop) -> list[tuple[dict[str, Any], Channel | None
             channel = parse_channels({"channels": [alone]}).channels[0]
             out.append((entry, channel, None))
         except MetricLoopError as exc:
-            out.append((entry, None, redact(_problem(exc, i))))
+            en = redact(_problem(exc, i))
+            zh = redact(exc.message_zh.replace("channels[0]", f"channels[{i}]")) if exc.message_zh and \
+                not getattr(exc, "issues", None) else en
+            out.append((entry, None, (en, zh)))
     return out
 
 
@@ -74,8 +81,9 @@ def channel_rows(ml: MetricLoop) -> list[ChannelOut]:
         rows.append(ChannelOut(
             name=name, type=str(entry.get("type", "?")), target=channel.safe_target if channel else None,
             locale=str(entry.get("locale", "zh-CN")), fallback=entry.get("fallback"),
-            enabled=bool(entry.get("enabled", True)), configured=channel is not None, problem=problem,
-            broken=name in broken, broken_reason=redact(broken[name]) if broken.get(name) else None,
+            enabled=bool(entry.get("enabled", True)), configured=channel is not None,
+            problem=problem[0] if problem else None, problem_zh=problem[1] if problem else None,
+            broken=name in broken, broken_reason=redact(broken[name] or "") if broken.get(name) else None,
             pending=counts.get((name, "pending"), 0), dead=counts.get((name, "dead"), 0)))
     return rows
 
@@ -99,7 +107,8 @@ def test_send(ml: MetricLoop, name: str, actor: str, locale: str) -> TestSendOut
         raise NotFoundError(f"no channel named {name!r} in channels.yaml", zh=f"channels.yaml 中没有渠道 {name!r}")
     channel, problem = found[0]
     if channel is None:
-        raise ConfigError(f"channel {name!r} cannot be used: {problem}", zh=f"渠道 {name!r} 无法使用：{problem}")
+        en, zh = problem or ("invalid definition", "定义无效")
+        raise ConfigError(f"channel {name!r} cannot be used: {en}", zh=f"渠道 {name!r} 无法使用：{zh}")
     note = ("MetricLoop 测试消息：渠道配置正常。" if locale == "zh-CN"
             else "MetricLoop test message: the channel is set up correctly.")
     notification = Notification(kind="test", severity="info", metric="MetricLoop", note=f"{note} ({actor})")

@@ -168,7 +168,8 @@ def _after(ml: MetricLoop, principal: Principal, request: Request, ref: str) -> 
 
 
 @router.post("/incidents/{ref}/act", response_model=IncidentDetail)
-def act(body: ActRequest, request: Request, ref: str = Ref, principal: Principal = Depends(require(Action.incident_act)),
+def act(body: ActRequest, request: Request, ref: str = Ref,
+        principal: Principal = Depends(require(Action.incident_act)),
         ml: MetricLoop = Depends(get_ml)) -> IncidentDetail:
     """Move the incident through its lifecycle (declared transitions only; 409 names the allowed ones)."""
     inc = scope.incident(ml, principal, ref)

@@ -10,11 +10,13 @@ Pages are in the reader's language (``?lang=``, the language cookie, or the brow
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from metricloop.api.deps import LOCALE_COOKIE, get_ml
+from metricloop.api.errors import ErrorBody
 from metricloop.errors import MetricLoopError
 from metricloop.i18n import Text, normalize_locale
 from metricloop.notify.outbox import DbUsedTokens
@@ -23,11 +25,14 @@ from metricloop.service import MetricLoop
 from metricloop.workflow import lifecycle
 
 router = APIRouter(tags=["links"])
-HTML = {200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "An HTML page."}}
-ERRORS = {code: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": desc}
-          for code, desc in ((403, "Invalid or expired link."), (404, "No such incident."),
-                             (409, "The link was already used, or the incident's state forbids the action."),
-                             (422, "Malformed request."))}
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+HTML: dict[int | str, dict[str, Any]] = {200: {"content": _PAGE, "description": "An HTML page."}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"content": _PAGE, "description": "Invalid or expired link."},
+    404: {"content": _PAGE, "description": "No such incident."},
+    409: {"content": _PAGE, "description": "The link was already used, or the incident's state forbids the action."},
+    422: {"model": ErrorBody, "description": "Malformed request."},
+}
 
 T = {
     "confirm_title": Text(en="Confirm: {action} {incident}", zh="确认：{action} {incident}"),
@@ -53,7 +58,8 @@ def _locale(request: Request, lang: str | None) -> str:
 
 def _page(locale: str, title: str, body: str, status: int = 200) -> HTMLResponse:
     html = (f'<!doctype html><html lang="{locale}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="robots" content="noindex">'
             f"<title>{escape(title)} · MetricLoop</title><style>{STYLE}</style></head>"
             f'<body><div class="card"><h1>{escape(title)}</h1>{body}</div></body></html>')
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store",
@@ -87,7 +93,8 @@ def confirm(request: Request, incident: str = Path(max_length=32), action: str =
         return _failed(locale, exc)
     label = _action_label(action, locale)
     status = lifecycle.STATE_LABELS[inc["status"]].render(locale)
-    body = (f"<p>{escape(T['confirm_body'].render(locale, title=inc['title'], status=status, actor=person_name(ml, claim.actor)))}</p>"
+    text = T["confirm_body"].render(locale, title=inc["title"], status=status, actor=person_name(ml, claim.actor))
+    body = (f"<p>{escape(text)}</p>"
             f'<form method="post"><input type="hidden" name="t" value="{escape(t)}">'
             f'<input type="hidden" name="lang" value="{locale}">'
             f'<button type="submit">{escape(T["confirm_button"].render(locale, action=label))}</button></form>')

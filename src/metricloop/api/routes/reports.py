@@ -13,6 +13,7 @@ from metricloop.access.context import acting_as
 from metricloop.access.roles import Action
 from metricloop.api import scope
 from metricloop.api.deps import SESSION_COOKIE, get_ml, reader_locale
+from metricloop.api.errors import ErrorBody
 from metricloop.service import MetricLoop
 
 router = APIRouter(tags=["loop"])
@@ -21,7 +22,8 @@ router = APIRouter(tags=["loop"])
 @router.get("/reports/weekly/{week_of}", response_class=HTMLResponse,
             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "The report."},
                        303: {"description": "Not signed in: to the login page."},
-                       403: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "Not allowed."}})
+                       403: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "Not allowed."},
+                       422: {"model": ErrorBody, "description": "Not a date."}})
 def weekly_page(request: Request, week_of: dt.date = Path(description="Any day of the week, e.g. its Monday."),
                 ml: MetricLoop = Depends(get_ml)) -> Response:
     """The week's loop-health report (incidents in the reader's scope)."""

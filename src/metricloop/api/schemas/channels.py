@@ -16,6 +16,7 @@ class ChannelOut(BaseModel):
     enabled: bool
     configured: bool = Field(description="False when the definition cannot be used (e.g. an env var is unset).")
     problem: str | None = Field(description="Why it cannot be used, naming the variable or field.")
+    problem_zh: str | None = Field(description="The same in Chinese.")
     broken: bool = Field(description="Marked broken after a permanent delivery error (messages use the fallback).")
     broken_reason: str | None
     pending: int = Field(description="Messages waiting to be delivered through it.")

@@ -62,8 +62,8 @@ def alerts_page(ctx: PageContext) -> None:
             if not rows:
                 ui.label(ctx.t("nothing_here")).classes("text-gray-500")
             for a in rows:
-                with ui.card().classes("w-full p-3").props(f'data-testid="alert" data-fingerprint="{a.fingerprint}"'):
-                    with ui.row().classes("w-full items-center gap-3 no-wrap"):
+                card = ui.card().classes("w-full p-3").props(f'data-testid="alert" data-fingerprint="{a.fingerprint}"')
+                with card, ui.row().classes("w-full items-center gap-3 no-wrap"):
                         ui.badge(ctx.t("sev_" + a.severity)).props(f"color={SEVERITY_COLOR.get(a.severity, 'grey')}")
                         with ui.column().classes("gap-0 grow min-w-0"):
                             title = ctx.ml.workflow.metric_label(a.metric, ctx.locale)
@@ -86,8 +86,9 @@ def alerts_page(ctx: PageContext) -> None:
                         if can_label:
                             with ui.button_group().props("flat"):
                                 for lab in LABELS:
-                                    ui.button(ctx.t("label_" + lab), on_click=lambda _=None, fp=a.fingerprint, k=lab:
-                                              give(fp, k)).props(f'flat dense no-caps size=sm data-testid="label-{lab}"')
+                                    ui.button(ctx.t("label_" + lab),
+                                              on_click=lambda _=None, fp=a.fingerprint, k=lab: give(fp, k)) \
+                                        .props(f'flat dense no-caps size=sm data-testid="label-{lab}"')
 
     for f in (f_monitor, f_sev, f_label):
         f.on_value_change(lambda _: refresh())

@@ -39,18 +39,18 @@ def channels_page(ctx: PageContext) -> None:
         if not rows:
             ui.label(ctx.t("no_channels")).classes("text-gray-500")
         for c in rows:
-            with ui.card().classes("w-full p-3").props(f'data-testid="channel" data-channel="{c.name}"'):
-                with ui.row().classes("w-full items-center gap-3 no-wrap"):
+            card = ui.card().classes("w-full p-3").props(f'data-testid="channel" data-channel="{c.name}"')
+            with card, ui.row().classes("w-full items-center gap-3 no-wrap"):
                     ui.icon("check_circle" if c.configured and not c.broken else "error") \
                         .classes("text-green-700" if c.configured and not c.broken else "text-red-700")
                     with ui.column().classes("gap-0 grow min-w-0"):
                         ui.label(f"{c.name} · {ctx.t('channel_type_' + c.type)}").classes("font-semibold")
-                        detail = c.target or ""
-                        if c.fallback:
-                            detail += f" · {ctx.t('fallback')}: {c.fallback}"
+                        detail = " · ".join(x for x in (c.target, f"{ctx.t('fallback')}: {c.fallback}"
+                                                         if c.fallback else None) if x)
                         ui.label(detail).classes("text-xs text-gray-600")
-                        if c.problem:
-                            ui.label(ctx.t("channel_problem", problem=c.problem)).classes("text-xs text-red-700") \
+                        problem = c.problem_zh if ctx.locale == "zh-CN" else c.problem
+                        if problem:
+                            ui.label(ctx.t("channel_problem", problem=problem)).classes("text-xs text-red-700") \
                                 .props('data-testid="channel-problem"')
                         if c.broken:
                             ui.label(ctx.t("channel_broken", reason=c.broken_reason or "")).classes(

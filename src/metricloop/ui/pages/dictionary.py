@@ -7,6 +7,7 @@ from typing import Any
 from nicegui import ui
 
 from metricloop.access.policy import readable
+from metricloop.api.scope import person_name
 from metricloop.catalog.models import Metric
 from metricloop.catalog.tree import tree
 from metricloop.ui.layout import PageContext, page, section_title
@@ -16,7 +17,8 @@ from metricloop.ui.texts import unit_text
 def _row(ctx: PageContext, m: Metric) -> dict[str, Any]:
     definition = m.business_definition.get(ctx.locale) if m.business_definition else ""
     return {"name": m.name, "label": m.display_label(ctx.locale), "tier": ctx.t(f"tier_{m.tier.value}"),
-            "owner": ", ".join(m.owners.business), "unit": unit_text(m.unit, ctx.locale),
+            "owner": ", ".join(person_name(ctx.ml, p) for p in m.owners.business),
+            "unit": unit_text(m.unit, ctx.locale),
             "definition": definition if len(definition) <= 80 else definition[:78] + "…",
             "synonyms": ", ".join(m.synonyms)}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from metricloop.access.context import acting_as
 from metricloop.access.roles import Action
@@ -22,13 +22,16 @@ from metricloop.api.schemas.incidents import IncidentDetail, IncidentSummary
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.ui.data import (
     SEVERITY_COLOR,
-    change_tone,
-    value_formatter as _value_formatter,
     STATUS_COLOR,
+    change_tone,
     dimension_label,
     local_time,
     metric_value,
+    record_title,
     slice_text,
+)
+from metricloop.ui.data import (
+    value_formatter as _value_formatter,
 )
 from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.ui.texts import T
@@ -270,7 +273,8 @@ def _similar(ctx: PageContext, inc: IncidentDetail) -> None:
             ui.label(ctx.t("no_similar")).classes("text-sm text-gray-500")
         for c in rows:
             with ui.column().classes("gap-0 w-full"):
-                ui.link(f"{c['incident']} · {c['title']}", f"/reviews/{c['incident'].removeprefix('INC-')}") \
+                title = record_title(ctx.ml, c["metric"], c.get("slice"), ctx.locale)
+                ui.link(f"{c['incident']} · {title}", f"/reviews/{c['incident'].removeprefix('INC-')}") \
                     .classes("text-sm")
                 if c.get("root_cause"):
                     ui.label(str(c["root_cause"])[:140]).classes("text-xs text-gray-600")
@@ -388,9 +392,9 @@ def _what(ctx: PageContext, inc: IncidentDetail) -> None:
             where = slice_text(a.slice, ctx.ml, ctx.locale) or ctx.t("whole_metric")
             band = ctx.t("normal_range", lower=metric_value(ctx.ml, a.metric, a.lower),
                          upper=metric_value(ctx.ml, a.metric, a.upper)) if a.lower is not None else ""
-            value = ctx.t("actual_vs_expected", actual=metric_value(ctx.ml, a.metric, a.actual),
-                          expected=metric_value(ctx.ml, a.metric, a.expected))
-            ui.label(f"• {where}：{value}{'，' + band if band else ''}") \
+            said = ctx.t("actual_vs_expected", actual=metric_value(ctx.ml, a.metric, a.actual),
+                         expected=metric_value(ctx.ml, a.metric, a.expected))
+            ui.label(f"• {where}：{said}{'，' + band if band else ''}") \
                 .classes("text-xs text-gray-600")
 
 
@@ -403,8 +407,8 @@ def _actions(ctx: PageContext, inc: IncidentDetail, redraw: Any) -> None:
             with ui.row().classes("w-full items-center justify-between no-wrap"):
                 with ui.column().classes("gap-0 min-w-0"):
                     ui.label(a.title).classes("text-sm font-medium")
-                    due = f" · {ctx.t('due')} {local_time(ctx.ml, a.due_at)}" if a.due_at else ""
-                    ui.label(f"{a.owner_name or '–'} · {ctx.t('action_status_' + a.status)}{due}") \
+                    by_when = f" · {ctx.t('due')} {local_time(ctx.ml, a.due_at)}" if a.due_at else ""
+                    ui.label(f"{a.owner_name or '–'} · {ctx.t('action_status_' + a.status)}{by_when}") \
                         .classes("text-xs text-gray-600")
                 if a.status in ("open", "in_progress") and ctx.principal.can(Action.incident_act):
                     def done(_: Any = None, aid: int = a.id) -> None:

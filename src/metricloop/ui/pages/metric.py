@@ -11,8 +11,10 @@ from nicegui import events, run, ui
 from metricloop.access.context import acting_as
 from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
+from metricloop.api.scope import person_name
 from metricloop.catalog.models import Grain, Metric
 from metricloop.errors import MetricLoopError, NotFoundError
+from metricloop.service import MetricLoop
 from metricloop.ui.data import (
     DrillRow,
     axis_formatter,
@@ -24,12 +26,10 @@ from metricloop.ui.data import (
     trend,
     value_formatter,
 )
-from metricloop.service import MetricLoop
 from metricloop.ui.layout import PageContext, page
 from metricloop.ui.pages.dictionary import tree_nodes
 from metricloop.ui.pages.incidents import explanation_body
 from metricloop.ui.texts import unit_text
-
 
 _axis_formatter = axis_formatter
 _value_formatter = value_formatter
@@ -89,8 +89,10 @@ async def metric_page(ctx: PageContext, name: str) -> None:
                     .classes("text-sm text-gray-800").props('data-testid="business-definition"')
                 ui.separator()
                 _info(ctx.t("formula"), calculation_text(ctx.ml, metric, ctx.locale))
-                _info(ctx.t("owners"), f"{ctx.t('business_owner')}: {', '.join(metric.owners.business) or '–'} · "
-                                       f"{ctx.t('technical_owner')}: {', '.join(metric.owners.technical) or '–'}")
+                business = ", ".join(person_name(ctx.ml, p) for p in metric.owners.business) or "–"
+                technical = ", ".join(person_name(ctx.ml, p) for p in metric.owners.technical) or "–"
+                _info(ctx.t("owners"),
+                      f"{ctx.t('business_owner')}: {business} · {ctx.t('technical_owner')}: {technical}")
                 _info(ctx.t("col_unit"), unit_text(metric.unit, ctx.locale))
                 _info(ctx.t("col_synonyms"), ", ".join(metric.synonyms) or "–")
                 _info(ctx.t("dimensions"), ", ".join(dimension_label(ctx.ml, d, ctx.locale)

@@ -73,9 +73,14 @@ def backtest_options(ctx: PageContext, result: dict[str, Any], index: int) -> di
     width = [None if lo is None or up is None else round(up - lo, 6) for lo, up in zip(lower, s["upper"], strict=True)]
     marks = [[t, v] for t, v, sev in zip(s["timestamps"], s["value"], s["severity"], strict=True) if sev > 0]
     critical = [[t, v] for t, v, sev in zip(s["timestamps"], s["value"], s["severity"], strict=True) if sev > 1]
-    x = [t.replace("T", " ")[:16] for t in s["timestamps"]]
-    marks = [[m[0].replace("T", " ")[:16], m[1]] for m in marks]
-    critical = [[m[0].replace("T", " ")[:16], m[1]] for m in critical]
+    width_of_time = 10 if result["grain"] in ("day", "week", "month") else 16  # dates, or dates and hours
+
+    def when(t: str) -> str:
+        return t.replace("T", " ")[:width_of_time]
+
+    x = [when(t) for t in s["timestamps"]]
+    marks = [[when(m[0]), m[1]] for m in marks]
+    critical = [[when(m[0]), m[1]] for m in critical]
     return {
         "animation": False,
         "legend": {"top": 0, "data": [ctx.t("actual"), ctx.t("expected"), ctx.t("normal_band"), ctx.t("anomalies")]},
@@ -88,7 +93,8 @@ def backtest_options(ctx: PageContext, result: dict[str, Any], index: int) -> di
             {"name": "band-base", "type": "line", "data": lower, "stack": "band", "lineStyle": {"opacity": 0},
              "symbol": "none", "tooltip": {"show": False}},
             {"name": ctx.t("normal_band"), "type": "line", "data": width, "stack": "band", "symbol": "none",
-             "lineStyle": {"opacity": 0}, "areaStyle": {"color": "#93c5fd", "opacity": 0.35}},
+             "lineStyle": {"opacity": 0}, "itemStyle": {"color": "#93c5fd"},
+             "areaStyle": {"color": "#93c5fd", "opacity": 0.35}},
             {"name": ctx.t("expected"), "type": "line", "data": s["expected"], "symbol": "none",
              "lineStyle": {"type": "dashed", "color": "#6b7280"}, "itemStyle": {"color": "#6b7280"}},
             {"name": ctx.t("actual"), "type": "line", "data": s["value"], "symbol": "none",
@@ -105,13 +111,15 @@ def backtest_options(ctx: PageContext, result: dict[str, Any], index: int) -> di
 async def monitors_page(ctx: PageContext) -> None:
     section_title(ctx.t("monitors_title"))
     mons = [m for m in ctx.ml.detection.monitors() if readable(ctx.ml.catalog, ctx.principal, m.spec.metric)]
+    found_by = {m.name: len(ctx.ml.detection.anomalies(monitor=m.name, limit=1000)) for m in mons}
+    busiest = max(mons, key=lambda m: found_by[m.name]) if mons else None  # open on a monitor that found things
     by_name = {m.name: m for m in mons}
-    options = {NEW: ctx.t("new_monitor"), **{m.name: f"{m.name} · {ctx.ml.workflow.metric_label(m.spec.metric, ctx.locale)}"
-                                             for m in mons}}
+    options = {NEW: ctx.t("new_monitor"),
+               **{m.name: f"{m.name} · {ctx.ml.workflow.metric_label(m.spec.metric, ctx.locale)}" for m in mons}}
     state: dict[str, Any] = {"result": None}
     with ui.row().classes("w-full gap-4 items-start no-wrap"):
         with ui.column().classes("w-[460px] shrink-0 gap-2"):
-            choose = ui.select(options, value=mons[0].name if mons else NEW, label=ctx.t("monitor")) \
+            choose = ui.select(options, value=busiest.name if busiest else NEW, label=ctx.t("monitor")) \
                 .props('dense outlined data-testid="monitor-select"').classes("w-full")
             source = ui.label().classes("text-xs text-gray-500")
             editor = ui.textarea().props('outlined autogrow data-testid="monitor-yaml"') \
@@ -158,8 +166,9 @@ async def monitors_page(ctx: PageContext) -> None:
         sm = result["summary"]
         summary.set_text(ctx.t("backtest_summary", events=sm["events"], critical=sm["critical"], warning=sm["warning"],
                                series=sm["series"], start=str(result["start"])[:10], end=str(result["end"])[:10]))
-        pick.options = {i: s["label"] for i, s in enumerate(result["series"])}
-        pick.value = 0
+        pick.options = {str(i): s["label"] if s["slice"] else ctx.t("whole_metric")
+                        for i, s in enumerate(result["series"])}
+        pick.value = "0"
         pick.update()
         draw(0)
         found.clear()

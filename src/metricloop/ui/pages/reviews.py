@@ -10,7 +10,7 @@ from nicegui import ui
 from metricloop.access.roles import Action
 from metricloop.api import scope
 from metricloop.errors import MetricLoopError
-from metricloop.ui.data import local_time
+from metricloop.ui.data import VERDICT_COLOR, local_time, record_title
 from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.ui.pages.incidents import status_badge
 
@@ -41,7 +41,8 @@ def review_page(ctx: PageContext, review_id: str) -> None:
         body.clear()
         with body:
             with ui.row().classes("w-full items-center gap-3"):
-                ui.label(ctx.t("review_of", incident=ref, title=inc["title"])).classes("text-2xl font-bold")
+                title = record_title(ctx.ml, inc["metric"], inc["slice"], ctx.locale)
+                ui.label(ctx.t("review_of", incident=ref, title=title)).classes("text-2xl font-bold")
                 status_badge(ctx, "closed" if review and review["status"] == "completed" else "verifying",
                              ctx.t("review_" + (review["status"] if review else "draft"))) \
                     .props('data-testid="review-status"')
@@ -94,7 +95,10 @@ def review_page(ctx: PageContext, review_id: str) -> None:
                 try:
                     ctx.ml.review.complete(ref, actor=ctx.principal.username)
                 except MetricLoopError as exc:
-                    ui.notify(exc.localized(ctx.locale), type="negative", multi_line=True)
+                    current = ctx.ml.review.get(ref)
+                    labels = "、".join(current["sections"][k]["label"] for k in current["missing"])
+                    message = ctx.t("cannot_complete", sections=labels) if labels else exc.localized(ctx.locale)
+                    ui.notify(message, type="negative", multi_line=True)
                     draw()
                     return
                 ui.notify(ctx.t("review_done"), type="positive")
@@ -135,9 +139,11 @@ def cases_page(ctx: PageContext, q: str | None = None) -> None:
                 with ui.card().classes("w-full cursor-pointer hover:shadow-lg").props('data-testid="case"') \
                         .on("click", lambda _=None, n=number: ui.navigate.to(f"/reviews/{n}")):
                     with ui.row().classes("items-center gap-2"):
-                        ui.label(f"{r['incident']} · {r['title']}").classes("font-semibold")
+                        title = record_title(ctx.ml, r["metric"], r.get("slice"), ctx.locale)
+                        ui.label(f"{r['incident']} · {title}").classes("font-semibold")
                         if r.get("verdict"):
-                            ui.badge(ctx.t("verdict_" + r["verdict"])).props("color=green-8 outline")
+                            ui.badge(ctx.t("verdict_" + r["verdict"])) \
+                                .props(f"color={VERDICT_COLOR.get(r['verdict'], 'grey')} outline")
                         ui.label(local_time(ctx.ml, r.get("completed_at"))).classes("text-xs text-gray-500")
                     if r.get("root_cause"):
                         ui.label(f"{ctx.t('root_cause')}: {r['root_cause']}").classes("text-sm text-gray-800")

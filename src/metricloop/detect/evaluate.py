@@ -151,6 +151,10 @@ def evaluate_monitor(
     for d in detections:
         fill = np.isnan(expected) & np.isfinite(d.expected)
         expected[fill], lower[fill], upper[fill] = d.expected[fill], d.lower[fill], d.upper[fill]
+    # a series that has never been negative (counts, money, rates) has no negative normal range
+    with np.errstate(invalid="ignore"):
+        never_negative = ~np.any(batch.values < 0, axis=1, keepdims=True)
+    lower = np.where(never_negative & (lower < 0), 0.0, lower)
 
     run = MonitorRun(
         spec=spec,

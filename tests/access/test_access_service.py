@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
+from metricloop.access.ratelimit import LoginLimit, TooManyAttempts, retry_after
 from metricloop.errors import ConfigError, ConflictError, PermissionDenied
 from metricloop.store.access_models import ApiToken, AuditEvent, User
 from tests.api.service import PASSWORD, Service
@@ -87,3 +90,59 @@ def test_expired_tokens_do_not_authenticate(svc: Service) -> None:
         assert row is not None
         row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     assert svc.ml.access.token_principal(token) is None
+
+
+# ------------------------------------------------------------------------------ sign-in throttling
+T = dt.datetime(2030, 1, 7, 9, 0, tzinfo=dt.UTC)
+S = dt.timedelta(seconds=1)
+
+
+def test_retry_after_counts_failures_inside_the_window_only() -> None:
+    limit = LoginLimit(3, dt.timedelta(minutes=5))
+    assert retry_after([T, T + S], T + 2 * S, limit) is None
+    assert retry_after([T, T + S, T + 2 * S], T + 10 * S, limit) == dt.timedelta(minutes=5) - 10 * S
+    old = T - dt.timedelta(minutes=6)
+    assert retry_after([old, T + S, T + 2 * S], T + 10 * S, limit) is None  # the old one has left the window
+    assert retry_after([T] * 10, T + S, LoginLimit(0)) is None  # 0: throttling off
+
+
+def test_five_failures_lock_the_user_name_for_five_minutes_in_every_worker(svc: Service) -> None:
+    from metricloop.access.service import AccessService
+
+    access = svc.ml.access
+    for i in range(5):
+        with pytest.raises(PermissionDenied):
+            access.authenticate("boss", f"guess {i}", client="10.0.0.1", now=T + i * S)
+    other_worker = AccessService(svc.ml)
+    with pytest.raises(TooManyAttempts) as e:  # even the right password, from another address
+        other_worker.authenticate("boss", PASSWORD, client="10.0.0.2", now=T + 10 * S)
+    assert e.value.retry_after == 290 and e.value.http_status == 429
+    assert e.value.message_zh and "5 分钟" in e.value.message_zh
+    assert access.authenticate("boss", PASSWORD, client="10.0.0.2", now=T + 301 * S).username == "boss"
+    with svc.ml.store.session() as s:
+        rows = list(s.scalars(sa.select(AuditEvent).where(AuditEvent.action == "login").order_by(AuditEvent.id)))
+    assert [r.outcome for r in rows] == ["denied"] * 5 + ["throttled", "ok"]
+    assert rows[0].detail == {"client": "10.0.0.1"}
+    assert rows[5].detail == {"client": "10.0.0.2", "retry_after": 290}
+
+
+def test_failures_from_one_address_lock_it_for_every_user_name(svc: Service) -> None:
+    access = svc.ml.access
+    for i in range(5):
+        with pytest.raises(PermissionDenied):
+            access.authenticate(f"user{i}", "guess", client="203.0.113.7", now=T + i * S)
+    with pytest.raises(TooManyAttempts):
+        access.authenticate("editor", PASSWORD, client="203.0.113.7", now=T + 6 * S)
+    assert access.authenticate("editor", PASSWORD, client="198.51.100.1", now=T + 7 * S).username == "editor"
+
+
+def test_a_successful_sign_in_restarts_the_count_of_its_user_name(svc: Service) -> None:
+    access = svc.ml.access
+    t = T
+    for _round in range(2):
+        for _ in range(4):
+            t += S
+            with pytest.raises(PermissionDenied):
+                access.authenticate("editor", "typo", client=f"10.1.0.{_round}", now=t)
+        t += S
+        assert access.authenticate("editor", PASSWORD, client=f"10.1.0.{_round}", now=t).username == "editor"

@@ -87,6 +87,21 @@ def test_opening_a_link_only_confirms_and_the_button_acts_once(demo: Demo) -> No
     assert demo.client.get(path).status_code == 409
 
 
+def test_a_link_for_an_incident_that_moved_on_says_why_and_is_not_used_up(demo: Demo) -> None:
+    ref, path = _link(demo, "ack")
+    demo.ml.workflow.act(ref, "ack", actor="li.na")  # acknowledged in the UI before the chat link is clicked
+    base, token = path.split("?t=")
+    page = demo.client.get(path, headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 409
+    assert "状态已变化" in page.text and "李娜" in page.text and f"/incidents/{ref.removeprefix('INC-')}" in page.text
+    done = demo.client.post(base, data={"t": token, "lang": "en"})
+    assert done.status_code == 409
+    assert "has moved on: nothing was changed" in done.text and "this link was not used" in done.text
+    demo.ml.workflow.act(ref, "retrigger", actor="system")  # the link fits again: it still works
+    assert demo.client.post(base, data={"t": token}).status_code == 200
+    assert demo.ml.workflow.incident(ref)["status"] == "acknowledged"
+
+
 def test_forged_or_mismatched_links_are_refused(demo: Demo) -> None:
     ref, path = _link(demo, "resolve")
     base, token = path.split("?t=")

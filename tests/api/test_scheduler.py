@@ -44,6 +44,35 @@ def test_cron_is_read_in_the_project_timezone(ml: MetricLoop) -> None:
         Job("bad", "every day", lambda ctx: None)
 
 
+MONITORS = """\
+monitors:
+  - {name: gmv_new_york, metric: gmv, grain: day, schedule: "0 9 * * *", timezone: %s}
+  - {name: gmv_here, metric: gmv, grain: day, schedule: "0 9 * * *"}
+"""
+
+
+def _next_runs(ml: MetricLoop, zone: str, now: dt.datetime) -> dict[str, dt.datetime]:
+    (ml.project.root / "monitors").mkdir(exist_ok=True)
+    (ml.project.root / "monitors" / "gmv.yaml").write_text(MONITORS % zone, encoding="utf-8")
+    jobs = [j for j in registered_jobs(ml) if j.name.startswith("monitor.gmv_")]
+    Scheduler(ml, worker="w1", jobs=jobs).sync_jobs(now)
+    with ml.store.session() as s:
+        return {r.name: r.next_run_at for r in s.scalars(sa.select(ScheduledJob))}
+
+
+def test_a_monitor_schedule_is_read_in_the_monitor_timezone(ml: MetricLoop) -> None:
+    runs = _next_runs(ml, "America/New_York", T0)
+    assert runs["monitor.gmv_here"] == dt.datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    assert runs["monitor.gmv_new_york"] == dt.datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 09:00 EST
+    [ny] = [j for j in registered_jobs(ml) if j.name == "monitor.gmv_new_york"]
+    after_dst = dt.datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
+    assert ny.next_after(after_dst, ml.project.tz) == dt.datetime(2026, 3, 9, 13, 0, tzinfo=UTC)  # 09:00 EDT
+    # changing only the timezone reschedules the job
+    assert _next_runs(ml, "Europe/London", T0)["monitor.gmv_new_york"] == dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="timezone"):
+        Job("bad", "0 9 * * *", lambda ctx: None, timezone="Mars/Olympus")
+
+
 def test_each_due_time_runs_once(ml: MetricLoop) -> None:
     seen: list[dt.datetime] = []
     sched = Scheduler(ml, worker="w1", jobs=[Job("five", "*/5 * * * *", lambda ctx: seen.append(ctx.due_at))])

@@ -9,6 +9,7 @@ written to the audit log.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from metricloop.access.policy import (
     merge_attributes,
     readable,
 )
+from metricloop.access.ratelimit import LoginLimit, TooManyAttempts, retry_after
 from metricloop.access.roles import Role
 from metricloop.catalog.models import Metric
 from metricloop.engine.query import MetricQuery
@@ -153,9 +155,10 @@ def _check_attributes(attributes: dict[str, Any] | None) -> dict[str, list[str]]
 class AccessService:
     """Users, roles, sessions, tokens, permissions, row policies and the audit log."""
 
-    def __init__(self, ml: MetricLoop) -> None:
+    def __init__(self, ml: MetricLoop, login_limit: LoginLimit | None = None) -> None:
         self.ml = ml
         self._key: str | None = None
+        self.login_limit = login_limit or LoginLimit.from_env()
 
     # ------------------------------------------------------------------ helpers
     def _session(self) -> Any:
@@ -195,10 +198,10 @@ class AccessService:
 
     # ------------------------------------------------------------------ audit
     def audit(self, actor: str, action: str, target: str | None = None, *, outcome: str = "ok",
-              **detail: Any) -> None:
+              at: dt.datetime | None = None, **detail: Any) -> None:
         with self._session() as s:
             s.add(AuditEvent(actor=actor, action=action, target=(target or "")[:256] or None, outcome=outcome,
-                             detail=_jsonable(detail)))
+                             detail=_jsonable(detail), at=at or utcnow()))
 
     def audit_log(self, *, limit: int = 50, offset: int = 0, actor: str | None = None,
                   action: str | None = None) -> tuple[list[AuditInfo], int]:
@@ -334,8 +337,17 @@ class AccessService:
             rules=rules, policies=applicable_policies(all_policies, username=u.username, role=u.role, team=u.team),
             via=via, locale=u.locale)
 
-    def authenticate(self, username: str, password: str) -> Principal:
-        """Check a password; failures are audited and say nothing about which part was wrong."""
+    def authenticate(self, username: str, password: str, *, client: str | None = None,
+                     now: dt.datetime | None = None) -> Principal:
+        """Check a password; failures are audited (with the client address) and say nothing about
+        which part was wrong. After too many failures for the user name or from the address,
+        :class:`TooManyAttempts` — before the password is even looked at."""
+        now = now or utcnow()
+        actor = username[:64] or "anonymous"
+        wait = self.login_wait(username, client, now=now)
+        if wait is not None:
+            self.audit(actor, "login", username, outcome="throttled", at=now, client=client, retry_after=wait)
+            raise TooManyAttempts(wait)
         with self._session() as s:
             u = s.scalars(select(User).where(User.username == username)).first()
             ok = bool(u and u.active and u.password_hash and crypto.verify_password(u.password_hash, password))
@@ -344,17 +356,42 @@ class AccessService:
                 assert u.password_hash is not None
                 if crypto.needs_rehash(u.password_hash):
                     u.password_hash = crypto.hash_password(password)
-                u.last_login_at = utcnow()
+                u.last_login_at = now
                 principal = self._principal(s, u, "session")
         if not ok:
-            self.audit(username[:64] or "anonymous", "login", username, outcome="denied")
+            self.audit(actor, "login", username, outcome="denied", at=now, client=client)
             raise PermissionDenied("wrong user name or password", zh="用户名或密码错误")
-        self.audit(username, "login", username)
+        self.audit(username, "login", username, at=now, client=client)
         return principal
 
+    def login_wait(self, username: str, client: str | None = None, *, now: dt.datetime | None = None) -> int | None:
+        """Seconds before ``username`` (or anyone at ``client``) may try to sign in again; None
+        when allowed now. Counted from the shared audit log, so every worker agrees."""
+        limit = self.login_limit
+        if limit.max_failures <= 0:
+            return None
+        now = now or utcnow()
+        since = now - limit.window
+        denied = sa.and_(AuditEvent.action == "login", AuditEvent.outcome == "denied", AuditEvent.at > since,
+                         AuditEvent.at <= now)
+        with self._session() as s:
+            last_ok = s.scalar(select(func.max(AuditEvent.at)).where(
+                AuditEvent.action == "login", AuditEvent.outcome == "ok", AuditEvent.target == username[:256],
+                AuditEvent.at > since))
+            by_name = select(AuditEvent.at).where(denied, AuditEvent.target == username[:256])
+            if last_ok is not None:
+                by_name = by_name.where(AuditEvent.at > last_ok)  # a success starts the name's count again
+            waits = [retry_after(list(s.scalars(by_name)), now, limit)]
+            if client:
+                by_client = select(AuditEvent.at).where(denied, AuditEvent.detail["client"].as_string() == client)
+                waits.append(retry_after(list(s.scalars(by_client)), now, limit))
+        longest = max((w for w in waits if w is not None), default=None)
+        return None if longest is None else max(1, math.ceil(longest.total_seconds()))
+
     # ------------------------------------------------------------------ sessions (UI)
-    def login(self, username: str, password: str, *, hours: float = SESSION_HOURS) -> LoginResult:
-        principal = self.authenticate(username, password)
+    def login(self, username: str, password: str, *, hours: float = SESSION_HOURS, client: str | None = None,
+              now: dt.datetime | None = None) -> LoginResult:
+        principal = self.authenticate(username, password, client=client, now=now)
         sid = crypto.new_secret()
         expires = utcnow() + dt.timedelta(hours=hours)
         with self._session() as s:

@@ -58,13 +58,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _body(409, "The current state forbids it (duplicate, stale revision, file-owned definition)."),
     422: _body(422, "Invalid request or definition; 'issues' lists every problem."),
 }
+#: Declared on the sign-in routes.
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "Too many failed sign-ins for this user name or from this address; "
+          "the Retry-After header says how many seconds to wait.",
+          "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}},
+}
 
 
 def error_response(exc: MetricLoopError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+    retry = getattr(exc, "retry_after", None)
+    if isinstance(retry, int):  # throttled: say when to come back (RFC 9110 §10.2.3)
+        headers["Retry-After"] = str(retry)
     body = exc.to_dict()
     body["message"] = redact(str(body["message"]))
-    return JSONResponse(body, status_code=exc.http_status, headers=headers)
+    return JSONResponse(body, status_code=exc.http_status, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:

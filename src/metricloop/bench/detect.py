@@ -14,9 +14,10 @@ Three modes:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from metricloop.bench import nab
+from metricloop.catalog.models import Grain
+from metricloop.detect import registry
 from metricloop.detect.detectors.default import DefaultParams, seasonal_phase, streaming_scores
 from metricloop.detect.registry import parse_params
+from metricloop.detect.types import SeriesBatch
 from metricloop.errors import ConfigError, NotFoundError
 
 BoolArray = NDArray[np.bool_]
@@ -58,6 +62,23 @@ def default_flags(
     return scores, scores >= p.warning
 
 
+def detector_flags(
+    values: NDArray[np.float64], timestamps: NDArray[np.datetime64], detector: str = "default", chunk: int = 2048
+) -> tuple[NDArray[np.float64], BoolArray]:
+    """Scores and flags (severity > 0, i.e. at its ``warning`` level) of any registered detector."""
+    if detector == "default":
+        phase, period = seasonal_phase(timestamps)
+        return default_flags(values, phase, period, chunk=chunk)
+    scores = np.empty(values.shape)
+    flags = np.empty(values.shape, dtype=bool)
+    grain = grain_of(timestamps)
+    for r0 in range(0, values.shape[0], chunk):
+        det = registry.run(SeriesBatch(values=values[r0 : r0 + chunk], timestamps=timestamps, grain=grain), detector)
+        scores[r0 : r0 + chunk] = det.score
+        flags[r0 : r0 + chunk] = det.flagged
+    return scores, flags
+
+
 # --------------------------------------------------------------------------- NAB
 
 
@@ -66,8 +87,8 @@ PUBLISHED_BOARD = ("ARTime", "numenta", "contextOSE", "earthgeckoSkyline")
 _SHORT = (("standard", "standard"), ("reward_low_FP_rate", "low_FP"), ("reward_low_FN_rate", "low_FN"))
 
 
-def nab_report(root: Path, params: DefaultParams | None = None) -> dict[str, Any]:
-    """NAB scores of the default detector on the whole corpus and on two fixed halves.
+def nab_report(root: Path, params: DefaultParams | None = None, detector: str = "default") -> dict[str, Any]:
+    """NAB scores of a registered detector on the whole corpus and on two fixed halves.
 
     Honest protocol: half A (:func:`nab.split_halves`) is where design choices may look; half B is
     held out. Rows per subset: the NAB protocol (best threshold per profile on that subset, as
@@ -75,17 +96,32 @@ def nab_report(root: Path, params: DefaultParams | None = None) -> dict[str, Any
     the detector's own ``warning`` level (the threshold a monitor actually uses), both chosen
     without B's labels. First, the published detectors whose raw outputs ship are re-scored as a
     check of the scorer.
+
+    ``detector`` other than ``default`` is run file by file (see :func:`nab_detector_scores`); one
+    that accepts the file's value range is scored twice, with NAB's ``inputMin``/``inputMax`` and
+    with its online estimate, so the figure that relies on NAB-protocol knowledge is labelled.
     """
-    p = params or default_params()
     files = nab.load_corpus(root)
     published = nab.load_published_table(root)
     check: list[dict[str, Any]] = []
     for det in nab.published_detectors_with_outputs(root):
         res = nab.score_all_profiles(files, nab.load_published_scores(root, det, files))
         check.append(_nab_row(f"{det} (scorer check)", "all", "best on subset", res, published.get(det)))
-    t0 = time.perf_counter()
-    ours = nab.default_detector_scores(files, p.model_dump())
-    elapsed = time.perf_counter() - t0
+    runs: dict[str, tuple[dict[str, NDArray[np.float64]], float, float]] = {}
+    if detector == "default":
+        p = params or default_params()
+        t0, c0 = time.perf_counter(), time.process_time()
+        ours = nab.default_detector_scores(files, p.model_dump())
+        runs["metricloop default"] = (ours, time.perf_counter() - t0, time.process_time() - c0)
+        warning = p.warning
+    else:
+        warning = parse_params(detector, None).warning
+        modes = [True, False] if accepts_value_range(detector) else [False]
+        for with_range in modes:
+            label = detector + (" (NAB inputMin/Max)" if with_range else " (online range)" if len(modes) > 1 else "")
+            t0, c0 = time.perf_counter(), time.process_time()
+            ours = nab_detector_scores(files, detector, with_range=with_range)
+            runs[label] = (ours, time.perf_counter() - t0, time.process_time() - c0)
     names_a, names_b = nab.split_halves([f.name for f in files])
     subsets = {"all": files, "A (design)": _pick(files, names_a), "B (held out)": _pick(files, names_b)}
     rows: list[dict[str, Any]] = list(check)
@@ -94,26 +130,79 @@ def nab_report(root: Path, params: DefaultParams | None = None) -> dict[str, Any
             pub = nab.published_subset_scores(root, det, [f.name for f in members])
             if pub is not None:
                 rows.append(_board_row(det, label, "published (corpus)", pub))
-    best: dict[str, dict[str, nab.ProfileScore]] = {}
-    for label, members in subsets.items():
-        best[label] = nab.score_all_profiles(members, ours)
-        rows.append(_nab_row("metricloop default", label, "best on subset", best[label], None))
-    held = subsets["B (held out)"]
-    from_a = {prof: nab.score_fixed(held, ours, prof, best["A (design)"][prof].threshold) for prof in nab.PROFILES}
-    rows.append(_nab_row("metricloop default", "B (held out)", "best on A", from_a, None))
-    for label in ("all", "B (held out)"):
-        fixed = {prof: nab.score_fixed(subsets[label], ours, prof, p.warning) for prof in nab.PROFILES}
-        rows.append(_nab_row("metricloop default", label, f"warning={p.warning:g}", fixed, None))
     points = sum(f.n for f in files)
+    speed: dict[str, dict[str, float | None]] = {}
+    for name, (ours, elapsed, cpu) in runs.items():
+        best: dict[str, dict[str, nab.ProfileScore]] = {}
+        for label, members in subsets.items():
+            best[label] = nab.score_all_profiles(members, ours)
+            rows.append(_nab_row(name, label, "best on subset", best[label], None))
+        held = subsets["B (held out)"]
+        from_a = {
+            prof: nab.score_fixed(held, ours, prof, best["A (design)"][prof].threshold) for prof in nab.PROFILES
+        }
+        rows.append(_nab_row(name, "B (held out)", "best on A", from_a, None))
+        for label in ("all", "B (held out)"):
+            fixed = {prof: nab.score_fixed(subsets[label], ours, prof, warning) for prof in nab.PROFILES}
+            rows.append(_nab_row(name, label, f"warning={warning:g}", fixed, None))
+        speed[name] = {
+            "seconds": elapsed,
+            "points_per_s": points / elapsed if elapsed > 0 else None,
+            "points_per_cpu_s": points / cpu if cpu > 0 else None,
+        }
+    first = next(iter(speed.values()))
     return {
         "files": len(files),
         "windows": sum(len(f.windows) for f in files),
         "split": {"A": names_a, "B": names_b},
         "points": points,
         "rows": rows,
-        "default_seconds": elapsed,
-        "default_points_per_s": points / elapsed if elapsed > 0 else None,
+        "speed": speed,
+        "default_seconds": first["seconds"],
+        "default_points_per_s": first["points_per_s"],
     }
+
+
+def accepts_value_range(detector: str) -> bool:
+    """Whether a detector's ``detect`` takes ``value_range`` (NAB's per-file inputMin/inputMax)."""
+    return "value_range" in inspect.signature(registry.get(detector).detect).parameters
+
+
+def grain_of(timestamps: NDArray[np.datetime64]) -> Grain:
+    """The detection grain closest to the median spacing of ``timestamps`` (minute/hour/day...)."""
+    ts = np.asarray(timestamps).astype("datetime64[s]").astype(np.int64)
+    step = float(np.median(np.diff(ts))) if len(ts) > 1 else 86400.0
+    for grain, seconds in ((Grain.minute, 3600), (Grain.hour, 86400), (Grain.day, 7 * 86400), (Grain.week, 28 * 86400)):
+        if step < seconds:
+            return grain
+    return Grain.month
+
+
+def nab_detector_scores(
+    files: Sequence[nab.NabFile], detector: str, params: Mapping[str, Any] | None = None, *, with_range: bool = False
+) -> dict[str, NDArray[np.float64]]:
+    """Scores of any registered detector, file by file, under NAB's detector interface.
+
+    NAB constructs each detector with the file's probation period (and the file's value range,
+    ``inputMin``/``inputMax``): a detector whose parameters have ``warmup`` learns for exactly the
+    probation period; ``with_range`` passes the range to a detector that accepts ``value_range``
+    (knowledge of the whole file: NAB-protocol only). One configuration for every file.
+    """
+    cls = registry.get(detector)
+    base = dict(params or {})
+    has_warmup = "warmup" in cls.Params.model_fields
+    out: dict[str, NDArray[np.float64]] = {}
+    for f in files:
+        overrides = {"warmup": nab.probation_length(f.n), **base} if has_warmup else base
+        p = parse_params(detector, overrides)
+        batch = SeriesBatch(values=f.values[None, :], timestamps=f.timestamps, grain=grain_of(f.timestamps))
+        if with_range:
+            vr = np.array([[np.nanmin(f.values), np.nanmax(f.values)]])
+            det = cls().detect(batch, p, value_range=vr)  # type: ignore[call-arg]
+        else:
+            det = cls().detect(batch, p)
+        out[f.name] = np.asarray(det.score[0], dtype=np.float64)
+    return out
 
 
 def _pick(files: Sequence[nab.NabFile], names: Sequence[str]) -> list[nab.NabFile]:
@@ -257,8 +346,12 @@ def load_labelled_dir(folder: Path) -> list[tuple[str, NDArray[np.float64], Bool
     return out
 
 
-def data_report(folder: Path) -> dict[str, Any]:
-    """Default detector on a folder of labelled CSVs: event-level P/R/F1 and points/s."""
+def data_report(folder: Path, detector: str = "default") -> dict[str, Any]:
+    """A registered detector on a folder of labelled CSVs: event-level P/R/F1 and points/s.
+
+    Files are stacked on the first file's time axis when they differ in length (the detector is
+    causal and padding goes at the end), as in the default detector's batch runs.
+    """
     series = load_labelled_dir(folder)
     width = max(len(v) for _, v, _, _ in series)
     values = np.full((len(series), width), np.nan)
@@ -270,20 +363,24 @@ def data_report(folder: Path) -> dict[str, Any]:
         phase[i, : len(v)] = ph
         period = max(period, per)
     t0 = time.perf_counter()
-    _, flags = default_flags(values, phase, period)
+    if detector == "default":
+        _, flags = default_flags(values, phase, period)
+    else:
+        longest = max(range(len(series)), key=lambda i: len(series[i][3]))
+        _, flags = detector_flags(values, series[longest][3], detector)
     elapsed = time.perf_counter() - t0
     labels = [lab for _, _, lab, _ in series]
     cut = [flags[i, : len(lab)] for i, lab in enumerate(labels)]
     total = event_score(labels, cut)
     per_file = [
-        {"file": name, **_score_row("default", event_score([lab], [cut[i]]), len(lab), 0.0)}
+        {"file": name, **_score_row(detector, event_score([lab], [cut[i]]), len(lab), 0.0)}
         for i, (name, _, lab, _) in enumerate(series)
     ]
     for row in per_file:
         for k in ("detector", "seconds", "points_per_s"):
             row.pop(k)
     points = sum(len(lab) for lab in labels)
-    return {"total": _score_row("default", total, points, elapsed), "files": per_file}
+    return {"total": _score_row(detector, total, points, elapsed), "files": per_file}
 
 
 # --------------------------------------------------------------------------- business-like series
@@ -476,14 +573,14 @@ def speed_report(
     baseline: str | None = "prophet",
     subset: int = 20,
     seed: int = 7,
+    detector: str = "default",
 ) -> dict[str, Any]:
-    """Points/s and event-level accuracy of the default detector, and of a per-series model."""
+    """Points/s and event-level accuracy of a registered detector, and of a per-series model."""
     values, labels, ts = generate(n_series, n_points, seed)
-    phase, period = seasonal_phase(ts)
     t0, c0 = time.perf_counter(), time.process_time()
-    _, flags = default_flags(values, phase, period)
+    _, flags = detector_flags(values, ts, detector)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    rows = [_score_row("default (all series)", event_score(list(labels), list(flags)), values.size, elapsed)]
+    rows = [_score_row(f"{detector} (all series)", event_score(list(labels), list(flags)), values.size, elapsed)]
     # CPU time of this process: the per-core rate, unaffected by other jobs on a shared machine
     rows[0]["cpu_seconds"] = round(cpu, 3)
     rows[0]["points_per_cpu_s"] = round(values.size / cpu) if cpu > 0 else None
@@ -494,9 +591,9 @@ def speed_report(
         k = min(subset, n_series)
         sub_v, sub_l = values[:k], labels[:k]
         t0 = time.perf_counter()
-        _, sub_f = default_flags(sub_v, phase, period)
+        _, sub_f = detector_flags(sub_v, ts, detector)
         t_ours = time.perf_counter() - t0
-        rows.append(_score_row(f"default (subset {k})", event_score(list(sub_l), list(sub_f)), sub_v.size, t_ours))
+        rows.append(_score_row(f"{detector} (subset {k})", event_score(list(sub_l), list(sub_f)), sub_v.size, t_ours))
         t0 = time.perf_counter()
         base_f = BASELINES[baseline](sub_v, ts)
         t_base = time.perf_counter() - t0

@@ -2,7 +2,8 @@
 
 A monitor's run is one loop pass limited to it (detect → explain → incidents → timers, see
 :func:`metricloop.loop.run_pass`); messages are queued and the ``outbox.dispatch`` job delivers
-them within a minute. Schedules are read in the project's timezone.
+them within a minute. A schedule is read in the monitor's own ``timezone`` when it sets one
+(a team in another city watching its morning), else in the project's timezone.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def monitor_jobs(ml: MetricLoop) -> list[Job]:
     for m in monitors:
         try:
             jobs.append(Job(f"monitor.{m.name}", m.spec.schedule, _runner(m.name),
-                            description=f"detect → explain → incidents for monitor {m.name}"))
+                            description=f"detect → explain → incidents for monitor {m.name}",
+                            timezone=m.spec.timezone))
         except MetricLoopError as exc:
             log.error("monitor %s is not scheduled: %s", m.name, exc)
     return jobs

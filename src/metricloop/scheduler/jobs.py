@@ -13,6 +13,7 @@ import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
@@ -36,22 +37,39 @@ JobFn = Callable[[JobContext], object]
 
 @dataclass(frozen=True)
 class Job:
-    """``cron`` has 5 fields (minute precision) or 6 (the 6th is seconds), in the project timezone."""
+    """``cron`` has 5 fields (minute precision) or 6 (the 6th is seconds); it is read in
+    ``timezone`` (an IANA name, e.g. a monitor's own) or, when that is unset, the project's."""
 
     name: str
     cron: str
     run: JobFn
     description: str = ""
     lease_seconds: int = 3600  # a worker that dies mid-run frees the job after this long
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         if not croniter.is_valid(self.cron):
             raise ConfigError(f"job '{self.name}': {self.cron!r} is not a cron expression like '*/5 * * * *'",
                               zh=f"任务 '{self.name}'：{self.cron!r} 不是有效的 cron 表达式")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(
+                    f"job '{self.name}': {self.timezone!r} is not an IANA timezone like 'Asia/Shanghai'",
+                    zh=f"任务 '{self.name}'：{self.timezone!r} 不是有效的时区（如 Asia/Shanghai）",
+                ) from None
+
+    @property
+    def schedule(self) -> str:
+        """What the schedule table stores: the cron and, when set, its timezone (so changing
+        either reschedules the job)."""
+        return self.cron if self.timezone is None else f"{self.cron} {self.timezone}"
 
     def next_after(self, moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-        """The first due time strictly after ``moment`` (returned in UTC)."""
-        local = moment.astimezone(tz)
+        """The first due time strictly after ``moment`` (returned in UTC); ``tz`` is the
+        project's timezone, used when the job has none of its own."""
+        local = moment.astimezone(ZoneInfo(self.timezone) if self.timezone else tz)
         nxt: dt.datetime = croniter(self.cron, local).get_next(dt.datetime)
         return nxt.astimezone(dt.UTC)
 

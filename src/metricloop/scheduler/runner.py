@@ -38,6 +38,7 @@ from metricloop.store.access_models import JobRun, ScheduledJob
 from metricloop.store.models import utcnow
 
 log = logging.getLogger("metricloop.scheduler")
+SCHEDULE_LEN = 64  # scheduler_jobs.schedule: "<cron> <timezone>"
 
 
 def worker_name() -> str:
@@ -90,9 +91,10 @@ class Scheduler:
             for name, j in self.jobs.items():
                 row = rows.get(name)
                 if row is None:
-                    s.add(ScheduledJob(name=name, schedule=j.cron, next_run_at=j.next_after(now, tz), enabled=True))
-                elif row.schedule != j.cron or not row.enabled:
-                    row.schedule, row.enabled, row.next_run_at = j.cron, True, j.next_after(now, tz)
+                    s.add(ScheduledJob(name=name, schedule=j.schedule[:SCHEDULE_LEN], next_run_at=j.next_after(now, tz),
+                                       enabled=True))
+                elif row.schedule != j.schedule[:SCHEDULE_LEN] or not row.enabled:
+                    row.schedule, row.enabled, row.next_run_at = j.schedule[:SCHEDULE_LEN], True, j.next_after(now, tz)
             for name, row in rows.items():
                 if name not in self.jobs and row.enabled and self._fixed_jobs is None:
                     row.enabled = False  # kept for its history

@@ -27,10 +27,10 @@ font-size:15px;cursor:pointer}
 """
 
 
-def render(locale: str | None, csrf: str, next_url: str = "/", error: str | None = None) -> str:
+def render(locale: str | None, csrf: str, next_url: str = "/", error: str | None = None, **params: object) -> str:
     loc = normalize_locale(locale)
     other = "en" if loc == "zh-CN" else "zh-CN"
-    err = f'<div class="err" role="alert">{escape(t(error, loc))}</div>' if error else ""
+    err = f'<div class="err" role="alert">{escape(t(error, loc, **params))}</div>' if error else ""
     return f"""<!doctype html>
 <html lang="{loc}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(t("login_title", loc))} · MetricLoop</title><style>{STYLE}</style></head>

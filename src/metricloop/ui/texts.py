@@ -37,6 +37,8 @@ T: dict[str, Text] = {
     "login_button": Text(en="Sign in", zh="登录"),
     "login_failed": Text(en="Wrong user name or password.", zh="用户名或密码错误。"),
     "login_expired": Text(en="The form expired; please try again.", zh="表单已过期，请重试。"),
+    "login_throttled": Text(en="Too many failed sign-ins. Try again in {minutes} min.",
+                            zh="登录失败次数过多，请 {minutes} 分钟后再试。"),
     # home
     "home_title": Text(en="Metric status", zh="指标状态"),
     "home_intro": Text(en="Latest complete day compared with the same weekday last week.",

@@ -171,3 +171,37 @@ def silenced_by(alert: AlertInput, silences: Sequence[SilenceRule], at: dt.datet
         if all(alert.slice.get(k) == v for k, v in s.slice.items()):
             return s
     return None
+
+
+SILENCE_KINDS = ("silence", "maintenance")
+# alert states that keep an alert out of incidents: held by a silence now, or held by one that
+# ended while the anomaly was already over ("expired": on record, nobody paged)
+HELD_STATES = (*SILENCE_KINDS, "expired")
+
+
+def silence_ref(rule: SilenceRule) -> str:
+    """What an alert's ``suppressed_by`` says: ``maintenance:3``."""
+    return f"{rule.kind}:{rule.id}"
+
+
+def hold(
+    alert: AlertInput,
+    silences: Sequence[SilenceRule],
+    now: dt.datetime,
+    last_period_end: dt.datetime,
+    held_by: SilenceRule | None = None,
+) -> tuple[str, SilenceRule] | None:
+    """Whether ``alert`` stays out of incidents: ``(state, silence)``, or None when it goes to one.
+
+    A silence active ``now`` holds it (state: the silence's kind). Once the silence that held it
+    (``held_by``) or that covered its start has ended, the alert is released only if the anomaly
+    outlasted the silence — its last abnormal period ends after the silence does — else it stays
+    held as ``expired`` (what happened during a maintenance window is the maintenance).
+    """
+    rule = silenced_by(alert, silences, now)
+    if rule is not None:
+        return rule.kind, rule
+    past = held_by or silenced_by(alert, silences, alert.start)
+    if past is not None and last_period_end <= past.ends_at:
+        return "expired", past
+    return None

@@ -6,7 +6,8 @@
               (every key equal); ``owner`` is a person id, ``team:<id>`` (its lead) or
               ``from_catalog`` (the metric's first business owner)
     escalation: steps ``{after, to}``; ``to`` is owner | team_lead | manager | a person id
-    sla:      ack / resolve deadlines by severity, reminder interval, review due
+    sla:      ack / resolve deadlines by severity, reminder interval and cap, ack timeout,
+              review due
     channels: default notification channels (names from ``channels.yaml``)
 
 Cross-references (unknown person, team or channel) are reported with file, line and field,
@@ -105,11 +106,20 @@ DEFAULT_RESOLVE = {"critical": "4 hours", "high": "1 day", "medium": "3 days", "
 
 
 class Sla(_Strict):
-    """Deadlines by severity (durations like ``30 minutes``)."""
+    """Deadlines by severity (durations like ``30 minutes``).
+
+    ``ack_timeout``: an incident acknowledged but left without progress (not investigating,
+    mitigated or resolved) for this long goes back to *triggered*, is announced again and its
+    escalation chain restarts (PagerDuty's acknowledgement timeout); unset = never.
+    ``max_reminders``: how many reminders an acknowledged / investigating incident gets
+    (every ``remind_every``) before they stop; 0 = none.
+    """
 
     ack: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ACK))
     resolve: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RESOLVE))
     remind_every: str = "4 hours"
+    max_reminders: int = Field(12, ge=0, le=1000)
+    ack_timeout: str | None = None
     review_due: str = "5 days"
     group_window: str = "6 hours"  # alerts of one metric this close together share an incident
 
@@ -126,6 +136,15 @@ class Sla(_Strict):
     @classmethod
     def _dur(cls, v: str) -> str:
         return _duration(v)
+
+    @field_validator("ack_timeout")
+    @classmethod
+    def _optional_dur(cls, v: str | None) -> str | None:
+        return None if v is None else _duration(v)
+
+    @property
+    def ack_timeout_delta(self) -> dt.timedelta | None:
+        return parse_duration(self.ack_timeout) if self.ack_timeout else None
 
     def ack_within(self, severity: str) -> dt.timedelta:
         return parse_duration(self.ack.get(severity) or DEFAULT_ACK.get(severity, "2 hours"))

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from metricloop.errors import ConfigError, NotFoundError
+from metricloop.catalog.models import Grain
+from metricloop.engine.compiler import shift_by
+from metricloop.errors import ConfigError, ConflictError, NotFoundError
 from metricloop.i18n import Text, normalize_locale, pick
 from metricloop.notify.config import ChannelsFile, load_channels
 from metricloop.notify.dispatch import Dispatcher, DispatchReport
@@ -37,6 +39,7 @@ from metricloop.notify.senders import Notifier
 from metricloop.notify.tokens import action_url, make_action_token, verify_action_token
 from metricloop.project import parse_duration
 from metricloop.secrets import register
+from metricloop.store.detect_models import Anomaly
 from metricloop.store.workflow_models import (
     ActionItem,
     AuditEvent,
@@ -45,17 +48,21 @@ from metricloop.store.workflow_models import (
     OutboxMessage,
     Silence,
     Timer,
+    UsedActionToken,
 )
 from metricloop.workflow import lifecycle
 from metricloop.workflow.grouping import (
+    HELD_STATES,
+    SILENCE_KINDS,
     AlertInput,
     OpenIncident,
     SilenceRule,
     common_slice,
     group_alerts,
+    hold,
     inhibited,
     normalize_severity,
-    silenced_by,
+    silence_ref,
     worst,
 )
 from metricloop.workflow.owners import OwnersFile, assign, escalation_target, load_owners
@@ -67,7 +74,6 @@ if TYPE_CHECKING:
 
 UTC = dt.UTC
 ACTION_STATUSES = ("open", "in_progress", "done", "cancelled")
-MAX_REMINDERS = 12
 LINK_TTL = dt.timedelta(days=3)
 
 MSG = {
@@ -77,6 +83,8 @@ MSG = {
     "review_due": Text(en="the review is due", zh="复盘已到期，请完成复盘"),
     "channel_broken": Text(en="channel {channel} is broken: {reason}", zh="渠道 {channel} 不可用：{reason}"),
     "dead": Text(en="a notification could not be delivered anywhere", zh="通知无法送达任何渠道"),
+    "retriggered": Text(en="acknowledged, but no progress in time: back to triggered",
+                        zh="已确认但未在时限内推进，事件重新触发"),
 }
 
 
@@ -99,6 +107,31 @@ def incident_ref(i: int) -> str:
     return f"INC-{i}"
 
 
+class IncidentMoved(ConflictError):
+    """A chat link's action no longer fits: the incident changed after the message was sent.
+
+    Raised before anything is written, so the link stays unspent (it may fit again, e.g. after a
+    re-trigger); the message says what the incident is now, who moved it and when."""
+
+    code = "incident_changed"
+
+    def __init__(self, ref: str, status: str, action: str, *, by: str | None = None,
+                 at: dt.datetime | None = None) -> None:
+        self.incident, self.status, self.action = ref, status, action
+        state = lifecycle.STATE_LABELS[status]
+        rule = lifecycle.RULES_BY_ACTION.get(action)
+        act_en, act_zh = (rule.label.en, rule.label.zh) if rule else (action, action)
+        when = f"{at:%Y-%m-%d %H:%M}" if at else None
+        who_en = "".join([f" by {by}" if by else "", f" at {when}" if when else ""])
+        who_zh = (by or "") + (f"于 {when}" if when else "")
+        who_zh = f"（{who_zh}）" if who_zh else ""
+        super().__init__(
+            f"{ref} is now {state.en}{who_en}, so '{act_en}' no longer applies; nothing was changed "
+            "and this link was not used",
+            zh=f"{ref} 已变为「{state.zh}」{who_zh}，无法再执行「{act_zh}」；未做任何更改，此链接未被使用",
+        )
+
+
 @dataclass
 class PassReport:
     """What one :meth:`WorkflowService.process` pass did."""
@@ -119,11 +152,16 @@ class PassReport:
 
 @dataclass
 class TickReport:
+    """What one :meth:`WorkflowService.tick` did: timers fired by kind (``silence_ended``: alerts
+    released into incidents when their silence ended), messages queued, incidents opened."""
+
     fired: dict[str, int] = field(default_factory=dict)
     notifications: int = 0
+    opened: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fired": dict(self.fired), "notifications": self.notifications}
+        return {"fired": dict(self.fired), "notifications": self.notifications,
+                "opened": [incident_ref(i) for i in self.opened]}
 
 
 class WorkflowService:
@@ -200,8 +238,6 @@ class WorkflowService:
                           "severity": normalize_severity(a.severity), "slice": dict(a.slice)})
             for a in alerts
         ]
-        owners = self.owners
-        window = parse_duration(owners.sla.group_window)
         channels = self._channel_map()
         with self.ml.store.session() as s:
             broken = broken_channels(s)
@@ -210,44 +246,120 @@ class WorkflowService:
                 sa.select(IncidentAlert.fingerprint, IncidentAlert.id).where(IncidentAlert.fingerprint.in_(fps))
             ).all()
             known_alert: dict[str, int] = {str(fp): int(aid) for fp, aid in known_rows}
+            silences = self._silence_rules(s, min((a.start for a in norm), default=now))
+            until = self._last_period_ends(s, norm)
+            kept: list[AlertInput] = []
+            held_rows: dict[str, IncidentAlert] = {}
+            for a in norm:
+                if a.fingerprint not in known_alert:
+                    continue
+                row = s.get(IncidentAlert, known_alert[a.fingerprint])
+                assert row is not None
+                self._refresh_alert(row, a, now)
+                report.duplicates += 1
+                if row.incident_id is None and row.state in HELD_STATES:  # held back before: still?
+                    decision = hold(a, silences, now, until[a.fingerprint], self._silence_rule(s, row.suppressed_by))
+                    if decision is None:
+                        kept.append(a)
+                        held_rows[a.fingerprint] = row
+                    else:
+                        row.state, row.suppressed_by = decision[0], silence_ref(decision[1])
             for a in norm:
                 if a.fingerprint in known_alert:
-                    row = s.get(IncidentAlert, known_alert[a.fingerprint])
-                    assert row is not None
-                    self._refresh_alert(row, a, now)
-                    report.duplicates += 1
-            fresh = [a for a in norm if a.fingerprint not in known_alert]
-            silences = self._silence_rules(s, min((a.start for a in fresh), default=now))
-            kept: list[AlertInput] = []
-            for a in fresh:
-                rule = silenced_by(a, silences, a.start) or silenced_by(a, silences, now)
-                if rule is None:
+                    continue
+                decision = hold(a, silences, now, until[a.fingerprint])
+                if decision is None:
                     kept.append(a)
                     continue
-                s.add(self._alert_row(a, None, now, state=rule.kind, suppressed_by=f"{rule.kind}:{rule.id}"))
+                s.add(self._alert_row(a, None, now, state=decision[0], suppressed_by=silence_ref(decision[1])))
                 report.silenced += 1
-            metrics = {a.metric for a in kept}
-            open_rows = list(
-                s.scalars(
-                    sa.select(Incident).where(Incident.metric.in_(metrics), Incident.status.in_(lifecycle.OPEN_STATES))
-                )
-            ) if metrics else []
-            grouping = group_alerts(
-                kept,
-                [OpenIncident(i.id, i.metric, i.window_start, i.window_end) for i in open_rows],
-                {},
-                window,
-            )
-            by_id = {i.id: i for i in open_rows}
-            for g in grouping.groups:
-                report.new_alerts += len(g.alerts)
-                if g.incident_id is None:
-                    inc = self._open(s, g.metric, g.alerts, now, owners, channels, broken, report)
-                else:
-                    inc = by_id[g.incident_id]
-                    self._join(s, inc, g.alerts, now, channels, broken, report)
-                report.inhibited += self._apply_inhibition(s, inc)
+            self._into_incidents(s, kept, now, channels, broken, report, held_rows)
         return report
+
+    def _into_incidents(
+        self, s: Session, alerts: list[AlertInput], now: dt.datetime, channels: Mapping[str, Any],
+        broken: set[str], report: PassReport, held_rows: Mapping[str, IncidentAlert] | None = None,
+    ) -> None:
+        """Group ``alerts`` with the open incidents of their metric, or open new ones."""
+        if not alerts:
+            return
+        owners = self.owners
+        window = parse_duration(owners.sla.group_window)
+        metrics = {a.metric for a in alerts}
+        open_rows = list(s.scalars(sa.select(Incident).where(Incident.metric.in_(metrics),
+                                                             Incident.status.in_(lifecycle.OPEN_STATES))))
+        grouping = group_alerts(
+            alerts, [OpenIncident(i.id, i.metric, i.window_start, i.window_end) for i in open_rows], {}, window)
+        by_id = {i.id: i for i in open_rows}
+        rows = held_rows or {}
+        for g in grouping.groups:
+            report.new_alerts += len(g.alerts)
+            if g.incident_id is None:
+                inc = self._open(s, g.metric, g.alerts, now, owners, channels, broken, report, rows)
+            else:
+                inc = by_id[g.incident_id]
+                self._join(s, inc, g.alerts, now, channels, broken, report, rows)
+            released = [a.fingerprint for a in g.alerts if a.fingerprint in rows]
+            if released:
+                self._audit(s, inc, now, "system", "silence_ended", None, {"alerts": released})
+            report.inhibited += self._apply_inhibition(s, inc)
+
+    def _attach(self, s: Session, a: AlertInput, inc: Incident, now: dt.datetime,
+                rows: Mapping[str, IncidentAlert]) -> None:
+        """Record ``a`` under ``inc`` (an alert held back by a silence is moved, not copied)."""
+        row = rows.get(a.fingerprint)
+        if row is None:
+            s.add(self._alert_row(a, inc.id, now))
+        else:
+            row.incident_id, row.state, row.suppressed_by = inc.id, "active", None
+
+    def _silence_rule(self, s: Session, ref: str | None) -> SilenceRule | None:
+        """The silence named by an alert's ``suppressed_by`` (``maintenance:3``), even if over."""
+        sid = (ref or "").partition(":")[2]
+        row = s.get(Silence, int(sid)) if sid.isdigit() else None
+        return None if row is None else SilenceRule(row.id, row.kind, row.metric, row.monitor, row.slice or {},
+                                                    row.starts_at, row.ends_at)
+
+    def _last_period_ends(self, s: Session, alerts: Sequence[AlertInput]) -> dict[str, dt.datetime]:
+        """When each alert's last abnormal period ends (its last point + one period of its grain,
+        from the detection record; the last point itself when the grain is unknown)."""
+        fps = [a.fingerprint for a in alerts]
+        grains: dict[str, str] = {}
+        if fps:
+            q = sa.select(Anomaly.fingerprint, Anomaly.grain).where(Anomaly.fingerprint.in_(fps))
+            grains = {str(fp): str(g) for fp, g in s.execute(q)}
+        out = {}
+        for a in alerts:
+            g = grains.get(a.fingerprint)
+            out[a.fingerprint] = shift_by(a.end, 1, Grain(g)) if g and g in Grain.__members__ else a.end
+        return out
+
+    def _release_silenced(self, now: dt.datetime, channels: Mapping[str, Any], report: TickReport) -> None:
+        """Alerts held by a silence or maintenance window that has ended: an anomaly that outlasted
+        it becomes an incident now; one that was over by then stays on record as ``expired``."""
+        with self.ml.store.session() as s:
+            held = list(s.scalars(sa.select(IncidentAlert).where(IncidentAlert.incident_id.is_(None),
+                                                                 IncidentAlert.state.in_(SILENCE_KINDS))))
+            if not held:
+                return
+            silences = self._silence_rules(s, now)
+            inputs = {r.fingerprint: alert_input(r) for r in held}
+            until = self._last_period_ends(s, list(inputs.values()))
+            release: dict[str, IncidentAlert] = {}
+            for r in held:
+                decision = hold(inputs[r.fingerprint], silences, now, until[r.fingerprint],
+                                self._silence_rule(s, r.suppressed_by))
+                if decision is None:
+                    release[r.fingerprint] = r
+                elif (decision[0], silence_ref(decision[1])) != (r.state, r.suppressed_by):
+                    r.state, r.suppressed_by = decision[0], silence_ref(decision[1])
+            if release:
+                pr = PassReport()
+                self._into_incidents(s, [inputs[fp] for fp in release], now, channels, broken_channels(s), pr,
+                                     release)
+                report.fired["silence_ended"] = report.fired.get("silence_ended", 0) + len(release)
+                report.notifications += pr.notifications
+                report.opened += pr.opened
 
     def _refresh_alert(self, row: IncidentAlert, a: AlertInput, now: dt.datetime) -> None:
         row.seen_count += 1
@@ -302,7 +414,7 @@ class WorkflowService:
 
     def _open(
         self, s: Session, metric: str, alerts: list[AlertInput], now: dt.datetime, owners: OwnersFile,
-        channels: Mapping[str, Any], broken: set[str], report: PassReport,
+        channels: Mapping[str, Any], broken: set[str], report: PassReport, rows: Mapping[str, IncidentAlert],
     ) -> Incident:
         slice_ = common_slice([a.slice for a in alerts])
         who = assign(owners, metric, slice_, self._catalog_owners(metric))
@@ -322,7 +434,7 @@ class WorkflowService:
         s.add(inc)
         s.flush()
         for a in alerts:
-            s.add(self._alert_row(a, inc.id, now))
+            self._attach(s, a, inc, now, rows)
         self._audit(s, inc, now, "system", "opened", None,
                     {"status": "triggered", "owner": who.owner, "team": who.team, "rule": who.rule,
                      "severity": sev, "alerts": len(alerts)})
@@ -337,10 +449,10 @@ class WorkflowService:
 
     def _join(
         self, s: Session, inc: Incident, alerts: list[AlertInput], now: dt.datetime,
-        channels: Mapping[str, Any], broken: set[str], report: PassReport,
+        channels: Mapping[str, Any], broken: set[str], report: PassReport, rows: Mapping[str, IncidentAlert],
     ) -> None:
         for a in alerts:
-            s.add(self._alert_row(a, inc.id, now))
+            self._attach(s, a, inc, now, rows)
         before = {"severity": inc.severity, "window_end": inc.window_end.isoformat()}
         inc.window_start = min(inc.window_start, *(a.start for a in alerts))
         inc.window_end = max(inc.window_end, *(a.end for a in alerts))
@@ -456,6 +568,7 @@ class WorkflowService:
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
         report = TickReport()
         channels = self._channel_map()
+        self._release_silenced(now, channels, report)
         while True:
             with self.ml.store.session() as s:
                 ids = list(s.scalars(sa.select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now)
@@ -486,6 +599,10 @@ class WorkflowService:
                 return 0
             self._audit(s, inc, at, "system", "ack_sla_breached", None, {"due": at.isoformat()})
             return 0  # the escalation chain does the talking
+        if t.kind == "ack_timeout":  # acknowledged, then nothing: back to triggered, the chain restarts
+            if inc.status != "acknowledged":
+                return 0
+            return self._apply(s, inc, "retrigger", actor="system", now=at, channels=channels)
         if t.kind == "escalation":
             if inc.status != "triggered":
                 return 0
@@ -511,7 +628,7 @@ class WorkflowService:
             if inc.status not in ("acknowledged", "investigating", "mitigated"):
                 return 0
             n = int(t.payload.get("n", 1))
-            if n < MAX_REMINDERS:
+            if n < owners.sla.max_reminders:
                 self._timer(s, inc, "reminder", at + parse_duration(owners.sla.remind_every), {"n": n + 1})
             return self._notify(s, inc, "reminder", f"remind{n}", now, channels, broken)
         if t.kind == "action_due":
@@ -580,48 +697,68 @@ class WorkflowService:
         channels = self._channel_map()
         with self.ml.store.session() as s:
             inc = self._get(s, ref)
-            if dup is not None and s.get(Incident, dup) is None:
-                raise NotFoundError(f"no incident {incident_ref(dup)} to be a duplicate of",
-                                    zh=f"被重复的事件 {incident_ref(dup)} 不存在")
-            before = inc.status
-            target = lifecycle.transition(before, action, comment=comment, duplicate_of=dup)
-            inc.status = target
-            inc.version += 1
-            inc.updated_at = now
-            if target == "acknowledged" and inc.acknowledged_at is None:
-                inc.acknowledged_at = now
-            if target == "mitigated" and inc.mitigated_at is None:
-                inc.mitigated_at = now
-            if target == "verifying":
-                inc.resolved_at = inc.resolved_at or now
-                inc.resolution = comment
-            if target in lifecycle.TERMINAL_STATES:
-                inc.closed_at = now
-                inc.resolved_at = inc.resolved_at or now
-            if target == "duplicate":
-                inc.duplicate_of = dup
-            if target in ("investigating", "mitigated", "verifying") and inc.acknowledged_at is None:
-                inc.acknowledged_at = now  # working on it counts as acknowledging it
-            self._audit(s, inc, now, actor, "transition", {"status": before}, {"status": target, "action": action},
-                        comment)
-            broken = broken_channels(s)
-            if target != "triggered":
-                self._cancel_timers(s, inc, ("ack_deadline", "escalation"), now)
-            if target == "acknowledged":
-                self._timer(s, inc, "reminder", now + parse_duration(self.owners.sla.remind_every), {"n": 1})
-            if target in ("verifying", *lifecycle.TERMINAL_STATES):
-                self._cancel_timers(s, inc, ("reminder", "resolve_deadline"), now)
-            if target == "verifying":
-                self._notify(s, inc, "resolved", "resolved", now, channels, broken, note=comment)
-            if target in lifecycle.TERMINAL_STATES:
-                self._cancel_timers(s, inc, ("ack_deadline", "escalation", "reminder", "resolve_deadline"), now)
-            if target == "closed":
-                self._timer(s, inc, "review_due", now + parse_duration(self.owners.sla.review_due))
-            if target == "triggered":  # re-triggered: the chain starts again
-                for i, step in enumerate(self.owners.escalation):
-                    self._timer(s, inc, "escalation", now + step.delay, {"step": i})
-            s.flush()
+            self._apply(s, inc, action, actor=actor, now=now, comment=comment, dup=dup, channels=channels)
             return self._incident_dict(inc)
+
+    def _apply(self, s: Session, inc: Incident, action: str, *, actor: str, now: dt.datetime,
+               comment: str | None = None, dup: int | None = None, channels: Mapping[str, Any]) -> int:
+        """One transition inside the caller's transaction: state, audit, timers, messages (their
+        number is returned)."""
+        if dup is not None and s.get(Incident, dup) is None:
+            raise NotFoundError(f"no incident {incident_ref(dup)} to be a duplicate of",
+                                zh=f"被重复的事件 {incident_ref(dup)} 不存在")
+        owners = self.owners
+        before = inc.status
+        target = lifecycle.transition(before, action, comment=comment, duplicate_of=dup)
+        inc.status = target
+        inc.version += 1
+        inc.updated_at = now
+        if target == "acknowledged" and inc.acknowledged_at is None:
+            inc.acknowledged_at = now
+        if target == "mitigated" and inc.mitigated_at is None:
+            inc.mitigated_at = now
+        if target == "verifying":
+            inc.resolved_at = inc.resolved_at or now
+            inc.resolution = comment
+        if target in lifecycle.TERMINAL_STATES:
+            inc.closed_at = now
+            inc.resolved_at = inc.resolved_at or now
+        if target == "duplicate":
+            inc.duplicate_of = dup
+        if target in ("investigating", "mitigated", "verifying") and inc.acknowledged_at is None:
+            inc.acknowledged_at = now  # working on it counts as acknowledging it
+        self._audit(s, inc, now, actor, "transition", {"status": before}, {"status": target, "action": action},
+                    comment)
+        broken = broken_channels(s)
+        sent = 0
+        self._cancel_timers(s, inc, ("ack_timeout",), now)  # any move ends the wait for progress
+        if target != "triggered":
+            self._cancel_timers(s, inc, ("ack_deadline", "escalation"), now)
+        if target == "acknowledged":
+            if owners.sla.max_reminders > 0:
+                self._timer(s, inc, "reminder", now + parse_duration(owners.sla.remind_every), {"n": 1})
+            timeout = owners.sla.ack_timeout_delta
+            if timeout is not None:
+                self._timer(s, inc, "ack_timeout", now + timeout)
+        if target in ("verifying", *lifecycle.TERMINAL_STATES):
+            self._cancel_timers(s, inc, ("reminder", "resolve_deadline"), now)
+        if target == "verifying":
+            sent += self._notify(s, inc, "resolved", "resolved", now, channels, broken, note=comment)
+        if target in lifecycle.TERMINAL_STATES:
+            self._cancel_timers(s, inc, ("ack_deadline", "escalation", "reminder", "resolve_deadline"), now)
+        if target == "closed":
+            self._timer(s, inc, "review_due", now + parse_duration(owners.sla.review_due))
+        if target == "triggered":  # re-triggered: a new ack deadline, the chain starts again, owner told again
+            self._cancel_timers(s, inc, ("reminder",), now)
+            inc.escalation_level = 0
+            inc.ack_due_at = now + owners.sla.ack_within(inc.severity)
+            self._timer(s, inc, "ack_deadline", inc.ack_due_at)
+            for i, step in enumerate(owners.escalation):
+                self._timer(s, inc, "escalation", now + step.delay, {"step": i})
+            sent += self._notify(s, inc, "alert", f"retrigger{inc.version}", now, channels, broken,
+                                 note=comment or MSG["retriggered"].render(self.locale))
+        s.flush()
+        return sent
 
     def assign(self, ref: str | int, owner: str, *, actor: str, now: dt.datetime | None = None,
                comment: str | None = None) -> dict[str, Any]:
@@ -656,14 +793,49 @@ class WorkflowService:
 
     def act_with_token(self, token: str, *, now: dt.datetime | None = None, incident: str | None = None,
                        action: str | None = None, comment: str | None = None) -> dict[str, Any]:
-        """Spend a link token (single use, DB-backed) and apply its action as its actor."""
+        """Spend a link token (single use, DB-backed) and apply its action as its actor.
+
+        Spending and acting are ONE transaction: when the action is refused because the incident
+        moved on since the message was sent (:class:`IncidentMoved`), nothing changes and the
+        token stays unspent; a second click of the same link finds it used (ConflictError)."""
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
         claim = verify_action_token(token, self.action_secret, DbUsedTokens(self.ml.store), now=now,
-                                    incident_id=incident, action=action)
+                                    incident_id=incident, action=action, consume=False)
         note = comment or ("resolved from a chat link" if claim.action == "resolve" else None)
-        if claim.action == "resolve" and self.incident(claim.incident_id)["status"] == "triggered":
-            self.act(claim.incident_id, "ack", actor=claim.actor, now=now)  # resolving implies seeing it
-        return self.act(claim.incident_id, claim.action, actor=claim.actor, now=now, comment=note)
+        channels = self._channel_map()
+        with self.ml.store.session() as s:
+            inc = self._get(s, claim.incident_id)
+            s.add(UsedActionToken(jti=claim.jti, expires_at=claim.expires_at, used_at=now))
+            try:
+                s.flush()  # the primary key on jti: of two simultaneous clicks, one wins
+            except sa.exc.IntegrityError:
+                raise ConflictError("the action link was already used", zh="操作链接已被使用") from None
+            self._check_link_action(s, inc, claim.action)
+            if claim.action == "resolve" and inc.status == "triggered":
+                self._apply(s, inc, "ack", actor=claim.actor, now=now, channels=channels)  # resolving implies seeing it
+            self._apply(s, inc, claim.action, actor=claim.actor, now=now, comment=note, channels=channels)
+            return self._incident_dict(inc)
+
+    def link_problem(self, ref: str | int, action: str) -> IncidentMoved | None:
+        """Why a chat link's ``action`` no longer applies to the incident (None when it does);
+        the confirmation page says so before anyone clicks."""
+        with self.ml.store.session() as s:
+            try:
+                self._check_link_action(s, self._get(s, ref), action)
+            except IncidentMoved as exc:
+                return exc
+        return None
+
+    def _check_link_action(self, s: Session, inc: Incident, action: str) -> None:
+        allowed = lifecycle.allowed_actions(inc.status)
+        if action in allowed or (action == "resolve" and inc.status == "triggered"):
+            return
+        last = s.scalars(sa.select(AuditEvent).where(AuditEvent.incident_id == inc.id,
+                                                     AuditEvent.kind == "transition")
+                         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1)).first()
+        raise IncidentMoved(incident_ref(inc.id), inc.status, action,
+                            by=self.owners.display(last.actor) if last and last.actor != "system" else None,
+                            at=last.at.astimezone(self.tz) if last else None)
 
     # ------------------------------------------------------------------ action items
     def add_action(self, ref: str | int, title: str, *, actor: str, owner: str | None = None,
@@ -806,6 +978,13 @@ class WorkflowService:
                      "attempts": m.attempts, "next_attempt_at": m.next_attempt_at,
                      "delivered_at": m.delivered_at, "covered_by": m.covered_by, "last_error": m.last_error}
                     for m in s.scalars(q)]
+
+
+def alert_input(a: IncidentAlert) -> AlertInput:
+    """A stored alert as the workflow's input again (for one released from a silence)."""
+    return AlertInput(fingerprint=a.fingerprint, monitor=a.monitor, metric=a.metric, slice=dict(a.slice or {}),
+                      start=a.start, end=a.end, severity=a.severity, actual=a.actual, expected=a.expected,
+                      lower=a.lower, upper=a.upper, impact=a.impact, explanation=a.explanation)
 
 
 def alert_dict(a: IncidentAlert) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from metricloop.access import crypto
 from metricloop.access.policy import Principal
+from metricloop.access.ratelimit import TooManyAttempts
 from metricloop.access.roles import ROLE_ACTIONS, Role
 from metricloop.api.deps import (
     LOCALE_COOKIE,
@@ -20,7 +21,7 @@ from metricloop.api.deps import (
     current_principal,
     get_ml,
 )
-from metricloop.api.errors import ERROR_RESPONSES
+from metricloop.api.errors import ERROR_RESPONSES, THROTTLED
 from metricloop.api.schemas.access import LoginRequest, LoginResponse, Me
 from metricloop.errors import PermissionDenied
 from metricloop.i18n import normalize_locale
@@ -40,6 +41,12 @@ def safe_next(value: str | None) -> str:
 
 def request_locale(request: Request) -> str:
     return normalize_locale(request.cookies.get(LOCALE_COOKIE) or request.headers.get("accept-language"))
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address (behind a proxy, run uvicorn with ``--proxy-headers`` and
+    ``--forwarded-allow-ips`` so this is the browser's, not the proxy's)."""
+    return request.client.host if request.client else None
 
 
 def me_of(principal: Principal, csrf: str | None) -> Me:
@@ -78,7 +85,11 @@ async def login_submit(request: Request, username: str = Form(""), password: str
     if not expected or not crypto.same(expected, csrf):
         return RedirectResponse(f"/login?error=csrf&next={target}", status_code=303)
     try:
-        result = await run_in_threadpool(ml.access.login, username.strip(), password)
+        result = await run_in_threadpool(ml.access.login, username.strip(), password, client=client_address(request))
+    except TooManyAttempts as exc:  # the form again, saying how long to wait
+        page = login_page.render(request_locale(request), expected, target, "login_throttled",
+                                 minutes=max(1, -(-exc.retry_after // 60)))
+        return HTMLResponse(page, status_code=429, headers={"Retry-After": str(exc.retry_after)})
     except PermissionDenied:
         return RedirectResponse(f"/login?error=1&next={target}", status_code=303)
     response = RedirectResponse(target, status_code=303)
@@ -110,11 +121,12 @@ def switch_locale(lang: str = Query("zh-CN"), next: str = Query("/")) -> Respons
 
 
 # ---------------------------------------------------------------------------- JSON (API)
-@router.post("/api/v1/auth/login", response_model=LoginResponse)
+@router.post("/api/v1/auth/login", response_model=LoginResponse, responses=THROTTLED)
 async def api_login(body: LoginRequest, request: Request, response: Response,
                     ml: MetricLoop = Depends(get_ml)) -> LoginResponse:
-    """Sign in with a password; sets the session cookie and returns the CSRF token for writes."""
-    result = await run_in_threadpool(ml.access.login, body.username, body.password)
+    """Sign in with a password; sets the session cookie and returns the CSRF token for writes.
+    Too many failures for the user name or from the address → 429 with ``Retry-After``."""
+    result = await run_in_threadpool(ml.access.login, body.username, body.password, client=client_address(request))
     _set_session(response, request, result.cookie, int((result.expires_at - utcnow()).total_seconds()))
     return LoginResponse(user=me_of(result.principal, result.csrf), expires_at=result.expires_at)
 

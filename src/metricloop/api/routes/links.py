@@ -2,8 +2,10 @@
 
 Opening the link (GET) only shows a confirmation page: chat apps fetch links to preview them,
 and that fetch must not acknowledge or resolve anything. The button on the page POSTs the token,
-which is then spent (single use) and the action applied as the person it was issued to. No
-sign-in is needed: the token is the authority (signed, expiring, bound to incident and action).
+which is then spent (single use) and the action applied as the person it was issued to, in one
+transaction: if the incident moved on meanwhile (someone else acknowledged or resolved it), the
+page says so and nothing is spent. No sign-in is needed: the token is the authority (signed,
+expiring, bound to incident and action).
 Pages are in the reader's language (``?lang=``, the language cookie, or the browser's).
 """
 
@@ -23,6 +25,7 @@ from metricloop.notify.outbox import DbUsedTokens
 from metricloop.notify.tokens import verify_action_token
 from metricloop.service import MetricLoop
 from metricloop.workflow import lifecycle
+from metricloop.workflow.service import IncidentMoved
 
 router = APIRouter(tags=["links"])
 _PAGE = {"text/html": {"schema": {"type": "string"}}}
@@ -42,6 +45,7 @@ T = {
     "done_title": Text(en="Done: {incident} is now {status}", zh="已完成：{incident} 当前状态为「{status}」"),
     "done_body": Text(en="Recorded in the incident's timeline as {actor}.", zh="已以 {actor} 的身份记入事件时间线。"),
     "failed_title": Text(en="This link cannot be used", zh="该链接无法使用"),
+    "moved_title": Text(en="{incident} has moved on: nothing was changed", zh="{incident} 状态已变化，未做任何更改"),
     "open_incident": Text(en="Open the incident", zh="打开事件详情"),
 }
 STYLE = ("body{margin:0;font-family:-apple-system,'PingFang SC','Microsoft YaHei','Noto Sans CJK SC',Roboto,sans-serif;"
@@ -71,7 +75,12 @@ def _action_label(action: str, locale: str) -> str:
     return rule.label.render(locale) if rule else action
 
 
-def _failed(locale: str, exc: MetricLoopError) -> HTMLResponse:
+def _failed(locale: str, exc: MetricLoopError, ml: MetricLoop | None = None) -> HTMLResponse:
+    if isinstance(exc, IncidentMoved) and ml is not None:  # say what the incident is now, and where to see it
+        link = f"{ml.workflow.base_url}/incidents/{exc.incident.removeprefix('INC-')}"
+        body = (f"<p>{escape(exc.localized(locale))}</p>"
+                f'<p><a href="{escape(link)}">{escape(T["open_incident"].render(locale))}</a></p>')
+        return _page(locale, T["moved_title"].render(locale, incident=exc.incident), body, 409)
     return _page(locale, T["failed_title"].render(locale), f"<p>{escape(exc.localized(locale))}</p>",
                  exc.http_status if exc.http_status in (403, 404, 409, 422) else 409)
 
@@ -89,8 +98,11 @@ def confirm(request: Request, incident: str = Path(max_length=32), action: str =
         claim = verify_action_token(t, wf.action_secret, DbUsedTokens(ml.store), incident_id=incident,
                                     action=action, consume=False)
         inc = wf.incident(claim.incident_id)
+        problem = wf.link_problem(claim.incident_id, claim.action)
+        if problem is not None:
+            raise problem
     except MetricLoopError as exc:
-        return _failed(locale, exc)
+        return _failed(locale, exc, ml)
     label = _action_label(action, locale)
     status = lifecycle.STATE_LABELS[inc["status"]].render(locale)
     text = T["confirm_body"].render(locale, title=inc["title"], status=status, actor=person_name(ml, claim.actor))
@@ -113,8 +125,8 @@ def apply(request: Request, incident: str = Path(max_length=32), action: str = P
         claim = verify_action_token(t, ml.workflow.action_secret, DbUsedTokens(ml.store), incident_id=incident,
                                     action=action, consume=False)
         inc = ml.workflow.act_with_token(t, incident=incident, action=action)
-    except MetricLoopError as exc:
-        return _failed(locale, exc)
+    except MetricLoopError as exc:  # nothing was done; when the incident moved on, the link stays unspent
+        return _failed(locale, exc, ml)
     status = lifecycle.STATE_LABELS[inc["status"]].render(locale)
     link = f"{ml.workflow.base_url}/incidents/{inc['number']}"
     body = (f"<p>{escape(T['done_body'].render(locale, actor=person_name(ml, claim.actor)))}</p>"

@@ -94,6 +94,19 @@ def test_backtest_preview_of_an_unsaved_spec_is_chart_ready(demo: Demo) -> None:
 
 
 # ------------------------------------------------------------------------------------ anomalies
+def test_a_rate_backtest_never_shows_a_band_beyond_0_to_100_percent(demo: Demo) -> None:
+    body = {"monitor": "payment_success_by_province", "max_series": 6}
+    shown = demo.client.post(f"{API}/monitors/backtest", headers=demo.as_("ed"), json=body).json()
+    raw = demo.ml.detection.backtest("payment_success_by_province", shown["start"][:10], shown["end"][:10],
+                                     max_series=6)
+    assert [s["slice"] for s in shown["series"]] == [s["slice"] for s in raw["series"]]
+    for got, computed in zip(shown["series"], raw["series"], strict=True):
+        assert got["value"] == computed["value"]  # the data is never touched
+        for key in ("lower", "upper", "expected"):
+            assert got[key] == [None if v is None else min(max(v, 0.0), 1.0) for v in computed[key]], key
+    assert max(u for s in shown["series"] for u in s["upper"] if u is not None) <= 1.0
+
+
 def test_anomaly_inbox_filters_and_feedback(demo: Demo) -> None:
     items = _get(demo, "/anomalies", limit=500)["items"]
     assert items and all(a["state"] == "active" for a in items)

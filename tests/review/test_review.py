@@ -128,3 +128,24 @@ def test_loop_health_and_weekly_report(ml: MetricLoop) -> None:
     assert "| MTTA (min) | 40.0 |" in en.markdown
     ids = ml.review.send_weekly_report(["ops-webhook"], week_of=dt.date(2026, 4, 15), now=monday + 7 * 24 * H)
     assert ids == ["weekly-2026-04-13-ops-webhook"]
+
+
+def test_case_search_crosses_languages_through_the_catalog_glossary(ml: MetricLoop) -> None:
+    g = ml.review.glossary()
+    assert g.translations("支付") == ["payment"] and g.translations("payments") == ["支付"]
+    assert g.translations("退款") == ["refund"] and g.translations("refunded") == ["退款"]
+    assert g.translations("金额") == ["amount"] and g.translations("方式") == ["method"]  # inferred, not listed
+    en = resolved_incident(ml, "o1", "orders", {"channel": "app"}, [])
+    complete(ml, en, "Orders fell while refunds surged", "The payment gateway timed out after a certificate rotation",
+             "Rotate certificates gradually", "Roll back the gateway certificate", 1.0)
+    zh = resolved_incident(ml, "g1", "gmv", {"region": "华北"}, [], start=T0 + 72 * H)
+    complete(ml, zh, "华北成交额下跌", "仓库系统故障，库存同步中断", "库存同步加监控", "修复库存同步", 0.5)
+
+    assert [r["incident"] for r in ml.review.search("退款")] == [en]  # a Chinese query, an English review
+    assert [r["incident"] for r in ml.review.search("支付网关")] == [en]
+    assert [r["incident"] for r in ml.review.search("inventory outage")] == [zh]  # and back
+    assert ml.review.search("配送") == []  # nothing about deliveries anywhere
+    # a review in the query's own language ranks above one matched through the glossary
+    both = resolved_incident(ml, "o2", "orders", {"channel": "web"}, [], start=T0 + 144 * H)
+    complete(ml, both, "退款激增", "退款规则配置错误", "配置变更需审核", "回滚退款规则", 1.0)
+    assert [r["incident"] for r in ml.review.search("退款")] == [both, en]

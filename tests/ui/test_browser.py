@@ -298,3 +298,38 @@ def test_region_manager_board_and_inbox_are_her_region(browser: Any, server: Ser
     cards = page.locator("[data-testid=incident-card]").all_inner_texts()
     assert all("华东" in c for c in cards)
     page.close()
+
+
+def test_hand_over_an_incident_by_name_and_mark_another_a_duplicate(browser: Any, server: Server) -> None:
+    from metricloop.service import MetricLoop
+
+    ml = MetricLoop.open(server.root)
+    try:
+        open_ = [i for i in ml.workflow.list_incidents() if i["status"] == "triggered"]
+        inc, other = open_[-1], open_[-2]
+        new_owner = next(pid for pid in ml.workflow.owners.people if pid != inc["owner"])
+        name = ml.workflow.owners.people[new_owner].name
+        page = login(browser, server, "admin")
+        page.goto(f"{server.url}/incidents/{inc['number']}")
+        page.click("[data-testid=reassign-owner]")
+        page.locator(".q-menu .q-item", has_text=name).first.click()
+        page.click("[data-testid=reassign]")
+        page.wait_for_function("() => document.querySelector('[data-testid=incident-owner]')"
+                               f".innerText.includes('{name}')")
+        assert ml.workflow.incident(inc["id"])["owner"] == new_owner
+        assert name in page.inner_text("[data-testid=timeline]")  # the timeline names the person too
+        shot(page, "20-incident-reassigned")
+
+        page.click("[data-testid=act-duplicate]")
+        page.click("[data-testid=duplicate-of]")
+        page.locator(".q-menu .q-item", has_text=f"{other['id']} ·").first.click()
+        page.click("[data-testid=confirm-duplicate]")
+        page.wait_for_function("() => document.querySelector('[data-testid=incident-status]')"
+                               ".innerText.includes('重复')")
+        after = ml.workflow.incident(inc["id"])
+        assert (after["status"], after["duplicate_of"]) == ("duplicate", other["id"])
+        assert other["id"] in page.inner_text("[data-testid=duplicate-link]")
+        shot(page, "21-incident-duplicate")
+        page.close()
+    finally:
+        ml.close()

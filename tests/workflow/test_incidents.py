@@ -186,3 +186,13 @@ def test_dispatch_delivers_through_the_emulator_and_records_every_attempt(
     assert all(m["status"] == "delivered" for m in ml.workflow.outbox())
     ding = emu.recorded("dingtalk")[0].json()
     assert "告警" in ding["markdown"]["title"] and "13800000001" in ding["at"]["atMobiles"]
+
+
+def test_a_rate_alert_keeps_its_normal_range_within_0_to_100_percent(ml: MetricLoop) -> None:
+    ml.workflow.process([alert("p1", "payment_success_rate", {"province": "广东"}, actual=0.62, expected=0.97),
+                         alert("g1", "gmv")], now=T0)
+    alerts = {a["fingerprint"]: a for i in (1, 2) for a in ml.workflow.incident(i)["alerts"]}
+    rate, gmv = alerts["p1"], alerts["g1"]
+    assert (rate["actual"], rate["expected"], rate["upper"]) == (0.62, 0.97, 1.0)  # 0.97 × 1.1 would be 106.7 %
+    assert rate["lower"] == pytest.approx(0.873)
+    assert gmv["upper"] == pytest.approx(110.0)  # an amount has no ceiling

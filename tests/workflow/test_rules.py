@@ -152,3 +152,18 @@ def test_detector_severities_map_onto_notification_severities() -> None:
         "high", "critical", "critical", "high", "low"]
     with pytest.raises(ValueError, match="severity 'loud'"):
         normalize_severity("loud")
+
+
+# ------------------------------------------------------------------------------ bands
+def test_a_rate_band_is_clamped_to_0_100_percent_a_change_or_an_amount_is_not(owners_path: Path) -> None:
+    from metricloop.catalog.catalog import load_catalog
+    from metricloop.workflow.bands import RATE, bounded, bounds_of
+
+    catalog = load_catalog(owners_path.parent)
+    assert bounds_of(catalog.metric("payment_success_rate")) == RATE
+    assert bounds_of(catalog.metric("gmv_wow")) is None  # week over week: -20 % and +150 % are real
+    assert bounds_of(catalog.metric("gmv")) is None
+    alert_row = {"actual": 0.999, "expected": 0.995, "lower": -0.01, "upper": 1.013, "series": "x"}
+    assert bounded(alert_row, RATE) == {**alert_row, "lower": 0.0, "upper": 1.0}
+    chart = {"value": [1.2, None], "lower": [0.9, None], "upper": [1.05, 0.99]}
+    assert bounded(chart, RATE) == {"value": [1.2, None], "lower": [0.9, None], "upper": [1.0, 0.99]}

@@ -4,7 +4,9 @@ cases most similar to a new incident.
 Chinese has no spaces, so words come from jieba's search-mode segmentation (``支付成功率`` →
 ``支付 成功 成功率 支付成功率``); English and identifiers are lower-cased words. Ranking is
 Okapi BM25 over those tokens, computed in Python so it behaves the same on SQLite and
-PostgreSQL (the library holds hundreds to thousands of reviews, not millions).
+PostgreSQL (the library holds hundreds to thousands of reviews, not millions). English words are
+compared by a light stem, and a query is expanded across languages with the project's
+:mod:`~metricloop.review.glossary` (退款 finds "refund", "payment" finds 支付).
 
 Similarity of a past case to an incident: same metric, overlap of slices (``region=华东``),
 overlap of cause keys from cause analysis, and BM25 on the causes' text — weighted and summed.
@@ -20,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from metricloop.review.glossary import Glossary, stem
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9_]+(?:[.=][a-z0-9_\u4e00-\u9fff]+)*")
@@ -75,22 +79,32 @@ class Bm25:
         n = len(docs)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
 
-    def scores(self, query: Iterable[str]) -> list[float]:
-        q = list(dict.fromkeys(query))
+    def scores(self, query: Iterable[str] | Mapping[str, float]) -> list[float]:
+        """BM25 of every document; a mapping gives each query term a weight (glossary terms)."""
+        q = dict(query) if isinstance(query, Mapping) else dict.fromkeys(query, 1.0)
         out = []
         for tf, ln in zip(self.tf, self.len, strict=True):
             s = 0.0
-            for t in q:
+            for t, w in q.items():
                 f = tf.get(t, 0)
                 if f:
-                    s += self.idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * ln / (self.avg or 1)))
+                    s += w * self.idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * ln / (self.avg or 1)))
             out.append(s)
         return out
 
 
-def search(docs: Sequence[Doc], query: str, limit: int = 20) -> list[tuple[Doc, float]]:
-    """Documents matching ``query`` (any language), best first; zero-score ones are left out."""
-    terms = tokenize(query)
+def query_terms(text: str, glossary: Glossary | None = None) -> dict[str, float]:
+    """Weighted search terms of ``text``: its own (English stemmed, like the indexed documents'
+    terms) and, with a glossary, their equivalents in the other language."""
+    terms = tokenize(text)
+    return glossary.expand(terms) if glossary is not None else dict.fromkeys((stem(t) for t in terms), 1.0)
+
+
+def search(docs: Sequence[Doc], query: str, limit: int = 20, glossary: Glossary | None = None,
+           ) -> list[tuple[Doc, float]]:
+    """Documents matching ``query`` (any language), best first; zero-score ones are left out.
+    Document terms are expected stemmed (:func:`~metricloop.review.glossary.stem`)."""
+    terms = query_terms(query, glossary)
     if not terms or not docs:
         return []
     scores = Bm25(docs).scores(terms)
@@ -116,12 +130,13 @@ class Similar:
 
 def similar(
     docs: Sequence[Doc], metric: str, slice_: Mapping[str, str], cause_keys: Sequence[str], cause_text: str,
-    limit: int = 5,
+    limit: int = 5, glossary: Glossary | None = None,
 ) -> list[Similar]:
-    """Past cases ranked by likeness to an incident (metric, slice, cause keys, cause text)."""
+    """Past cases ranked by likeness to an incident (metric, slice, cause keys, cause text in
+    either language when a glossary is given)."""
     if not docs:
         return []
-    text_scores = Bm25(docs).scores(tokenize(cause_text)) if cause_text.strip() else [0.0] * len(docs)
+    text_scores = Bm25(docs).scores(query_terms(cause_text, glossary)) if cause_text.strip() else [0.0] * len(docs)
     top = max(text_scores) or 1.0
     mine = slice_keys(slice_)
     out = []

@@ -19,8 +19,9 @@ from numpy.typing import ArrayLike
 from metricloop.errors import ConflictError, NotFoundError
 from metricloop.notify.message import DigestItem, Notification
 from metricloop.notify.outbox import broken_channels, enqueue, message_id
-from metricloop.review import cases, document, health
+from metricloop.review import cases, document, glossary, health
 from metricloop.review.effect import EffectResult, effective_index, verify_effect
+from metricloop.review.glossary import Glossary, stem
 from metricloop.review.report import WeeklyReport, build_weekly
 from metricloop.store.workflow_models import ActionItem, AuditEvent, EffectCheck, Incident, Review
 from metricloop.workflow.service import UTC, as_utc, incident_ref, parse_incident_id
@@ -36,6 +37,7 @@ Visible = Callable[[str, Mapping[str, Any]], bool]
 class ReviewService:
     def __init__(self, ml: MetricLoop) -> None:
         self.ml = ml
+        self._glossary: tuple[object, Glossary] | None = None
 
     @property
     def wf(self) -> WorkflowService:
@@ -303,7 +305,7 @@ class ReviewService:
             for rv, inc in rows:
                 items = ((rv.sections.get("actions") or {}).get("data") or {}).get("items", [])
                 docs.append(cases.Doc(
-                    rv.incident_id, rv.terms.split(), rv.metric, rv.slice or {}, rv.cause_keys or [],
+                    rv.incident_id, [stem(t) for t in rv.terms.split()], rv.metric, rv.slice or {}, rv.cause_keys or [],
                     {"incident": incident_ref(rv.incident_id), "title": inc.title, "metric": rv.metric,
                      "slice": rv.slice, "verdict": rv.verdict, "completed_at": rv.completed_at,
                      "root_cause": (rv.sections.get("root_cause") or {}).get("text"),
@@ -320,7 +322,19 @@ class ReviewService:
 
     def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Completed reviews matching ``query`` (Chinese or English), best first."""
-        return [{**d.payload, "score": round(score, 3)} for d, score in cases.search(self._docs(), query, limit)]
+        return [{**d.payload, "score": round(score, 3)}
+                for d, score in cases.search(self._docs(), query, limit, self.glossary())]
+
+    def glossary(self) -> Glossary:
+        """The project's bilingual glossary (from the catalog's labels and synonyms), rebuilt when
+        the catalog is reloaded; an unloadable catalog leaves the base vocabulary."""
+        try:
+            catalog = self.ml.catalog
+        except Exception:  # search still works on a project whose catalog is broken
+            return glossary.build([], [])
+        if self._glossary is None or self._glossary[0] is not catalog:
+            self._glossary = (catalog, glossary.from_catalog(catalog))
+        return self._glossary[1]
 
     def similar(self, ref: str | int, limit: int = 5) -> list[dict[str, Any]]:
         """Past cases most like this incident (same metric / slice / cause), with what was done
@@ -330,7 +344,7 @@ class ReviewService:
             expl = self._explanation(s, inc["number"])
         docs = [d for d in self._docs() if d.id != inc["number"]]
         ranked = cases.similar(docs, inc["metric"], inc["slice"] or {}, cases.cause_keys_of(expl, inc["slice"] or {}),
-                               " ".join(inc.get("causes") or []) + " " + inc["title"], limit)
+                               " ".join(inc.get("causes") or []) + " " + inc["title"], limit, self.glossary())
         return [{**r.doc.payload, "score": round(r.score, 3), "why": {k: round(v, 3) for k, v in r.parts.items()}}
                 for r in ranked]
 

@@ -309,3 +309,30 @@ def record_title(ml: MetricLoop, metric: str, slice_: dict[str, Any] | None, loc
     sl = slice_text(slice_, ml, locale)
     label = ml.workflow.metric_label(metric, locale)
     return f"{label} · {sl}" if sl else label
+
+
+def people_options(ml: MetricLoop, locale: str) -> dict[str, str]:
+    """The people of owners.yaml an incident can be handed to: id → "王芳 · 交易组" (by name,
+    with the team, so two people of the same name stay apart)."""
+    from metricloop.i18n import pick
+
+    owners = ml.workflow.owners
+    out = {}
+    for pid, p in sorted(owners.people.items(), key=lambda kv: (kv[1].team or "", kv[1].name)):
+        team = owners.teams.get(p.team) if p.team else None
+        out[pid] = f"{p.name} · {pick(team.name, locale, p.team or '')}" if team else p.name
+    return out
+
+
+def duplicate_candidates(ml: MetricLoop, principal: Principal, incident: dict[str, Any], locale: str,
+                         limit: int = 100) -> dict[str, str]:
+    """Incidents this one may duplicate: the others the user can see that are not duplicates
+    themselves; same metric first, then newest. ``INC-7`` → "INC-7 · 退款率 · 品类=家居 · 排查中"."""
+    from metricloop.api.scope import sees
+    from metricloop.workflow.lifecycle import STATE_LABELS
+
+    rows = [i for i in ml.workflow.list_incidents(limit=500) if i["id"] != incident["id"]
+            and i["status"] != "duplicate" and sees(ml, principal, i["metric"], i["slice"])]
+    rows.sort(key=lambda i: (i["metric"] != incident["metric"], -i["triggered_at"].timestamp()))
+    return {i["id"]: f"{i['id']} · {record_title(ml, i['metric'], i['slice'], locale)} · "
+                     f"{STATE_LABELS[i['status']].render(locale)}" for i in rows[:limit]}

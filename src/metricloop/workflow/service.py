@@ -51,6 +51,7 @@ from metricloop.store.workflow_models import (
     UsedActionToken,
 )
 from metricloop.workflow import lifecycle
+from metricloop.workflow.bands import bounded, metric_bounds
 from metricloop.workflow.grouping import (
     HELD_STATES,
     SILENCE_KINDS,
@@ -234,8 +235,9 @@ class WorkflowService:
         if not alerts:
             return report
         norm = [
-            AlertInput(**{**vars(a), "start": as_utc(a.start, self.tz), "end": as_utc(a.end, self.tz),
-                          "severity": normalize_severity(a.severity), "slice": dict(a.slice)})
+            AlertInput(**{**bounded(vars(a), metric_bounds(self.ml, a.metric)), "start": as_utc(a.start, self.tz),
+                          "end": as_utc(a.end, self.tz), "severity": normalize_severity(a.severity),
+                          "slice": dict(a.slice)})
             for a in alerts
         ]
         channels = self._channel_map()
@@ -682,8 +684,10 @@ class WorkflowService:
         return report
 
     # ------------------------------------------------------------------ human actions
-    def _get(self, s: Session, ref: str | int) -> Incident:
-        inc = s.get(Incident, parse_incident_id(ref))
+    def _get(self, s: Session, ref: str | int, *, lock: bool = False) -> Incident:
+        """The incident row; ``lock`` holds it (SELECT ... FOR UPDATE) until the transaction ends,
+        so two people acting at once are applied one after the other, each seeing the other's."""
+        inc = s.get(Incident, parse_incident_id(ref), with_for_update=lock)
         if inc is None:
             raise NotFoundError(f"no incident {ref}", zh=f"没有事件 {ref}")
         return inc
@@ -696,7 +700,7 @@ class WorkflowService:
         dup = parse_incident_id(duplicate_of) if duplicate_of is not None else None
         channels = self._channel_map()
         with self.ml.store.session() as s:
-            inc = self._get(s, ref)
+            inc = self._get(s, ref, lock=True)
             self._apply(s, inc, action, actor=actor, now=now, comment=comment, dup=dup, channels=channels)
             return self._incident_dict(inc)
 
@@ -804,7 +808,7 @@ class WorkflowService:
         note = comment or ("resolved from a chat link" if claim.action == "resolve" else None)
         channels = self._channel_map()
         with self.ml.store.session() as s:
-            inc = self._get(s, claim.incident_id)
+            inc = self._get(s, claim.incident_id, lock=True)
             s.add(UsedActionToken(jti=claim.jti, expires_at=claim.expires_at, used_at=now))
             try:
                 s.flush()  # the primary key on jti: of two simultaneous clicks, one wins

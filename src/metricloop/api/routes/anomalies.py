@@ -23,6 +23,7 @@ from metricloop.detect.service import AnomalyRecord
 from metricloop.service import MetricLoop
 from metricloop.store.explain_models import Explanation
 from metricloop.store.workflow_models import IncidentAlert
+from metricloop.workflow.bands import metric_bounds
 from metricloop.workflow.service import incident_ref
 
 router = APIRouter(prefix="/api/v1", tags=["anomalies"], responses=ERROR_RESPONSES)
@@ -33,7 +34,8 @@ Label = Literal["confirmed", "expected", "false_alarm", "new_normal", "none"]
 
 
 def out(ml: MetricLoop, a: AnomalyRecord, locale: str) -> AnomalyOut:
-    return AnomalyOut.of(a, ml.project.tz, locale, scope.metric_label(ml, a.metric, locale))
+    return AnomalyOut.of(a, ml.project.tz, locale, scope.metric_label(ml, a.metric, locale),
+                         metric_bounds(ml, a.metric))
 
 
 @router.get("/anomalies", response_model=Page[AnomalyOut])

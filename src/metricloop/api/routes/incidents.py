@@ -44,6 +44,7 @@ from metricloop.service import MetricLoop
 from metricloop.store.explain_models import Explanation
 from metricloop.store.workflow_models import ActionItem, Review
 from metricloop.workflow import lifecycle
+from metricloop.workflow.bands import bounded, metric_bounds
 from metricloop.workflow.service import incident_ref
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=ERROR_RESPONSES)
@@ -145,7 +146,8 @@ def detail(ml: MetricLoop, inc: Mapping[str, Any], locale: str) -> IncidentDetai
     base = summary(ml, inc, locale, now)
     return IncidentDetail(
         **base.model_dump(),
-        alerts=[AlertOut(**_times(a, tz, ("start", "end"))) for a in inc["alerts"]],
+        alerts=[AlertOut(**_times(bounded(a, metric_bounds(ml, a["metric"])), tz, ("start", "end")))
+                for a in inc["alerts"]],
         timeline=[TimelineEntry(**_times(e, tz, ("at",)), actor_name=scope.person_name(ml, e["actor"]))
                   for e in inc["audit"]],
         actions=[ActionItemOut.of(a, tz, scope.person_name(ml, a["owner"]) if a["owner"] else None)

@@ -30,6 +30,7 @@ from metricloop.detect.monitor import MonitorSpec
 from metricloop.detect.monitors import MonitorDef, definition
 from metricloop.errors import ConfigError, NotFoundError
 from metricloop.service import MetricLoop
+from metricloop.workflow.bands import bounded_backtest, metric_bounds
 
 router = APIRouter(prefix="/api/v1", tags=["monitors"], responses=ERROR_RESPONSES)
 MonitorName = Path(min_length=1, max_length=128, description="Monitor name, e.g. gmv_by_channel.")
@@ -134,6 +135,7 @@ def backtest(body: BacktestRequest, request: Request, principal: Principal = Dep
     start, end = body.start or start, body.end or end
     out = ml.detection.backtest(target, start, end, max_series=body.max_series,
                                 locale=reader_locale(request, principal))
+    out = bounded_backtest(out, metric_bounds(ml, spec.metric))  # a rate's band within 0–100 %
     for key in ("start", "end", "data_until"):  # project wall clock → aware times in the API
         if isinstance(out.get(key), dt.datetime) and out[key].tzinfo is None:
             out[key] = out[key].replace(tzinfo=ml.project.tz)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricloop.detect.service import AnomalyRecord
+from metricloop.workflow.bands import Bounds, bounded
 
 LabelName = Literal["confirmed", "expected", "false_alarm", "new_normal"]
 
@@ -54,8 +55,9 @@ class AnomalyOut(BaseModel):
     label: str | None = Field(description="Feedback: confirmed | expected | false_alarm | new_normal.")
 
     @classmethod
-    def of(cls, a: AnomalyRecord, tz: dt.tzinfo, locale: str, metric_label: str) -> AnomalyOut:
-        d = a.to_dict(locale)
+    def of(cls, a: AnomalyRecord, tz: dt.tzinfo, locale: str, metric_label: str,
+           bounds: Bounds | None = None) -> AnomalyOut:
+        d = bounded(a.to_dict(locale), bounds)  # a rate's band within 0–100 %
         for k in ("start", "end", "peak"):
             d[k] = local_time(d[k], tz)
         d.pop("spec_hash", None)

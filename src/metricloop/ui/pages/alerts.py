@@ -14,6 +14,7 @@ from metricloop.errors import MetricLoopError
 from metricloop.store.workflow_models import IncidentAlert
 from metricloop.ui.data import SEVERITY_COLOR, local_time, metric_value, slice_text
 from metricloop.ui.layout import PageContext, page, section_title
+from metricloop.workflow.bands import clamp, metric_bounds
 
 LABELS = ("confirmed", "expected", "false_alarm", "new_normal")
 LABEL_COLOR = {"confirmed": "red-7", "expected": "blue-grey-6", "false_alarm": "grey-7", "new_normal": "teal-7"}
@@ -74,8 +75,9 @@ def alerts_page(ctx: PageContext) -> None:
                                 when += f" – {local_time(ctx.ml, a.end)}"
                             value = ctx.t("actual_vs_expected", actual=metric_value(ctx.ml, a.metric, a.actual),
                                           expected=metric_value(ctx.ml, a.metric, a.expected))
-                            band = ctx.t("normal_range", lower=metric_value(ctx.ml, a.metric, a.lower),
-                                         upper=metric_value(ctx.ml, a.metric, a.upper)) if a.lower is not None else ""
+                            lo, up = (clamp(v, metric_bounds(ctx.ml, a.metric)) for v in (a.lower, a.upper))
+                            band = ctx.t("normal_range", lower=metric_value(ctx.ml, a.metric, lo),
+                                         upper=metric_value(ctx.ml, a.metric, up)) if lo is not None else ""
                             ui.label(f"{when} · {value}{' · ' + band if band else ''}").classes("text-xs text-gray-600")
                         inc = incidents.get(a.fingerprint)
                         if inc:

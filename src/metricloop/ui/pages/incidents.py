@@ -4,7 +4,9 @@ being done (actions, comments, timeline), the buttons to move it on, similar pas
 verification chart.
 
 Both read through the API's own functions (``api.routes.incidents``) so the UI and the API show
-the same incidents to the same user; records outside the user's rows are not found.
+the same incidents to the same user; records outside the user's rows are not found. The page
+can hand the incident to another person of owners.yaml (chosen by name) and close it as a
+duplicate of another incident the user can see.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from metricloop.ui.data import (
     STATUS_COLOR,
     change_tone,
     dimension_label,
+    duplicate_candidates,
     local_time,
     metric_value,
+    people_options,
     record_title,
     slice_text,
 )
@@ -128,7 +132,7 @@ def board_page(ctx: PageContext, owner: str | None = None, team: str | None = No
 # ---------------------------------------------------------------------------------- one incident
 EVENT_KEYS = {"opened", "alert", "transition", "assign", "escalate", "comment", "action", "ack_sla_breached",
               "resolve_sla_breached", "action_overdue", "review_overdue", "channel_broken", "dead",
-              "effect_verified", "review", "delivered", "fallback"}
+              "effect_verified", "review", "delivered", "fallback", "silence_ended"}
 
 
 def _event_line(ctx: PageContext, e: Any) -> str:
@@ -296,6 +300,46 @@ def incident_page(ctx: PageContext, incident_id: str) -> None:
         ui.notify(ctx.t("done_action", action=ctx.t("act_" + action)), type="positive")
         draw()
 
+    def reassign(owner: str | None) -> None:
+        if not owner:
+            return
+        try:
+            ctx.ml.workflow.assign(f"INC-{incident_id}", owner, actor=ctx.principal.username)
+        except MetricLoopError as exc:
+            ui.notify(exc.localized(ctx.locale), type="negative")
+            return
+        ui.notify(ctx.t("reassigned", name=scope.person_name(ctx.ml, owner)), type="positive")
+        draw()
+
+    def ask_duplicate(inc: IncidentDetail) -> None:
+        choices = duplicate_candidates(ctx.ml, ctx.principal, inc.model_dump(), ctx.locale)
+        with ui.dialog() as dialog, ui.card().classes("w-[560px]"):
+            ui.label(ctx.t("act_duplicate")).classes("text-lg font-semibold")
+            ui.label(ctx.t("duplicate_hint")).classes("text-sm text-gray-600")
+            target = ui.select(choices, label=ctx.t("duplicate_of"), with_input=True) \
+                .props('outlined data-testid="duplicate-of"').classes("w-full")
+            if not choices:
+                ui.label(ctx.t("no_other_incidents")).classes("text-sm text-gray-500")
+
+            def ok() -> None:
+                if not target.value:
+                    ui.notify(ctx.t("pick_incident"), type="warning")
+                    return
+                dialog.close()
+                try:
+                    ctx.ml.workflow.act(f"INC-{incident_id}", "duplicate", actor=ctx.principal.username,
+                                        duplicate_of=target.value)
+                except MetricLoopError as exc:
+                    ui.notify(exc.localized(ctx.locale), type="negative")
+                    return
+                ui.notify(ctx.t("done_action", action=ctx.t("act_duplicate")), type="positive")
+                draw()
+
+            with ui.row().classes("w-full justify-end"):
+                ui.button(ctx.t("cancel"), on_click=dialog.close).props("flat")
+                ui.button(ctx.t("confirm"), on_click=ok).props('data-testid="confirm-duplicate"')
+        dialog.open()
+
     def ask_comment(action: str) -> None:
         with ui.dialog() as dialog, ui.card().classes("w-[460px]"):
             ui.label(ctx.t("act_" + action)).classes("text-lg font-semibold")
@@ -321,6 +365,7 @@ def incident_page(ctx: PageContext, incident_id: str) -> None:
             return
         with body:
             _header(ctx, inc, act, ask_comment)
+            _handover(ctx, inc, reassign, ask_duplicate)
             with ui.row().classes("w-full gap-4 items-start no-wrap"):
                 with ui.column().classes("grow gap-4 min-w-0"):
                     _what(ctx, inc)
@@ -368,6 +413,24 @@ def _header(ctx: PageContext, inc: IncidentDetail, act: Any, ask_comment: Any) -
             ui.button(ctx.t("write_review"), icon="edit_note",
                       on_click=lambda: ui.navigate.to(f"/reviews/{inc.number}")) \
                 .props('color=green-8 data-testid="open-review"')
+
+
+def _handover(ctx: PageContext, inc: IncidentDetail, reassign: Any, ask_duplicate: Any) -> None:
+    """Hand the incident to another person of owners.yaml (by name), or close it as a duplicate."""
+    if not ctx.principal.can(Action.incident_act) or inc.status in ("closed", "false_positive", "duplicate"):
+        if inc.duplicate_of:
+            ui.link(ctx.t("duplicate_of_link", ref=inc.duplicate_of),
+                    f"/incidents/{inc.duplicate_of.removeprefix('INC-')}").props('data-testid="duplicate-link"')
+        return
+    people = people_options(ctx.ml, ctx.locale)
+    with ui.row().classes("items-center gap-2"):
+        owner = ui.select(people, value=inc.owner if inc.owner in people else None, label=ctx.t("reassign_to"),
+                          with_input=True).props('dense outlined data-testid="reassign-owner"').classes("w-56")
+        ui.button(ctx.t("reassign"), icon="forward_to_inbox", on_click=lambda: reassign(owner.value)) \
+            .props('outline dense data-testid="reassign"')
+        if "duplicate" in inc.allowed_actions:
+            ui.button(ctx.t("act_duplicate"), icon="content_copy", on_click=lambda: ask_duplicate(inc)) \
+                .props('outline dense color=grey-8 data-testid="act-duplicate"')
 
 
 def _what(ctx: PageContext, inc: IncidentDetail) -> None:

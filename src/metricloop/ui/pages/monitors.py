@@ -17,6 +17,7 @@ from metricloop.detect.monitors import definition
 from metricloop.errors import MetricLoopError
 from metricloop.service import MetricLoop
 from metricloop.ui.layout import PageContext, page, section_title
+from metricloop.workflow.bands import bounded_backtest, metric_bounds
 
 NEW = "__new__"
 TEMPLATE = """name: my_monitor
@@ -63,7 +64,8 @@ def backtest_as(ml: MetricLoop, principal: Principal, text: str, locale: str) ->
         spec = ml.detection.validate(text)
         ml.access.require_metric(principal, spec.metric)
         start, end = default_window(ml, spec)
-        return ml.detection.backtest(spec, start, end, max_series=8, locale=locale)
+        result = ml.detection.backtest(spec, start, end, max_series=8, locale=locale)
+        return bounded_backtest(result, metric_bounds(ml, spec.metric))  # a rate's band within 0–100 %
 
 
 def backtest_options(ctx: PageContext, result: dict[str, Any], index: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from metricloop.catalog.models import Grain
 from metricloop.engine.compiler import shift_by
-from metricloop.engine.query import MetricQuery
+from metricloop.engine.filters import slice_filter
 from metricloop.errors import MetricLoopError
 
 if TYPE_CHECKING:
@@ -54,13 +54,6 @@ class PassSummary:
         return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in vars(self).items()}
 
 
-def _where_of(slice_: dict[str, str]) -> str | None:
-    """A filter for a slice, built with the filter language's own quoting."""
-    if not slice_:
-        return None
-    return " and ".join(f"{k} = '{str(v).replace(chr(39), chr(39) * 2)}'" for k, v in sorted(slice_.items()))
-
-
 def explain_event(ml: MetricLoop, event: AnomalyRecord) -> dict[str, Any] | None:
     """Explain one anomaly over its window (vs the same window last week); store it with the event."""
     cached = ml.explain.for_anomaly(event.fingerprint)
@@ -76,7 +69,7 @@ def explain_event(ml: MetricLoop, event: AnomalyRecord) -> dict[str, Any] | None
             end=end,
             vs="last_week",
             by=dims or None,
-            where=_where_of(event.slice),
+            where=slice_filter(event.slice),
             anomaly_fingerprint=event.fingerprint,
         )
     except MetricLoopError as exc:  # an explanation is a bonus; the alert goes out without it
@@ -205,22 +198,6 @@ def _overlaps(inc: dict[str, Any], truth: dict[str, Any], tz: dt.tzinfo) -> bool
     return bool(w0 <= t1 + dt.timedelta(days=1) and w1 >= t0 - dt.timedelta(hours=1))
 
 
-def _series(
-    ml: MetricLoop, inc: dict[str, Any], around: dt.datetime
-) -> tuple[list[float], list[float], list[dt.datetime]]:
-    """Hourly actual vs same-hour-last-week for the incident's slice: the counterfactual to verify against."""
-    where = _where_of(inc.get("slice") or {})
-    lo, hi = around - dt.timedelta(days=1), around + dt.timedelta(days=2)
-
-    def rows(a: dt.datetime, b: dt.datetime) -> dict[dt.datetime, float]:
-        q = MetricQuery(metrics=[inc["metric"]], grain=Grain.hour, start=a, end=b, where=where)
-        return {r["metric_time__hour"]: r[inc["metric"]] for r in ml.query(q).rows() if r[inc["metric"]] is not None}
-
-    now, before = rows(lo, hi), rows(lo - dt.timedelta(days=7), hi - dt.timedelta(days=7))
-    ts = [t for t in sorted(now) if t - dt.timedelta(days=7) in before]
-    return [now[t] for t in ts], [before[t - dt.timedelta(days=7)] for t in ts], ts
-
-
 def demo_story(ml: MetricLoop, *, progress: Progress | None = None) -> dict[str, int]:
     """Owners answer the demo's incidents: ack, act, verify, review — with the times they would have.
 
@@ -283,18 +260,8 @@ def demo_story(ml: MetricLoop, *, progress: Progress | None = None) -> dict[str,
                 now=resolved_at,
                 comment=f"已修复：{desc.get('zh-CN', '')} / fixed: {desc.get('en', '')}",
             )
-            actual, expected, ts = _series(ml, inc, fixed_at)
-            if len(ts) >= 6:
-                ml.review.verify(
-                    ref,
-                    actual,
-                    expected,
-                    ts,
-                    fixed_at,
-                    action_id=action["id"],
-                    actor=owner,
-                    now=resolved_at + dt.timedelta(hours=20),
-                )
+            ml.review.verify_from_data(ref, effective_at=fixed_at, action_id=action["id"], actor=owner,
+                                       now=resolved_at + dt.timedelta(hours=20))
             review_at = resolved_at + dt.timedelta(days=1)
             ml.review.edit(
                 ref, "summary", f"{desc.get('zh-CN', '')}\n\n{desc.get('en', '')}", actor=owner, now=review_at

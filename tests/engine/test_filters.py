@@ -107,3 +107,12 @@ def test_any_text_either_parses_into_the_ast_or_is_rejected(text: str) -> None:
     # every column in the generated SQL is one the resolver produced; no statement keywords leak through
     assert {c.table for c in out.find_all(exp.Column)} == {"t"}
     assert not list(out.find_all(exp.Select, exp.Subquery, exp.Anonymous))
+
+
+def test_a_slice_becomes_a_filter_that_parses_back_to_its_values() -> None:
+    from metricloop.engine.filters import slice_filter
+
+    text = slice_filter({"region": "华东", "store": "O'Brien's"})
+    assert text == "region = '华东' and store = 'O''Brien''s'"
+    assert parse_filter(text).root == And((Compare("region", "=", "华东"), Compare("store", "=", "O'Brien's")))
+    assert slice_filter({}) is None

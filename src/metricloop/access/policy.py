@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from metricloop.access.roles import Role, allowed
 from metricloop.catalog.catalog import Catalog, available_dimensions
+from metricloop.engine.filters import quote
 from metricloop.engine.query import MetricQuery
 from metricloop.errors import PermissionDenied
 
@@ -115,7 +116,7 @@ class Principal:
                     f"'{self.username}'; ask an administrator",
                     zh=f"行级策略 '{p.name}' 按 '{p.attribute}' 限制数据，但用户 '{self.username}' 未设置该属性，"
                        "请联系管理员")
-            quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+            quoted = ", ".join(quote(v) for v in sorted(values))
             out.append(f"{p.dimension} in ({quoted})")
         return tuple(out)
 

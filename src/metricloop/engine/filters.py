@@ -28,7 +28,7 @@ itself and values into SQL literals. A user's text never reaches SQL as text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Union
 
@@ -341,6 +341,16 @@ class _Parser:
 def parse_filter(text: str) -> Filter:
     """Parse filter text into an AST; raise FilterSyntaxError saying what was expected where."""
     return Filter(_Parser(text).parse(), text)
+
+
+def quote(value: object) -> str:
+    """A value as a filter-language text literal (quotes doubled): what :func:`parse_filter` reads back."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def slice_filter(slice_: Mapping[str, object]) -> str | None:
+    """``{"region": "华东", "channel": "app"}`` → ``channel = 'app' and region = '华东'`` (None for no slice)."""
+    return " and ".join(f"{k} = {quote(v)}" for k, v in sorted(slice_.items())) or None
 
 
 def combine(filters: list[Filter]) -> Filter | None:

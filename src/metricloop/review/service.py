@@ -127,6 +127,7 @@ class ReviewService:
         Queries run as the acting user (row policies apply). Chart-ready: ``{"timestamps",
         "actual", "expected", "effective_at"}`` with naive project-local ISO times."""
         from metricloop.catalog.models import Grain
+        from metricloop.engine.filters import slice_filter
         from metricloop.engine.query import MetricQuery
 
         tz = self.wf.tz
@@ -136,8 +137,7 @@ class ReviewService:
             around = max(done) if done else inc["resolved_at"] or inc["window_end"]
         assert around is not None
         local = as_utc(around, tz).astimezone(tz).replace(tzinfo=None, minute=0, second=0, microsecond=0)
-        where = " and ".join(f"{k} = '{str(v).replace(chr(39), chr(39) * 2)}'"
-                             for k, v in sorted((inc["slice"] or {}).items())) or None
+        where = slice_filter(inc["slice"] or {})
         metric = inc["metric"]
         key = "metric_time__hour"
 

@@ -14,11 +14,10 @@ import pytest
 import yaml
 
 from metricloop.catalog.catalog import build_catalog
-from metricloop.engine.compiler import Compiler
-from metricloop.engine.query import MetricQuery
-from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse
+from metricloop.engine.warehouse import DuckDBWarehouse
 from metricloop.errors import DefinitionError
 from metricloop.yamlio import Document
+from tests.engine.backends import run, same_rows_as_duckdb
 
 MODELS = """
 semantic_models:
@@ -90,9 +89,6 @@ def duck(rows: dict[str, list[Any]]) -> Iterator[DuckDBWarehouse]:
     wh.close()
 
 
-def run(catalog: Any, wh: Any, dialect: str = "duckdb", **kw: Any) -> list[dict[str, Any]]:
-    return wh.execute(Compiler(catalog, dialect).compile(MetricQuery(**kw)).sql).to_pylist()
-
 
 def credited(rows: dict[str, list[Any]], days: int | None, same_session: bool = False) -> list[tuple[Any, Any]]:
     """(the visit credited, the buy) for every buy that has a visit to be credited to."""
@@ -160,23 +156,10 @@ def _copy(rows: dict[str, list[Any]], url: str) -> None:
     engine.dispose()
 
 
-def _norm(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [tuple(round(x, 6) if isinstance(x, float) else x for x in r.values()) for r in rows]
-
-
-def _same_rows_as_duckdb(catalog: Any, duck: DuckDBWarehouse, url: str) -> None:
-    other = SQLAlchemyWarehouse(url)
-    try:
-        for q in QUERIES:
-            assert _norm(run(catalog, other, other.dialect, **q)) == _norm(run(catalog, duck, **q)), q
-    finally:
-        other.close()
-
-
 @pytest.mark.postgres
 def test_postgres_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows: Any, fresh_postgres_url: str) -> None:
     _copy(rows, fresh_postgres_url)
-    _same_rows_as_duckdb(catalog, duck, fresh_postgres_url)
+    same_rows_as_duckdb(catalog, duck, fresh_postgres_url, QUERIES)
 
 
 
@@ -184,4 +167,4 @@ def test_postgres_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows:
 @pytest.mark.mariadb
 def test_mariadb_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows: Any, mariadb_db: str) -> None:
     _copy(rows, mariadb_db)
-    _same_rows_as_duckdb(catalog, duck, mariadb_db)
+    same_rows_as_duckdb(catalog, duck, mariadb_db, QUERIES)

@@ -23,9 +23,10 @@ from metricloop.catalog.catalog import build_catalog
 from metricloop.catalog.models import Grain
 from metricloop.engine.compiler import Compiler, floor_to_grain
 from metricloop.engine.query import MetricQuery
-from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse
+from metricloop.engine.warehouse import DuckDBWarehouse
 from metricloop.errors import DefinitionError, QueryError, UnsupportedError
 from metricloop.yamlio import Document
+from tests.engine.backends import run, same_rows_as_duckdb
 
 MODELS = """
 time_spines:
@@ -130,9 +131,6 @@ def duck(rows: dict[str, list[Any]]) -> Iterator[DuckDBWarehouse]:
     yield wh
     wh.close()
 
-
-def run(catalog: Any, wh: Any, dialect: str = "duckdb", **kw: Any) -> list[dict[str, Any]]:
-    return wh.execute(Compiler(catalog, dialect).compile(MetricQuery(**kw)).sql).to_pylist()
 
 
 def daily(rows: dict[str, list[Any]]) -> dict[dt.datetime, float]:
@@ -350,32 +348,10 @@ def _copy(rows: dict[str, list[Any]], url: str) -> None:
     engine.dispose()
 
 
-def _norm(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    def v(x: Any) -> Any:
-        if isinstance(x, float):
-            return round(x, 6)
-        if isinstance(x, dt.date) and not isinstance(x, dt.datetime):
-            return dt.datetime(x.year, x.month, x.day)
-        return x
-
-    return [tuple(v(x) for x in r.values()) for r in rows]
-
-
-def _same_rows_as_duckdb(catalog: Any, duck: DuckDBWarehouse, url: str) -> None:
-    other = SQLAlchemyWarehouse(url)
-    try:
-        for q in QUERIES:
-            want = _norm(run(catalog, duck, **q))
-            got = _norm(run(catalog, other, other.dialect, **q))
-            assert got == want, f"{other.dialect} differs from duckdb for {q}"
-    finally:
-        other.close()
-
-
 @pytest.mark.postgres
 def test_postgres_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows: Any, fresh_postgres_url: str) -> None:
     _copy(rows, fresh_postgres_url)
-    _same_rows_as_duckdb(catalog, duck, fresh_postgres_url)
+    same_rows_as_duckdb(catalog, duck, fresh_postgres_url, QUERIES)
 
 
 
@@ -383,4 +359,4 @@ def test_postgres_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows:
 @pytest.mark.mariadb
 def test_mariadb_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows: Any, mariadb_db: str) -> None:
     _copy(rows, mariadb_db)
-    _same_rows_as_duckdb(catalog, duck, mariadb_db)
+    same_rows_as_duckdb(catalog, duck, mariadb_db, QUERIES)

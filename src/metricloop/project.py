@@ -57,6 +57,11 @@ class StateConfig(BaseModel):
     )
 
 
+def as_utc(t: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """Naive times are wall-clock in the project timezone; everything is stored in UTC."""
+    return (t.replace(tzinfo=tz) if t.tzinfo is None else t).astimezone(dt.UTC)
+
+
 class TableSpec(BaseModel):
     """Data-quality expectations for one warehouse table, checked after every load."""
 

@@ -33,7 +33,7 @@ from metricloop.ingest.loader import (
     load_records,
     records_from_json,
 )
-from metricloop.project import Project
+from metricloop.project import Project, as_utc
 from metricloop.secrets import resolve_env
 from metricloop.store import Store
 from metricloop.store.models import IngestLoad, IngestReject, TableCheck
@@ -336,7 +336,9 @@ class MetricLoop:
                 .limit(1)
             ).first()
             row.status, row.rows_loaded, row.rows_rejected = result.status, result.rows_loaded, result.rows_rejected
-            row.time_column, row.max_event_time = result.time_column, _as_utc(result.max_event_time, self.project)
+            newest = result.max_event_time  # project-local wall clock in the warehouse
+            row.time_column = result.time_column
+            row.max_event_time = as_utc(newest, self.project.tz) if newest else None
             row.finished_at = dt.datetime.now(dt.UTC)
             for r in result.rejects:
                 s.add(
@@ -419,10 +421,3 @@ class MetricLoop:
                 .limit(1)
             ).first()
         return t.astimezone(self.project.tz).replace(tzinfo=None) if t else None
-
-
-def _as_utc(value: dt.datetime | None, project: Project) -> dt.datetime | None:
-    """Event times in the warehouse are project-local wall-clock times; store them as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=project.tz) if value.tzinfo is None else value

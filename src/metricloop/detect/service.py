@@ -58,6 +58,7 @@ from metricloop.errors import (
     NotFoundError,
 )
 from metricloop.i18n import Text
+from metricloop.project import as_utc
 from metricloop.secrets import redact
 from metricloop.store.detect_models import Anomaly, AnomalyLabel, DetectionRun, MonitorRevision
 from metricloop.store.models import utcnow
@@ -797,9 +798,7 @@ class DetectionService:
         return t.astimezone(self.tz).replace(tzinfo=None) if t.tzinfo else t
 
     def _utc(self, t: dt.datetime | None) -> dt.datetime | None:
-        if t is None:
-            return None
-        return (t.replace(tzinfo=self.tz) if t.tzinfo is None else t).astimezone(dt.UTC)
+        return None if t is None else as_utc(t, self.tz)
 
     def _local(self, t: dt.datetime | None) -> dt.datetime:
         assert t is not None

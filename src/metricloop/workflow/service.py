@@ -37,7 +37,7 @@ from metricloop.notify.outbox import DbUsedTokens, broken_channels, enqueue, mes
 from metricloop.notify.policy import RetryPolicy
 from metricloop.notify.senders import Notifier
 from metricloop.notify.tokens import action_url, make_action_token, verify_action_token
-from metricloop.project import parse_duration
+from metricloop.project import as_utc, parse_duration
 from metricloop.secrets import register
 from metricloop.store.detect_models import Anomaly
 from metricloop.store.workflow_models import (
@@ -87,11 +87,6 @@ MSG = {
     "retriggered": Text(en="acknowledged, but no progress in time: back to triggered",
                         zh="已确认但未在时限内推进，事件重新触发"),
 }
-
-
-def as_utc(t: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    """Naive times are wall-clock in the project timezone; everything is stored in UTC."""
-    return (t.replace(tzinfo=tz) if t.tzinfo is None else t).astimezone(UTC)
 
 
 def parse_incident_id(ref: str | int) -> int:

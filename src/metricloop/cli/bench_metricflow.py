@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from metricloop.bench import metricflow as mf
 from metricloop.cli.bench import bench_app
 from metricloop.cli.render import emit
 from metricloop.errors import ConfigError
@@ -20,6 +19,8 @@ def bench_metricflow(
     cases: bool = typer.Option(False, "--cases", help="Also list every case (table/csv)."),
 ) -> None:
     """Pass / fail / unsupported per case, file and tier, and the overall pass rate."""
+    from metricloop.bench import metricflow as mf  # pandas & jinja load only when the benchmark runs
+
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(
             f"--format {fmt!r}: expected table, csv or json", zh=f"--format {fmt!r}：应为 table、csv 或 json"

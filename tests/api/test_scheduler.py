@@ -154,19 +154,24 @@ def test_two_worker_processes_share_jobs_without_running_any_twice(tmp_path: Pat
     cmd = [sys.executable, "-c", "from metricloop.cli.main import main; main()",
            "serve", "--worker", "--project", str(root)]
     workers = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    died = False
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             lines = ticks.read_text(encoding="utf-8").splitlines()
             if len(lines) >= 40 and len({ln.split()[1] for ln in lines}) == 2:
                 break
-            assert all(w.poll() is None for w in workers), [w.stdout.read().decode() for w in workers if w.stdout]
+            if any(w.poll() is not None for w in workers):
+                died = True
+                break
             time.sleep(0.5)
     finally:
         for w in workers:
-            w.send_signal(signal.SIGTERM)
-        for w in workers:
-            w.wait(30)
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        # read the output only once every worker has stopped: reading a live worker's pipe blocks
+        output = [w.communicate(timeout=30)[0].decode(errors="replace") for w in workers]
+    assert not died, output
     lines = ticks.read_text(encoding="utf-8").splitlines()
     # job name is not in the line; due times are per job, so count (due, job) through the runs table
     engine = sa.create_engine(fresh_postgres_url)

@@ -101,10 +101,16 @@ class Scheduler:
         self._last_sync = time.monotonic()
 
     def _insert_missing(self, now: dt.datetime) -> None:
-        try:
-            self.sync_jobs(now)
-        except sa.exc.IntegrityError:  # another worker inserted the same job first
-            self.sync_jobs(now)
+        """Sync the job rows; workers starting together race for the same rows (a duplicate
+        insert, or a deadlock between their updates on PostgreSQL): the loser syncs again."""
+        for attempt in range(3):
+            try:
+                self.sync_jobs(now)
+                return
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     # ------------------------------------------------------------------ claims
     def claim_due(self, now: dt.datetime | None = None, limit: int | None = None) -> list[Claim]:

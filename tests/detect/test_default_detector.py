@@ -123,3 +123,20 @@ def test_no_score_in_the_warm_up_and_one_alert_per_incident() -> None:
     assert not (det.score[:, : p.warmup] > 0).any()
     assert np.flatnonzero(det.flagged[0, 850:1100]).tolist() == [50]
     assert np.flatnonzero(det.flagged[1, 850:1100]).tolist() == [50]
+
+
+def test_a_huge_incident_does_not_hide_the_next_smaller_one() -> None:
+    """A 10x outage spike, then two weeks later a 3x spike: both alert (record_step).
+
+    Without the step limit the first spike becomes the remembered worst surprise and the second,
+    obviously abnormal, stays below it for weeks.
+    """
+    values, ts = _business_hours(n_series=1, weeks=8, seed=5)
+    first, second = 24 * 7 * 4 + 24 * 2 + 14, 24 * 7 * 6 + 24 * 2 + 14
+    values[0, first] *= 10.0
+    values[0, second] *= 3.0
+    batch = SeriesBatch(values=values, timestamps=ts, grain="hour")
+    det = run_detector(batch, "default")
+    assert det.flagged[0, first] and det.flagged[0, second]
+    blind = run_detector(batch, "default", {"record_step": None})
+    assert blind.flagged[0, first] and not blind.flagged[0, second]

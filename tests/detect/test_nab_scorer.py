@@ -97,3 +97,19 @@ def test_published_subset_scores_add_up_to_the_scoreboard() -> None:
         for profile, value in whole.items():
             assert value == pytest.approx(published[det][profile], abs=0.01), (det, profile)
     assert nab.published_subset_scores(ROOT, "no_such_detector", names) is None
+
+
+def test_default_scores_of_a_file_do_not_depend_on_the_other_files_scored_with_it() -> None:
+    """Files are batched by warm-up and seasonal layout: scoring a file with others (an irregular
+    one without a weekly cycle, a short one, a long one) gives exactly its scores alone, and a
+    short file starts scoring when NAB's probation ends, not after the 300-point warm-up."""
+    names = ["realTraffic/TravelTime_451.csv", "realTraffic/speed_7578.csv", "realKnownCause/nyc_taxi.csv"]
+    files = nab.load_corpus(ROOT, names)
+    together = nab.default_detector_scores(files)
+    for f in files:
+        alone = nab.default_detector_scores([f])[f.name]
+        np.testing.assert_array_equal(together[f.name], alone)
+    short = next(f for f in files if f.name == "realTraffic/speed_7578.csv")
+    probation = nab.probation_length(short.n)
+    assert probation < 300
+    assert together[short.name][probation:300].max() > 0

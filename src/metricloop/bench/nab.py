@@ -388,22 +388,33 @@ def default_detector_scores(
 ) -> dict[str, NDArray[np.float64]]:
     """Anomaly scores of the default detector for every file (one configuration for all).
 
-    The files are stacked into one batch padded with NaN at the end; the detector is causal, so
-    padding after a file's last row cannot change that file's scores.
+    NAB hands every detector the file's probation period as its learning time, so the warm-up
+    is ``min(warmup, probation)``: a short file starts scoring when NAB starts counting, a long
+    one keeps the configured warm-up. Files with the same warm-up are stacked into one batch
+    padded with NaN at the end; the detector is causal, so padding after a file's last row
+    cannot change that file's scores.
     """
     from metricloop.detect.detectors.default import DefaultParams, seasonal_phase, streaming_scores
     from metricloop.detect.registry import parse_params
 
-    p = parse_params("default", dict(params or {}))
+    base = dict(params or {})
+    p = parse_params("default", base)
     assert isinstance(p, DefaultParams)
-    width = max(f.n for f in files)
-    values = np.full((len(files), width), np.nan)
-    phase = np.zeros((len(files), width), dtype=np.int64)
-    period = 1
-    for i, f in enumerate(files):
-        values[i, : f.n] = f.values
-        ph, per = seasonal_phase(f.timestamps)
-        phase[i, : f.n] = ph
-        period = max(period, per)
-    score = streaming_scores(values, p, phase, period)["score"]
-    return {f.name: score[i, : f.n] for i, f in enumerate(files)}
+    # one batch per (warm-up, seasonal phase layout): a daily file's day-of-week must not be
+    # read as another file's hour-of-week
+    groups: dict[tuple[int, int], list[tuple[NabFile, NDArray[np.int64]]]] = {}
+    for f in files:
+        ph, period = seasonal_phase(f.timestamps)
+        key = (min(p.warmup, max(probation_length(f.n), 10)), period)
+        groups.setdefault(key, []).append((f, ph))
+    out: dict[str, NDArray[np.float64]] = {}
+    for (warmup, period), members in groups.items():
+        width = max(f.n for f, _ in members)
+        values = np.full((len(members), width), np.nan)
+        phase = np.zeros((len(members), width), dtype=np.int64)
+        for i, (f, ph) in enumerate(members):
+            values[i, : f.n] = f.values
+            phase[i, : f.n] = ph
+        score = streaming_scores(values, p.model_copy(update={"warmup": warmup}), phase, period)["score"]
+        out.update({f.name: score[i, : f.n] for i, (f, _) in enumerate(members)})
+    return {f.name: out[f.name] for f in files}

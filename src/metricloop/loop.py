@@ -146,6 +146,7 @@ def _workflow_step(
         summary.messages_failed += dr.dead
     tr = ml.workflow.tick(now=now)
     summary.timers_fired += sum(tr.fired.values())
+    summary.incidents_opened += len(tr.opened)  # alerts held by a silence that ended, now incidents
 
 
 def backfill(
@@ -195,6 +196,8 @@ def _overlaps(inc: dict[str, Any], truth: dict[str, Any], tz: dt.tzinfo) -> bool
     w0, w1 = inc["window_start"], inc["window_end"]
     if isinstance(w0, dt.datetime) and w0.tzinfo is not None:
         w0, w1 = w0.astimezone(tz).replace(tzinfo=None), w1.astimezone(tz).replace(tzinfo=None)
+    if isinstance(w1, dt.datetime) and w0.time() == w1.time() == dt.time(0):
+        w1 += dt.timedelta(days=1)  # a daily window's end is the start of its last day: cover that day
     return bool(w0 <= t1 + dt.timedelta(days=1) and w1 >= t0 - dt.timedelta(hours=1))
 
 

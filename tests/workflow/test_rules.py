@@ -156,8 +156,9 @@ def test_detector_severities_map_onto_notification_severities() -> None:
 
 # ------------------------------------------------------------------------------ bands
 def test_a_rate_band_is_clamped_to_0_100_percent_a_change_or_an_amount_is_not(owners_path: Path) -> None:
+    from metricloop.catalog.bounds import RATE, bounds_of
     from metricloop.catalog.catalog import load_catalog
-    from metricloop.workflow.bands import RATE, bounded, bounds_of
+    from metricloop.workflow.bands import bounded
 
     catalog = load_catalog(owners_path.parent)
     assert bounds_of(catalog.metric("payment_success_rate")) == RATE

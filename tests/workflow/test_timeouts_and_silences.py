@@ -5,10 +5,12 @@ set in owners.yaml — on a real state store (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
 
+from metricloop import loop
 from metricloop.errors import DefinitionError
 from metricloop.service import MetricLoop
 from metricloop.workflow.owners import load_owners
@@ -115,6 +117,24 @@ def test_a_silenced_anomaly_that_outlasts_its_silence_becomes_an_incident_when_t
     assert rep2.updated == [inc["number"]]
     states = {a["fingerprint"]: a["state"] for a in ml.workflow.incident(inc["id"])["alerts"]}
     assert states == {"p1": "active", "p2": "active"}
+
+
+def test_a_loop_pass_counts_the_incidents_a_silence_releases(project: Path) -> None:
+    """``metricloop run`` reports incidents opened by the pass's timers (a silence that ended),
+    not only those opened by the pass's own anomalies."""
+    shutil.rmtree(project / "monitors")  # no warehouse here: the pass has timers to fire, nothing to detect
+    ml = MetricLoop.open(project)
+    try:
+        ml.workflow.add_silence(starts_at=T0 - H, ends_at=T0 + 5 * H, actor="zhao.lei",
+                                metric="payment_success_rate", kind="maintenance")
+        held = ml.workflow.process([alert("p1", "payment_success_rate", {"province": "广东"}, hours=8)], now=T0 + H)
+        assert (held.silenced, held.opened) == (1, [])
+        summary = loop.run_pass(ml, T0 + 5 * H, explain=False, notify=False)
+    finally:
+        ml.close()
+    assert (summary.anomalies, summary.failed_monitors) == (0, [])
+    assert summary.incidents_opened == 1 and summary.timers_fired >= 1
+    assert summary.to_dict()["incidents_opened"] == 1
 
 
 def test_an_anomaly_that_started_in_a_past_silence_and_goes_on_is_not_muted_forever(ml: MetricLoop) -> None:

@@ -102,6 +102,18 @@ def _holidays(spec: MonitorSpec, batch: SeriesBatch) -> tuple[NoiseSpec, np.ndar
     return noise, np.isin(days_axis, np.array(noise.holidays, dtype="datetime64[D]"))
 
 
+def _bounded(det: Detection, never_negative: np.ndarray, bounds: tuple[float, float] | None) -> Detection:
+    """``det`` with its band inside what the series can take: not below 0 where the series has
+    never been negative, within ``bounds`` (expected, lower, upper; NaN stays NaN)."""
+    with np.errstate(invalid="ignore"):
+        lower = np.where(never_negative & (det.lower < 0), 0.0, det.lower)
+    if bounds is None:
+        return replace(det, lower=lower)
+    lo, hi = bounds
+    return replace(det, expected=np.clip(det.expected, lo, hi), lower=np.clip(lower, lo, hi),
+                   upper=np.clip(det.upper, lo, hi))
+
+
 def evaluate_monitor(
     spec: MonitorSpec,
     batch: SeriesBatch,
@@ -109,12 +121,15 @@ def evaluate_monitor(
     polarity: Polarity | str | None = None,
     feedback: Iterable[Feedback] = (),
     external_parents: Sequence[AnomalyEvent] = (),
+    bounds: tuple[float, float] | None = None,
 ) -> MonitorRun:
     """Run the monitor's detectors on ``batch`` and turn the verdict into events.
 
     ``feedback`` (labels of past events) is applied before detection: confirmed anomalies are
     masked out of baselines, new-normal labels restart baselines, false alarms widen the band.
     Holidays (``noise.holidays``, ``calendars``, ``yearly``) are muted and kept out of baselines.
+    ``bounds`` are the values the metric can take (a rate: 0–1): bands and the reasons that
+    quote them stay inside, so no one reads "normal range 0.97 to 1.04" for a success rate.
     """
     fb = list(feedback)
     keys = list(batch.keys) if batch.keys is not None else [{} for _ in range(batch.n_series)]
@@ -139,6 +154,10 @@ def evaluate_monitor(
         if ds.type == "composite":
             params.pop("direction")
         detections.append(registry.run(batch, ds.type, tune_params(params, mult) if mult != 1.0 else params))
+    # a series that has never been negative (counts, money, rates) has no negative normal range
+    with np.errstate(invalid="ignore"):
+        never_negative = ~np.any(batch.values < 0, axis=1, keepdims=True)
+    detections = [_bounded(d, never_negative, bounds) for d in detections]  # reasons quote these bands
 
     sev = np.stack([d.severity for d in detections])
     score = np.stack([d.score for d in detections])
@@ -151,10 +170,6 @@ def evaluate_monitor(
     for d in detections:
         fill = np.isnan(expected) & np.isfinite(d.expected)
         expected[fill], lower[fill], upper[fill] = d.expected[fill], d.lower[fill], d.upper[fill]
-    # a series that has never been negative (counts, money, rates) has no negative normal range
-    with np.errstate(invalid="ignore"):
-        never_negative = ~np.any(batch.values < 0, axis=1, keepdims=True)
-    lower = np.where(never_negative & (lower < 0), 0.0, lower)
 
     run = MonitorRun(
         spec=spec,

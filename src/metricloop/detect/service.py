@@ -28,6 +28,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
+from metricloop.catalog.bounds import bounds_of
 from metricloop.catalog.catalog import leaf_models
 from metricloop.catalog.models import TOTAL_AGGS, Grain, Metric, MetricType
 from metricloop.catalog.revisions import current_author
@@ -428,16 +429,18 @@ class DetectionService:
     # ---------------------------------------------------------------- evaluation
     def evaluate(self, spec: MonitorSpec, data: LoadedSeries, feedback: Sequence[Feedback] = ()) -> list[MonitorRun]:
         """Judge the total first, then the slices (the total's events inhibit theirs)."""
-        polarity = self._metric(spec).polarity
+        metric = self._metric(spec)
+        polarity, bounds = metric.polarity, bounds_of(metric)  # a rate's band (and reason) within 0–100 %
         runs: list[MonitorRun] = []
         parents: list[AnomalyEvent] = []
         if data.total is not None:
             total_spec = spec.model_copy(update={"by": []})
-            runs.append(evaluate_monitor(total_spec, data.total, polarity=polarity, feedback=feedback))
+            runs.append(evaluate_monitor(total_spec, data.total, polarity=polarity, feedback=feedback,
+                                         bounds=bounds))
             parents = runs[0].active_events
         if data.sliced is not None:
             runs.append(evaluate_monitor(spec, data.sliced, polarity=polarity, feedback=feedback,
-                                         external_parents=parents))
+                                         external_parents=parents, bounds=bounds))
         return runs
 
     def _feedback(self, s: Session, monitor: str) -> list[Feedback]:

@@ -4,8 +4,8 @@ A detector's band is ``expected ± k·scale``; near the edge of a rate (a 99.2 %
 that arithmetic reaches past 100 % or below 0, which no rate can be. Every door that shows a
 band — the incident's alerts, the alerts inbox, the API, backtest charts — clamps it here to the
 values the metric can take, so the reader never sees "normal range 97.1 % – 101.3 %".
-Rates are the metrics whose unit is ``percent`` (:func:`is_rate`: not a period-over-period
-change); their values are fractions (0.953 = 95.3 %).
+Which metrics are rates lives in :mod:`metricloop.catalog.bounds` (detection clamps there too);
+a rate's values are fractions (0.953 = 95.3 %).
 """
 
 from __future__ import annotations
@@ -14,27 +14,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from metricloop.catalog.bounds import Bounds, bounds_of
+
 if TYPE_CHECKING:
-    from metricloop.catalog.models import Metric
     from metricloop.service import MetricLoop
 
-Bounds = tuple[float, float]
-RATE: Bounds = (0.0, 1.0)
 BAND_KEYS = ("expected", "lower", "upper")
-
-
-def is_rate(metric: Metric) -> bool:
-    """A share of a whole (success rate, refund rate, conversion): unit ``percent`` and not a
-    change — a signed format (``+.1%``) or a formula over an earlier period (week over week)
-    marks a change, which can be negative or above 100 %."""
-    if metric.unit != "percent" or (metric.format or "").startswith("+"):
-        return False
-    return not any(i.offset_window or i.offset_to_grain for i in metric.input_metrics or [])
-
-
-def bounds_of(metric: Metric | None) -> Bounds | None:
-    """The values ``metric`` can take, when the catalog says (a rate: 0–1); None otherwise."""
-    return RATE if metric is not None and is_rate(metric) else None
 
 
 def metric_bounds(ml: MetricLoop, name: str) -> Bounds | None:

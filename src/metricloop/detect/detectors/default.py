@@ -334,7 +334,7 @@ def _record_ratio(
             denom = np.maximum(prev, total * (floor / (i - learn_from))) if floor > 0 else prev
             out[i] = value / (denom + 1e-9)
             if step is not None:
-                value = np.minimum(value, step * np.maximum(denom, 1e-12))
+                value = np.where(denom > 0, np.minimum(value, step * denom), value)  # no bar yet: learn it
         if i >= learn_from:
             prev = np.maximum(prev * decay, value)
             total += value

@@ -140,13 +140,15 @@ def _workflow_step(
         pr = ml.workflow.process(list(alerts), now=now)
         summary.incidents_opened += len(pr.opened)
         summary.alerts_grouped += pr.new_alerts
+    # timers before dispatch: what they queue (escalations, incidents a silence released) goes out
+    # in this pass, not an interval later
+    tr = ml.workflow.tick(now=now)
+    summary.timers_fired += sum(tr.fired.values())
+    summary.incidents_opened += len(tr.opened)  # alerts held by a silence that ended, now incidents
     if notify:
         dr = ml.workflow.dispatch(now=now)
         summary.messages_sent += dr.delivered
         summary.messages_failed += dr.dead
-    tr = ml.workflow.tick(now=now)
-    summary.timers_fired += sum(tr.fired.values())
-    summary.incidents_opened += len(tr.opened)  # alerts held by a silence that ended, now incidents
 
 
 def backfill(

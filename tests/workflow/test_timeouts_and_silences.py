@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from metricloop import loop
 from metricloop.errors import DefinitionError
 from metricloop.service import MetricLoop
 from metricloop.workflow.owners import load_owners
-from tests.workflow.conftest import T0, alert
+from tests.workflow.conftest import T0, Clock, alert
 
 H = dt.timedelta(hours=1)
 SLA_LINE = "  remind_every: 4 hours\n"
@@ -135,6 +136,30 @@ def test_a_loop_pass_counts_the_incidents_a_silence_releases(project: Path) -> N
     assert (summary.anomalies, summary.failed_monitors) == (0, [])
     assert summary.incidents_opened == 1 and summary.timers_fired >= 1
     assert summary.to_dict()["incidents_opened"] == 1
+
+
+def test_the_incident_a_silence_releases_is_notified_in_the_same_pass(project: Path, clock: Clock) -> None:
+    """Timers fire before dispatch: the owner hears of a released incident in the pass that
+    opened it, not one scheduler interval later. (Robots check signatures against the wall
+    clock, so this timeline ends now.)"""
+    shutil.rmtree(project / "monitors")
+    clock.t = time.time()
+    now = clock.now
+    t0 = now.replace(minute=0, second=0, microsecond=0) - 6 * H
+    ml = MetricLoop.open(project)
+    try:
+        ml.workflow.add_silence(starts_at=t0 - H, ends_at=t0 + 5 * H, actor="zhao.lei",
+                                metric="payment_success_rate", kind="maintenance")
+        held = ml.workflow.process([alert("p1", "payment_success_rate", {"province": "广东"}, start=t0, hours=8)],
+                                   now=t0 + H)
+        assert held.silenced == 1
+        summary = loop.run_pass(ml, now, explain=False, notify=True)
+        ref = ml.workflow.list_incidents()[0]["number"]
+        sent = [m for m in ml.workflow.incident(ref)["messages"] if m["status"] == "delivered"]
+    finally:
+        ml.close()
+    assert summary.incidents_opened == 1
+    assert summary.messages_sent >= 1 and sent
 
 
 def test_an_anomaly_that_started_in_a_past_silence_and_goes_on_is_not_muted_forever(ml: MetricLoop) -> None:

@@ -40,6 +40,22 @@ def test_min_deviation_filters_small_moves() -> None:
     assert evs == []
 
 
+def test_min_share_deviation_judges_a_slice_by_what_it_moves_of_the_whole() -> None:
+    """Ten slices expected at 100 each (a whole of 1,000): a slice 50 off moves 5 % of the whole,
+    one 5 off only 0.5 % — at any company size, since both scale together."""
+    for size in (1.0, 1000.0):
+        vals = np.full((10, 48), 100.0 * size)
+        vals[0, 10] = 150.0 * size
+        vals[1, 20] = 105.0 * size
+        sev = np.zeros((10, 48), dtype=np.int8)
+        sev[0, 10] = sev[1, 20] = Severity.WARNING
+        keys = [{"store": str(i)} for i in range(10)]
+        evs = build_events(monitor="m", timestamps=TS, values=vals, expected=np.full((10, 48), 100.0 * size),
+                           score=sev.astype(float), severity=sev, keys=keys,
+                           noise=NoiseSpec(min_share_deviation=0.02))
+        assert [(e.slice, e.start) for e in evs] == [({"store": "0"}, TS[10])], size
+
+
 def test_consecutive_rule_keeps_whole_runs_only() -> None:
     evs = events([[5, 10, 11, 12, 30, 31]], NoiseSpec(consecutive=3))
     assert [(e.start, e.end) for e in evs] == [(TS[10], TS[12])]

@@ -142,6 +142,13 @@ class NoiseSpec(_Strict):
     min_rel_deviation: float = Field(
         0.0, ge=0, description="Ignore points whose |actual − expected| / |expected| is below this (0.05 = 5 %)."
     )
+    min_share_deviation: float = Field(
+        0.0,
+        ge=0,
+        description="Ignore points whose |actual − expected| is below this share of the expected value of "
+        "all the monitor's slices together at that period (0.002 = 0.2 %; additive metrics): what a slice "
+        "moves must matter to the whole business, at any company size.",
+    )
     consecutive: int = Field(1, ge=1, description="Abnormal periods in a row needed before an event opens.")
     cooldown: int = Field(
         0, ge=0, description="Periods after an event during which a new event on the same slice is suppressed."

@@ -3,7 +3,9 @@
 Owners stop reading alerts that fire on every wiggle. The rules, applied in this order:
 
 1. minimum deviation — |actual − expected| must reach ``min_abs_deviation`` and
-   ``min_rel_deviation`` × |expected| (a 3-sigma move of 2 orders is not news);
+   ``min_rel_deviation`` × |expected| (a 3-sigma move of 2 orders is not news), and
+   ``min_share_deviation`` × the expectation of all slices together (a store's swing of a few
+   dozen sessions is noise to a national business, at any company size);
 2. mute windows and holidays — no event opens in them;
 3. ``consecutive`` — only runs of at least N abnormal periods count (the whole run is kept, so
    the event starts where the problem started);
@@ -108,6 +110,10 @@ def deviation_mask(values: FloatArray, expected: FloatArray, noise: NoiseSpec) -
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = dev / np.abs(expected)
         ok &= ~known | (np.nan_to_num(rel, nan=np.inf) >= noise.min_rel_deviation)
+    if noise.min_share_deviation > 0:
+        # the whole = every slice's expectation at that period (a lone total series: itself)
+        whole = np.nansum(np.abs(np.where(known, expected, np.nan)), axis=0, keepdims=True)
+        ok &= ~known | (dev >= noise.min_share_deviation * whole)
     return ok
 
 

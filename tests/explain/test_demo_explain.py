@@ -3,7 +3,7 @@
 The demo is built at full scale (``scale=1.0``, the default of ``metricloop init --demo``): the
 incidents last a few hours, and at smaller scales the slices hold a handful of orders or payment
 attempts, too few to tell a real failure from noise (measured: main-metric top-1 is 11/11 at 1.0,
-9/11 at 0.5, 7/11 at 0.25, 5/11 at 0.1; ``metricloop bench rca --demo DIR``).
+10/11 at 0.5, 9/11 at 0.25, 7/11 at 0.1; ``metricloop bench rca --demo DIR``).
 """
 
 from __future__ import annotations

@@ -131,15 +131,26 @@ class LeafTable:
         return tuple((self.dims[j], str(self.labels[j][c])) for j, c in zip(cuboid, codes, strict=True))
 
     def volume(self) -> FloatArray:
-        """Each leaf's size in either period: the larger of actual and expected (denominators for a ratio).
+        """Each leaf's size: the mean of actual and expected (of the denominators for a ratio).
 
-        The larger, not the mean, so that a leaf that dropped to zero is still compared with leaves
-        of its usual size.
+        The mean, not the larger of the two: leaves are compared with leaves of similar size to
+        judge their noise, and sorting counts by the larger value files a leaf that jumped from 1
+        to 3 among the leaves of 3, so steady leaves look noisier than they are. Given the sum
+        of the two periods, a count's split is binomial, so its spread depends on the mean alone
+        (the demo's orders on 2025-03-12: a fitted 112 % proportional noise with the larger; 7 %
+        with the mean, the rest Poisson's ``2 / volume``).
         """
         if self.kind == "ratio":
             ad, ed = self.dens()
-            return np.maximum(np.abs(ad), np.abs(ed))
-        return np.maximum(np.abs(self.actual), np.abs(self.expected))
+            return (np.abs(ad) + np.abs(ed)) / 2
+        return (np.abs(self.actual) + np.abs(self.expected)) / 2
+
+    def present(self) -> np.ndarray:
+        """Leaves with anything in either period (a denominator, for a ratio)."""
+        if self.kind == "ratio":
+            ad, ed = self.dens()
+            return (ad != 0) | (ed != 0)
+        return (self.actual != 0) | (self.expected != 0)
 
     def implied(self) -> dict[int, int]:
         """Hierarchies in the data: ``{j: i}`` when dimension ``j`` is a function of dimension ``i``.

@@ -7,9 +7,10 @@ outside every root cause stay within noise. So: (1) turn each leaf's relative de
 ``2(a-e)/(|a|+|e|)`` into a soft "abnormal" label, measured against the noise of leaves *of its
 size*, estimated from the table itself (robust per volume bin, so up to ~75 % abnormal leaves do
 not inflate it; see :mod:`metricloop.explain.noise`); leaves too small to show even a drop to
-zero carry no information. When most of the volume sits in leaves too small to tell a halving
-from noise (GMV over a few hours, split six ways), the leaves are first summed over the
-dimensions that moved least, and the search runs on those pooled leaves (the result says so);
+zero carry no information. When most leaves are too small to tell a halving from noise (GMV
+over a few hours, split six ways), the leaves are first summed over the dimensions that name no
+slice which moved apart from its siblings, but never so far that an abnormal leaf is merged with
+siblings that did not move like it; the search runs on those pooled leaves (the result says so);
 (2) choose the set of slices that best encodes those labels, in the minimum-description-length
 sense: a leaf inside a chosen slice is abnormal with probability ``inside_rate``, outside with
 probability ``outside_rate``, and each slice costs the bits needed to name it among the slices
@@ -190,8 +191,8 @@ class LocalizeConfig:
     resolve_change: float = 0.5
     min_resolving_share: float = 0.5
     """Pool small leaves (sum them over the dimension that moved least) until at least this share of
-    the volume sits in leaves where a change by ``resolve_change`` (a halving) would be labelled at
-    least half abnormal. Dense tables are searched as they are."""
+    the leaves are ones where a change by ``resolve_change`` (a halving) would be labelled at least
+    half abnormal. Dense tables are searched as they are."""
     tail_index: float = 1.0
     """Extra evidence of a leaf far beyond the noise: ``tail_index * ln(|dev| / full)`` nats, i.e.
     normal leaves are assumed to have a heavy (Pareto) tail, so a leaf that drops to zero counts
@@ -295,7 +296,8 @@ def ripple_cover(table: LeafTable, config: LocalizeConfig) -> Search:
     least (:func:`metricloop.explain.noise.choose_grain`); the slices are searched on the result.
     """
     keep, searched, sigma_searched = choose_grain(
-        table, noise_profile(table), threshold=resolve_threshold(config), min_share=config.min_resolving_share)
+        table, noise_profile(table), threshold=resolve_threshold(config), min_share=config.min_resolving_share,
+        noise_k=config.noise_k, min_change=config.min_relative_change)
     pooled = searched if len(keep) < len(table.dims) else None
     y, bonus, informative, capacity, _ = _labels(searched, config, sigma_searched)
     found = _ripple_cover(searched, config, y, bonus, informative, capacity)

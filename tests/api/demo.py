@@ -74,13 +74,16 @@ def demo_template(factory: pytest.TempPathFactory) -> Path:
     from metricloop.cli.serve_commands import prepare_demo
 
     scaffold.init_demo(root, scale=SCALE)
-    # Row-scope tests need anomalies and incidents in several regions. The shipped sessions monitor
-    # ignores slices that move under 1.5 % of the country, which on this 5 % company leaves some
-    # regions without any record; the test company keeps every regional blip.
+    # Row-scope tests need anomalies and incidents in every big region, whatever the shipped
+    # monitors' tuning (they are quiet: on this 5 % company some regions would have no record at
+    # all). The test company's sessions monitor is jumpy on purpose: every regional blip counts.
     traffic = root / "monitors" / "traffic.yaml"
     text = traffic.read_text(encoding="utf-8")
-    assert "  min_share_deviation:" in text
-    traffic.write_text(text.replace("  min_share_deviation:", "  # min_share_deviation:"), encoding="utf-8")
+    for shipped, jumpy in (("  min_share_deviation:", "  # min_share_deviation:"),
+                           ("params: {warning: 4, critical: 6}", "params: {warning: 2.5, critical: 6}")):
+        assert shipped in text, shipped
+        text = text.replace(shipped, jumpy)
+    traffic.write_text(text, encoding="utf-8")
     with receivers():
         ml, _ = prepare_demo(root, scale=SCALE)
         ml.close()

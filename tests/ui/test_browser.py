@@ -209,7 +209,11 @@ def test_close_the_loop_in_the_browser(browser: Any, server: Server) -> None:
                            ".innerText.includes('已确认')")
     page.click("[data-testid=add-action] .q-item")
     page.fill("input[data-testid=action-title]", "回滚退款规则配置")
+    page.locator("input[data-testid=action-title]").press("Tab")  # the value reaches the server before the click
     page.click("[data-testid=save-action]")
+    page.locator(".q-notification", has_text="已添加行动项").or_(page.locator(".q-notification.bg-warning")) \
+        .or_(page.locator(".q-notification.bg-negative")).first.wait_for()
+    assert "已添加行动项" in notified(page)  # else the page says why (empty title, bad owner, ...)
     page.locator("[data-testid=action-items]", has_text="回滚退款规则配置").wait_for()
 
     page.click("[data-testid=act-resolve]")

@@ -23,5 +23,7 @@ def test_demo_monitors_find_the_injected_incidents(tmp_path: Path) -> None:
     finally:
         ml.close()
     assert len(ev.incidents) == 9
-    assert ev.recall is not None and ev.recall >= 0.8, ev.to_dict()["per_incident"]
-    assert ev.false_alarms_per_month <= 6, ev.to_dict()["per_monitor"]
+    # every injected incident, and few enough false alarms that owners keep reading
+    # (measured 0.41 a month; 0.8-1.2 on other seeds of the same generator)
+    assert ev.recall == 1.0, ev.to_dict()["per_incident"]
+    assert ev.false_alarms_per_month <= 1.5, ev.to_dict()["per_monitor"]

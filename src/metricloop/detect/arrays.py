@@ -1,4 +1,4 @@
-"""Causal array helpers on ``(n_series, n_points)`` arrays: lags, fills, runs, EWMAs.
+"""Causal array helpers on ``(n_series, n_points)`` arrays: lags, fills, runs, EWMAs, new highs.
 
 All helpers look backwards only, so detectors built on them never use future points.
 """
@@ -6,6 +6,7 @@ All helpers look backwards only, so detectors built on them never use future poi
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 from scipy.signal import lfilter
 
 from metricloop.detect.types import BoolArray, FloatArray
@@ -68,3 +69,17 @@ def nan_rolling(x: FloatArray, window: int, func: str, min_periods: int = 1) -> 
     else:
         out = getattr(roll, func)()
     return np.asarray(out.to_numpy().T)
+
+
+def beats_previous(x: FloatArray, k: int) -> FloatArray:
+    """``x`` where it is larger than each of the ``k`` values before it (per row), else 0.
+
+    One alert per burst: a score survives only as a new high of its recent past, so a wave of the
+    same incident does not alert again point after point. ``k <= 1`` keeps everything.
+    """
+    if k <= 1:
+        return x
+    prev = maximum_filter1d(x, size=k, axis=1, origin=(k - 1) // 2, mode="constant", cval=-np.inf)
+    before = np.full_like(x, -np.inf)
+    before[:, 1:] = prev[:, :-1]
+    return np.where(x > before, x, 0.0)

@@ -58,9 +58,8 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
-from scipy.ndimage import maximum_filter1d
 
-from metricloop.detect.arrays import ffill
+from metricloop.detect.arrays import beats_previous, ffill
 from metricloop.detect.base import Detector, DetectorParams, severity_from_score
 from metricloop.detect.registry import register
 from metricloop.detect.types import Detection, Direction, FloatArray, SeriesBatch
@@ -394,13 +393,7 @@ def streaming_scores(
         better = ratio > r
         which[better] = kind
         r = np.where(better, ratio, r)
-    k = params.refractory
-    if k > 1:
-        prev = maximum_filter1d(r, size=k, axis=1, origin=(k - 1) // 2, mode="constant", cval=-np.inf)
-        before = np.full_like(r, -np.inf)
-        before[:, 1:] = prev[:, :-1]
-        r = np.where(r > before, r, 0.0)
-    r = r / params.sensitivity
+    r = beats_previous(r, params.refractory) / params.sensitivity
     score = r / (1.0 + r)
     score[np.isnan(raw)] = 0.0
     return {"score": score, "expected": expected, "scale": scale, "which": which}

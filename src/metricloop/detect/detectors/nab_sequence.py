@@ -55,10 +55,9 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
-from scipy.ndimage import maximum_filter1d
 from scipy.signal import lfilter
 
-from metricloop.detect.arrays import ffill
+from metricloop.detect.arrays import beats_previous, ffill
 from metricloop.detect.base import Detector, DetectorParams, severity_from_score
 from metricloop.detect.registry import register
 from metricloop.detect.types import Detection, Direction, FloatArray, SeriesBatch
@@ -243,12 +242,7 @@ def sequence_scores(
         above = np.lib.stride_tricks.sliding_window_view(rep, w, axis=1).mean(axis=2) > ref
         tail = np.where(above if p.direction is Direction.UP else ~above, tail, 0.0)
     score[:, pend] = tail
-    r = p.refractory
-    if r > 1:
-        prev = maximum_filter1d(score, size=r, axis=1, origin=(r - 1) // 2, mode="constant", cval=-np.inf)
-        before = np.full_like(score, -np.inf)
-        before[:, 1:] = prev[:, :-1]
-        score = np.where(score > before, score, 0.0)
+    score = beats_previous(score, p.refractory)
     score[np.isnan(raw)] = 0.0
     return {"score": score, "expected": ffill(expected), "lower": ffill(lower), "upper": ffill(upper)}
 

@@ -37,7 +37,7 @@ from metricloop.api.schemas.incidents import (
     TimelineEntry,
     TimerOut,
     UpdateActionRequest,
-    _times,
+    local_times,
 )
 from metricloop.errors import NotFoundError
 from metricloop.service import MetricLoop
@@ -146,14 +146,14 @@ def detail(ml: MetricLoop, inc: Mapping[str, Any], locale: str) -> IncidentDetai
     base = summary(ml, inc, locale, now)
     return IncidentDetail(
         **base.model_dump(),
-        alerts=[AlertOut(**_times(bounded(a, metric_bounds(ml, a["metric"])), tz, ("start", "end")))
+        alerts=[AlertOut(**local_times(bounded(a, metric_bounds(ml, a["metric"])), tz, ("start", "end")))
                 for a in inc["alerts"]],
-        timeline=[TimelineEntry(**_times(e, tz, ("at",)), actor_name=scope.person_name(ml, e["actor"]))
+        timeline=[TimelineEntry(**local_times(e, tz, ("at",)), actor_name=scope.person_name(ml, e["actor"]))
                   for e in inc["audit"]],
         actions=[ActionItemOut.of(a, tz, scope.person_name(ml, a["owner"]) if a["owner"] else None)
                  for a in inc["actions"]],
         messages=[MessageOut(**m) for m in inc["messages"]],
-        timers=[TimerOut(**_times(t, tz, ("due_at",))) for t in inc["timers"]],
+        timers=[TimerOut(**local_times(t, tz, ("due_at",))) for t in inc["timers"]],
         explanation_id=expl_id, has_review=has_review,
     )
 

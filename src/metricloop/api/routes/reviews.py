@@ -6,7 +6,6 @@ limited to incidents in the caller's row scope, and case-library results too (``
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -18,6 +17,7 @@ from metricloop.api.deps import get_ml, require
 from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.pagination import Page, PageParams, page_params, paginate
 from metricloop.api.routes.incidents import Ref
+from metricloop.api.schemas.incidents import local_times
 from metricloop.api.schemas.reviews import (
     CaseOut,
     EditSectionRequest,
@@ -34,17 +34,8 @@ from metricloop.service import MetricLoop
 router = APIRouter(prefix="/api/v1", tags=["reviews"], responses=ERROR_RESPONSES)
 
 
-def _local(d: dict[str, Any], tz: dt.tzinfo, *keys: str) -> dict[str, Any]:
-    out = dict(d)
-    for k in keys:
-        v = out.get(k)
-        if isinstance(v, dt.datetime):
-            out[k] = (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(tz)
-    return out
-
-
 def review_out(ml: MetricLoop, review: dict[str, Any]) -> ReviewOut:
-    return ReviewOut.model_validate(_local(review, ml.project.tz, "created_at", "completed_at"))
+    return ReviewOut.model_validate(local_times(review, ml.project.tz, ("created_at", "completed_at")))
 
 
 @router.get("/reviews/{ref}", response_model=ReviewOut)
@@ -98,13 +89,14 @@ def effect(ref: str = Ref, principal: Principal = Depends(require(Action.inciden
     """The verification chart (actual vs last week around the fix) and every check made so far."""
     inc = scope.incident(ml, principal, ref)
     tz = ml.project.tz
-    checks = [EffectCheckOut(**_local(c, tz, "checked_at", "effective_at")) for c in ml.review.effects(inc["id"])]
+    checks = [EffectCheckOut(**local_times(c, tz, ("checked_at", "effective_at")))
+              for c in ml.review.effects(inc["id"])]
     return EffectOut(series=EffectSeries(**ml.review.effect_series(inc["id"])), checks=checks)
 
 
 def _cases(ml: MetricLoop, principal: Principal, rows: list[dict[str, Any]]) -> list[CaseOut]:
     tz = ml.project.tz
-    return [CaseOut.model_validate(_local(r, tz, "completed_at")) for r in rows
+    return [CaseOut.model_validate(local_times(r, tz, ("completed_at",))) for r in rows
             if scope.sees(ml, principal, r["metric"], r.get("slice"))]
 
 

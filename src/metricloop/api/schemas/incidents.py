@@ -14,7 +14,8 @@ IncidentAction = Literal[ACTIONS]  # type: ignore[valid-type]
 ActionStatus = Literal["open", "in_progress", "done", "cancelled"]
 
 
-def _times(d: Mapping[str, Any], tz: dt.tzinfo, keys: tuple[str, ...]) -> dict[str, Any]:
+def local_times(d: Mapping[str, Any], tz: dt.tzinfo, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``d`` with the datetimes under ``keys`` in the project's timezone (the store's naive times are UTC)."""
     out = dict(d)
     for k in keys:
         v = out.get(k)
@@ -68,7 +69,7 @@ class IncidentSummary(BaseModel):
     def of(cls, d: Mapping[str, Any], tz: dt.tzinfo, *, metric_label: str, team_name: str | None,
            now: dt.datetime) -> IncidentSummary:
         keys = set(cls.model_fields)
-        out = _times({k: v for k, v in d.items() if k in keys}, tz, INCIDENT_TIMES)
+        out = local_times({k: v for k, v in d.items() if k in keys}, tz, INCIDENT_TIMES)
         return cls(**out, metric_label=metric_label, team_name=team_name, overdue=is_overdue(d, now))
 
 
@@ -129,7 +130,7 @@ class ActionItemOut(BaseModel):
 
     @classmethod
     def of(cls, d: Mapping[str, Any], tz: dt.tzinfo, owner_name: str | None) -> ActionItemOut:
-        return cls(**_times(d, tz, ("due_at", "effective_at", "created_at", "done_at")), owner_name=owner_name)
+        return cls(**local_times(d, tz, ("due_at", "effective_at", "created_at", "done_at")), owner_name=owner_name)
 
 
 class MessageOut(BaseModel):

@@ -10,18 +10,23 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from metricloop.bench import nab
 from metricloop.bench.detect import (
     _runs,
     business_report,
     business_series,
     data_report,
+    default_params,
     event_score,
     generate,
     load_labelled_dir,
     nab_report,
+    nudged,
+    sensitivity_report,
     speed_report,
     write_labelled_dir,
 )
+from metricloop.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "labelled"
 
@@ -77,6 +82,8 @@ def test_cli_bench_detect_data_json() -> None:
     assert payload["total"]["segments"] == 3
     bad = CliRunner().invoke(app, ["bench", "detect", "--data", str(FIXTURES), "--speed"])
     assert bad.exit_code != 0
+    stray = CliRunner().invoke(app, ["bench", "detect", "--data", str(FIXTURES), "--sensitivity"])
+    assert stray.exit_code != 0 and "--sensitivity needs --dataset" in str(stray.exception)
 
 
 def test_business_series_are_seeded_and_round_trip_through_the_data_mode(tmp_path: Path) -> None:
@@ -127,3 +134,34 @@ def test_nab_report_gives_full_corpus_design_and_held_out_rows() -> None:
     assert held["standard"] <= best_b["standard"]  # a threshold chosen elsewhere cannot beat B's own optimum
     check = {r["detector"]: r for r in rep["rows"] if "scorer check" in r["detector"]}
     assert check["numenta (scorer check)"]["standard"] == pytest.approx(70.1, abs=0.5)
+
+
+def test_nudged_moves_exactly_one_knob() -> None:
+    base = default_params()
+    for knob, field in [("refractory", "refractory"), ("season_rate", "season_rate"), ("record_step", "record_step")]:
+        moved = nudged(base, knob, 1.25)
+        changed = {k for k, v in moved.model_dump().items() if v != base.model_dump()[k]}
+        assert changed == {field}
+    assert nudged(base, "refractory", 1.25).refractory == round(base.refractory * 1.25)  # still an integer
+    assert base.record_step is not None
+    # the step scales its excess over 1, so it stays a valid step (> 1) even when shrunk a lot
+    assert nudged(base, "record_step", 0.5).record_step == pytest.approx(1 + (base.record_step - 1) * 0.5)
+    assert nudged(base, "weights[rarity]", 0.8).weights == (base.weights[0], base.weights[1] * 0.8, base.weights[2])
+    with pytest.raises(ConfigError, match="unknown knob 'bogus'.*refractory"):
+        nudged(base, "bogus", 2.0)
+
+
+@pytest.mark.skipif(not (NAB / "labels").is_dir(), reason="NAB data not found")
+def test_sensitivity_rows_are_differences_from_the_default_measured_in_the_same_run() -> None:
+    names = ["realKnownCause/nyc_taxi.csv", "realKnownCause/ambient_temperature_system_failure.csv",
+             "realAdExchange/exchange-2_cpc_results.csv", "realAdExchange/exchange-3_cpc_results.csv"]
+    rep = sensitivity_report(NAB, knobs=["refractory"], factors=(1.0, 0.25), names=names, business_n=20)
+    base, same, moved = rep["rows"]
+    files = nab.load_corpus(NAB, names)
+    own = nab.optimize(files, nab.default_detector_scores(files, default_params().model_dump()), "standard")
+    assert base["all"] == pytest.approx(own.normalized, abs=1e-3)
+    # factor 1 is the default configuration: every figure is reproduced, nothing moved
+    assert same["d_all"] == same["d_B_at_A"] == same["d_business_f1"] == 0
+    assert moved["value"] == round(default_params().refractory * 0.25)
+    assert moved["d_all"] == pytest.approx(moved["all"] - base["all"], abs=2e-3)
+    assert rep["largest_swing"] == pytest.approx(abs(moved["d_all"]))

@@ -163,6 +163,102 @@ def nab_report(root: Path, params: DefaultParams | None = None, detector: str = 
     }
 
 
+#: Knobs of the default detector that :func:`sensitivity_report` moves, one at a time.
+SENSITIVITY_KNOBS = (
+    "warmup", "point_alpha", "point_clip", "rarity_bins", "shift_window", "shift_reference",
+    "record_half_life", "record_step", "record_floor", "refractory", "season_weight", "season_rate",
+    "season_level_rate", "weights[point]", "weights[rarity]", "weights[shift]",
+)
+_WEIGHT_INDEX = {"weights[point]": 0, "weights[rarity]": 1, "weights[shift]": 2}
+
+
+def nudged(p: DefaultParams, knob: str, factor: float) -> DefaultParams:
+    """``p`` with one knob multiplied by ``factor`` (validated like a monitor's own parameters).
+
+    Integers are rounded; ``record_step`` scales its excess over 1 (the step must stay above 1);
+    ``weights[kind]`` scales one weight of the ensemble.
+    """
+    values = p.model_dump()
+    if knob in _WEIGHT_INDEX:
+        weights = list(p.weights)
+        weights[_WEIGHT_INDEX[knob]] *= factor
+        values["weights"] = tuple(weights)
+    elif knob == "record_step":
+        if p.record_step is None:
+            raise ConfigError("record_step is off (None): there is nothing to nudge")
+        values[knob] = 1.0 + (p.record_step - 1.0) * factor
+    elif knob in DefaultParams.model_fields:
+        old = values[knob]
+        values[knob] = round(old * factor) if isinstance(old, int) else old * factor
+    else:
+        raise ConfigError(f"unknown knob {knob!r}; expected one of {', '.join(SENSITIVITY_KNOBS)}")
+    return DefaultParams.model_validate(values)
+
+
+def _knob_value(p: DefaultParams, knob: str) -> float:
+    if knob in _WEIGHT_INDEX:
+        return float(p.weights[_WEIGHT_INDEX[knob]])
+    value = getattr(p, knob)
+    return float("nan") if value is None else float(value)
+
+
+def sensitivity_report(
+    root: Path,
+    knobs: Sequence[str] = SENSITIVITY_KNOBS,
+    factors: Sequence[float] = (0.8, 1.25),
+    names: Sequence[str] | None = None,
+    business_seed: int = 2,
+    business_n: int = 200,
+) -> dict[str, Any]:
+    """How much the default detector's figures move when one knob moves (one at a time).
+
+    Why: a configuration that sits on a knife edge will not keep its score on data it has not
+    seen. Each row is the default configuration with one knob times one factor, scored like
+    :func:`nab_report` (NAB standard profile: whole corpus and the halves at their own best
+    threshold, B at A's threshold) plus event F1 at ``warning`` on the held-out business series;
+    ``d_*`` columns are differences from the unchanged configuration, computed in the same run.
+    ``names`` limits the corpus to some files (the halves are split within them).
+    """
+    files = nab.load_corpus(root, names)
+    names_a, names_b = nab.split_halves([f.name for f in files])
+    half_a, half_b = _pick(files, names_a), _pick(files, names_b)
+    values, labels, ts = business_series(n_series=business_n, seed=business_seed)
+    phase, period = seasonal_phase(ts)
+
+    def measure(p: DefaultParams) -> dict[str, float]:
+        scores = nab.default_detector_scores(files, p.model_dump())
+        a = nab.optimize(half_a, scores, "standard")
+        business = event_score(list(labels), list(default_flags(values, phase, period, p)[1]))
+        return {
+            "all": nab.optimize(files, scores, "standard").normalized,
+            "A": a.normalized,
+            "B": nab.optimize(half_b, scores, "standard").normalized,
+            "B_at_A": nab.score_fixed(half_b, scores, "standard", a.threshold).normalized,
+            "business_f1": business.f1,
+        }
+
+    base_params = default_params()
+    base = measure(base_params)
+    rows: list[dict[str, Any]] = [{"knob": "(default)", "factor": 1.0, "value": None,
+                                   **{k: round(v, 3) for k, v in base.items()}}]
+    for knob in knobs:
+        for factor in factors:
+            p = nudged(base_params, knob, factor)
+            got = measure(p)
+            row: dict[str, Any] = {"knob": knob, "factor": factor, "value": round(_knob_value(p, knob), 6)}
+            row.update({k: round(v, 3) for k, v in got.items()})
+            row.update({f"d_{k}": round(got[k] - base[k], 3) for k in ("all", "B_at_A", "business_f1")})
+            rows.append(row)
+    swings = [abs(r["d_all"]) for r in rows[1:]]
+    return {
+        "files": len(files),
+        "factors": list(factors),
+        "baseline": base,
+        "rows": rows,
+        "largest_swing": max(swings, default=0.0),
+    }
+
+
 def accepts_value_range(detector: str) -> bool:
     """Whether a detector's ``detect`` takes ``value_range`` (NAB's per-file inputMin/inputMax)."""
     return "value_range" in inspect.signature(registry.get(detector).detect).parameters

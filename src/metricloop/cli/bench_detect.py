@@ -22,6 +22,10 @@ def bench_detect(
     subset: int = typer.Option(20, "--subset", min=1, help="Speed: series given to the per-series model."),
     seed: int = typer.Option(7, "--seed", help="Speed: random seed of the generated data."),
     detector: str = typer.Option("default", "--detector", help="Registered detector to score (e.g. nab_sequence)."),
+    sensitivity: bool = typer.Option(
+        False, "--sensitivity", help="With --dataset: move each knob of the default detector x0.8 and x1.25, one at "
+        "a time, and show how NAB and business-series figures move."),
+    knob: list[str] = typer.Option([], "--knob", help="With --sensitivity: only these knobs (repeatable)."),
     fmt: str = typer.Option("table", "--format", help="table|json"),
 ) -> None:
     """Accuracy and speed of an anomaly detector (the default one unless --detector)."""
@@ -30,7 +34,15 @@ def bench_detect(
     chosen = [x for x in (dataset is not None, data is not None, speed) if x]
     if len(chosen) != 1:
         raise ConfigError("choose exactly one of --dataset DIR, --data DIR or --speed")
-    if dataset is not None:
+    if (sensitivity or knob) and (dataset is None or detector != "default"):
+        raise ConfigError("--sensitivity needs --dataset DIR and the default detector")
+    if knob and not sensitivity:
+        raise ConfigError("--knob only applies with --sensitivity")
+    if dataset is not None and sensitivity:
+        rep = b.sensitivity_report(dataset, knobs=knob or b.SENSITIVITY_KNOBS)
+        emit(rep["rows"], fmt, title=f"Sensitivity of the default detector ({rep['files']} NAB files; NAB standard, "
+             "business F1 at warning; d_ = change from the default)", payload=rep)
+    elif dataset is not None:
         rep = b.nab_report(dataset, detector=detector)
         emit(rep["rows"], fmt, title=f"NAB ({rep['files']} files, {rep['windows']} windows, normalized scores)",
              payload=rep)

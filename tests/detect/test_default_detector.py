@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from metricloop.detect import run_detector
+from metricloop.detect import Feedback, Label, MonitorSpec, evaluate_monitor, run_detector
 from metricloop.detect.detectors.default import (
     DefaultParams,
     effective_warmup,
@@ -154,3 +156,40 @@ def test_record_step_per_incident_catches_more_business_incidents() -> None:
     assert per_incident["detected"] > per_point["detected"]
     assert per_incident["precision"] >= per_point["precision"]
     assert per_incident["f1"] > per_point["f1"]
+
+
+def _outage_then_drop(seed: int) -> tuple[SeriesBatch, int, int]:
+    """A day-long outage at 30 % (Tuesday 08:00), a week later a 6-hour drop to 30 %."""
+    values, ts = _business_hours(n_series=1, weeks=8, seed=seed)
+    outage, drop = 24 * 7 * 4 + 24 + 8, 24 * 7 * 5 + 24 * 2 + 10
+    values[0, outage : outage + 24] *= 0.3
+    values[0, drop : drop + 6] *= 0.3
+    return SeriesBatch(values=values, timestamps=ts, grain="hour"), outage, drop
+
+
+def test_a_confirmed_outage_does_not_blind_the_series_to_the_next_one() -> None:
+    """Known anomalies (confirmed labels, holidays) are scored but teach nothing: without them
+    the outage becomes the worst surprise on record and the second drop stays below it."""
+    batch, outage, drop = _outage_then_drop(seed=3)
+    known = np.zeros(batch.values.shape, dtype=bool)
+    known[0, outage : outage + 24] = True
+    plain = run_detector(batch, "default")
+    confirmed = run_detector(replace(batch, known_anomalies=known), "default")
+    # inside the outage nothing changes: one alert for the incident, as before
+    np.testing.assert_array_equal(plain.flagged[0, : drop], confirmed.flagged[0, : drop])
+    assert plain.flagged[0, outage : outage + 24].sum() == 1
+    assert not plain.flagged[0, drop : drop + 6].any()
+    assert confirmed.flagged[0, drop : drop + 6].any()
+    assert not confirmed.flagged[0, drop + 6 :].any()
+
+
+def test_a_confirmed_label_reaches_the_default_detector_through_the_monitor() -> None:
+    batch, outage, drop = _outage_then_drop(seed=3)
+    batch = replace(batch, keys=({},))
+    spec = MonitorSpec(name="m", metric="x", detectors=[{"type": "default"}], direction="down")
+    before = evaluate_monitor(spec, batch)
+    first = next(e for e in before.active_events if e.start <= batch.timestamps[outage + 23])
+    assert not any(batch.timestamps[drop] <= e.start <= batch.timestamps[drop + 5] for e in before.active_events)
+    label = Feedback(first.fingerprint, Label.CONFIRMED, {}, batch.timestamps[outage], batch.timestamps[outage + 23])
+    after = evaluate_monitor(spec, batch, feedback=[label])
+    assert any(batch.timestamps[drop] <= e.start <= batch.timestamps[drop + 5] for e in after.active_events)

@@ -69,7 +69,7 @@ from pydantic import Field
 from metricloop.detect.arrays import beats_previous, ffill
 from metricloop.detect.base import Detector, DetectorParams, severity_from_score
 from metricloop.detect.registry import register
-from metricloop.detect.types import Detection, Direction, FloatArray, SeriesBatch
+from metricloop.detect.types import BoolArray, Detection, Direction, FloatArray, SeriesBatch
 from metricloop.i18n import Text
 
 
@@ -156,11 +156,23 @@ def head_length(warmup: int) -> int:
     return max(warmup // 2, 1)
 
 
-def _point_surprise(x: FloatArray, p: DefaultParams) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _learned(x: FloatArray, learn: BoolArray | None) -> FloatArray:
+    """``x`` with the points that must not teach a baseline blanked (NaN), for start-up statistics."""
+    return x if learn is None else np.where(learn, x, np.nan)
+
+
+def _rates(learn: BoolArray | None) -> FloatArray | None:
+    """Time-major 1.0/0.0 per point: multiplies every learning rate (0 = the point teaches nothing)."""
+    return None if learn is None else np.ascontiguousarray(learn.T, dtype=np.float64)
+
+
+def _point_surprise(
+    x: FloatArray, p: DefaultParams, learn: BoolArray | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Signed robust z, and the running mean and scale used for it (state before each point)."""
     n, t = x.shape
     w = min(p.warmup, t)
-    head = x[:, : head_length(w)]
+    head = _learned(x, learn)[:, : head_length(w)]
     with np.errstate(all="ignore"):
         m = np.nan_to_num(np.nanmedian(head, axis=1))
         s = np.nan_to_num(1.25 * np.nanmedian(np.abs(head - m[:, None]), axis=1))
@@ -171,8 +183,9 @@ def _point_surprise(x: FloatArray, p: DefaultParams) -> tuple[FloatArray, FloatA
     z = np.empty((t, n))
     mean = np.empty((t, n))
     scale = np.empty((t, n))
-    a = p.point_alpha
+    lr = _rates(learn)
     for i in range(t):
+        a = p.point_alpha if lr is None else p.point_alpha * lr[i]
         sf = np.maximum(s, floor)
         mean[i], scale[i] = m, sf
         d = xt[i] - m
@@ -214,7 +227,12 @@ def _day_slots(period: int) -> int:
 
 
 def seasonal_model(
-    x: FloatArray, phase: np.ndarray | None, period: int, p: DefaultParams, warmup: int
+    x: FloatArray,
+    phase: np.ndarray | None,
+    period: int,
+    p: DefaultParams,
+    warmup: int,
+    learn: BoolArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Causal seasonal baseline: ``(expected, scale, offset)`` per point, state before the point.
 
@@ -222,11 +240,11 @@ def seasonal_model(
     slot of the day (a new series is useful after a day, and knows its weekends after a week).
     Each slot keeps a robust scale of its residuals, never below a quarter of the series-wide
     scale. Residuals are clipped at ``point_clip`` scales before they update
-    anything, so an incident barely moves the baseline.
+    anything, so an incident barely moves the baseline; points outside ``learn`` move nothing.
     """
     n, t = x.shape
     rows = np.arange(n)
-    head = x[:, : head_length(min(warmup, t))]
+    head = _learned(x, learn)[:, : head_length(min(warmup, t))]
     level = np.nanmedian(head, axis=1)
     spread = 1.25 * np.nanmedian(np.abs(head - level[:, None]), axis=1)
     floor = 0.01 * (np.nanmax(head, axis=1) - np.nanmin(head, axis=1)) + 1e-9
@@ -248,7 +266,9 @@ def seasonal_model(
     dy_n = np.zeros((n, per_day))
     g, a, c = p.season_rate, p.season_level_rate, p.point_clip
     shared = np.ndim(phase) == 1
+    lr = _rates(learn)
     for i in range(t):
+        k = 1.0 if lr is None else lr[i]
         if shared:  # one slot for every series: plain column views, much faster than fancy indexing
             kw: slice | tuple[np.ndarray, np.ndarray] = (slice(None), int(week[0, i]))  # type: ignore[assignment]
             kd: slice | tuple[np.ndarray, np.ndarray] = (slice(None), int(day[0, i]))  # type: ignore[assignment]
@@ -263,25 +283,26 @@ def seasonal_model(
         expected[i], scale[i], offset[i] = e, sc, off
         r = np.clip(xt[i] - e, -c * sc, c * sc)
         target, dev = off + r, np.abs(r)
-        gw, gd = np.where(nw > 0, g, 1.0), np.where(nd > 0, g, 1.0)
+        gw, gd = np.where(nw > 0, g, 1.0) * k, np.where(nd > 0, g, 1.0) * k
         wk_off[kw] += gw * (target - wk_off[kw])
         dy_off[kd] += gd * (target - dy_off[kd])
-        wk_sc[kw] = np.where(nw > 0, wk_sc[kw] + g * (dev - wk_sc[kw]), spread)
-        dy_sc[kd] = np.where(nd > 0, dy_sc[kd] + g * (dev - dy_sc[kd]), spread)
-        wk_n[kw] += 1
-        dy_n[kd] += 1
-        level = level + a * r
-        spread = spread + 5 * a * (dev - spread)
+        wk_sc[kw] = np.where(nw > 0, wk_sc[kw] + g * k * (dev - wk_sc[kw]), spread)  # unseen slot: count stays 0
+        dy_sc[kd] = np.where(nd > 0, dy_sc[kd] + g * k * (dev - dy_sc[kd]), spread)
+        wk_n[kw] += k
+        dy_n[kd] += k
+        level = level + a * k * r
+        spread = spread + 5 * a * k * (dev - spread)
     return expected.T, scale.T, offset.T
 
 
-def _rarity_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
-    """-log smoothed frequency of the value's bin among all earlier values."""
+def _rarity_surprise(x: FloatArray, p: DefaultParams, learn: BoolArray | None = None) -> FloatArray:
+    """-log smoothed frequency of the value's bin among all earlier (learned) values."""
     n, t = x.shape
     w = min(head_length(p.warmup), t)
+    head = _learned(x, learn)[:, :w]
     with np.errstate(all="ignore"):
-        lo = np.nan_to_num(np.nanmin(x[:, :w], axis=1))
-        hi = np.nan_to_num(np.nanmax(x[:, :w], axis=1))
+        lo = np.nan_to_num(np.nanmin(head, axis=1))
+        hi = np.nan_to_num(np.nanmax(head, axis=1))
     rng = np.maximum(hi - lo, 1e-9)
     b = p.rarity_bins
     start = lo - 0.5 * rng
@@ -292,35 +313,50 @@ def _rarity_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
     counts = np.zeros((n, b + 2))
     rows = np.arange(n)
     seen_before = np.empty((t, n))
+    lr = _rates(learn)
     for i in range(t):
         k = idx_t[i]
         seen_before[i] = counts[rows, k]
-        counts[rows, k] += 1.0
-    total = np.arange(t, dtype=np.float64)[:, None]
+        counts[rows, k] += 1.0 if lr is None else lr[i]
+    total = np.arange(t, dtype=np.float64)[:, None] if lr is None else np.cumsum(lr, axis=0) - lr
     out: FloatArray = -np.log((seen_before + 0.5) / (total + 1.0))
     out[:w] = 0.0  # the grid is fixed from these points: no surprise before it exists (causal)
     return out.T
 
 
-def _shift_surprise(x: FloatArray, p: DefaultParams) -> FloatArray:
-    """|mean(last w) - mean(previous r)| / std(previous r), from cumulative sums (causal)."""
+def _shift_surprise(x: FloatArray, p: DefaultParams, learn: BoolArray | None = None) -> FloatArray:
+    """|mean(last w) - mean(previous r)| / std(previous r), from cumulative sums (causal).
+
+    The reference statistics use the learned points of the previous r only (a confirmed
+    incident is not the level a later shift is measured from); the recent mean uses every point.
+    """
     n, t = x.shape
     w, r = p.shift_window, p.shift_reference
     pad = w + r  # leading zeros: a window reaching before the start sums what exists (cumsum 0)
-    c1 = np.zeros((n, pad + t + 1))
-    c2 = np.zeros((n, pad + t + 1))
-    np.cumsum(x, axis=1, out=c1[:, pad + 1 :])
-    np.cumsum(x * x, axis=1, out=c2[:, pad + 1 :])
+
+    def cumulative(v: FloatArray) -> FloatArray:
+        c = np.zeros((n, pad + t + 1))
+        np.cumsum(v, axis=1, out=c[:, pad + 1 :])
+        return c
+
+    c1 = cumulative(x)
+    keep = None if learn is None else learn.astype(np.float64)
+    k1 = c1 if keep is None else cumulative(x * keep)
+    k2 = cumulative(x * x if keep is None else x * x * keep)
     end = np.arange(1, t + 1)  # the recent window ends after point i (exclusive index i + 1)
     hi, mid, lo = slice(pad + 1, pad + t + 1), slice(pad + 1 - w, pad + t + 1 - w), slice(1, t + 1)
     recent = (c1[:, hi] - c1[:, mid]) / np.minimum(end, w)
-    n_ref = np.minimum(np.maximum(end - w, 0), r)
+    if keep is None:
+        n_ref = np.broadcast_to(np.minimum(np.maximum(end - w, 0), r), (n, t))
+    else:
+        kc = cumulative(keep)
+        n_ref = kc[:, mid] - kc[:, lo]
     cnt = np.maximum(n_ref, 1)
-    mu = (c1[:, mid] - c1[:, lo]) / cnt
-    var = (c2[:, mid] - c2[:, lo]) / cnt - mu * mu
+    mu = (k1[:, mid] - k1[:, lo]) / cnt
+    var = (k2[:, mid] - k2[:, lo]) / cnt - mu * mu
     sd = np.sqrt(np.maximum(var, 0.0)) + 1e-9 + 1e-3 * np.abs(mu)
     out: FloatArray = np.abs(recent - mu) / sd
-    out[:, n_ref < min(r, 20)] = 0.0
+    out[n_ref < min(r, 20)] = 0.0
     return out
 
 
@@ -331,6 +367,7 @@ def _record_ratio(
     floor: float = 0.0,
     step: float | None = None,
     per_incident: bool = False,
+    learn: BoolArray | None = None,
 ) -> FloatArray:
     """f divided by the decayed maximum of f over earlier points (and by ``floor`` x its mean).
 
@@ -339,20 +376,26 @@ def _record_ratio(
     scoring, a new maximum raises the record by at most ``step`` times the bar it was scored
     against: one huge incident does not blind the series to the next, smaller one. A sustained
     incident still lifts the record geometrically, point by point, unless ``per_incident``: then
-    the bar is the one in place before the run of points above it began.
+    the bar is the one in place before the run of points above it began. Points outside
+    ``learn`` (confirmed anomalies, holidays) raise a record that lasts only while they last (one
+    alert per incident, as without them) and is forgotten at the next learned point.
     """
     n, t = f.shape
     learn_from = head_length(warmup)
     decay = 0.5 ** (1.0 / half_life)
     ft = np.ascontiguousarray(f.T)  # time-major
     prev = np.zeros(n)
+    live = np.zeros(n)  # the record inside a run of points outside ``learn``; 0 elsewhere
     total = np.zeros(n)  # sum of f since learn_from, for the floor (a long-run mean)
+    seen: float | FloatArray = 0.0  # points in that sum
     before = np.zeros(n)  # per_incident: the bar before the current run of points above it
     out = np.zeros((t, n))
+    lr = _rates(learn)
     for i in range(t):
         value = ft[i]
         if i >= warmup:
-            denom = np.maximum(prev, total * (floor / (i - learn_from))) if floor > 0 else prev
+            record = prev if lr is None else np.maximum(prev, live)
+            denom = np.maximum(record, total * (floor / np.maximum(seen, 1.0))) if floor > 0 else record
             out[i] = value / (denom + 1e-9)
             if step is not None:
                 bar = denom
@@ -361,8 +404,16 @@ def _record_ratio(
                     bar = before
                 value = np.where(denom > 0, np.minimum(value, step * bar), value)  # no bar yet: learn it
         if i >= learn_from:
-            prev = np.maximum(prev * decay, value)
-            total += value
+            if lr is None:
+                prev = np.maximum(prev * decay, value)
+                total += value
+                seen += 1.0
+            else:
+                k = lr[i]
+                live = np.where(k > 0, 0.0, np.maximum(np.maximum(live, prev) * decay, value))
+                prev = np.maximum(prev * decay, value * k)  # surprises are >= 0: a masked point adds 0
+                total += value * k
+                seen = seen + k
     return out.T
 
 
@@ -372,12 +423,19 @@ def effective_warmup(p: DefaultParams, period: int) -> int:
 
 
 def streaming_scores(
-    values: FloatArray, params: DefaultParams, phase: np.ndarray | None = None, period: int = 1
+    values: FloatArray,
+    params: DefaultParams,
+    phase: np.ndarray | None = None,
+    period: int = 1,
+    learn: BoolArray | None = None,
 ) -> dict[str, np.ndarray]:
     """Score in [0, 1) per point plus the pieces (for reasons and bands). Causal.
 
     ``phase`` (per point, shared ``(n_points,)`` or per series ``(n_series, n_points)``) and
     ``period`` come from :func:`seasonal_phase`; without them there is no seasonal evidence.
+    ``learn`` (same shape as ``values``, default all True) says which points may teach the
+    baselines and records: a confirmed incident or a holiday is scored but does not become
+    "normal", nor the worst surprise the next incident must beat.
     """
     raw = np.asarray(values, dtype=np.float64)
     x = ffill(raw)
@@ -387,9 +445,15 @@ def streaming_scores(
     seasonal = phase is not None and period > 1 and params.season_weight > 0
     wu = effective_warmup(params, period if seasonal else 1)
     p = params.model_copy(update={"warmup": wu})
-    expected, scale, offset = seasonal_model(x, phase if seasonal else None, period if seasonal else 1, p, wu)
+    if learn is not None:
+        learn = np.asarray(learn, dtype=bool)
+        if learn.all():
+            learn = None
+    expected, scale, offset = seasonal_model(
+        x, phase if seasonal else None, period if seasonal else 1, p, wu, learn
+    )
     xd = x - offset if params.deseasonalise else x
-    z, _, _ = _point_surprise(xd, p)
+    z, _, _ = _point_surprise(xd, p, learn)
     signed = (x - expected) / scale if seasonal else z
     if params.direction is Direction.UP:
         z = np.maximum(z, 0.0)
@@ -402,11 +466,12 @@ def streaming_scores(
         floor=params.record_floor,
         step=params.record_step,
         per_incident=params.record_step_per == "incident",
+        learn=learn,
     )
     evidence = [
         to_record(np.abs(z)) * params.weights[0],
-        to_record(_rarity_surprise(xd, p)) * params.weights[1],
-        to_record(_shift_surprise(xd, p)) * params.weights[2],
+        to_record(_rarity_surprise(xd, p, learn)) * params.weights[1],
+        to_record(_shift_surprise(xd, p, learn)) * params.weights[2],
     ]
     if seasonal:
         season = np.abs(signed)
@@ -443,7 +508,8 @@ class DefaultDetector(Detector):
     def detect(self, batch: SeriesBatch, params: DetectorParams) -> Detection:
         assert isinstance(params, DefaultParams)
         phase, period = seasonal_phase(batch.timestamps)
-        out = streaming_scores(batch.values, params, phase, period)
+        learn = None if batch.known_anomalies is None else ~np.asarray(batch.known_anomalies, dtype=bool)
+        out = streaming_scores(batch.values, params, phase, period, learn)
         score = out["score"]
         exp, scl = out["expected"], out["scale"]
         half = 3.0 * params.sensitivity * scl

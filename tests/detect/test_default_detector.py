@@ -193,3 +193,32 @@ def test_a_confirmed_label_reaches_the_default_detector_through_the_monitor() ->
     label = Feedback(first.fingerprint, Label.CONFIRMED, {}, batch.timestamps[outage], batch.timestamps[outage + 23])
     after = evaluate_monitor(spec, batch, feedback=[label])
     assert any(batch.timestamps[drop] <= e.start <= batch.timestamps[drop + 5] for e in after.active_events)
+
+
+def _business_events(spec: MonitorSpec, seed: int, n_series: int) -> tuple[int, int, int]:
+    """(incidents found, incidents, false events) of a monitor on the seeded business series."""
+    from metricloop.bench.detect import _runs, business_series
+
+    values, labels, ts = business_series(n_series=n_series, seed=seed)
+    keys = tuple({"s": str(i)} for i in range(n_series))
+    run = evaluate_monitor(spec, SeriesBatch(values=values, timestamps=ts, grain="hour", keys=keys))
+    at = {t: i for i, t in enumerate(ts)}
+    hit = np.zeros(labels.shape, dtype=bool)
+    false = 0
+    for e in run.active_events:
+        span = slice(at[e.start], at[e.end] + 1)
+        false += not labels[e.series, span].any()
+        hit[e.series, span] = True
+    runs = [(i, a, b) for i in range(n_series) for a, b in _runs(labels[i])]
+    return sum(bool(hit[i, a : b + 1].any()) for i, a, b in runs), len(runs), false
+
+
+def test_a_monitor_without_detectors_stays_sensitive_after_an_incident() -> None:
+    """A monitor that names no detector runs ``default`` per incident: on business KPIs it finds
+    more incidents than the detector's own per-point default, with no more false events."""
+    plain = MonitorSpec(name="m", metric="x", grain="hour", detectors=[{"type": "default"}], direction="both")
+    chosen_for_me = MonitorSpec(name="m", metric="x", grain="hour", direction="both")
+    found_plain, _, false_plain = _business_events(plain, seed=2, n_series=60)
+    found, _, false = _business_events(chosen_for_me, seed=2, n_series=60)
+    assert found > found_plain
+    assert false <= false_plain

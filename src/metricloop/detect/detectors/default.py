@@ -33,7 +33,8 @@ held-out half B 67.9 -> 68.7; business-series F1 at ``warning`` 0.472 -> 0.481).
 By default each point of an ongoing incident may raise it by that step, so a long incident
 teaches the series such values happen; ``record_step_per: incident`` limits the whole incident
 instead (business-series F1 at ``warning`` 0.481/0.466 -> 0.545/0.537 on seeds 1/2, but NAB
-70.7 -> 62.3: spiky series then repeat their alerts). Monitors of business KPIs may choose it.
+70.7 -> 62.3: spiky series then repeat their alerts). A monitor that names no detector uses
+it (``monitor.MONITOR_DEFAULT_PARAMS``).
 
 The ensemble takes the weighted maximum of the ratios, keeps only points that beat the previous
 ``refractory`` points (one alert per burst, not one per point), and maps the ratio r to

@@ -165,3 +165,16 @@ def test_sensitivity_rows_are_differences_from_the_default_measured_in_the_same_
     assert moved["value"] == round(default_params().refractory * 0.25)
     assert moved["d_all"] == pytest.approx(moved["all"] - base["all"], abs=2e-3)
     assert rep["largest_swing"] == pytest.approx(abs(moved["d_all"]))
+
+
+def test_cli_bench_detect_business_compares_monitors_on_the_same_incidents() -> None:
+    from metricloop.cli.bench import load_benchmarks
+    from metricloop.cli.main import app
+
+    load_benchmarks()
+    result = CliRunner().invoke(app, ["bench", "detect", "--business", "2", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["monitor"]: r for r in json.loads(result.output)["rows"]}
+    assert len({r["incidents"] for r in rows.values()}) == 1  # one labelled truth for every monitor
+    mine, point = rows["monitor default (no detector named)"], rows["default, record_step_per=point"]
+    assert mine["found"] > point["found"] and mine["f1"] > point["f1"]

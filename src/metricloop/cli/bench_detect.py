@@ -26,14 +26,17 @@ def bench_detect(
         False, "--sensitivity", help="With --dataset: move each knob of the default detector x0.8 and x1.25, one at "
         "a time, and show how NAB and business-series figures move."),
     knob: list[str] = typer.Option([], "--knob", help="With --sensitivity: only these knobs (repeatable)."),
+    business: int | None = typer.Option(
+        None, "--business", help="Monitors on the seeded business KPIs of this seed (2 = held out): incidents "
+        "found and false events after noise control, for the monitor default, default per point and seasonal."),
     fmt: str = typer.Option("table", "--format", help="table|json"),
 ) -> None:
     """Accuracy and speed of an anomaly detector (the default one unless --detector)."""
     from metricloop.bench import detect as b
 
-    chosen = [x for x in (dataset is not None, data is not None, speed) if x]
+    chosen = [x for x in (dataset is not None, data is not None, speed, business is not None) if x]
     if len(chosen) != 1:
-        raise ConfigError("choose exactly one of --dataset DIR, --data DIR or --speed")
+        raise ConfigError("choose exactly one of --dataset DIR, --data DIR, --speed or --business SEED")
     if (sensitivity or knob) and (dataset is None or detector != "default"):
         raise ConfigError("--sensitivity needs --dataset DIR and the default detector")
     if knob and not sensitivity:
@@ -46,6 +49,10 @@ def bench_detect(
         rep = b.nab_report(dataset, detector=detector)
         emit(rep["rows"], fmt, title=f"NAB ({rep['files']} files, {rep['windows']} windows, normalized scores)",
              payload=rep)
+    elif business is not None:
+        rep = b.business_monitor_report(seed=business)
+        emit(rep["rows"], fmt, title=f"Monitors on {rep['series']} business KPIs (seed {rep['seed']}), events after "
+             "noise control", payload=rep)
     elif data is not None:
         rep = b.data_report(data, detector=detector)
         emit([rep["total"]], fmt, title="Event-level accuracy (point-adjust)", payload=rep)

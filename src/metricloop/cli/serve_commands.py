@@ -311,5 +311,8 @@ def demo(
     console.print(f"open http://{host}:{port} and sign in (passwords shown once):")
     for username, password, role in logins:
         console.print(f"  {username:<8} {password}   ({role}{', sees only 华东 rows' if username != 'admin' else ''})")
+    console.print(f"later, [bold]metricloop demo --dir {directory}[/] serves it again with its local chat-robot "
+                  f"and mail receivers; [bold]metricloop serve -p {directory}[/] serves it without them (its "
+                  "channels then need real ML_* webhook settings)")
     if not no_serve:
         serve_http(ml, host, port)

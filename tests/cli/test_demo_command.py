@@ -1,0 +1,34 @@
+"""`metricloop demo` — the README's first command — on an existing demo folder: it reuses the data
+and the replayed history, prints the sign-ins once, and says how to serve the folder again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.api.demo import demo_template, receivers
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_demo_reuses_the_folder_and_says_how_to_serve_it_again(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from metricloop.cli.main import app
+    from metricloop.service import MetricLoop
+
+    root = tmp_path / "shop"
+    shutil.copytree(demo_template(tmp_path_factory), root, ignore=shutil.ignore_patterns("READY"))
+    before = len(MetricLoop.open(root).workflow.list_incidents())
+    with receivers():  # what `demo` starts itself when no ML_* variable is set
+        out = CliRunner().invoke(app, ["demo", "--dir", str(root), "--no-serve"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())  # rich wraps long lines
+    assert "demo ready" in text
+    assert "admin" in text and "he.jing" in text  # new passwords, shown once
+    assert "metricloop demo --dir" in text and "serves it again with its local chat-robot" in text
+    assert "metricloop serve -p" in text and "need real ML_* webhook settings" in text
+    assert len(MetricLoop.open(root).workflow.list_incidents()) == before  # history reused, not replayed twice

@@ -16,7 +16,7 @@ import typer
 from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit
-from metricloop.cli.serve_commands import DEMO_STEPS
+from metricloop.cli.serve_commands import DEMO_STEPS, start_demo_receivers
 from metricloop.errors import ConfigError
 
 
@@ -59,32 +59,6 @@ def run(
         emit([data], fmt.value, payload=data)
     if summary.failed_monitors:
         console.print(f"[yellow]monitors that failed:[/] {', '.join(summary.failed_monitors)}")
-
-
-_receivers: list[Any] = []  # the demo's local robot and mail receivers live as long as the process
-
-
-def start_demo_receivers() -> dict[str, str]:
-    """Local DingTalk/WeCom/Feishu/webhook receivers and an SMTP sink on 127.0.0.1; their env vars."""
-    import socket
-
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Sink
-
-    from metricloop.notify.emulator import RobotEmulator
-    from metricloop.workflow.demo import emulator_env
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        smtp_port = s.getsockname()[1]
-    smtp = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    emu = RobotEmulator()
-    emu.__enter__()
-    _receivers.extend([smtp, emu])
-    env = emulator_env(emu, smtp_port=smtp_port)
-    os.environ.update(env)
-    return env
 
 
 def _demo_replay(ml: Any, progress: Any) -> None:

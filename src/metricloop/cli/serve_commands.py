@@ -8,6 +8,7 @@ each.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -37,9 +38,15 @@ def serve(
                                          "with a PostgreSQL state store to share the work.")] = False,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve HTTP only (jobs run elsewhere).")] = False,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Serve the API without the web UI.")] = False,
+    demo_receivers: Annotated[bool, typer.Option(
+        "--demo-receivers", help="Start the local chat-robot and mail receivers the demo's channels point at "
+        "(sets the ML_* variables for this process), as `metricloop demo` does.")] = False,
 ) -> None:
     """API + web UI + scheduler in one process (or only the scheduler with --worker)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if demo_receivers:
+        start_demo_receivers()
+        console.print("local demo receivers started (DingTalk, WeCom, Feishu, webhook, SMTP on 127.0.0.1)")
     ml = open_project(project)
     if worker:
         run_worker(ml)
@@ -248,6 +255,32 @@ StepProgress = Callable[[str, float], None]
 DEMO_STEPS: list[Callable[[MetricLoop, StepProgress], None]] = []
 
 
+_receivers: list[Any] = []  # the demo's local robot and mail receivers live as long as the process
+
+
+def start_demo_receivers() -> dict[str, str]:
+    """Local DingTalk/WeCom/Feishu/webhook receivers and an SMTP sink on 127.0.0.1; their env vars."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    from metricloop.notify.emulator import RobotEmulator
+    from metricloop.workflow.demo import emulator_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        smtp_port = s.getsockname()[1]
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    emu = RobotEmulator()
+    emu.__enter__()
+    _receivers.extend([smtp, emu])
+    env = emulator_env(emu, smtp_port=smtp_port)
+    os.environ.update(env)
+    return env
+
+
 def prepare_demo(directory: Path, *, scale: float = 1.0, progress: StepProgress | None = None
                  ) -> tuple[MetricLoop, list[tuple[str, str, str]]]:
     """Create (or reuse) the demo project, its users and policies; return the logins to print."""
@@ -313,6 +346,6 @@ def demo(
         console.print(f"  {username:<8} {password}   ({role}{', sees only 华东 rows' if username != 'admin' else ''})")
     console.print(f"later, [bold]metricloop demo --dir {directory}[/] serves it again with its local chat-robot "
                   f"and mail receivers; [bold]metricloop serve -p {directory}[/] serves it without them (its "
-                  "channels then need real ML_* webhook settings)")
+                  "channels then need real ML_* webhook settings, or --demo-receivers)")
     if not no_serve:
         serve_http(ml, host, port)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from metricloop.service import MetricLoop
@@ -34,6 +38,42 @@ USERS: dict[str, dict[str, Any]] = {
 }
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(root: Path, *options: str, log: Path) -> Iterator[str]:
+    """`metricloop serve --project root *options` in a subprocess, as outside `metricloop demo`
+    (no ML_* variables); yields its URL once /healthz answers, stops it afterwards. The server's
+    output goes to ``log`` and is shown if it dies while starting."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from metricloop.cli.main import main; main()", "serve",
+                                 "--project", str(root), "--port", str(port), *options],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
 @contextmanager
 def receivers() -> Iterator[dict[str, str]]:
     """The demo's local DingTalk/WeCom/Feishu/webhook robots and an SMTP sink, and their ML_* env vars
@@ -44,9 +84,7 @@ def receivers() -> Iterator[dict[str, str]]:
     from metricloop.notify.emulator import RobotEmulator
     from metricloop.workflow.demo import emulator_env
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     smtp = Controller(Sink(), hostname="127.0.0.1", port=port)
     smtp.start()
     saved = {k: v for k, v in os.environ.items() if k.startswith("ML_")}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.api.demo import demo_template, receivers
+from tests.api.demo import demo_template, receivers, served
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -39,12 +39,6 @@ def test_serve_with_demo_receivers_delivers_the_channels_test_send(
 ) -> None:
     """A demo folder served with `serve` (not `demo`) has no ML_* settings; `--demo-receivers`
     starts the local robots and mail sink, so the channels test-send reaches them."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-
     import httpx
 
     from metricloop.service import MetricLoop
@@ -55,32 +49,10 @@ def test_serve_with_demo_receivers_delivers_the_channels_test_send(
     ml.access.create_user("ed", role="editor", attributes={"region": ["*"]})
     token = ml.access.create_token("ed", "tests")[0]
     ml.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-c", "from metricloop.cli.main import main; main()", "serve",
-                             "--project", str(root), "--port", str(port), "--no-scheduler", "--no-ui",
-                             "--demo-receivers"], stdout=log, stderr=subprocess.STDOUT, env=env)
-    url, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+    auth = {"Authorization": f"Bearer {token}"}
+    with served(root, "--no-scheduler", "--no-ui", "--demo-receivers", log=tmp_path / "serve.log") as url:
         channels = httpx.get(f"{url}/api/v1/channels", headers=auth, timeout=10).json()
         assert all(c["configured"] for c in channels), channels
         for name in ("ops-dingtalk", "ops-email"):
             sent = httpx.post(f"{url}/api/v1/channels/{name}/test", headers=auth, timeout=30)
             assert sent.status_code == 200 and sent.json()["delivered"] is True, sent.text
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()

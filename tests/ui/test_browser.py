@@ -6,16 +6,11 @@ Screenshots go to ``$METRICLOOP_ARTIFACTS/ui`` (default: ``tests/ui/artifacts``)
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,19 +33,13 @@ class Server:
     root: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``metricloop serve`` on a copy of the session's replayed demo (incidents, explanations, reviews)."""
     import shutil
 
     from metricloop.service import MetricLoop
-    from tests.api.demo import demo_template
+    from tests.api.demo import demo_template, served
 
     root = tmp_path_factory.mktemp("ui") / "demo"
     shutil.copytree(demo_template(tmp_path_factory), root, ignore=shutil.ignore_patterns("READY"))
@@ -58,29 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ml.access.update_user("admin", password=PASSWORD, display_name="管理员")
     ml.access.update_user("he.jing", password=PASSWORD)
     ml.close()
-    port = _free_port()
-    log = (root / "serve.log").open("w")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}  # like `serve` outside `demo`
-    proc = subprocess.Popen([sys.executable, "-c", "from metricloop.cli.main import main; main()", "serve",
-                             "--project", str(root), "--port", str(port), "--no-scheduler"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (root / "serve.log").read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+    with served(root, "--no-scheduler", log=root / "serve.log") as url:
         yield Server(url, root)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -602,13 +602,12 @@ def monitor_events_score(
         else:
             false_events += 1
         hit[e.series, span] = True
-    incidents = [(i, a, b) for i in range(n) for a, b in _runs(labels[i])]
-    found = sum(bool(hit[i, a : b + 1].any()) for i, a, b in incidents)
+    covered = event_score(list(labels), list(hit))  # incidents an event overlaps
     precision = true_events / max(true_events + false_events, 1)
-    recall = found / max(len(incidents), 1)
+    recall = covered.detected / max(covered.segments, 1)
     return {
-        "incidents": len(incidents),
-        "found": found,
+        "incidents": covered.segments,
+        "found": covered.detected,
         "false_events": false_events,
         "precision": round(precision, 3),
         "recall": round(recall, 3),

@@ -405,16 +405,12 @@ def _record_ratio(
                     bar = before
                 value = np.where(denom > 0, np.minimum(value, step * bar), value)  # no bar yet: learn it
         if i >= learn_from:
-            if lr is None:
-                prev = np.maximum(prev * decay, value)
-                total += value
-                seen += 1.0
-            else:
-                k = lr[i]
+            k = 1.0 if lr is None else lr[i]
+            if lr is not None:
                 live = np.where(k > 0, 0.0, np.maximum(np.maximum(live, prev) * decay, value))
-                prev = np.maximum(prev * decay, value * k)  # surprises are >= 0: a masked point adds 0
-                total += value * k
-                seen = seen + k
+            prev = np.maximum(prev * decay, value * k)  # surprises are >= 0: a masked point adds 0
+            total += value * k
+            seen = seen + k
     return out.T
 
 

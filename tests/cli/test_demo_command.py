@@ -24,13 +24,16 @@ def test_demo_reuses_the_folder_and_says_how_to_serve_it_again(
     shutil.copytree(demo_template(tmp_path_factory), root, ignore=shutil.ignore_patterns("READY"))
     before = len(MetricLoop.open(root).workflow.list_incidents())
     with receivers():  # what `demo` starts itself when no ML_* variable is set
-        out = CliRunner().invoke(app, ["demo", "--dir", str(root), "--no-serve"])
+        out = CliRunner().invoke(app, ["demo", "--dir", str(root), "--no-serve"], env={"METRICLOOP_LOCALE": "en"})
+        zh = CliRunner().invoke(app, ["demo", "--dir", str(root), "--no-serve"], env={"METRICLOOP_LOCALE": None})
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())  # rich wraps long lines
     assert "demo ready" in text
     assert "admin" in text and "he.jing" in text  # new passwords, shown once
     assert "metricloop demo --dir" in text and "serves it again with its local chat-robot" in text
     assert "metricloop serve -p" in text and "need real ML_* webhook settings" in text
+    assert zh.exit_code == 0, zh.output
+    assert "会连同本地机器人与邮件接收端再次启动" in "".join(zh.output.split())
     assert len(MetricLoop.open(root).workflow.list_incidents()) == before  # history reused, not replayed twice
 
 

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, open_project
+from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, locale_of, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit, err_console
 from metricloop.errors import ConfigError
+from metricloop.i18n import Text
 
 if TYPE_CHECKING:
     from metricloop.service import MetricLoop
@@ -46,8 +47,9 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if demo_receivers:
         start_demo_receivers()
-        console.print("local demo receivers started (DingTalk, WeCom, Feishu, webhook, SMTP on 127.0.0.1)")
     ml = open_project(project)
+    if demo_receivers:
+        console.print(RECEIVERS_STARTED.render(locale_of(ml)))
     if worker:
         run_worker(ml)
         return
@@ -248,6 +250,17 @@ def _actor() -> str:
 
 
 # ---------------------------------------------------------------------------------- demo
+SERVE_AGAIN = Text(
+    en="later, [bold]metricloop demo --dir {dir}[/] serves it again with its local chat-robot and mail receivers; "
+    "[bold]metricloop serve -p {dir}[/] serves it without them (its channels then need real ML_* webhook "
+    "settings, or --demo-receivers)",
+    zh="之后：[bold]metricloop demo --dir {dir}[/] 会连同本地机器人与邮件接收端再次启动；"
+    "[bold]metricloop serve -p {dir}[/] 则不启动它们（渠道需配置真实的 ML_* webhook 变量，或加 --demo-receivers）",
+)
+RECEIVERS_STARTED = Text(
+    en="local demo receivers started (DingTalk, WeCom, Feishu, webhook, SMTP on 127.0.0.1)",
+    zh="已启动本地演示接收端（钉钉、企业微信、飞书、webhook、SMTP，127.0.0.1）",
+)
 StepProgress = Callable[[str, float], None]
 #: Extra preparation after the demo project exists, in order: ``step(ml, progress)``.
 #: The lead adds here: backfill history, then run the loop over it (detect → explain →
@@ -344,8 +357,6 @@ def demo(
     console.print(f"open http://{host}:{port} and sign in (passwords shown once):")
     for username, password, role in logins:
         console.print(f"  {username:<8} {password}   ({role}{', sees only 华东 rows' if username != 'admin' else ''})")
-    console.print(f"later, [bold]metricloop demo --dir {directory}[/] serves it again with its local chat-robot "
-                  f"and mail receivers; [bold]metricloop serve -p {directory}[/] serves it without them (its "
-                  "channels then need real ML_* webhook settings, or --demo-receivers)")
+    console.print(SERVE_AGAIN.render(locale_of(ml), dir=directory))
     if not no_serve:
         serve_http(ml, host, port)

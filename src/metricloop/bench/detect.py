@@ -422,13 +422,16 @@ def _score_row(name: str, s: EventScore, points: int, seconds: float) -> dict[st
 
 
 def load_labelled_dir(folder: Path) -> list[tuple[str, NDArray[np.float64], BoolArray, NDArray[np.datetime64]]]:
-    """Every ``*.csv`` with ``timestamp,value,label`` columns, sorted by name."""
+    """Every ``*.csv`` with ``timestamp,value,label`` columns (any letter case), sorted by name."""
     paths = sorted(folder.rglob("*.csv"))
     if not paths:
         raise NotFoundError(f"{folder}: no CSV files; expected files with columns timestamp,value,label")
     out = []
     for path in paths:
         frame = pd.read_csv(path)
+        frame.columns = [str(c).strip().lower() for c in frame.columns]
+        if frame.columns.duplicated().any():
+            raise ConfigError(f"{path}: columns {list(frame.columns)} repeat a name when letter case is ignored")
         missing = {"timestamp", "value", "label"} - set(frame.columns)
         if missing:
             raise ConfigError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected timestamp,value,label")

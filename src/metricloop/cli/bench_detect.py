@@ -14,7 +14,12 @@ from metricloop.errors import ConfigError
 @bench_app.command("detect")
 def bench_detect(
     dataset: Path | None = typer.Option(None, "--dataset", help="NAB-layout folder (data/, labels/, results/)."),
-    data: Path | None = typer.Option(None, "--data", help="Folder of CSVs with timestamp,value,label."),
+    data: list[Path] = typer.Option(
+        [], "--data", help="Folder of CSVs with timestamp,value,label (any letter case); with --suite repeatable."),
+    suite: bool = typer.Option(
+        False, "--suite", help="One scoreboard: NAB, Merlion synthetic, business seeds 1 and 2 and any --data "
+        "folders; every detector next to a rolling z-score."),
+    only: list[str] = typer.Option([], "--only", help="With --suite: only these detectors (repeatable)."),
     speed: bool = typer.Option(False, "--speed", help="Speed on generated series (seeded)."),
     series: int = typer.Option(10_000, "--series", min=1, help="Speed: number of series."),
     points: int = typer.Option(2_000, "--points", min=10, help="Speed: points per series."),
@@ -34,9 +39,19 @@ def bench_detect(
     """Accuracy and speed of an anomaly detector (the default one unless --detector)."""
     from metricloop.bench import detect as b
 
-    chosen = [x for x in (dataset is not None, data is not None, speed, business is not None) if x]
-    if len(chosen) != 1:
-        raise ConfigError("choose exactly one of --dataset DIR, --data DIR, --speed or --business SEED")
+    if suite:
+        if speed or business is not None or sensitivity:
+            raise ConfigError("--suite takes --dataset (NAB), --data folders and --only, not --speed/--business")
+        from metricloop.bench import detect_suite as s
+
+        corpora = s.default_corpora(nab_root=dataset, data=data)
+        rep = s.suite_report(corpora, detectors=only or None, progress=lambda m: typer.echo(m, err=True))
+        emit(rep["rows"], fmt, title="Detection scoreboard (flags at each detector's warning level; NAB standard at "
+             f"its corpus-best threshold; delay7 = detected within {rep['delay']} points)", payload=rep)
+        return
+    chosen = [x for x in (dataset is not None, bool(data), speed, business is not None) if x]
+    if len(chosen) != 1 or len(data) > 1:
+        raise ConfigError("choose exactly one of --dataset DIR, --data DIR, --speed or --business SEED (or --suite)")
     if (sensitivity or knob) and (dataset is None or detector != "default"):
         raise ConfigError("--sensitivity needs --dataset DIR and the default detector")
     if knob and not sensitivity:
@@ -53,8 +68,8 @@ def bench_detect(
         rep = b.business_monitor_report(seed=business)
         emit(rep["rows"], fmt, title=f"Monitors on {rep['series']} business KPIs (seed {rep['seed']}), events after "
              "noise control", payload=rep)
-    elif data is not None:
-        rep = b.data_report(data, detector=detector)
+    elif data:
+        rep = b.data_report(data[0], detector=detector)
         emit([rep["total"]], fmt, title="Event-level accuracy (point-adjust)", payload=rep)
         if fmt == "table":
             emit(rep["files"], fmt, title="Per file")

@@ -2,6 +2,14 @@
 
     detect → explain → group into incidents → notify (outbox) → timers
 
+Exactly once, resumable: detection stores anomalies; the workflow opens (or joins, or records
+why not) their incidents and marks them handled in ONE transaction, together with the outbox
+rows of their messages. Each pass feeds the workflow every *pending* anomaly (active, not yet
+handled: :meth:`~metricloop.detect.service.DetectionService.pending`), not only what its own
+detection found, so a pass that died after detection (``kill -9``, a dropped database
+connection, an owners.yaml error) loses nothing: the next pass picks up exactly what is pending,
+and what was handled is never handled again.
+
 :func:`run_pass` is what ``metricloop run`` and the scheduler execute. :func:`backfill` judges a
 whole stretch of history once and then replays it in time order, so incidents, their timers
 and their messages happen when they would have happened live. :func:`demo_story` plays the
@@ -42,6 +50,7 @@ class PassSummary:
     monitors: int = 0
     failed_monitors: list[str] = field(default_factory=list)
     anomalies: int = 0
+    resumed: int = 0  # pending anomalies an earlier, interrupted pass had stored but not handled
     explained: int = 0
     incidents_opened: int = 0
     alerts_grouped: int = 0
@@ -121,8 +130,10 @@ def run_pass(
         monitors=len(report.monitors),
         failed_monitors=[m.monitor for m in report.monitors if m.status == "failed"],
     )
-    events = [e for e in report.events if e.active]
+    events = ml.detection.pending(monitor)
+    found = {e.fingerprint for e in report.events}
     summary.anomalies = len(events)
+    summary.resumed = sum(e.fingerprint not in found for e in events)
     alerts = []
     for i, event in enumerate(events):
         explanation = explain_event(ml, event) if explain and i < MAX_EXPLAIN else None
@@ -154,20 +165,29 @@ def _workflow_step(
 def backfill(
     ml: MetricLoop, start: dt.datetime, end: dt.datetime, *, progress: Progress | None = None, notify: bool = True
 ) -> PassSummary:
-    """Judge ``start``..``end`` in one detection pass, then replay the events in time order."""
+    """Judge ``start``..``end`` in one detection pass, then replay the pending events in time order.
+
+    Rerun after an interruption, it resumes: the deadlines due where the interrupted run had got
+    to fire first (as they would have), then only the anomalies still pending are replayed.
+    """
     import time
 
     t0 = time.perf_counter()
     step = progress or (lambda _s, _f: None)
     step("detecting anomalies in history", 0.0)
     report = ml.detection.run(at=end, since=start)
-    events = sorted((e for e in report.events if e.active), key=lambda e: (e.end, e.fingerprint))
+    found = {e.fingerprint for e in report.events}
+    events = ml.detection.pending()
     summary = PassSummary(
         at=end,
         monitors=len(report.monitors),
         failed_monitors=[m.monitor for m in report.monitors if m.status == "failed"],
         anomalies=len(events),
+        resumed=sum(e.fingerprint not in found for e in events),
     )
+    reached = ml.detection.last_handled(start)
+    if reached is not None and reached <= end:
+        _workflow_step(ml, [], reached, summary, notify)
     by_time: dict[dt.datetime, list[AnomalyRecord]] = {}
     for e in events:
         grain = Grain(e.grain) if e.grain in Grain.__members__ else Grain.hour

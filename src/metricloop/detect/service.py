@@ -570,13 +570,16 @@ class DetectionService:
             row = existing.get(r.fingerprint)
             if row is None:
                 s.add(Anomaly(fingerprint=r.fingerprint, first_run_id=run_id, last_run_id=run_id, seen_count=1,
-                              created_at=now, updated_at=now, **values))
+                              created_at=now, updated_at=now, handled_at=None,
+                              decision=None if r.active else "suppressed", **values))
                 r.change = "new"
                 continue
             material = ("state", "end", "severity", "points", "spec_hash")
             changed = any(getattr(row, k) != values[k] for k in material)
             for k, v in values.items():
                 setattr(row, k, v)
+            if changed:  # the workflow must hear about this version (pending until it has)
+                row.handled_at, row.decision = None, None if r.active else "suppressed"
             row.last_run_id, row.seen_count, row.updated_at = run_id, row.seen_count + 1, now
             r.label = row.label
             r.change = "updated" if changed else "unchanged"
@@ -719,6 +722,30 @@ class DetectionService:
             q = q.where(Anomaly.label == label)
         with self.ml.store.session() as s:
             return [self._record(a) for a in s.scalars(q)]
+
+    def pending(self, monitor: str | None = None) -> list[AnomalyRecord]:
+        """Active anomalies the workflow has not handled yet, oldest first.
+
+        This, not the latest run's report, is what the loop feeds the workflow: an anomaly stored
+        by a pass that then died (``kill -9``, a dropped connection, a broken owners.yaml) stays
+        pending until a pass records what it did with it (``handled_at``, ``decision``).
+        """
+        q = (sa.select(Anomaly).where(Anomaly.state == "active", Anomaly.handled_at.is_(None))
+             .order_by(Anomaly.end, Anomaly.fingerprint))
+        if monitor:
+            q = q.where(Anomaly.monitor == monitor)
+        with self.ml.store.session() as s:
+            return [self._record(a) for a in s.scalars(q)]
+
+    def last_handled(self, since: dt.datetime) -> dt.datetime | None:
+        """When the workflow last handled an anomaly that ends at or after ``since`` (the loop's
+        clock, project wall time): where an interrupted backfill had got to."""
+        q = sa.select(sa.func.max(Anomaly.handled_at)).where(
+            Anomaly.end >= self._utc(since), Anomaly.handled_at.is_not(None),
+            sa.func.coalesce(Anomaly.decision, "") != "before_upgrade")
+        with self.ml.store.session() as s:
+            t = s.scalar(q)
+        return None if t is None else self._local(t)
 
     def anomaly(self, fingerprint: str) -> AnomalyRecord:
         """One anomaly by fingerprint (a unique prefix of at least 6 characters is enough)."""

@@ -3,7 +3,9 @@
 An anomaly's ``fingerprint`` (monitor + slice + first abnormal period) is unique: re-running
 detection updates the row instead of adding one, which is what makes runs idempotent. Period
 times (``start``, ``end``, ``peak``) are stored as UTC like every other time; the service turns
-them back into the project's wall clock.
+them back into the project's wall clock. ``handled_at``/``decision`` make the loop exactly-once:
+an active event without ``handled_at`` is pending until the workflow's transaction records what
+it did with it (see :mod:`metricloop.loop`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Anomaly(Base):
     __table_args__ = (
         Index("ix_det_anomalies_monitor_end", "monitor", "end"),
         Index("ix_det_anomalies_metric_start", "metric", "start"),
+        Index("ix_det_anomalies_pending", "state", "handled_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -98,6 +101,10 @@ class Anomaly(Base):
     seen_count: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # when the workflow took its decision on the current version of the event (the loop's clock),
+    # written in the transaction that opens or joins its incident; NULL while active = pending
+    handled_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(64), nullable=True)  # INC-12 | silenced | ...
 
 
 class AnomalyLabel(Base):

@@ -4,7 +4,8 @@ Entry points the loop calls (``now`` is injectable everywhere: tests and backfil
 demo's history):
 
 - :meth:`WorkflowService.process` — one pass over new alerts, in ONE transaction: dedup,
-  silences, grouping, inhibition, incident + owner, audit events, timers, outbox rows.
+  silences, grouping, inhibition, incident + owner, audit events, timers, outbox rows, and the
+  anomalies marked handled (so each becomes an incident, or a recorded decision, exactly once).
 - :meth:`WorkflowService.dispatch` — deliver the outbox (:mod:`metricloop.notify.dispatch`).
 - :meth:`WorkflowService.tick` — fire the stored deadlines that are due.
 
@@ -271,7 +272,21 @@ class WorkflowService:
                 s.add(self._alert_row(a, None, now, state=decision[0], suppressed_by=silence_ref(decision[1])))
                 report.silenced += 1
             self._into_incidents(s, kept, now, channels, broken, report, held_rows)
+            self._mark_handled(s, fps, now)
         return report
+
+    def _mark_handled(self, s: Session, fps: Sequence[str], now: dt.datetime) -> None:
+        """Record on each anomaly what became of it, in the transaction that did it: the incident
+        it opened or joined, or why none (``silenced``, ``maintenance``, ...). An anomaly whose
+        pass died before this commit stays pending (``DetectionService.pending``)."""
+        if not fps:
+            return
+        s.flush()
+        rows = s.execute(sa.select(IncidentAlert.fingerprint, IncidentAlert.incident_id, IncidentAlert.state)
+                         .where(IncidentAlert.fingerprint.in_(fps))).all()
+        decisions = {str(fp): incident_ref(iid) if iid is not None else str(state) for fp, iid, state in rows}
+        for a in s.scalars(sa.select(Anomaly).where(Anomaly.fingerprint.in_(fps))):
+            a.handled_at, a.decision = now, decisions.get(a.fingerprint, "ignored")[:64]
 
     def _into_incidents(
         self, s: Session, alerts: list[AlertInput], now: dt.datetime, channels: Mapping[str, Any],

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import functools
 import itertools
 import math
 import re
@@ -52,6 +53,15 @@ MODELS = {
     "EXTENDED_DATE_MODEL": "extended_date_manifest",
     "UNPARTITIONED_MULTI_HOP_JOIN_MODEL": "multi_hop_join_manifest",
     "PARTITIONED_MULTI_HOP_JOIN_MODEL": "partitioned_multi_hop_join_manifest",
+}
+#: the table folders each model's cases read (the time spines always)
+MODEL_TABLES = {
+    "SIMPLE_MODEL": ("simple_model",),
+    "SIMPLE_MODEL_NON_DS": ("simple_model",),
+    "SCD_MODEL": ("simple_model",),
+    "EXTENDED_DATE_MODEL": ("extended_date_model",),
+    "UNPARTITIONED_MULTI_HOP_JOIN_MODEL": ("multi_hop_join_model",),
+    "PARTITIONED_MULTI_HOP_JOIN_MODEL": ("multi_hop_join_model",),
 }
 GROUPS = {1: "a", 2: "a", 3: "a", 4: "a", 5: "b", 6: "c"}
 GROUP_TITLES = {
@@ -116,13 +126,27 @@ def _yaml_load_all(text: str) -> list[Any]:
     return list(yaml.load_all(text, Loader=loader))
 
 
-def load_tables(wh: DuckDBWarehouse, tables_dir: Path, schema: str = SCHEMA) -> int:
-    """Create every snapshot table of ``tables_dir`` in ``schema``; returns the number of tables."""
+@functools.lru_cache(maxsize=64)
+def _snapshot(path: Path) -> dict[str, Any]:
+    """A parsed snapshot file (the daily time spine is 0.9 MB of YAML: parsed once per process)."""
+    return dict(_yaml_load(path.read_text(encoding="utf-8"))["table_snapshot"])
+
+
+def _table_files(tables_dir: Path, folders: Iterable[str] | None = None) -> list[Path]:
+    if folders is None:
+        return sorted(tables_dir.rglob("*.yaml"))
+    return sorted(p for f in folders for p in (tables_dir / f).rglob("*.yaml"))
+
+
+def load_tables(wh: DuckDBWarehouse, tables_dir: Path, schema: str = SCHEMA,
+                folders: Iterable[str] | None = None) -> int:
+    """Create the snapshot tables of ``tables_dir`` (only ``folders`` when given) in ``schema``;
+    returns the number of tables."""
     con = wh.connection
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     n = 0
-    for path in sorted(tables_dir.rglob("*.yaml")):
-        snap = _yaml_load(path.read_text(encoding="utf-8"))["table_snapshot"]
+    for path in _table_files(tables_dir, folders):
+        snap = _snapshot(path)
         cols = snap["column_definitions"]
         arrays = []
         for j, c in enumerate(cols):
@@ -137,13 +161,52 @@ def load_tables(wh: DuckDBWarehouse, tables_dir: Path, schema: str = SCHEMA) -> 
     return n
 
 
+#: column types of the suite's snapshots on each engine (``TIME`` holds dates and timestamps)
+ENGINE_TYPES: dict[str, dict[str, str]] = {
+    "postgres": {"TIME": "TIMESTAMP", "STRING": "TEXT", "FLOAT": "DOUBLE PRECISION", "INT": "BIGINT",
+                 "BOOLEAN": "BOOLEAN"},
+    "mysql": {"TIME": "DATETIME(6)", "STRING": "VARCHAR(255)", "FLOAT": "DOUBLE", "INT": "BIGINT",
+              "BOOLEAN": "BOOLEAN"},
+    "clickhouse": {"TIME": "Nullable(DateTime64(6))", "STRING": "Nullable(String)", "FLOAT": "Nullable(Float64)",
+                   "INT": "Nullable(Int64)", "BOOLEAN": "Nullable(Bool)"},
+    "spark": {"TIME": "TIMESTAMP", "STRING": "STRING", "FLOAT": "DOUBLE", "INT": "BIGINT", "BOOLEAN": "BOOLEAN"},
+}
+
+
+def snapshots(
+    tables_dir: Path, folders: Iterable[str] | None = None
+) -> Iterable[tuple[str, list[tuple[str, str]], list[list[Any]]]]:
+    """(table name, [(column, suite type)], rows as Python values) for each snapshot of ``tables_dir``."""
+    for path in _table_files(tables_dir, folders):
+        snap = _snapshot(path)
+        cols = [(c["name"], c["type"]) for c in snap["column_definitions"]]
+        rows = [[_value(v, kind) for v, (_, kind) in zip(r, cols, strict=True)] for r in snap.get("rows") or []]
+        yield snap["table_name"], cols, rows
+
+
+def _value(v: Any, kind: str) -> Any:
+    if v is None:
+        return None
+    text = str(v)
+    if kind == "TIME":
+        return dt.datetime.fromisoformat(text)
+    if kind == "FLOAT":
+        return float(text)
+    if kind == "INT":
+        return int(text)
+    if kind == "BOOLEAN":
+        return text.lower() == "true"
+    return text
+
+
 def _column(values: list[Any], kind: str) -> pa.Array:
     if kind == "BOOLEAN":
         return pa.array([None if v is None else str(v).lower() == "true" for v in values], pa.bool_())
     return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
-def load_cases(data: Path) -> list[Case]:
+def load_cases(data: Path, extra: Iterable[Path] = ()) -> list[Case]:
+    """The suite's cases, then those of the ``extra`` case files (same format; tier 5 unless indexed)."""
     tiers: dict[tuple[str, str], int] = {}
     index = data / "case_index.tsv"
     if index.exists():
@@ -151,11 +214,12 @@ def load_cases(data: Path) -> list[Case]:
             for row in csv.DictReader(fh, delimiter="\t"):
                 tiers[(row["file"], row["name"])] = int(row["tier"])
     cases = []
-    for path in sorted((data / "cases").glob("itest_*.yaml")):
+    for path in [*sorted((data / "cases").glob("itest_*.yaml")), *extra]:
+        default = 0 if path.parent == data / "cases" else 5
         for doc in _yaml_load_all(path.read_text(encoding="utf-8")):
             if isinstance(doc, dict) and "integration_test" in doc:
                 spec = doc["integration_test"]
-                cases.append(Case(path.name, spec["name"], spec, tiers.get((path.name, spec["name"]), 0)))
+                cases.append(Case(path.name, spec["name"], spec, tiers.get((path.name, spec["name"]), default)))
     return cases
 
 
@@ -534,16 +598,109 @@ class Manifest:
     error: str | None = None
 
 
-def import_manifest(path: Path, schema: str = SCHEMA) -> Manifest:
+def import_manifest(path: Path, schema: str = SCHEMA, dialect: str = "duckdb") -> Manifest:
     result = to_native(read_metricflow(path), substitutions={"$source_schema": schema}, source_uri=str(path))
     try:
         catalog = build_catalog([Document(f"{path.name}.yaml", result.document)])
     except MetricLoopError as exc:
         return Manifest(path.name, result, None, None, str(exc).splitlines()[0])
-    return Manifest(path.name, result, catalog, Compiler(catalog, "duckdb"))
+    return Manifest(path.name, result, catalog, Compiler(catalog, dialect))
 
 
-def run_case(case: Case, manifest: Manifest, wh: DuckDBWarehouse, schema: str = SCHEMA) -> CaseResult:
+ENGINES = ("duckdb", "postgres", "mysql", "clickhouse", "spark")
+
+
+class Target:
+    """The engine a run compiles for and executes on, holding the suite's tables in ``schema``.
+
+    DuckDB is always the reference: the suite's check queries are DuckDB SQL, so the expected
+    rows come from an in-memory DuckDB with the same tables, whatever engine answers.
+    PostgreSQL gets a schema, MySQL/MariaDB a database, ClickHouse (chdb or a server) a database
+    and Spark a database; each is dropped by :meth:`close`.
+    """
+
+    def __init__(self, engine: str, url: str | None = None, schema: str | None = None) -> None:
+        import uuid
+
+        from metricloop.engine.warehouse import open_warehouse
+
+        if engine not in ENGINES:
+            raise UnsupportedError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
+        self.engine = engine
+        self.schema = schema or (SCHEMA if engine == "duckdb" else f"mf_{uuid.uuid4().hex[:8]}")
+        self.reference = DuckDBWarehouse(":memory:")
+        self.warehouse: Any = self.reference if engine == "duckdb" else open_warehouse(engine, url)
+        self.dialect = self.warehouse.dialect
+        self._url = url
+        self._sa: Any = None
+        self._created = False
+
+    def load(self, tables_dir: Path, folders: Iterable[str] | None = None) -> None:
+        """Load the snapshot tables (of ``folders`` only, when given) into the reference and the target."""
+        folders = None if folders is None else sorted(set(folders))
+        load_tables(self.reference, tables_dir, self.schema, folders)
+        if self.engine == "duckdb":
+            return
+        self._ddl([f"CREATE {'DATABASE' if self.engine != 'postgres' else 'SCHEMA'} {self.schema}"])
+        self._created = True
+        types = ENGINE_TYPES[self.engine]
+        for name, cols, rows in snapshots(tables_dir, folders):
+            table = f"{self.schema}.{name}"
+            if self.engine == "spark":
+                self.warehouse.create_table(table, [(c, types[k]) for c, k in cols], rows)
+                continue
+            q = "`" if self.engine in ("mysql", "clickhouse") else '"'
+            coldefs = ", ".join(f"{q}{c}{q} {types[k]}" for c, k in cols)
+            engine = " ENGINE = Memory" if self.engine == "clickhouse" else ""
+            stmts = [f"CREATE TABLE {table} ({coldefs}){engine}"]
+            if rows:
+                values = ", ".join("(" + ", ".join(_sql_literal(v) for v in r) + ")" for r in rows)
+                stmts.append(f"INSERT INTO {table} VALUES {values}")
+            self._ddl(stmts)
+
+    def _ddl(self, statements: list[str]) -> None:
+        if self.engine in ("postgres", "mysql"):
+            import sqlalchemy as sa
+
+            if self._sa is None:
+                self._sa = sa.create_engine(self._url or "")
+            with self._sa.begin() as con:
+                for sql in statements:
+                    con.exec_driver_sql(sql)
+            return
+        for sql in statements:
+            self.warehouse.execute(sql)
+
+    def close(self) -> None:
+        try:
+            if self._created:
+                kind = "SCHEMA" if self.engine == "postgres" else "DATABASE"
+                cascade = " CASCADE" if self.engine in ("postgres", "spark") else ""
+                self._ddl([f"DROP {kind} IF EXISTS {self.schema}{cascade}"])
+        finally:
+            if self._sa is not None:
+                self._sa.dispose()
+            if self.warehouse is not self.reference:
+                self.warehouse.close()
+            self.reference.close()
+
+
+def _sql_literal(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dt.datetime):
+        return f"'{v.isoformat(sep=' ')}'"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def run_case(
+    case: Case, manifest: Manifest, wh: Any, schema: str = SCHEMA, reference: DuckDBWarehouse | None = None
+) -> CaseResult:
+    """Answer ``case`` on ``wh``; the expected rows come from ``reference`` (DuckDB; ``wh`` by default)."""
     t0 = time.perf_counter()
     res = CaseResult(case.file, case.name, case.tier, case.group, "fail")
     try:
@@ -555,7 +712,7 @@ def run_case(case: Case, manifest: Manifest, wh: DuckDBWarehouse, schema: str = 
         got = wh.execute(compiled.sql)
         if tr.min_max:
             got = _min_max(got, tr.min_max)
-        expected = wh.execute(render(str(case.spec["check_query"]), check_helpers(schema)))
+        expected = (reference or wh).execute(render(str(case.spec["check_query"]), check_helpers(schema)))
         problem = compare(expected, got, tr.order_by)
         res.status, res.detail = ("pass", "") if problem is None else ("fail", problem)
     except (CaseUnsupported, UnsupportedError) as exc:
@@ -568,16 +725,26 @@ def run_case(case: Case, manifest: Manifest, wh: DuckDBWarehouse, schema: str = 
     return res
 
 
-def run(data: Path, *, only: Callable[[Case], bool] | None = None, schema: str = SCHEMA) -> list[CaseResult]:
-    """Run the suite in ``data``; ``only`` selects cases (e.g. by tier)."""
-    wh = DuckDBWarehouse(":memory:")
+def run(
+    data: Path,
+    *,
+    only: Callable[[Case], bool] | None = None,
+    schema: str = SCHEMA,
+    extra_cases: Iterable[Path] = (),
+    engine: str = "duckdb",
+    url: str | None = None,
+) -> list[CaseResult]:
+    """Run the suite in ``data`` on ``engine`` (``url`` for a server); ``only`` selects cases (e.g. by
+    tier); ``extra_cases`` adds case files in the suite's format."""
+    target = Target(engine, url, schema if engine == "duckdb" else None)
+    schema = target.schema
     try:
-        load_tables(wh, data / "tables", schema)
+        cases = [c for c in load_cases(data, extra_cases) if only is None or only(c)]
+        folders = {"time_spine_table"} | {f for c in cases for f in MODEL_TABLES.get(c.spec.get("model", ""), ())}
+        target.load(data / "tables", folders)
         manifests: dict[str, Manifest] = {}
         results = []
-        for case in load_cases(data):
-            if only is not None and not only(case):
-                continue
+        for case in cases:
             folder = MODELS.get(case.spec.get("model", ""))
             if folder is None:
                 results.append(
@@ -592,11 +759,11 @@ def run(data: Path, *, only: Callable[[Case], bool] | None = None, schema: str =
                 )
                 continue
             if folder not in manifests:
-                manifests[folder] = import_manifest(data / "manifests" / folder, schema)
-            results.append(run_case(case, manifests[folder], wh, schema))
+                manifests[folder] = import_manifest(data / "manifests" / folder, schema, target.dialect)
+            results.append(run_case(case, manifests[folder], target.warehouse, schema, target.reference))
         return results
     finally:
-        wh.close()
+        target.close()
 
 
 # ------------------------------------------------------------------------------------------

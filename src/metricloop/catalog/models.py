@@ -136,11 +136,15 @@ class Dimension(Strict):
 
 
 class NonAdditiveDimension(Strict):
-    """Semi-additive measures (balances, inventory): take the min/max period, do not sum over time."""
+    """Semi-additive measures (balances, inventory): aggregate only the rows at the first (``min``)
+    or last (``max``) value of the time dimension ``name``, per output period and per
+    ``window_groupings`` entity (MetricFlow's semantics); never summed over time."""
 
-    name: str
+    name: str = Field(description="A time dimension of the measure's semantic model.")
     window_choice: Literal["min", "max"] = "max"
-    window_groupings: list[str] = Field(default_factory=list)
+    window_groupings: list[str] = Field(
+        default_factory=list, description="Entities of the model: the min/max is taken per value of each."
+    )
 
 
 class AggParams(Strict):
@@ -327,6 +331,9 @@ class Metric(Strict):
     expr: str | None = Field(default=None, description="Column expression (simple) or formula (derived).")
     agg_params: AggParams | None = None
     agg_time_dimension: str | None = None
+    non_additive_dimension: NonAdditiveDimension | None = Field(
+        default=None, description="Semi-additive inline agg (simple): the min/max period's rows only, as on a measure."
+    )
     # ratio
     numerator: MetricRef | None = None
     denominator: MetricRef | None = None

@@ -35,7 +35,7 @@ import sqlglot
 from dateutil.relativedelta import relativedelta
 from sqlglot import exp
 
-from metricloop.catalog.catalog import Catalog, parse_formula
+from metricloop.catalog.catalog import Catalog, ResolvedMeasure, parse_formula
 from metricloop.catalog.models import (
     Agg,
     Grain,
@@ -60,9 +60,11 @@ from metricloop.engine.filters import (
 )
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.semantic import DimRef, Hop, resolve, split_date_part
-from metricloop.errors import QueryError, UnsupportedError
+from metricloop.errors import Location, QueryError, UnsupportedError
 
 Offset = tuple[int, Grain]
+#: a semi-additive measure's ``non_additive_dimension``: (time dimension, min|max, window groupings)
+NonAdditive = tuple[str, str, tuple[str, ...]]
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -99,10 +101,12 @@ class Leaf:
     percentile: tuple[float, bool, bool] | None = None  # (p, discrete, approximate)
     to_grain: Grain | None = None  # offset_to_grain: the value at the start of this grain's period
     conversion: Conversion | None = None  # aggregate conversion events attributed to these base rows
+    non_additive: NonAdditive | None = None  # semi-additive: only the rows at the min/max of a time dimension
 
     @property
     def group_key(self) -> tuple[Any, ...]:
-        return (self.model, self.time_dim, self.filters, self.offset, self.cumulative, self.to_grain, self.conversion)
+        return (self.model, self.time_dim, self.filters, self.offset, self.cumulative, self.to_grain, self.conversion,
+                self.non_additive)
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,14 @@ class Compiler:
                 else None
             )
             assert rm.agg_time_dimension is not None
+            semi = self._non_additive(rm, metric)
+            if semi is not None and to_grain is not None:
+                raise UnsupportedError(
+                    f"metric '{metric.name}': offset_to_grain over the semi-additive measure '{rm.name}' cannot be "
+                    "computed exactly (non_additive_dimension)",
+                    zh=f"指标 '{metric.name}'：半可加度量 '{rm.name}'（non_additive_dimension）不支持 offset_to_grain",
+                    location=self._nad_location(rm, metric),
+                )
             node = plan.leaf(
                 Leaf(
                     rm.model.name,
@@ -185,6 +197,8 @@ class Compiler:
                     None,
                     pct,
                     to_grain,
+                    None,
+                    semi,
                 )
             )
             if metric.fill_nulls_with is not None:
@@ -261,6 +275,13 @@ class Compiler:
             filters = (*filters, base.filter)
         rm = self.catalog.resolve_measure(base)
         assert rm.agg_time_dimension is not None
+        if self._non_additive(rm, base) is not None:
+            raise UnsupportedError(
+                f"cumulative metric '{metric.name}' over the semi-additive measure '{rm.name}' cannot be computed "
+                "exactly (non_additive_dimension inside a cumulative window)",
+                zh=f"累计指标 '{metric.name}' 不能累计半可加度量 '{rm.name}'（non_additive_dimension）",
+                location=self._nad_location(rm, base),
+            )
         cum = Cumulative(parse_window(metric.window) if metric.window else None, metric.grain_to_date,
                          metric.period_agg)
         return plan.leaf(
@@ -278,6 +299,14 @@ class Compiler:
         if base is None or conv is None:
             raise QueryError(f"conversion metric '{metric.name}': unknown base or conversion measure")
         (bmodel, bmeas), (cmodel, cmeas) = base, conv
+        for model, meas in ((bmodel, bmeas), (cmodel, cmeas)):
+            if meas.non_additive_dimension is not None:
+                raise UnsupportedError(
+                    f"conversion metric '{metric.name}': the semi-additive measure '{meas.name}' cannot be "
+                    "computed exactly as a conversion input (non_additive_dimension)",
+                    zh=f"转化指标 '{metric.name}' 不能使用半可加度量 '{meas.name}'（non_additive_dimension）",
+                    location=self._measure_location(model, meas.name, "non_additive_dimension"),
+                )
         btime = bmeas.agg_time_dimension or bmodel.agg_time_dimension
         ctime = cmeas.agg_time_dimension or cmodel.agg_time_dimension
         assert btime is not None and ctime is not None and metric.entity is not None
@@ -296,6 +325,45 @@ class Compiler:
         if metric.fill_nulls_with is not None:
             out = exp.func("COALESCE", out, exp.Literal.number(metric.fill_nulls_with))
         return out
+
+    def _non_additive(self, rm: ResolvedMeasure, metric: Metric) -> NonAdditive | None:
+        """The measure's (or inline metric's) ``non_additive_dimension``, checked against its model:
+        the dimension must be a time dimension and each window grouping an entity of that model."""
+        nad = rm.measure.non_additive_dimension if rm.measure is not None else metric.non_additive_dimension
+        if nad is None:
+            return None
+        dim = rm.model.dimension(nad.name)
+        if dim is None or dim.type != "time":
+            times = ", ".join(d.name for d in rm.model.dimensions if d.type == "time") or "none"
+            raise QueryError(
+                f"non_additive_dimension of '{rm.name}': '{nad.name}' is not a time dimension of semantic model "
+                f"'{rm.model.name}' (expected one of: {times})",
+                zh=f"'{rm.name}' 的 non_additive_dimension：'{nad.name}' 不是语义模型 '{rm.model.name}' 的时间维度",
+                location=self._nad_location(rm, metric),
+            )
+        for g in nad.window_groupings:
+            if rm.model.entity(g) is None:
+                raise QueryError(
+                    f"non_additive_dimension of '{rm.name}': window grouping '{g}' is not an entity of semantic "
+                    f"model '{rm.model.name}' (expected one of: {', '.join(e.name for e in rm.model.entities)})",
+                    zh=f"'{rm.name}' 的 non_additive_dimension：window_groupings 中的 '{g}' 不是实体",
+                    location=self._nad_location(rm, metric),
+                )
+        return (nad.name, nad.window_choice, tuple(nad.window_groupings))
+
+    def _measure_location(self, model: SemanticModel, measure: str, *sub: str) -> Location | None:
+        origin = self.catalog.origins.get(f"model:{model.name}")
+        index = next((i for i, m in enumerate(model.measures) if m.name == measure), None)
+        if origin is None or index is None:
+            return None
+        return origin.location("measures", index, *sub)
+
+    def _nad_location(self, rm: ResolvedMeasure, metric: Metric) -> Location | None:
+        """Where the ``non_additive_dimension`` behind ``rm`` is written (file, line, field)."""
+        if rm.measure is not None:
+            return self._measure_location(rm.model, rm.measure.name, "non_additive_dimension")
+        origin = self.catalog.origins.get(f"metric:{metric.name}")
+        return origin.location("non_additive_dimension") if origin is not None else None
 
     def _converted(self, bmodel: SemanticModel, link: Conversion, base_time: str, alias: str) -> exp.Expr:
         """The base model's rows that a conversion event is credited to, one row per conversion event,
@@ -533,10 +601,11 @@ class Compiler:
         if two_stage:
             select.select(exp.alias_(t.copy(), "__t", quoted=True, copy=False), copy=False)
             group.append(t.copy())
-        for leaf, alias in leaves:
-            select.select(
-                exp.alias_(self._agg(leaf, self._qualify(leaf.expr, base)), alias, quoted=True, copy=False), copy=False
-            )
+        semi = first.non_additive
+        for i, (leaf, alias) in enumerate(leaves):
+            value = self._qualify(leaf.expr, base)
+            select.select(exp.alias_(value if semi else self._agg(leaf, value), f"__v{i}" if semi else alias,
+                                     quoted=True, copy=False), copy=False)
         for f in [*where, *(_parse(text) for text in first.filters)]:
             try:
                 conds.append(to_sql(f.root, lambda n: dim_expr(n, for_filter=True)))
@@ -549,12 +618,69 @@ class Compiler:
                 conds.append(exp.LT(this=time_col.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
         if conds:
             select.where(exp.and_(*conds, copy=False), copy=False)
+        if semi is not None:
+            return self._semi_additive(select, model, base, semi, leaves, out_names, refs), out_names
         if group:
             select.group_by(*group, copy=False)
         if two_stage:
             assert first.cumulative is not None
             return self._period_agg(select, out_names, [a for _, a in leaves], first.cumulative.period_agg), out_names
         return select, out_names
+
+    def _semi_additive(
+        self,
+        rows: exp.Select,
+        model: SemanticModel,
+        base: str,
+        semi: NonAdditive,
+        leaves: list[tuple[Leaf, str]],
+        dims: list[str],
+        refs: dict[str, DimRef],
+    ) -> exp.Select:
+        """Aggregate only the rows at the first/last value of the non-additive time dimension.
+
+        ``rows`` holds the filtered, joined rows (group-by columns and raw values ``__v<i>``). As
+        MetricFlow defines it, the min/max is taken over those rows per window-grouping entity and
+        per requested period of that dimension (``metric_time`` when it is the measure's time
+        axis), not per other group-by: a balance is the accounts' last balance in each period.
+        A window function picks it, so every dialect with window functions runs it unchanged.
+        """
+        name, choice, groupings = semi
+        leaf = leaves[0][0]
+        dim = model.dimension(name)
+        assert dim is not None
+        rows.select(exp.alias_(dx.trunc(self._qualify(dim.expr or dim.name, base), dim.grain, self.dialect),
+                               "__nad_t", quoted=True, copy=False), copy=False)
+        partition: list[exp.Expr] = []
+        for k, g in enumerate(groupings):
+            ent = model.entity(g)
+            assert ent is not None
+            rows.select(exp.alias_(self._qualify(ent.expr or ent.name, base), f"__nad_g{k}", quoted=True,
+                                   copy=False), copy=False)
+            partition.append(exp.column(f"__nad_g{k}", table="na", quoted=True))
+        period = next((d for d in dims if not refs[d].path and refs[d].dimension is not None and refs[d].is_time
+                       and (refs[d].dimension.name == name if not refs[d].is_metric_time  # type: ignore[union-attr]
+                            else name == leaf.time_dim)), None)
+        if period is not None:
+            partition.append(exp.column(period, table="na", quoted=True))
+        values = [f"__v{i}" for i in range(len(leaves))]
+        pick = exp.Window(this=(exp.Min if choice == "min" else exp.Max)(this=exp.column("__nad_t", table="na",
+                                                                                           quoted=True)),
+                          partition_by=partition or None)
+        ranked = exp.select(*(exp.column(c, table="na", quoted=True) for c in [*dims, *values, "__nad_t"]),
+                            exp.alias_(pick, "__nad_pick", quoted=True, copy=False), copy=False)
+        ranked.from_(exp.paren(rows, copy=False).as_("na", copy=False), copy=False)
+        out = exp.select(*(exp.column(d, table="nb", quoted=True).as_(d, quoted=True, copy=False) for d in dims),
+                         copy=False)
+        for (lf, alias), v in zip(leaves, values, strict=True):
+            out.select(exp.alias_(self._agg(lf, exp.column(v, table="nb", quoted=True)), alias, quoted=True,
+                                  copy=False), copy=False)
+        out.from_(exp.paren(ranked, copy=False).as_("nb", copy=False), copy=False)
+        out.where(exp.EQ(this=exp.column("__nad_t", table="nb", quoted=True),
+                         expression=exp.column("__nad_pick", table="nb", quoted=True)), copy=False)
+        if dims:
+            out.group_by(*(exp.column(d, table="nb", quoted=True) for d in dims), copy=False)
+        return out
 
     def _period_agg(self, inner: exp.Select, dims: list[str], aliases: list[str], how: str) -> exp.Select:
         """A cumulative metric at a coarser grain than its periods: each output period's value is
@@ -1133,7 +1259,8 @@ class Compiler:
         scans: dict[tuple[Any, ...], list[list[tuple[Leaf, str]]]] = {}
         for items in groups:
             leaf = items[0][0]
-            key = (leaf.model, leaf.time_dim, leaf.filters, leaf.cumulative, leaf.to_grain, leaf.conversion)
+            key = (leaf.model, leaf.time_dim, leaf.filters, leaf.cumulative, leaf.to_grain, leaf.conversion,
+                   leaf.non_additive)
             scans.setdefault(key, []).append(items)
         branches: list[tuple[exp.Select, list[str]]] = []
         ctes: list[tuple[str, exp.Select]] = []
@@ -1143,6 +1270,7 @@ class Compiler:
                 time_dim is not None
                 and len(scan) > 1
                 and first.cumulative is None
+                and first.non_additive is None
                 and all(_aligned(items[0][0].offset, grain) and items[0][0].to_grain is None for items in scan)
                 # a filter on the time axis holds for the shifted periods: each offset needs its own
                 and not self._filters_time(first, where)

@@ -114,3 +114,14 @@ def _plain(value: Any) -> Any:
     import decimal
 
     return float(value) if isinstance(value, decimal.Decimal) else value
+
+
+def open_warehouse(kind: str, url: str | None = None, path: Path | str | None = None) -> Warehouse:
+    """The adapter for a ``warehouse.type``: duckdb (``path``), postgres / mysql (SQLAlchemy ``url``)."""
+    if kind == "duckdb":
+        return DuckDBWarehouse(path or ":memory:")
+    if kind in ("postgres", "mysql"):
+        if not url:
+            raise QueryError(f"a {kind} warehouse needs a url", zh=f"{kind} 数据仓库需要 url")
+        return SQLAlchemyWarehouse(url)
+    raise QueryError(f"unknown warehouse type '{kind}'", zh=f"未知的数据仓库类型 '{kind}'")

@@ -598,8 +598,11 @@ def _metric(m: dict[str, Any], measure_names: set[str]) -> dict[str, Any]:
             for k in ("agg_time_dimension", "join_to_timespine", "fill_nulls_with"):
                 if m.get(k) is not None:
                     out[k] = m[k]
-            if m.get("non_additive_dimension"):
-                raise Unsupported("non_additive_dimension on a latest-spec simple metric is not supported yet")
+            if isinstance(m.get("non_additive_dimension"), dict):
+                nad = copy.deepcopy(m["non_additive_dimension"])
+                if "window_choice" in nad:
+                    nad["window_choice"] = _lower(nad["window_choice"])
+                out["non_additive_dimension"] = nad
         elif meas is None and m.get("input_metric"):
             out["input_metric"] = _input(m["input_metric"])
         elif meas is None:

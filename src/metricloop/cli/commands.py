@@ -64,8 +64,10 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder.")] = False,
     scale: Annotated[float, typer.Option(help="Demo data volume (1.0 ≈ 5,000 orders a day).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Demo random seed (same seed, same data).")] = 42,
+    timezone: Annotated[str, typer.Option(help="IANA timezone of the data and schedules.")] = "Asia/Shanghai",
+    locale: Annotated[str, typer.Option(help="zh-CN or en: language of messages and the UI.")] = "zh-CN",
 ) -> None:
-    """Scaffold a project (with --demo: the demo e-commerce company, its data and catalog)."""
+    """Scaffold a project that runs (settings, owners, channels, schemas), or with --demo the demo company."""
     from metricloop import scaffold
 
     if demo:
@@ -84,8 +86,21 @@ def init(
         )
         console.print(f"try: metricloop query gmv --by region --grain month --project {directory}")
     else:
-        scaffold.init_empty(directory, force=force)
-        console.print(f"[green]project created[/] in {directory}: edit metricloop.yaml and models/*.yaml")
+        from metricloop.project import ProjectConfig
+
+        ProjectConfig(timezone=timezone, locale=normalize_locale(locale))  # a bad zone fails before writing
+        scaffold.init_empty(directory, force=force, timezone=timezone, locale=normalize_locale(locale))
+        zh = normalize_locale(locale) == "zh-CN"
+        console.print(f"[green]{'项目已创建' if zh else 'project created'}[/] {directory}", highlight=False)
+        steps = [
+            f"metricloop ingest orders.csv --table orders -p {directory}",
+            f"metricloop catalog infer orders --write -p {directory}",
+            f"metricloop monitors suggest --write -p {directory}",
+            f"metricloop run --backfill-from 2026-01-01 -p {directory}",
+        ]
+        console.print("下一步：" if zh else "next:", highlight=False)
+        for line in steps:
+            console.print(f"  {line}", highlight=False, markup=False)
 
 
 def _progress() -> Progress:

@@ -38,7 +38,7 @@ from metricloop.catalog.catalog import Catalog, build_catalog, leaf_models
 from metricloop.catalog.models import Grain
 from metricloop.engine.compiler import Compiler
 from metricloop.engine.query import MetricQuery
-from metricloop.engine.semantic import resolve
+from metricloop.engine.semantic import dimensions_for_model, resolve
 from metricloop.engine.warehouse import DuckDBWarehouse
 from metricloop.errors import MetricLoopError, UnsupportedError
 from metricloop.interop.metricflow import ImportResult, read_metricflow, to_native
@@ -278,12 +278,10 @@ def check_helpers(schema: str) -> dict[str, Any]:
     def percentile(
         expr: str, percentile: float, use_discrete_percentile: bool = False, use_approximate_percentile: bool = False
     ) -> str:
-        if use_approximate_percentile:
-            if use_discrete_percentile:
-                raise CaseUnsupported(
-                    "approximate discrete percentile: DuckDB has no such function (skipped by design)"
-                )
+        if use_approximate_percentile and not use_discrete_percentile:
             return f"APPROX_QUANTILE({expr}, {percentile})"
+        # DuckDB has no approximate *discrete* percentile; the exact one answers an approximate
+        # request exactly (what MetricLoop's compiler computes for it on every engine)
         fn = "PERCENTILE_DISC" if use_discrete_percentile else "PERCENTILE_CONT"
         return f"{fn}({percentile}) WITHIN GROUP (ORDER BY {expr})"
 
@@ -384,6 +382,7 @@ class Translation:
     query: MetricQuery
     min_max: list[str] = field(default_factory=list)  # columns to reduce to MIN/MAX
     order_by: list[str] = field(default_factory=list)
+    dedupe: bool = True  # False: apply_group_by false, rows as they are
 
 
 def _default_grain(catalog: Catalog, metrics: list[str]) -> Grain:
@@ -435,24 +434,80 @@ def _with_grain(catalog: Catalog, metrics: list[str], name: str, grain: str | No
     return name
 
 
+def _full_path(catalog: Catalog, metrics: list[str], name: str) -> str:
+    """A group-by whose entity path is shortened (``user__last_login_ts__minute`` reached through
+    ``listing``) named as MetricFlow resolves and names it: the one longer path that ends with it
+    (``listing__user__last_login_ts__minute``). Names that resolve as given stay as they are."""
+    models = [m for n in metrics for m in leaf_models(catalog, catalog.metric(n))]
+    if not models or "__" not in name:
+        return name
+    base, grain = name, ""
+    last = name.rsplit("__", 1)[1]
+    if last in {g.value for g in Grain}:
+        base, grain = name.rsplit("__", 1)[0], "__" + last
+    found: set[str] = set()
+    for model in models:
+        try:
+            resolve(catalog, model, name)
+            return name
+        except MetricLoopError:
+            found |= {n for n in dimensions_for_model(catalog, model) if n.endswith("__" + base)}
+    return (found.pop() + grain) if len(found) == 1 else name
+
+
 def custom_grains(document: dict[str, Any]) -> set[str]:
     """Custom granularity names of an imported manifest's project configuration."""
     cfg = document.get("extensions", {}).get("dbt", {}).get("project_configuration") or {}
     return {str(g.get("name")) for t in cfg.get("time_spines") or [] for g in t.get("custom_granularities") or []}
 
 
-def translate(case: Case, catalog: Catalog, custom: set[str] | None = None) -> Translation:
+_GROUP_BY_OBJ = re.compile(
+    r"^\s*(Dimension|TimeDimension|Entity)\(\s*'([^']+)'(?:\s*,\s*'([^']+)')?\s*\)\s*$"
+)
+
+
+def saved_query_spec(spec: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    """A case naming a saved query: the saved query's metrics, group-bys, where, order and limit,
+    with the case's own where filter added (MetricFlow applies both)."""
+    name = spec["saved_query_name"]
+    saved = document.get("extensions", {}).get("dbt", {}).get("saved_queries") or []
+    found = next((q for q in saved if q.get("name") == name), None)
+    if found is None:
+        raise CaseUnsupported(f"saved query '{name}' is not in the manifest")
+    params = found.get("query_params") or {}
+    out = {k: v for k, v in spec.items() if k != "saved_query_name"}
+    out["metrics"] = list(params.get("metrics") or [])
+    group_bys = []
+    for item in params.get("group_by") or []:
+        m = _GROUP_BY_OBJ.match(str(item))
+        if m is None:
+            raise CaseUnsupported(f"saved query group-by {item!r} is not understood")
+        group_bys.append(m.group(2) + (f"__{m.group(3).lower()}" if m.group(3) else ""))
+    out["group_bys"] = group_bys
+    wheres = params.get("where") or []
+    wheres = [wheres] if isinstance(wheres, str) else list(wheres)
+    if spec.get("where_filter"):
+        wheres.append(render(str(spec["where_filter"]), where_helpers()).strip())
+    out.pop("where_filter", None)
+    if wheres:  # already MetricLoop filter text (templates are part of its language)
+        out["where_text"] = " and ".join(f"({w})" for w in wheres) if len(wheres) > 1 else wheres[0]
+    for key in ("order_by", "limit"):
+        if params.get(key) is not None and not spec.get(key + "s" if key == "order_by" else key):
+            out["order_bys" if key == "order_by" else key] = params[key]
+    return out
+
+
+def translate(
+    case: Case, catalog: Catalog, custom: set[str] | None = None, document: dict[str, Any] | None = None
+) -> Translation:
     spec = case.spec
+    if spec.get("saved_query_name"):
+        spec = saved_query_spec(spec, document or {})
     text = " ".join(str(spec.get(k) or "") for k in ("group_bys", "group_by_objs", "where_filter"))
     known = {g.name for spine in catalog.time_spines for g in spine.custom_granularities}
     for grain in sorted(set(custom or ()) - known):
         if re.search(rf"(__|'|\"){re.escape(grain)}\b", text):
             raise CaseUnsupported(f"custom granularity '{grain}' is not supported yet")
-    for key in ("saved_query_name",):
-        if spec.get(key):
-            raise CaseUnsupported("saved queries are kept by the import but cannot be run yet")
-    if spec.get("apply_group_by") is False:
-        raise CaseUnsupported("apply_group_by: false (un-deduplicated rows) is not supported")
     metrics = list(spec.get("metrics") or [])
     missing = [m for m in metrics if m not in catalog.metrics]
     if missing:
@@ -460,7 +515,7 @@ def translate(case: Case, catalog: Catalog, custom: set[str] | None = None) -> T
     group_by: list[str] = []
     renames: dict[str, str] = {}
     for name in spec.get("group_bys") or []:
-        out = _with_grain(catalog, metrics, name, None)
+        out = _with_grain(catalog, metrics, _full_path(catalog, metrics, name), None)
         renames[name] = out
         group_by.append(out)
     for obj in spec.get("group_by_objs") or []:
@@ -471,7 +526,7 @@ def translate(case: Case, catalog: Catalog, custom: set[str] | None = None) -> T
             out = _with_grain(catalog, metrics, name, obj.get("grain"))
         renames[name] = out
         group_by.append(out)
-    where = None
+    where = spec.get("where_text")
     if spec.get("where_filter"):
         where = render(str(spec["where_filter"]), where_helpers()).strip()
     order = []
@@ -496,7 +551,7 @@ def translate(case: Case, catalog: Catalog, custom: set[str] | None = None) -> T
     except ValueError as exc:
         raise CaseUnsupported(f"cannot express as a MetricQuery: {exc}") from None
     min_max = group_by if spec.get("min_max_only") else []
-    return Translation(query, min_max, order)
+    return Translation(query, min_max, order, spec.get("apply_group_by") is not False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -706,8 +761,8 @@ def run_case(
     try:
         if manifest.catalog is None or manifest.compiler is None:
             raise CaseUnsupported(f"manifest did not import: {manifest.error}")
-        tr = translate(case, manifest.catalog, custom_grains(manifest.imported.document))
-        compiled = manifest.compiler.compile(tr.query)
+        tr = translate(case, manifest.catalog, custom_grains(manifest.imported.document), manifest.imported.document)
+        compiled = manifest.compiler.compile(tr.query, dedupe=tr.dedupe)
         res.sql = compiled.sql
         got = wh.execute(compiled.sql)
         if tr.min_max:

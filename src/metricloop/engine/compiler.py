@@ -152,7 +152,7 @@ class Compiler:
     def __init__(self, catalog: Catalog, dialect: str = "duckdb") -> None:
         self.catalog = catalog
         self.dialect = dx.capabilities(dialect).name
-        self._cache: dict[tuple[str, tuple[str, ...]], CompiledQuery] = {}
+        self._cache: dict[tuple[str, tuple[str, ...], bool], CompiledQuery] = {}
         self._parsed: dict[str, exp.Expr] = {}
 
     # ------------------------------------------------------------------ metric expansion
@@ -862,12 +862,24 @@ class Compiler:
             conds.append(exp.LT(this=time_col.copy(), expression=dx.timestamp_literal(end.isoformat(sep=" "))))
 
     # ------------------------------------------------------------------ the whole query
-    def compile(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> CompiledQuery:
-        """Compile ``query``; ``policy_filters`` (row-level security) apply to every leaf."""
-        key = (query.cache_key(), policy_filters)
+    def compile(
+        self, query: MetricQuery, *, policy_filters: tuple[str, ...] = (), dedupe: bool = True
+    ) -> CompiledQuery:
+        """Compile ``query``; ``policy_filters`` (row-level security) apply to every leaf.
+
+        ``dedupe=False`` (MetricFlow's ``apply_group_by: false``) lists a dimension-only query's
+        rows as they are, one per model row and time-spine period, without DISTINCT.
+        """
+        key = (query.cache_key(), policy_filters, dedupe)
         if key in self._cache:
             return self._cache[key]
-        compiled = self._compile(query, policy_filters)
+        if not dedupe and query.metrics:
+            raise UnsupportedError(
+                "rows without deduplication (apply_group_by: false) apply to queries without metrics only",
+                zh="不去重（apply_group_by: false）只适用于不含指标的查询",
+            )
+        compiled = self._compile_values(query, policy_filters, dedupe) if not dedupe else self._compile(
+            query, policy_filters)
         if len(self._cache) > 512:
             self._cache.clear()
         self._cache[key] = compiled
@@ -1046,7 +1058,8 @@ class Compiler:
                                   for n in self.catalog.inputs(metric))
 
     # ------------------------------------------------------------------ dimension values (no metrics)
-    def _compile_values(self, query: MetricQuery, policy_filters: tuple[str, ...]) -> CompiledQuery:
+    def _compile_values(self, query: MetricQuery, policy_filters: tuple[str, ...],
+                        dedupe: bool = True) -> CompiledQuery:
         """Distinct values of the group-by dimensions, as MetricFlow answers a query without metrics.
 
         Dimensions come from the one semantic model that reaches them all with the fewest joins;
@@ -1070,14 +1083,14 @@ class Compiler:
                     model_conds.append(item)
                 else:
                     raise UnsupportedError(f"filter {text!r} mixes metric_time with other dimensions in one condition")
-        outer = exp.select().distinct()
+        outer = exp.select().distinct() if dedupe else exp.select()
         with_model = bool(other or model_conds)
         with_spine = bool(time_names or spine_conds or query.start or query.end)
         if with_model:
-            sub = self._values_from_model(other, model_conds, query.where or "", policy_filters)
+            sub = self._values_from_model(other, model_conds, query.where or "", policy_filters, dedupe)
             outer.from_(exp.paren(sub, copy=False).as_("d", copy=False), copy=False)
         if with_spine:
-            sub = self._values_from_spine(time_names, spine_conds, query.start, query.end)
+            sub = self._values_from_spine(time_names, spine_conds, query.start, query.end, dedupe)
             src = exp.paren(sub, copy=False).as_("s", copy=False)
             if not with_model:
                 outer.from_(src, copy=False)
@@ -1105,7 +1118,7 @@ class Compiler:
         return CompiledQuery(sql, outer, self.dialect, columns, query)
 
     def _values_from_model(self, names: list[str], conds: list[Node], text: str,
-                           policy: tuple[str, ...] = ()) -> exp.Select:
+                           policy: tuple[str, ...] = (), dedupe: bool = True) -> exp.Select:
         needed = list(names) + sorted({n for c in conds for n in Filter(c, "").identifiers()})
         best: tuple[int, SemanticModel] | None = None
         for model in self.catalog.semantic_models.values():
@@ -1161,7 +1174,8 @@ class Compiler:
                 raise QueryError(f"filter {text!r}: {exc.message}") from None
         if where:
             select.where(exp.and_(*where, copy=False), copy=False)
-        select.group_by(*group, copy=False)
+        if dedupe:
+            select.group_by(*group, copy=False)
         return select
 
     def _spine(self, grain: Grain) -> TimeSpine:
@@ -1176,7 +1190,7 @@ class Compiler:
         return max(usable, key=lambda s: s.grain.order)
 
     def _values_from_spine(self, names: list[str], conds: list[Node], start: dt.datetime | None,
-                           end: dt.datetime | None) -> exp.Select:
+                           end: dt.datetime | None, dedupe: bool = True) -> exp.Select:
         parts = [n.split("__") for n in names]
         grains = [Grain(p[1]) for p in parts if len(p) > 1 and p[1] in Grain.__members__]
         grain = min(grains, key=lambda g: g.order) if grains else Grain.day
@@ -1213,7 +1227,7 @@ class Compiler:
                 where.append(op(this=truncated.copy(), expression=dx.timestamp_literal(bound.isoformat(sep=" "))))
         if where:
             select.where(exp.and_(*where, copy=False), copy=False)
-        if group:
+        if group and dedupe:
             select.group_by(*group, copy=False)
         return select
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -19,8 +22,9 @@ from rich.tree import Tree
 from metricloop.catalog.models import Grain
 from metricloop.cli.main import app
 from metricloop.cli.render import console, dumps, emit, err_console
-from metricloop.errors import ConfigError, DefinitionError
-from metricloop.i18n import normalize_locale
+from metricloop.errors import ConfigError, DefinitionError, Issue, Location, MetricLoopError
+from metricloop.i18n import Text, normalize_locale
+from metricloop.secrets import redact
 
 if TYPE_CHECKING:  # the facade pulls in SQLAlchemy, DuckDB, pyarrow: import it only when a command runs
     from metricloop.service import MetricLoop
@@ -51,8 +55,6 @@ def open_project(project: Path | None) -> MetricLoop:
 
 
 def locale_of(ml: MetricLoop) -> str:
-    import os
-
     return normalize_locale(os.environ.get("METRICLOOP_LOCALE") or ml.project.config.locale)
 
 
@@ -123,18 +125,24 @@ app.add_typer(catalog_app, name="catalog")
 
 @catalog_app.command("validate")
 def catalog_validate(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) -> None:
-    """Check every definition; print all problems with file, line and field; record revisions."""
-    ml = open_project(project)
-    try:
-        catalog = ml.validate()
-    except DefinitionError as exc:
-        report_definition_errors(exc, fmt)
-    changes = ml.sync_catalog()
+    """Check every definition; print all problems with file, line and field; record revisions.
+
+    Exit code 0 = valid, 1 = problems found, 2 = could not run (no project, unreadable file).
+    """
+    with could_not_run():
+        ml = open_project(project)
+    with could_not_run(ml):
+        try:
+            catalog = ml.validate()
+        except ConfigError as exc:  # DefinitionError, or YAML that does not parse: problems found
+            report_definition_errors(exc, fmt)
+        changes = ml.sync_catalog()
     payload = {
         "valid": True,
         "semantic_models": len(catalog.semantic_models),
         "metrics": len(catalog.metrics),
         "changes": [vars(c) for c in changes],
+        "problems": [],
     }
     if fmt is Fmt.json:
         emit([], "json", payload=payload)
@@ -242,15 +250,98 @@ def catalog_show(
         console.print(_rich_tree(detail["tree"], ml, loc))
 
 
-def report_definition_errors(exc: DefinitionError, fmt: Fmt) -> NoReturn:
-    """Every problem of a validation, one line each (or as JSON), then exit 1."""
+def report_definition_errors(exc: MetricLoopError, fmt: Fmt) -> NoReturn:
+    """Every problem of a validation, one line each (or as JSON with ``problems``), then exit 1."""
+    issues = exc.issues if isinstance(exc, DefinitionError) else [Issue(exc.message, exc.location or Location())]
     if fmt is Fmt.json:
-        emit([], "json", payload={"valid": False, **exc.to_dict()})
+        problems = [{"severity": "error", **{k: v for k, v in vars(i.location).items() if v is not None},
+                     "message": i.message} for i in issues]
+        emit([], "json", payload={"valid": False, **exc.to_dict(), "problems": problems})
     else:
-        for issue in exc.issues:
-            err_console.print(f"[red]✗[/] {issue}", highlight=False)
-        err_console.print(f"{len(exc.issues)} problem(s)")
+        for issue in issues:
+            err_console.print(f"[red]✗[/] {redact(str(issue))}", highlight=False)
+        err_console.print(f"{len(issues)} problem(s)")
     raise typer.Exit(1)
+
+
+@contextmanager
+def could_not_run(ml: MetricLoop | None = None) -> Iterator[None]:
+    """A validation that cannot run at all (no project, unreadable file, state store down): exit 2."""
+    try:
+        yield
+    except (MetricLoopError, OSError) as exc:
+        locale = locale_of(ml) if ml is not None else normalize_locale(os.environ.get("METRICLOOP_LOCALE"))
+        text = exc.localized(locale) if isinstance(exc, MetricLoopError) else f"{exc.filename}: {exc.strerror}"
+        err_console.print(f"[bold red]error:[/] {redact(text)}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+# ---------------------------------------------------------------------------------- validate
+VALIDATE_TEXT = {
+    "valid": Text(en="project valid: {counts}", zh="项目有效：{counts}"),
+    "refused": Text(en="{summary}: not starting (fix the files above; `metricloop validate` checks them)",
+                    zh="{summary}：拒绝启动（请先修正以上问题；`metricloop validate` 可检查）"),
+}
+
+
+@app.command("validate")
+def validate_project(
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Fmt.table,
+    no_env: Annotated[bool, typer.Option("--no-env", help="Do not check that ${ENV} variables are set "
+                                         "(a CI job without the production secrets).")] = False,
+) -> None:
+    """Check the whole project: metricloop.yaml, models, monitors, owners.yaml, channels.yaml.
+
+    Every problem with file, line and field. Exit code 0 = valid, 1 = problems found (errors, or
+    ${ENV} variables that are not set), 2 = could not run (no project, unreadable file).
+    """
+    from metricloop.project_check import check_project, project_locale, resolve_root
+
+    root = resolve_root(project)
+    locale = project_locale(root)
+    with could_not_run():
+        report = check_project(root, env=not no_env)
+    if fmt is Fmt.json:
+        emit([], "json", payload=report.to_dict(locale))
+    elif fmt is Fmt.csv:
+        emit([p.to_dict(locale) for p in report.problems], "csv",
+             columns=["severity", "area", "file", "line", "field", "message"])
+    else:
+        print_problems(report, locale)
+        if not report.problems:
+            counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
+            console.print(f"[green]✓[/] {VALIDATE_TEXT['valid'].render(locale, counts=counts)}", highlight=False)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def print_problems(report: Any, locale: str) -> None:
+    """One line per problem on stderr (errors ✗, unset variables !), then the counts."""
+    for p in report.problems:
+        mark = "[red]✗[/]" if p.severity == "error" else "[yellow]![/]"
+        err_console.print(f"{mark} {redact(p.render(locale))}", highlight=False)
+    if report.problems:
+        err_console.print(report.summary(locale), highlight=False)
+
+
+def gate_project(project: Path | None) -> None:
+    """Before ``run`` / ``serve``: refuse to start on an invalid project (exit 1), before anything is stored.
+
+    Unset ``${ENV}`` variables are printed but do not stop the start (their channel's messages
+    wait in the outbox until the variable is set).
+    """
+    from metricloop.project_check import check_project, project_locale, resolve_root
+
+    root = resolve_root(project)
+    locale = project_locale(root)
+    report = check_project(root)
+    if report.errors:
+        print_problems(report, locale)
+        err_console.print(VALIDATE_TEXT["refused"].render(locale, summary=report.summary(locale)), highlight=False)
+        raise typer.Exit(1)
+    for p in report.warnings:
+        err_console.print(f"[yellow]![/] {redact(p.render(locale))}", highlight=False)
 
 
 def _rich_tree(node: dict[str, Any], ml: MetricLoop, loc: str, parent: Tree | None = None) -> Tree:
@@ -373,9 +464,15 @@ def ingest(
     records: Annotated[
         str | None, typer.Option(help="Path of the records list in a JSON payload, e.g. data.items.")
     ] = None,
+    add_columns: Annotated[
+        bool, typer.Option("--add-columns", help="Add the file's extra columns to the table (else reported, ignored).")
+    ] = False,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
-    """Load data into the embedded warehouse; bad rows are reported, good rows still load."""
+    """Load data into the embedded warehouse; bad rows are reported, good rows still load.
+
+    Types come from --schema, else from the existing table, else they are inferred (and shown).
+    """
     declared = None
     if schema:
         declared = {}
@@ -394,6 +491,7 @@ def ingest(
             schema=declared,
             time_column=time_column,
             records_path=records,
+            add_columns=add_columns,
             progress=lambda f: bar.update(task, completed=f),
         )
     payload = {
@@ -403,6 +501,9 @@ def ingest(
         "rows_loaded": result.rows_loaded,
         "rows_rejected": result.rows_rejected,
         "max_event_time": result.max_event_time,
+        "types": result.types,
+        "types_from": result.types_from,
+        "notes": result.notes,
         "rejects": [vars(r) for r in result.rejects],
         "checks": [vars(c) for c in checks],
     }
@@ -414,6 +515,12 @@ def ingest(
             f"[{colour}]{result.status}[/]: {result.rows_loaded:,} rows loaded into {result.table}, "
             f"{result.rows_rejected:,} rejected; newest event {result.max_event_time or '-'}"
         )
+        origin = {"schema": "--schema", "table": f"table {result.table}", "inferred": "inferred"}[result.types_from]
+        console.print(
+            f"types ({origin}): " + ", ".join(f"{c} {t}" for c, t in result.types.items()), markup=False
+        )
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
         if result.rejects:
             emit(
                 [vars(r) for r in result.rejects[:50]],
@@ -443,7 +550,14 @@ def loads(
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Ingest history: row counts, rejects and freshness per load."""
+    from contextlib import suppress
+
+    from metricloop.errors import MetricLoopError
+    from metricloop.ingest.run import reconcile
+
     ml = open_project(project)
+    with suppress(MetricLoopError):  # settle loads of a process that died mid-load (needs the warehouse)
+        reconcile(ml)
     if rejects is not None:
         rows: list[dict[str, Any]] = [
             {"line": r.line, "column": r.column, "reason": r.reason, "raw": r.raw} for r in ml.rejects(rejects)

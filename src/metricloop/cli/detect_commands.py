@@ -9,10 +9,18 @@ from typing import Annotated, Any
 
 import typer
 
-from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, locale_of, open_project, report_definition_errors
+from metricloop.cli.commands import (
+    Fmt,
+    FormatOpt,
+    ProjectOpt,
+    could_not_run,
+    locale_of,
+    open_project,
+    report_definition_errors,
+)
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit
-from metricloop.errors import ConfigError, DefinitionError
+from metricloop.errors import ConfigError
 
 anomalies_app = typer.Typer(help="Anomalies found by the monitors: list, show, label (异常).", no_args_is_help=True)
 monitors_app = typer.Typer(help="Monitors (monitors/*.yaml and API-written): list, validate, show, evaluate.",
@@ -184,15 +192,20 @@ def monitors_list(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) -> Non
 
 @monitors_app.command("validate")
 def monitors_validate(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) -> None:
-    """Check every monitor (file, line, field of each problem) and record revisions."""
-    ml = open_project(project)
-    try:
-        monitors = ml.detection.monitors()
-    except DefinitionError as exc:
-        report_definition_errors(exc, fmt)
-    changes = ml.detection.sync_monitors()
+    """Check every monitor (file, line, field of each problem) and record revisions.
+
+    Exit code 0 = valid, 1 = problems found, 2 = could not run (no project, unreadable file).
+    """
+    with could_not_run():
+        ml = open_project(project)
+    with could_not_run(ml):
+        try:
+            monitors = ml.detection.monitors()
+        except ConfigError as exc:  # DefinitionError, or YAML that does not parse: problems found
+            report_definition_errors(exc, fmt)
+        changes = ml.detection.sync_monitors()
     if fmt is Fmt.json:
-        emit([], "json", payload={"valid": True, "monitors": len(monitors), "changes": changes})
+        emit([], "json", payload={"valid": True, "monitors": len(monitors), "changes": changes, "problems": []})
         return
     console.print(f"[green]✓[/] {len(monitors)} monitors valid")
     for c in changes:

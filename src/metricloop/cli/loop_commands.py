@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, open_project
+from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, gate_project, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit
 from metricloop.cli.serve_commands import DEMO_STEPS, start_demo_receivers
@@ -44,6 +44,7 @@ def run(
     """One pass of the loop: detect → explain → group into incidents → notify → timers."""
     from metricloop import loop
 
+    gate_project(project)  # an owners.yaml typo stops here, before any anomaly is stored
     ml = open_project(project)
     start = _when(backfill_from, "backfill-from")
     if start is not None:

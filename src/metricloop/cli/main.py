@@ -47,7 +47,10 @@ def main() -> None:
     """Entry point: run the app and turn MetricLoop errors into one line and exit code 1."""
     load_commands()
     try:
-        app(standalone_mode=False)
+        # without standalone mode click *returns* the code of `raise typer.Exit(n)`: pass it on
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except MetricLoopError as exc:
         err_console.print(f"[bold red]error:[/] {redact(exc.localized(_locale()))}", highlight=False)
         sys.exit(1)

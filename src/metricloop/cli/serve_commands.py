@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, locale_of, open_project
+from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, gate_project, locale_of, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit, err_console
 from metricloop.errors import ConfigError
@@ -47,6 +47,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if demo_receivers:
         start_demo_receivers()
+    gate_project(project)  # refuse to serve an invalid project
     ml = open_project(project)
     if demo_receivers:
         console.print(RECEIVERS_STARTED.render(locale_of(ml)))

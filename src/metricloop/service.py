@@ -24,16 +24,8 @@ from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse, Warehouse
 from metricloop.errors import ConfigError, QueryError
 from metricloop.ingest import checks as table_checks
-from metricloop.ingest.loader import (
-    LoadResult,
-    Mode,
-    Progress,
-    fetch_json,
-    load_file,
-    load_records,
-    records_from_json,
-)
-from metricloop.project import Project, as_utc
+from metricloop.ingest.loader import LoadResult, Mode, Progress
+from metricloop.project import Project
 from metricloop.secrets import resolve_env
 from metricloop.store import Store
 from metricloop.store.models import IngestLoad, IngestReject, TableCheck
@@ -280,79 +272,14 @@ class MetricLoop:
         schema: dict[str, str] | None = None,
         time_column: str | None = None,
         records_path: str | None = None,
+        add_columns: bool = False,
         progress: Progress | None = None,
     ) -> tuple[LoadResult, list[table_checks.CheckResult]]:
         """Load a file or HTTP JSON URL into the warehouse, record it, and run the table's checks."""
-        wh = self.duckdb()
-        spec = self.project.config.tables.get(table)
-        time_column = time_column or (spec.time_column if spec else None)
-        with self.store.session() as s:
-            load = IngestLoad(table_name=table, source=source, mode=mode, status="running")
-            s.add(load)
-            s.flush()
-            load_id = load.id
-        try:
-            if source.startswith(("http://", "https://")):
-                records = records_from_json(fetch_json(source), records_path, source)
-                result = load_records(
-                    wh,
-                    records,
-                    table,
-                    source=source,
-                    mode=mode,
-                    schema=schema,
-                    time_column=time_column,
-                    progress=progress,
-                )
-            else:
-                path = Path(source)
-                if not path.is_absolute() and not path.exists():
-                    path = self.project.root / source
-                result = load_file(
-                    wh,
-                    path,
-                    table,
-                    mode=mode,
-                    schema=schema,
-                    time_column=time_column,
-                    progress=progress,
-                    display_name=source,
-                )
-        except Exception as exc:
-            with self.store.session() as s:
-                row = s.get(IngestLoad, load_id)
-                assert row is not None
-                row.status, row.error, row.finished_at = "failed", str(exc)[:2000], dt.datetime.now(dt.UTC)
-            raise
-        with self.store.session() as s:
-            row = s.get(IngestLoad, load_id)
-            assert row is not None
-            prev = s.scalars(
-                select(IngestLoad)
-                .where(
-                    IngestLoad.table_name == table, IngestLoad.id != load_id, IngestLoad.status.in_(("ok", "partial"))
-                )
-                .order_by(desc(IngestLoad.id))
-                .limit(1)
-            ).first()
-            row.status, row.rows_loaded, row.rows_rejected = result.status, result.rows_loaded, result.rows_rejected
-            newest = result.max_event_time  # project-local wall clock in the warehouse
-            row.time_column = result.time_column
-            row.max_event_time = as_utc(newest, self.project.tz) if newest else None
-            row.finished_at = dt.datetime.now(dt.UTC)
-            for r in result.rejects:
-                s.add(
-                    IngestReject(load_id=load_id, file=r.file, line=r.line, column=r.column, reason=r.reason, raw=r.raw)
-                )
-            prev_rows = prev.rows_loaded if prev else None
-        results = (
-            self.run_checks(
-                table, previous_rows=prev_rows, load_rows=result.rows_loaded, time_column=result.time_column
-            )
-            if spec
-            else []
-        )
-        return result, results
+        from metricloop.ingest.run import ingest
+
+        return ingest(self, source, table, mode=mode, schema=schema, time_column=time_column,
+                      records_path=records_path, add_columns=add_columns, progress=progress)
 
     def run_checks(
         self,

@@ -1,19 +1,36 @@
 """Load CSV, Parquet and HTTP JSON into the embedded DuckDB warehouse.
 
-A load never loses data silently: rows that do not fit the schema go to a reject report
-(file, line, column, reason) and the good rows still load; the run reports both counts. Every
-load is recorded in the state store with its row counts and freshness (the latest event time),
-which detection later uses to evaluate only complete periods.
+Every source goes the same way: it is *staged* as it is (CSV and JSON as text) into a temporary
+table, each value is checked against the column's type with ``TRY_CAST`` (a failed cast, a lossy
+one such as ``12.7`` into an integer, ``NaN``/``Infinity`` in a number, an empty time or key),
+and only then are the good rows written, in the same transaction that staged them. So a load
+either commits its good rows and its row counts, or nothing at all; rows that do not fit go to
+the reject report with line, column and a reason naming the expected type.
+
+Column policy (also in README, "Loading data"):
+
+* types come from ``--schema`` if given, else from the existing table when appending, else
+  they are inferred from the whole file (the most specific type almost every value fits);
+* a column of the file that is not in the schema/table is reported and ignored, unless
+  ``add_columns`` (``--add-columns``) adds it to the table;
+* a missing column is filled with NULL and reported, unless it is the time column or a key
+  column of the table, which fails the load (no row could be placed);
+* an empty value is NULL, except in the time column and key columns, where the row is rejected.
+
+No text of the request is pasted into SQL: types are parsed by :mod:`metricloop.ingest.types`,
+names are quoted identifiers, paths are string literals.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import threading
-import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,29 +39,28 @@ import pyarrow as pa
 
 from metricloop.engine.warehouse import DuckDBWarehouse
 from metricloop.errors import IngestError
+from metricloop.ingest.types import (
+    FLOATS,
+    INTEGERS,
+    canonical_type,
+    check_column_name,
+    literal,
+    parse_schema,
+    quote,
+    short,
+)
 from metricloop.secrets import redact
 
 Mode = Literal["append", "replace"]
-TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-DUCKDB_TYPES = {
-    "BIGINT",
-    "INTEGER",
-    "SMALLINT",
-    "DOUBLE",
-    "FLOAT",
-    "DECIMAL",
-    "VARCHAR",
-    "TEXT",
-    "BOOLEAN",
-    "DATE",
-    "TIMESTAMP",
-    "TIMESTAMPTZ",
-    "TIME",
-    "HUGEINT",
-    "UBIGINT",
-    "REAL",
-}
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 Progress = Callable[[float], None]
+MAX_REJECT_DETAILS = 10_000  # reject records kept per load; rows_rejected always counts all
+MAX_ERROR = 300  # characters of an underlying error quoted in a message
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+LEDGER = "metricloop_load_ledger"  # warehouse table: one row per committed load, same transaction
+INFER_ORDER = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
+ROW = "__metricloop_row__"  # position of a staged row in its source (0-based, source order)
+_NUMBERED = f"select row_number() over () - 1 as {ROW}, * from"
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,9 @@ class LoadResult:
     time_column: str | None = None
     max_event_time: dt.datetime | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)  # type each column was checked against
+    types_from: str = "schema"  # schema | table | inferred
+    notes: list[str] = field(default_factory=list)  # column policy decisions (extra, missing, added)
 
     @property
     def status(self) -> str:
@@ -75,34 +94,36 @@ class LoadResult:
         return "partial" if self.rows_rejected else "ok"
 
 
+def bounded(text: str, limit: int = MAX_ERROR, *, first_line: bool = True) -> str:
+    """``text`` (its first line by default), redacted, at most ``limit`` characters: what is stored
+    and shown of an error or an input line."""
+    out = redact(str(text)[: limit * 4]).replace("\x00", "\\0").strip()
+    if first_line and out:
+        out = out.splitlines()[0]
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 def _check_table(name: str) -> str:
-    if not TABLE_NAME.match(name):
+    if not isinstance(name, str) or not TABLE_NAME.match(name):
         raise IngestError(
-            f"table name {name!r} must be letters, digits and _ (optionally schema.table)",
-            zh=f"表名 {name!r} 只能包含字母、数字和下划线",
+            f"table: name {short(name)!r} must be letters, digits and _ (optionally schema.table), at most 63 each",
+            zh=f"table：表名 {short(name)!r} 只能包含字母、数字和下划线（可写作 schema.table）",
         )
     return name
 
 
-def _check_schema(schema: dict[str, str] | None) -> dict[str, str] | None:
-    if schema is None:
-        return None
-    for col, typ in schema.items():
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", col):
-            raise IngestError(f"schema column {col!r} is not a valid column name")
-        base = typ.upper().split("(")[0].strip()
-        if base not in DUCKDB_TYPES:
-            raise IngestError(f"schema column {col!r}: type {typ!r} is not one of {', '.join(sorted(DUCKDB_TYPES))}")
-    return schema
+def _check_mode(mode: str) -> Mode:
+    if mode not in ("append", "replace"):
+        raise IngestError(f"mode: {short(mode)!r} must be append or replace", zh="mode：只能是 append 或 replace")
+    return mode  # type: ignore[return-value]
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def _qtable(table: str) -> str:
+    return ".".join(quote(p) for p in table.split("."))
 
 
-def _run_with_progress(wh: DuckDBWarehouse, sql: str, progress: Progress | None) -> None:
+def _run(con: Any, sql: str, progress: Progress | None) -> None:
     """Execute ``sql``; while it runs, report DuckDB's own query progress (0..1)."""
-    con = wh.connection
     if progress is None:
         con.execute(sql)
         return
@@ -124,31 +145,285 @@ def _run_with_progress(wh: DuckDBWarehouse, sql: str, progress: Progress | None)
             p = -1
         if p is not None and p >= 0:
             progress(min(p / 100.0, 1.0))
-    progress(1.0)
     if error:
         raise error[0]
 
 
-def _write(wh: DuckDBWarehouse, table: str, select_sql: str, mode: Mode, progress: Progress | None) -> None:
-    con = wh.connection
-    exists = bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_name = ? and table_schema = coalesce(?, current_schema())",
-            [table.split(".")[-1], table.split(".")[0] if "." in table else None],
-        ).fetchone()[0]
-    )
-    if "." in table:
-        con.execute(f"create schema if not exists {table.split('.')[0]}")
-    if mode == "replace" or not exists:
-        _run_with_progress(wh, f"create or replace table {table} as {select_sql}", progress)
+@contextmanager
+def _transaction(wh: DuckDBWarehouse, what: str) -> Iterator[Any]:
+    """A cursor of its own (own transaction, own temp tables); rollback on any error."""
+    import duckdb
+
+    con = wh.connection.cursor()
+    con.execute("begin")
+    try:
+        yield con
+        con.execute("commit")
+    except BaseException as exc:
+        with suppress(Exception):
+            con.execute("rollback")
+        if isinstance(exc, duckdb.Error):
+            raise IngestError(
+                f"cannot load {short(what, 200)}: {bounded(str(exc))} (nothing was loaded)",
+                zh=f"无法加载 {short(what, 200)}：{bounded(str(exc))}（没有写入任何行）",
+            ) from None
+        raise
+    finally:
+        con.close()
+
+
+def _table_columns(con: Any, table: str) -> dict[str, str] | None:
+    schema, _, name = table.rpartition(".")
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_name = ? and table_schema = coalesce(?, current_schema()) order by ordinal_position",
+        [name, schema or None],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows} or None
+
+
+def _conds(r: str, v: str, typ: str, cast: bool) -> list[str]:
+    """SQL conditions under which raw value ``r`` (not NULL) fits ``typ`` exactly as ``v``."""
+    out = [f"{v} is not null"] if cast else []
+    if cast and typ in INTEGERS:
+        out.append(f"try_cast({r} as DOUBLE) = {v}")
+    if cast and typ.startswith("DECIMAL"):
+        out.append(f"try_cast({r} as DOUBLE) = try_cast({v} as DOUBLE)")
+    if typ in FLOATS:
+        out.append(f"not isnan({v}) and not isinf({v})")
+    if cast and typ == "DATE":
+        out.append(f"(try_cast({r} as TIMESTAMP) is null or try_cast({r} as TIMESTAMP) = cast({v} as TIMESTAMP))")
+    return out
+
+
+@dataclass(frozen=True)
+class _Col:
+    name: str  # column in the table
+    source: str | None  # column of the staged file, None when missing (filled with NULL)
+    typ: str | None  # type to check against; None: keep the source's type
+    cast: bool
+    required: bool
+
+    def value(self, raw: str) -> str:
+        if self.source is None:
+            return f"cast(null as {self.typ})" if self.typ else "null"
+        r = f"{raw}.{quote(self.source)}"
+        return f"try_cast({r} as {self.typ})" if self.cast else r
+
+    def ok(self, raw: str) -> str:
+        if self.source is None:
+            return "true"
+        r = f"{raw}.{quote(self.source)}"
+        conds = _conds(r, self.value(raw), self.typ, self.cast) if self.typ else []
+        if self.required:
+            return "(" + " and ".join([f"{r} is not null", *conds]) + ")"
+        return f"({r} is null or ({' and '.join(conds)}))" if conds else "true"
+
+
+def _infer(con: Any, raw: str, cols: dict[str, str]) -> dict[str, str | None]:
+    """Per column, the most specific type that (almost) every value of the file fits exactly.
+
+    A spread sample of ~5,000 rows rules out the types that clearly do not fit (a failing cast
+    is the slow path in DuckDB); the surviving candidates are then counted over every row.
+    """
+    out: dict[str, str | None] = {c: canonical_type(t) for c, t in cols.items() if t != "VARCHAR"}
+    text = [c for c, t in cols.items() if t == "VARCHAR"]
+    if text:
+        total = int(con.execute(f"select count(*) from {raw}").fetchone()[0])
+        step = max(1, total // 5000)
+
+        def fits(pairs: list[tuple[str, str]], where: str) -> list[int]:
+            exprs = []
+            for c, typ in pairs:
+                r = f"{raw}.{quote(c)}"
+                cond = " and ".join(_conds(r, f"try_cast({r} as {typ})", typ, True))
+                exprs.append(f"coalesce(sum(case when {r} is not null and {cond} then 1 else 0 end), 0)")
+            exprs += [f"count({raw}.{quote(c)})" for c in text]
+            return [int(x) for x in con.execute(f"select {', '.join(exprs)} from {raw} {where}").fetchone()]
+
+        pairs = [(c, typ) for c in text for typ in INFER_ORDER]
+        got = fits(pairs, f"where {ROW} % {step} = 0")
+        seen = dict(zip(text, got[len(pairs):], strict=True))
+        alive = [p for p, good in zip(pairs, got, strict=False) if (seen[p[0]] - good) * 10 <= seen[p[0]]]
+        got = fits(alive, "")
+        counts = dict(zip(text, got[len(alive):], strict=True))
+        good_of = dict(zip(alive, got, strict=False))
+        for c in text:
+            n = counts[c]
+            best, best_bad = "VARCHAR", n
+            for typ in INFER_ORDER:
+                if (c, typ) not in good_of:
+                    continue
+                bad = n - good_of[(c, typ)]
+                if n and bad <= max(1, n // 100) and bad * 2 < n and bad < best_bad:
+                    best, best_bad = typ, bad
+            out[c] = best
+    return {c: out[c] for c in cols}
+
+
+def _reason(col: _Col, raw: Any, cast: Any, role: str) -> str:
+    expected = col.typ or "the table's type"
+    if raw is None:
+        return f"empty value in {col.name!r}, the {role}: every row needs one ({expected})"
+    shown = short(raw)
+    if cast is None:
+        return f"{shown!r} is not a valid {expected} (column {col.name!r})"
+    if isinstance(cast, float) and (math.isnan(cast) or math.isinf(cast)):
+        return f"{shown!r} is not a finite number; {expected} accepts no NaN or Infinity (column {col.name!r})"
+    if col.typ == "DATE":
+        return f"{shown!r} has a time of day that DATE would drop (column {col.name!r})"
+    return f"{shown!r} would change to {short(cast)!r} as {expected}: a lossy cast (column {col.name!r})"
+
+
+def _place(
+    con: Any,
+    raw: str,
+    *,
+    name: str,
+    table: str,
+    mode: Mode,
+    declared: dict[str, str] | None,
+    time_column: str | None,
+    key_columns: Sequence[str],
+    add_columns: bool,
+    structural: list[Reject],
+    line_of: Callable[[int], int | None],
+    load_id: int | None,
+    progress: Progress | None,
+) -> LoadResult:
+    """Check the staged rows against the column types, then write the good ones (same transaction)."""
+    result = LoadResult(table, name, mode)
+    staged = {r[0]: r[1] for r in con.execute(f"describe {raw}").fetchall() if r[0] != ROW}
+    lower = {c.lower(): c for c in staged}
+    existing = _table_columns(con, table)
+    append = existing is not None and mode == "append"
+    target: dict[str, str | None]
+    if declared:
+        target, result.types_from = dict(declared), "schema"
+    elif append:
+        assert existing is not None
+        target, result.types_from = {c: canonical_type(t) for c, t in existing.items()}, "table"
     else:
+        target, result.types_from = _infer(con, raw, staged), "inferred"
+    known = {c.lower() for c in target}
+    extra = [c for c in staged if c.lower() not in known]
+    if extra and add_columns:
+        added = _infer(con, raw, {c: staged[c] for c in extra})
+        for c in extra:
+            target[c] = added[c] or "VARCHAR"
+            result.notes.append(f"column {c!r} added as {target[c]} (--add-columns)")
+    elif extra:
+        for c in extra:
+            result.notes.append(f"column {c!r} of the file is not in the {'schema' if declared else 'table'}: "
+                                f"ignored (--add-columns adds it)")
+    if append and existing is not None:  # declared columns the table lacks
+        have = {c.lower() for c in existing}
+        for c in [c for c in target if c.lower() not in have]:
+            if add_columns:
+                con.execute(f"alter table {_qtable(table)} add column {quote(c)} {target[c] or 'VARCHAR'}")
+                if c not in extra:
+                    result.notes.append(f"column {c!r} added to {table} as {target[c]} (--add-columns)")
+            else:
+                del target[c]
+                result.notes.append(f"column {c!r} is not in table {table}: ignored (--add-columns adds it)")
+    if time_column is None:
+        time_column = next((c for c, t in target.items() if t and t.startswith(("TIMESTAMP", "DATE"))), None)
+    elif time_column.lower() not in {c.lower() for c in target}:
+        raise IngestError(
+            f"time_column: {short(time_column)!r} is not a column of {table} "
+            f"(columns: {short(', '.join(target), 200)}); nothing was loaded",
+            zh=f"time_column：{short(time_column)!r} 不是 {table} 的列；没有写入任何行",
+        )
+    required = {k.lower(): "key column" for k in key_columns}
+    if time_column:
+        required[time_column.lower()] = "time column"
+    cols: list[_Col] = []
+    for c, typ in target.items():
+        src = lower.get(c.lower())
+        role = required.get(c.lower())
+        if src is None and role:
+            raise IngestError(
+                f"{name}: column {c!r} is missing; it is the {role} of {table}, so no row can be loaded",
+                zh=f"{name}：缺少列 {c!r}（{table} 的{'时间列' if role == 'time column' else '键列'}），无法加载任何行",
+            )
+        if src is None:
+            result.notes.append(f"column {c!r} is not in the file: filled with NULL")
+        cast = src is not None and typ is not None and canonical_type(staged[src]) != typ
+        cols.append(_Col(c, src, typ, cast, bool(role)))
+    if not cols or all(c.source is None for c in cols):
+        raise IngestError(
+            f"{name}: none of its columns ({short(', '.join(staged), 200)}) is a column to load",
+            zh=f"{name}：没有可加载的列",
+        )
+    result.types = {c.name: c.typ or staged.get(c.source or "", "?") for c in cols}
+    ok = " and ".join(c.ok(raw) for c in cols)
+    select = ", ".join(f"{c.value(raw)} as {quote(c.name)}" for c in cols)
+    good = f"select {select} from {raw} where coalesce({ok}, false)"  # scan order = file order
+    if "." in table:
+        con.execute(f"create schema if not exists {quote(table.split('.')[0])}")
+    if append:
+        before = int(con.execute(f"select count(*) from {_qtable(table)}").fetchone()[0])
         try:
-            _run_with_progress(wh, f"insert into {table} by name {select_sql}", progress)
+            _run(con, f"insert into {_qtable(table)} by name {good}", progress)
         except Exception as exc:
             raise IngestError(
-                f"cannot append to {table}: {str(exc).splitlines()[0]} (use --mode replace, or make the columns match)"
+                f"cannot append to {table}: {bounded(str(exc))} (nothing was loaded; the table is unchanged)",
+                zh=f"无法追加到 {table}：{bounded(str(exc))}（没有写入任何行，表未改变）",
             ) from None
+        result.rows_loaded = int(con.execute(f"select count(*) from {_qtable(table)}").fetchone()[0]) - before
+    else:
+        _run(con, f"create or replace table {_qtable(table)} as {good}", progress)
+        result.rows_loaded = int(con.execute(f"select count(*) from {_qtable(table)}").fetchone()[0])
+    staged_rows = int(con.execute(f"select count(*) from {raw}").fetchone()[0])
+    bad_count = staged_rows - result.rows_loaded
+    checked = [c for c in cols if c.source is not None]
+    rejects: list[Reject] = []
+    if bad_count:
+        details = ", ".join(f"coalesce({c.ok(raw)}, false), cast({raw}.{quote(c.source or '')} as varchar), "
+                            f"{c.value(raw)}" for c in checked)
+        whole = ", ".join(f"cast({raw}.{quote(c)} as varchar)" for c in staged)
+        for row in con.execute(
+            f"select {ROW}, {details}, {whole} from {raw} where not coalesce({ok}, false) "
+            f"order by {ROW} limit {MAX_REJECT_DETAILS}"
+        ).fetchall():
+            line = json.dumps(dict(zip(staged, row[1 + 3 * len(checked):], strict=True)), ensure_ascii=False)
+            for i, c in enumerate(checked):
+                fine, raw_text, cast_value = row[1 + 3 * i : 4 + 3 * i]
+                if not fine:
+                    reason = _reason(c, raw_text, cast_value, required.get(c.name.lower(), "column"))
+                    rejects.append(Reject(name, line_of(int(row[0])), c.name, bounded(reason, 500),
+                                          bounded(line, 1000, first_line=False)))
+                    break
+    result.rejects = sorted(structural + rejects, key=lambda r: r.line or 0)[:MAX_REJECT_DETAILS]
+    result.rows_rejected = len(structural) + bad_count
+    if result.rows_rejected > len(result.rejects):
+        result.notes.append(f"{result.rows_rejected - len(result.rejects)} more rejected rows are counted "
+                            f"but not listed (the first {MAX_REJECT_DETAILS} are)")
+    if load_id is not None:
+        con.execute(f"create table if not exists {LEDGER} (load_id BIGINT, table_name VARCHAR, rows_loaded BIGINT, "
+                    "rows_rejected BIGINT, committed_at TIMESTAMP)")
+        con.execute(f"insert into {LEDGER} values (?, ?, ?, ?, current_timestamp::TIMESTAMP)",
+                    [load_id, table, result.rows_loaded, result.rows_rejected])
+    _describe(con, result, time_column)
+    return result
+
+
+def _tag() -> str:
+    return f"_ml_load_{uuid.uuid4().hex[:12]}"
+
+
+def _line_after(rejected_lines: list[int]) -> Callable[[int], int]:
+    """Line of the staged row ``k`` (0-based): header is line 1, structural rejects are skipped."""
+    skip = sorted(rejected_lines)
+
+    def line_of(k: int) -> int:
+        line = k + 2
+        for r in skip:
+            if r <= line:
+                line += 1
+        return line
+
+    return line_of
 
 
 def load_file(
@@ -159,74 +434,52 @@ def load_file(
     mode: Mode = "append",
     schema: dict[str, str] | None = None,
     time_column: str | None = None,
+    key_columns: Sequence[str] = (),
+    add_columns: bool = False,
     progress: Progress | None = None,
     display_name: str | None = None,
+    load_id: int | None = None,
 ) -> LoadResult:
     """Load a CSV or Parquet file (by extension; ``.csv.gz`` and ``.tsv`` included)."""
-    table, schema = _check_table(table), _check_schema(schema)
-    if not path.exists():
-        raise IngestError(f"file not found: {path}", zh=f"文件不存在：{path}")
+    table, mode, declared = _check_table(table), _check_mode(mode), parse_schema(schema)
     name = display_name or str(path)
+    if not path.is_file():
+        raise IngestError(f"file not found: {short(name, 200)}", zh=f"文件不存在：{short(name, 200)}")
     suffixes = "".join(path.suffixes).lower()
-    result = LoadResult(table, name, mode)
-    con = wh.connection
-    tag = f"_ml_rejects_{int(time.time() * 1000)}_{threading.get_ident()}"
-    if ".parquet" in suffixes or ".pq" in suffixes:
-        source = f"read_parquet({_sql_str(str(path))})"
-        if schema:
-            casts = ", ".join(f'try_cast("{c}" as {t}) as "{c}"' for c, t in schema.items())
-            source = f"(select {casts} from {source})"
-        select_sql = f"select * from {source}"
-        con.execute("begin")
-        try:
-            _write(wh, table, select_sql, mode, progress)
-            result.rows_loaded = con.execute(f"select count(*) from {source}").fetchone()[0]
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-    elif any(s in suffixes for s in (".csv", ".tsv", ".txt")):
-        opts = [
-            "header=true",
-            "store_rejects=true",
-            f"rejects_table='{tag}'",
-            f"rejects_scan='{tag}_scan'",
-            "ignore_errors=true",
-        ]
-        if ".tsv" in suffixes:
-            opts.append("delim='\\t'")
-        if schema:
-            cols = ", ".join(f"{_sql_str(c)}: {_sql_str(t)}" for c, t in schema.items())
-            opts.append(f"columns={{{cols}}}")
-        source = f"read_csv({_sql_str(str(path))}, {', '.join(opts)})"
-        con.execute("begin")
-        try:
-            con.execute(f"create temp table {tag}_data as select * from {source}")
-            _write(wh, table, f"select * from {tag}_data", mode, progress)
-            result.rows_loaded = con.execute(f"select count(*) from {tag}_data").fetchone()[0]
-            rows = con.execute(f"select line, column_name, error_message, csv_line from {tag} order by line").fetchall()
-            result.rejects = [
-                Reject(name, int(r[0]) if r[0] is not None else None, r[1] or None, str(r[2]), r[3]) for r in rows
-            ]
-            con.execute(f"drop table if exists {tag}_data")
-            con.execute("commit")
-        except BaseException as exc:
-            con.execute("rollback")
-            if isinstance(exc, IngestError):
-                raise
-            raise IngestError(
-                f"cannot read {name}: {redact(str(exc)).splitlines()[0]}", zh=f"无法读取 {name}"
-            ) from None
-        finally:
-            for t in (tag, f"{tag}_scan"):
-                con.execute(f"drop table if exists {t}")
-    else:
+    parquet = ".parquet" in suffixes or ".pq" in suffixes
+    if not parquet and not any(s in suffixes for s in (".csv", ".tsv", ".txt")):
         raise IngestError(
-            f"cannot load {name}: expected a .csv, .tsv or .parquet file",
-            zh=f"无法加载 {name}：只支持 .csv、.tsv、.parquet",
+            f"cannot load {short(name, 200)}: expected a .csv, .tsv or .parquet file",
+            zh=f"无法加载 {short(name, 200)}：只支持 .csv、.tsv、.parquet",
         )
-    result.rows_rejected = len(result.rejects)
-    _describe(wh, result, time_column)
+    if path.stat().st_size == 0:
+        raise IngestError(f"{short(name, 200)} is empty (not even a header line)", zh=f"{short(name, 200)} 是空文件")
+    tag = _tag()
+    raw = f"{tag}_raw"
+    with _transaction(wh, name) as con:
+        structural: list[Reject] = []
+        if parquet:
+            _run(con, f"create temp table {raw} as {_NUMBERED} read_parquet({literal(str(path))})", progress)
+            line_of: Callable[[int], int | None] = lambda k: k + 1  # noqa: E731 - row number in the file
+        else:
+            opts = ["header=true", "all_varchar=true", "store_rejects=true", f"rejects_table='{tag}_rej'",
+                    f"rejects_scan='{tag}_scan'", "ignore_errors=true"]
+            if ".tsv" in suffixes:
+                opts.append("delim='\\t'")
+            _run(con, f"create temp table {raw} as {_NUMBERED} read_csv({literal(str(path))}, {', '.join(opts)})",
+                 progress)
+            rows = con.execute(f"select line, column_name, error_message, csv_line from {tag}_rej order by line")
+            structural = [
+                Reject(name, int(r[0]) if r[0] is not None else None, r[1] or None, bounded(str(r[2]), 500),
+                       bounded(r[3], 1000, first_line=False) if r[3] is not None else None)
+                for r in rows.fetchall()
+            ]
+            line_of = _line_after([r.line for r in structural if r.line is not None])
+        result = _place(con, raw, name=name, table=table, mode=mode, declared=declared, time_column=time_column,
+                        key_columns=key_columns, add_columns=add_columns, structural=structural, line_of=line_of,
+                        load_id=load_id, progress=progress)
+    if progress:
+        progress(1.0)
     return result
 
 
@@ -234,6 +487,9 @@ def records_from_json(payload: Any, records_path: str | None, source: str) -> li
     """The list of records at ``records_path`` (dot-separated keys, e.g. ``data.items``)."""
     node = payload
     walked = []
+    if records_path is not None and (len(records_path) > 512 or any(ord(c) < 32 for c in records_path)):
+        raise IngestError(f"records_path: {short(records_path)!r} must be dot-separated keys (at most 512 characters)",
+                          zh="records_path：必须是用点分隔的键（最多 512 个字符）")
     for key in [k for k in (records_path or "").split(".") if k]:
         walked.append(key)
         if isinstance(node, dict) and key in node:
@@ -241,91 +497,31 @@ def records_from_json(payload: Any, records_path: str | None, source: str) -> li
         elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
             node = node[int(key)]
         else:
+            keys = ", ".join(short(k, 40) for k in list(node)[:10]) if isinstance(node, dict) else type(node).__name__
             raise IngestError(
-                f"{source}: no '{'.'.join(walked)}' in the JSON payload "
-                f"(keys here: {', '.join(map(str, node)) if isinstance(node, dict) else type(node).__name__})"
+                f"{short(source, 200)}: no {short('.'.join(walked))!r} in the JSON payload (keys here: {keys})",
+                zh=f"{short(source, 200)}：JSON 中没有 {short('.'.join(walked))!r}",
             )
     if not isinstance(node, list):
         raise IngestError(
-            f"{source}: expected a list of records at '{records_path or '(root)'}', got {type(node).__name__}"
+            f"{short(source, 200)}: expected a list of records at {short(records_path or '(root)')!r}, "
+            f"got {type(node).__name__}",
+            zh=f"{short(source, 200)}：{short(records_path or '(root)')!r} 处应为记录列表",
         )
     return node
 
 
-_ARROW = {
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "SMALLINT": pa.int16(),
-    "DOUBLE": pa.float64(),
-    "FLOAT": pa.float32(),
-    "REAL": pa.float32(),
-    "DECIMAL": pa.float64(),
-    "VARCHAR": pa.string(),
-    "TEXT": pa.string(),
-    "BOOLEAN": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us"),
-    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-    "HUGEINT": pa.int64(),
-    "UBIGINT": pa.uint64(),
-    "TIME": pa.time64("us"),
-}
-
-
-def _coerce(value: Any, typ: str) -> Any:
+def _text(value: Any) -> str | None:
+    """A JSON value as the text the staged table holds (typed later by the same checks as CSV)."""
     if value is None:
         return None
-    base = typ.upper().split("(")[0]
-    if base in ("BIGINT", "INTEGER", "SMALLINT", "HUGEINT", "UBIGINT"):
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"{value!r} is not an integer")
-        return int(value)
-    if base in ("DOUBLE", "FLOAT", "REAL", "DECIMAL"):
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a number")
-        return float(value)
-    if base == "BOOLEAN":
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "false", "1", "0"):
-            return str(value).lower() in ("true", "1")
-        raise ValueError(f"{value!r} is not a boolean")
-    if base in ("TIMESTAMP", "TIMESTAMPTZ"):
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if base == "DATE":
-        return dt.date.fromisoformat(str(value)[:10])
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        return repr(value)
     return str(value)
-
-
-def _infer(records: list[dict[str, Any]]) -> dict[str, str]:
-    types: dict[str, str] = {}
-    for rec in records[:1000]:
-        if not isinstance(rec, dict):
-            continue
-        for k, v in rec.items():
-            if v is None:
-                continue
-            t = (
-                "BOOLEAN"
-                if isinstance(v, bool)
-                else "BIGINT"
-                if isinstance(v, int)
-                else "DOUBLE"
-                if isinstance(v, float)
-                else "VARCHAR"
-            )
-            if t == "VARCHAR" and isinstance(v, str) and re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}", v):
-                t = "TIMESTAMP"
-            prev = types.get(k)
-            if prev is None or prev == t:
-                types[k] = t
-            elif {prev, t} == {"BIGINT", "DOUBLE"}:
-                types[k] = "DOUBLE"
-            else:
-                types[k] = "VARCHAR"
-    return types
 
 
 def load_records(
@@ -337,94 +533,90 @@ def load_records(
     mode: Mode = "append",
     schema: dict[str, str] | None = None,
     time_column: str | None = None,
+    key_columns: Sequence[str] = (),
+    add_columns: bool = False,
     progress: Progress | None = None,
+    load_id: int | None = None,
 ) -> LoadResult:
-    """Load JSON records; a record that does not fit the schema is rejected (line = its index)."""
-    table, schema = _check_table(table), _check_schema(schema)
-    columns = schema or _infer(records)
-    if not columns:
-        raise IngestError(f"{source}: no records with fields to load")
-    result = LoadResult(table, source, mode)
-    good: dict[str, list[Any]] = {c: [] for c in columns}
+    """Load JSON records; a record that does not fit is rejected (line = its position, from 1)."""
+    table, mode, declared = _check_table(table), _check_mode(mode), parse_schema(schema)
+    name = redact(source)
+    pre: list[Reject] = []
+    positions: list[int] = []
+    columns: dict[str, str] = {}  # lower-case -> first spelling
+    skipped: set[str] = set()
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
-            result.rejects.append(Reject(source, i + 1, None, f"record is a {type(rec).__name__}, not an object"))
+            pre.append(Reject(name, i + 1, None, f"record is a {type(rec).__name__}, not an object",
+                              bounded(json.dumps(rec, ensure_ascii=False, default=str), 1000, first_line=False)))
             continue
-        row: dict[str, Any] = {}
-        try:
-            for col, typ in columns.items():
+        positions.append(i + 1)
+        for k in rec:
+            if k not in columns.values() and str(k).lower() not in columns and k not in skipped:
                 try:
-                    row[col] = _coerce(rec.get(col), typ)
-                except (ValueError, TypeError) as exc:
-                    raise _RowError(col, f"cannot convert to {typ}: {exc}") from None
-            extra = set(rec) - set(columns)
-            if schema and extra:
-                raise _RowError(sorted(extra)[0], "field not in the declared schema")
-        except _RowError as err:
-            result.rejects.append(
-                Reject(source, i + 1, err.column, err.reason, json.dumps(rec, ensure_ascii=False, default=str)[:1000])
-            )
-            continue
-        for col in columns:
-            good[col].append(row[col])
-        if progress and i % 5000 == 0:
-            progress(0.5 * i / max(len(records), 1))
-    arrow = pa.table({c: pa.array(v, type=_ARROW[columns[c].upper().split("(")[0]]) for c, v in good.items()})
-    con = wh.connection
-    view = f"_ml_records_{threading.get_ident()}"
-    con.register(view, arrow)
-    con.execute("begin")
-    try:
-        _write(wh, table, f"select * from {view}", mode, None)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister(view)
+                    columns[check_column_name(k, field="record field").lower()] = k
+                except IngestError:
+                    skipped.add(k)
+    if not columns:
+        raise IngestError(f"{short(name, 200)}: no records with fields to load",
+                          zh=f"{short(name, 200)}：没有可加载的记录")
+    keys = list(columns.values())
+    data = {k: [_text(rec.get(k)) for rec in records if isinstance(rec, dict)] for k in keys}
+    arrow = pa.table({k: pa.array(v, type=pa.string()) for k, v in data.items()})
+    tag = _tag()
+    raw = f"{tag}_raw"
+    with _transaction(wh, name) as con:
+        con.register(f"{tag}_view", arrow)
+        con.execute(f"create temp table {raw} as {_NUMBERED} {tag}_view")
+        con.unregister(f"{tag}_view")
+        result = _place(con, raw, name=name, table=table, mode=mode, declared=declared, time_column=time_column,
+                        key_columns=key_columns, add_columns=add_columns, structural=pre,
+                        line_of=lambda k: positions[k], load_id=load_id, progress=None)
+        result.notes += [f"record field {short(k)!r} is not a usable column name: ignored" for k in sorted(skipped)]
     if progress:
         progress(1.0)
-    result.rows_loaded = arrow.num_rows
-    result.rows_rejected = len(result.rejects)
-    _describe(wh, result, time_column)
     return result
 
 
-class _RowError(Exception):
-    def __init__(self, column: str, reason: str) -> None:
-        self.column, self.reason = column, reason
-
-
 def fetch_json(url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None) -> Any:
+    """GET ``url`` and parse JSON (at most 256 MB); errors never show the URL's secrets."""
     import httpx
 
+    shown = short(redact(url), 200)
     try:
-        resp = httpx.get(url, timeout=timeout, headers=headers, follow_redirects=True)
+        with httpx.stream("GET", url, timeout=timeout, headers=headers, follow_redirects=True) as resp:
+            if resp.status_code >= 400:
+                raise IngestError(f"cannot fetch {shown}: HTTP {resp.status_code}",
+                                  zh=f"无法获取 {shown}：HTTP {resp.status_code}")
+            body = bytearray()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise IngestError(f"cannot fetch {shown}: the answer is larger than 256 MB",
+                                      zh=f"无法获取 {shown}：响应超过 256 MB")
+            ctype = resp.headers.get("content-type")
     except httpx.HTTPError as exc:
-        raise IngestError(f"cannot fetch {redact(url)}: {redact(str(exc))}", zh=f"无法获取 {redact(url)}") from None
-    if resp.status_code >= 400:
-        raise IngestError(f"cannot fetch {redact(url)}: HTTP {resp.status_code}")
+        raise IngestError(f"cannot fetch {shown}: {bounded(str(exc))}", zh=f"无法获取 {shown}") from None
+    except httpx.InvalidURL:
+        raise IngestError(f"cannot fetch {shown}: not a valid URL", zh=f"无法获取 {shown}：URL 无效") from None
     try:
-        return resp.json()
-    except ValueError:
-        raise IngestError(
-            f"{redact(url)} did not return JSON (content-type {resp.headers.get('content-type')})"
-        ) from None
+        return json.loads(bytes(body))
+    except (ValueError, RecursionError):
+        raise IngestError(f"{shown} did not return JSON (content-type {short(ctype or '-')})",
+                          zh=f"{shown} 返回的不是 JSON") from None
 
 
-def _describe(wh: DuckDBWarehouse, result: LoadResult, time_column: str | None) -> None:
+def _describe(con: Any, result: LoadResult, time_column: str | None) -> None:
     """Record the table's columns and its freshness (max event time)."""
-    rows = wh.connection.execute(f"describe {result.table}").fetchall()
+    rows = con.execute(f"describe {_qtable(result.table)}").fetchall()
     result.columns = {r[0]: r[1] for r in rows}
-    if time_column and time_column not in result.columns:
-        raise IngestError(
-            f"time column '{time_column}' is not a column of {result.table} (columns: {', '.join(result.columns)})"
-        )
     if time_column is None:
         time_column = next((c for c, t in result.columns.items() if t.startswith(("TIMESTAMP", "DATE"))), None)
+    else:
+        time_column = next((c for c in result.columns if c.lower() == time_column.lower()), time_column)
     result.time_column = time_column
     if time_column:
-        value = wh.connection.execute(f'select max("{time_column}") from {result.table}').fetchone()[0]
+        value = con.execute(f"select max({quote(time_column)}) from {_qtable(result.table)}").fetchone()[0]
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             value = dt.datetime(value.year, value.month, value.day)
-        result.max_event_time = value
+        result.max_event_time = value if isinstance(value, dt.datetime) else None

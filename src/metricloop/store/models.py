@@ -75,6 +75,9 @@ class IngestLoad(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    types: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {column: type checked against}
+    types_from: Mapped[str | None] = mapped_column(String(16), nullable=True)  # schema | table | inferred
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)  # column policy decisions, one per line
 
 
 class IngestReject(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path as FsPath
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -12,7 +13,7 @@ from metricloop.api.deps import get_ml, require
 from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.pagination import Page, PageParams, page_of, page_params
 from metricloop.api.schemas.ingest import CheckOut, LoadOut, LoadRequest, LoadResponse, RejectOut
-from metricloop.errors import PermissionDenied
+from metricloop.errors import IngestError, PermissionDenied
 from metricloop.service import MetricLoop
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
@@ -23,7 +24,9 @@ def _load_out(r: object) -> LoadOut:
     return LoadOut(id=r.id, table=r.table_name, source=r.source, mode=r.mode, status=r.status,  # type: ignore[attr-defined]
                    rows_loaded=r.rows_loaded, rows_rejected=r.rows_rejected,  # type: ignore[attr-defined]
                    time_column=r.time_column, max_event_time=r.max_event_time, error=r.error,  # type: ignore[attr-defined]
-                   started_at=r.started_at, finished_at=r.finished_at)  # type: ignore[attr-defined]
+                   started_at=r.started_at, finished_at=r.finished_at,  # type: ignore[attr-defined]
+                   types=json.loads(r.types) if r.types else None, types_from=r.types_from,  # type: ignore[attr-defined]
+                   notes=r.notes.splitlines() if r.notes else [])  # type: ignore[attr-defined]
 
 
 def _all_rows(principal: Principal) -> None:
@@ -59,19 +62,24 @@ def start_load(body: LoadRequest, principal: Principal = Depends(require(Action.
     """Load a file inside the project folder, or an http(s) JSON URL, into the warehouse."""
     _all_rows(principal)
     source = body.source
+    if any(ord(c) < 32 for c in source):
+        raise IngestError("source: control characters are not allowed", zh="source：不允许控制字符")
     if not source.startswith(("http://", "https://")):
-        root = ml.project.root
+        root = ml.project.root.resolve()
         path = (root / source).resolve()
-        if not path.is_relative_to(root):
-            raise PermissionDenied("files must be inside the project folder", zh="文件必须位于项目目录内")
+        if not path.is_relative_to(root) or any(p.startswith(".") for p in path.relative_to(root).parts):
+            raise PermissionDenied("files must be inside the project folder and not hidden (no '.' folders)",
+                                   zh="文件必须位于项目目录内，且不在隐藏目录中")
         source = str(FsPath(path))
     result, checks = ml.ingest(source, body.table, mode=body.mode, schema=body.schema_,  # type: ignore[arg-type]
-                               time_column=body.time_column, records_path=body.records_path)
+                               time_column=body.time_column, records_path=body.records_path,
+                               add_columns=body.add_columns)
     ml.access.audit(principal.username, "ingest.load", body.table, source=body.source, status=result.status,
                     rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected)
     return LoadResponse(table=result.table, source=body.source, status=result.status,
                         rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected,
-                        max_event_time=result.max_event_time,
+                        max_event_time=result.max_event_time, types=result.types,
+                        types_from=result.types_from, notes=result.notes,
                         rejects=[RejectOut(**vars(r)) for r in result.rejects[:1000]],
                         checks=[CheckOut(**vars(c)) for c in checks])
 

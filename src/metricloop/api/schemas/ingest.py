@@ -20,6 +20,9 @@ class LoadOut(BaseModel):
     error: str | None
     started_at: dt.datetime
     finished_at: dt.datetime | None
+    types: dict[str, str] | None = Field(default=None, description="Type each column was checked against.")
+    types_from: str | None = Field(default=None, description="schema | table | inferred")
+    notes: list[str] = Field(default_factory=list, description="Column policy decisions: extra, missing, added.")
 
 
 class RejectOut(BaseModel):
@@ -45,12 +48,16 @@ class LoadRequest(BaseModel):
 
     source: str = Field(min_length=1, max_length=2048,
                         description="A file inside the project folder (CSV/Parquet) or an http(s) URL returning JSON.")
-    table: str = Field(min_length=1, max_length=256)
+    table: str = Field(min_length=1, max_length=127)
     mode: str = Field(default="append", pattern="^(append|replace)$")
-    schema_: dict[str, str] | None = Field(default=None, alias="schema",
-                                           description="Declared column types, e.g. {\"amount\": \"DOUBLE\"}.")
-    time_column: str | None = None
-    records_path: str | None = Field(default=None, description="Path of the records list in a JSON payload.")
+    schema_: dict[str, str] | None = Field(default=None, alias="schema", max_length=1000,
+                                           description="Declared column types, e.g. {\"amount\": \"DOUBLE\"}; "
+                                           "parsed as DuckDB data types (BIGINT, DOUBLE, DECIMAL(p,s), VARCHAR, "
+                                           "BOOLEAN, DATE, TIMESTAMP, ...), never run as SQL.")
+    time_column: str | None = Field(default=None, max_length=128)
+    records_path: str | None = Field(default=None, max_length=512,
+                                     description="Path of the records list in a JSON payload.")
+    add_columns: bool = Field(default=False, description="Add the file's extra columns to the table.")
 
 
 class LoadResponse(BaseModel):
@@ -60,5 +67,8 @@ class LoadResponse(BaseModel):
     rows_loaded: int
     rows_rejected: int
     max_event_time: dt.datetime | None
+    types: dict[str, str] = Field(default_factory=dict, description="Type each column was checked against.")
+    types_from: str = Field(default="schema", description="schema | table | inferred")
+    notes: list[str] = Field(default_factory=list, description="Column policy decisions: extra, missing, added.")
     rejects: list[RejectOut]
     checks: list[CheckOut]

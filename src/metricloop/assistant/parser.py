@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metricloop.assistant.request import NEEDS_METRIC, AskRequest
-from metricloop.assistant.timephrases import NUM, TimeMatch, find_times, number
+from metricloop.assistant.timephrases import EN_NUM, NUM, TimeMatch, find_times, number
 from metricloop.assistant.vocab import Entry, Vocabulary, normalize
 from metricloop.engine.filters import quote
 
@@ -43,6 +43,10 @@ COMPARE_CUES: tuple[tuple[str, str], ...] = (
                   r"|\bvs\.?\s*last\s+year\b|\bversus\s+last\s+year\b|\bcompared\s+(?:to|with)\s+last\s+year\b"
                   r"|\bthan\s+last\s+year\b|\bsame\s+(?:period|time|day|week|month|quarter)\s+(?:of\s+)?last\s+year\b"
                   r"|\bagainst\s+last\s+year\b|\bfrom\s+last\s+year\b|\blast\s+year'?s\s+same\b|\ba\s+year\s+ago\b"),
+    ("last_week", r"\b(?:compared?\s+(?:to|with)|vs\.?|versus|than|against)\s+the\s+week\s+before\b"),
+    ("last_year", r"\b(?:compared?\s+(?:to|with)|vs\.?|versus|than|against)\s+the\s+year\s+before\b"),
+    ("previous_period", r"\b(?:compared?\s+(?:to|with)|vs\.?|versus|than|against)\s+the\s+(?:month|day|quarter|period|(?:\d+|[a-z]+)\s+(?:days|weeks|months))\s+before\b"
+                        r"|(?:比|较|跟|和|与|对比|相比)\s*(?:前一个?月|前一周|前一天|前一季度?)"),
     ("previous_period", r"环比|上期|(?:比|较|跟|和|与|对比|相比|相较)\s*(?:上个?月|上一个月|昨天|前一天|上一期|上期|上季度?|上个季度|前一期)"
                         r"|\bm-?o-?m\b|\bmonth[- ]?(?:over|on)[- ]?month\b|\bvs\.?\s*(?:the\s+)?(?:last|previous|prior)\s+"
                         r"(?:month|period|day|quarter)\b|\bcompared\s+(?:to|with)\s+(?:the\s+)?(?:last|previous|prior)\s+"
@@ -51,24 +55,26 @@ COMPARE_CUES: tuple[tuple[str, str], ...] = (
                         r"|\bthan\s+(?:the\s+)?(?:previous|prior|last)\s+(?:month|period|day|quarter)\b"
                         r"|\bvs\.?\s*yesterday\b|\bthan\s+yesterday\b|\bfrom\s+(?:the\s+)?(?:previous|prior)\s+period\b"),
 )
-COMPARE_WORD = (r"对比|比较|相比|相较|同期比|\bvs\.?(?=\s|$)|\bversus\b|\bcompared?\b|\bcomparison\b|\bagainst\b"
+COMPARE_WORD = (r"对比|比较|相比|相较|同期比|比|较|\bvs\.?(?=\s|$)|\bversus\b|\bcompared?\b|\bcomparison\b|\bagainst\b"
                 r"|(?<![a-z])than\b")
 CHANGE_WORD = (r"涨了|跌了|增长|下降|下滑|上涨|下跌|涨幅|跌幅|增幅|降幅|变化了?多少|多了多少|少了多少|涨跌|变动"
                r"|\bgrowth\b|\bgrew\b|\bchanged?\b|\bincrease[sd]?\b|\bdecrease[sd]?\b|\bdrop(?:ped)?\b|\bup or down\b"
                r"|\bdelta\b|\bmoved?\b|\bfell\b|\brose\b|\bgo(?:ne)? up\b|\bgo(?:ne)? down\b|\bwent (?:up|down)\b")
-WHY = (r"为什么|为何|为啥|咋回事|怎么回事|什么原因|啥原因|原因|归因|怎么(?:会|就)?(?:跌|降|涨|掉|少|多|下滑|暴跌|暴涨)|咋(?:跌|降|涨|掉)"
+SALES = (r"卖了?多少|卖得怎么样|卖得咋样|销售情况|营业额|流水|\bhow much (?:did|have) we (?:sell|sold|make|made)\b"
+         r"|\bhow much we (?:sold|made)\b|\bturnover\b")  # the north-star money metric, when the catalog has one
+WHY = (r"\bwhat happened to\b|\bwhat(?:'s| is) (?:going on|up) with\b|为什么|为何|为啥|咋回事|怎么回事|什么原因|啥原因|原因|归因|怎么(?:会|就)?(?:跌|降|涨|掉|少|多|下滑|暴跌|暴涨)|咋(?:跌|降|涨|掉)"
        r"|\bwhy\b|\bwhat caused\b|\bcauses?\b|\bcaused\b|\breasons?\b|\bexplain\b|\bhow come\b|\bwhat drove\b"
        r"|\bdrivers? (?:of|behind)\b|\broot cause\b|\bwhat(?:'s| is) behind\b|\bwhat made\b")
 SIMILAR = (r"上次|上一次|以前|之前|历史上|历史案例|类似|相似|案例|复盘|发生过|\blast time\b|\bsimilar\b|\bhappened before\b"
            r"|\bpast (?:cases|incidents|reviews)\b|\bcase librar|\bprevious (?:cases|incidents)\b|\bpost-?mortems?\b"
            r"|\bbefore\b.*\bhappen|\bhas this happened\b|\bhistor(?:y|ical) (?:cases?|incidents?)\b")
-STATUS = (r"异常|告警|报警|预警|事件|故障|出问题|有问题|什么问题|哪些问题|不对劲|不正常|\banomal\w*|\balerts?\b|\balarms?\b"
+STATUS = (r"异常|告警|报警|预警|事件|故障|出问题|有问题|什么问题|哪些问题|不对劲|不正常|\banomal\w*|\balerts?\b|\balarm\w*"
           r"|\bincidents?\b|\bwhat'?s wrong\b|\bwhat is wrong\b|\bproblems?\b|\bissues?\b|\bbroken\b|\boutages?\b"
           r"|\bon fire\b|\bgoing on\b|\bfiring\b")
 OWNER = (r"负责人|谁负责|谁管|归谁|谁在管|谁来管|找谁|对接人|owner是谁|\bowners?\b|\bwho owns\b|\bwho is responsible\b"
          r"|\bresponsible for\b|\bwho(?:'s| is) in charge\b|\bcontact person\b|\bwho maintains\b|\bwho should i ask\b"
          r"|\bwho do i (?:ask|talk to|contact)\b|\bwho looks after\b")
-DEFINE = (r"口径|定义|什么意思|啥意思|怎么算|如何计算|怎么计算|怎么统计|如何统计|计算公式|计算方法|含义|指什么|血缘|由什么组成"
+DEFINE = (r"区别|差别|\bdifference\b|\bdiffer\b|口径|定义|什么意思|啥意思|怎么算|如何计算|怎么计算|怎么统计|如何统计|计算公式|计算方法|含义|指什么|血缘|由什么组成"
           r"|是什么指标|是什么(?=[?？\s]*$)|是啥(?=[?？\s]*$)|\bdefin(?:e|ed|ition)\b|\bmeaning\b|\bmean\b|\bformula\b"
           r"|\blineage\b|\bhow (?:is|are|do you|do we)\b.*\b(?:calculated?|computed?|defined|measured?|counted)\b"
           r"|\bwhat (?:is|are)\b.*\bmade of\b|\bwhat does\b|\bwhat exactly is\b")
@@ -103,7 +109,7 @@ NEGATE = (r"不含|不包含|不包括|不计|不算|除了|除去|除开|排除
           r"|\bexcept(?:\s+for)?\b|\bwithout\b|\bnot\s+including\b|\bother\s+than\b|\bnet\s+of\b|\bminus\b|\bignoring\b"
           r"|\bleaving\s+out\b|\bapart\s+from\b|\bbesides\b|\bexcl\.?")
 NEGATE_PREFIX = r"非|\bnon[- ]?"
-LIST_GAP = re.compile(r"^[\s,、/&和与及或跟以的]*(?:and|or|nor|&|以及|或者|还有)?[\s,、/&和与及或跟的]*$")
+LIST_GAP = re.compile(r"^[\s,、/&和与及或跟以的]*(?:and|or|nor|&|以及|或者|还有|the|all)?[\s,、/&和与及或跟的]*(?:the)?\s*$")
 ATTACH_GAP = re.compile(r"^[\s:：=的为是在里中属于\-]*(?:is|in|of|=|for|from|the|channel|region)?[\s:：=的为是]*$")
 BY_CUE = r"按|分|各|每个|每一个|不同|哪个|哪些|哪|\bby\b|\bper\b|\bacross\b|\beach\b|\bevery\b|\bwhich\b|\bsplit\b|\bbreak"
 _STOP_WORDS = (
@@ -246,6 +252,8 @@ class Parser:
             target = (excluded if t.negated else metrics)
             if t.targets[0] not in target:
                 target.append(t.targets[0])
+        if not metrics and not clarify and len(self.vocab.headline) == 1 and re.search(SALES, q):
+            metrics.append(self.vocab.headline[0])
         for ex in excluded:
             replaced = False
             for i, base in enumerate(metrics):
@@ -321,7 +329,7 @@ class Parser:
                 desc = not desc
             limit = _rank_limit(rest)
             if limit is None and re.search(SUPERLATIVE, rest) and not re.search(RANK_PLAIN, rest):
-                limit = 1 if not re.search(r"\b(?:top|bottom)\b|哪些|\bwhich\s+\w+s\b", rest) else None
+                limit = 1 if not re.search(r"\b(?:top|bottom)\b|哪些|\bwhich\s+[a-z]+s\b", q) else None
             if limit is None and re.search(r"\b(?:top|bottom)\b", rest):
                 limit = 10
             if metrics:
@@ -493,6 +501,8 @@ def _first(text: str, pattern: str) -> int:
 
 def _rank_limit(text: str) -> int | None:
     m = re.search(rf"(?:\btop|\bbottom|前|后|倒数)\s*(?:第)?{NUM}", text) or \
+        re.search(rf"最\S{{1,2}}的\s*{NUM}\s*(?:个|名|位|家|款|类)", text) or \
+        re.search(rf"^\s*{EN_NUM}\s+[a-z]+\b", text) or \
         re.search(r"\b(\d{1,3}|three|five|ten|twenty)\s+(?:best|worst|top|bottom|highest|lowest|biggest|largest|"
                   r"smallest|weakest|strongest)\b", text) or \
         re.search(r"(?:\b(?:top|bottom|best|worst|highest|lowest)\s+)(\d{1,3}|three|five|ten|twenty)\b", text)

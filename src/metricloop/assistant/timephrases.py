@@ -184,8 +184,8 @@ class _Finder:
         for span, d in days:
             self.add(span, d, d, "day", "day")
         # relative days
-        for pat, off in ((r"大前天|three days ago", 3), (r"前天|day before yesterday", 2), (r"昨天|昨日|yesterday", 1),
-                         (r"今天|今日|当天|today|so far today", 0)):
+        for pat, off in ((r"大前天|three days ago", 3), (r"前天|day before yesterday", 2), (r"昨天|昨日|昨儿个?|yesterday", 1),
+                         (r"今天|今日|今儿个?|today|so far today", 0)):
             for m in self.each(pat):
                 d = today - dt.timedelta(days=off)
                 self.add(m.span(), d, d, "day", "day")
@@ -209,9 +209,9 @@ class _Finder:
         named: list[tuple[str, dt.date, dt.date, str]] = [
             (r"上上周|上上个?星期|the week before last", week0 - dt.timedelta(days=14), week0 - dt.timedelta(days=8),
              "week"),
-            (r"上周|上一周|上个?星期|上个?礼拜|\blast week\b|\bprevious week\b|\bprior week\b",
+            (r"上周|上一周|上个?星期|上个?礼拜|\blast (?:week|wk)\b|\bprevious (?:week|wk)\b|\bprior week\b",
              week0 - dt.timedelta(days=7), week0 - dt.timedelta(days=1), "week"),
-            (r"本周|这周|这一周|这个?星期|这个?礼拜|本星期|\bthis week\b|\bweek to date\b|\bwtd\b",
+            (r"本周|这周|这一周|这个?星期|这个?礼拜|本星期|\bthis (?:week|wk)\b|\bweek to date\b|\bwtd\b",
              week0, today, "week"),
             (r"上上个?月", _shift_months(m0, -2), prev_m - dt.timedelta(days=1), "month"),
             (r"上个?月|上一个月|\blast month\b|\bprevious month\b|\bprior month\b", prev_m,
@@ -250,7 +250,7 @@ class _Finder:
     def quarters(self) -> None:
         pats = [
             r"(?:(20\d\d|\d\d)\s*年?\s*)?(?:第)?([一二三四1-4])\s*季度?(?:度)?(?!\d)",
-            r"(?:(20\d\d)\s*年?\s*)?\bq([1-4])\b(?:\s*(?:of\s+)?(20\d\d))?",
+            r"(?:(20\d\d)\s*年?\s*)?(?<![a-z0-9])q([1-4])(?![a-z0-9])(?:\s*(?:of\s+)?(20\d\d))?",
             r"\b(first|second|third|fourth|1st|2nd|3rd|4th)\s+quarter\b(?:\s*(?:of\s+)?(20\d\d))?",
         ]
         for i, pat in enumerate(pats):

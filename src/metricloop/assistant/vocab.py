@@ -19,6 +19,30 @@ from metricloop.catalog.models import Lifecycle
 _ZH_SUFFIXES = ("次数", "金额", "数量", "数", "量", "额")
 _ASCII = re.compile(r"^[a-z0-9 _.\-/&+']+$")
 
+# Common names of common values in Chinese business data, in the other language (or the everyday
+# word for a code): used only for values the warehouse actually has. Not one company's data: the
+# regions and provinces of China, payment methods, sales channels, new/returning buyers.
+VALUE_ALIASES: dict[str, tuple[str, ...]] = {
+    "华东": ("east china", "eastern china", "huadong"), "华北": ("north china", "northern china", "huabei"),
+    "华南": ("south china", "southern china", "huanan"), "华中": ("central china", "huazhong"),
+    "西南": ("southwest", "south west", "southwest china", "xinan"),
+    "西北": ("northwest", "north west", "northwest china", "xibei"),
+    "东北": ("northeast", "north east", "northeast china", "dongbei"),
+    "北京": ("beijing",), "上海": ("shanghai",), "天津": ("tianjin",), "重庆": ("chongqing",),
+    "河北": ("hebei",), "山西": ("shanxi",), "辽宁": ("liaoning",), "吉林": ("jilin",), "黑龙江": ("heilongjiang",),
+    "江苏": ("jiangsu",), "浙江": ("zhejiang",), "安徽": ("anhui",), "福建": ("fujian",), "江西": ("jiangxi",),
+    "山东": ("shandong",), "河南": ("henan",), "湖北": ("hubei",), "湖南": ("hunan",), "广东": ("guangdong",),
+    "海南": ("hainan",), "四川": ("sichuan",), "贵州": ("guizhou",), "云南": ("yunnan",), "陕西": ("shaanxi",),
+    "甘肃": ("gansu",), "青海": ("qinghai",), "台湾": ("taiwan",), "内蒙古": ("inner mongolia",),
+    "广西": ("guangxi",), "西藏": ("tibet",), "宁夏": ("ningxia",), "新疆": ("xinjiang",),
+    "香港": ("hong kong",), "澳门": ("macau", "macao"),
+    "store": ("门店", "线下门店", "线下", "实体店", "offline"), "mini_program": ("小程序", "微信小程序", "miniprogram"),
+    "app": ("移动端app", "客户端"), "web": ("网页", "网站", "pc端", "官网", "website"),
+    "alipay": ("支付宝",), "wechat_pay": ("微信支付", "wechat", "微信"), "credit_card": ("信用卡",),
+    "unionpay": ("银联", "云闪付", "union pay"), "new": ("新客", "新用户", "新买家", "first-time buyers"),
+    "returning": ("老客", "老用户", "老买家", "回头客", "repeat buyers"),
+}
+
 
 def normalize(text: str) -> str:
     """Half-width, lower case, one space between words (what every phrase is compared as)."""
@@ -61,6 +85,7 @@ class Vocabulary:
     metric_dims: dict[str, set[str]] = field(default_factory=dict)
     values: dict[str, list[str]] = field(default_factory=dict)
     formulas: dict[str, str] = field(default_factory=dict)  # derived metric → normalised expr
+    headline: list[str] = field(default_factory=list)  # north-star metrics in money: "how much did we sell"
     patterns: list[tuple[re.Pattern[str], Entry]] = field(default_factory=list)
 
     def add(self, phrase: str, kind: str, target: str, *, weak: bool = False) -> None:
@@ -117,6 +142,8 @@ def build(catalog: Catalog, values: Mapping[str, Sequence[str]]) -> Vocabulary:
                 v.add(" ".join(words[:-1]), "metric", m.name, weak=True)
         if m.expr:
             v.formulas[m.name] = re.sub(r"\s+", "", m.expr.lower())
+        if m.tier.value == "north_star" and (m.unit or "").startswith("currency"):
+            v.headline.append(m.name)
     for model in catalog.semantic_models.values():
         for d in model.dimensions:
             if d.type != "categorical":
@@ -135,4 +162,6 @@ def build(catalog: Catalog, values: Mapping[str, Sequence[str]]) -> Vocabulary:
             v.add(value, "value", f"{dim}={value}")
             if "_" in value:
                 v.add(value.replace("_", " "), "value", f"{dim}={value}")
+            for alias in VALUE_ALIASES.get(value, ()):
+                v.add(alias, "value", f"{dim}={value}", weak=True)
     return v.compile()

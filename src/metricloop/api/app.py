@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metricloop import __version__
 from metricloop.api import errors, routes
+from metricloop.api.guards import BodyLimit, SecurityHeaders
 from metricloop.api.telemetry import HTTP_LATENCY, HTTP_REQUESTS
 from metricloop.errors import MetricLoopError
 from metricloop.service import MetricLoop
@@ -110,6 +111,8 @@ def create_app(ml: MetricLoop, *, ui: bool = True, scheduler: Scheduler | None =
         log.error("catalog does not load: %s", exc)  # /healthz reports it; the UI shows it
     errors.install(app)
     app.add_middleware(_RequestMetrics)
+    app.add_middleware(BodyLimit)  # 413 before any route reads a byte (METRICLOOP_MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, the 413 included
     for router in routes.discover():
         app.include_router(router)
     if ui:

@@ -2,7 +2,11 @@
 
 A :class:`MetricLoopError` becomes its ``http_status`` with ``to_dict()`` as the body; a request
 that does not match the schema becomes a 422 with the same shape (``error: invalid_request`` and
-one issue per field); anything unexpected is logged and becomes a 500 that leaks nothing.
+one issue per field); a state store (or warehouse) that cannot be reached becomes a 503 with
+``Retry-After``; anything unexpected is logged and becomes a 500 that leaks nothing.
+
+Messages are redacted and clipped (:data:`MAX_MESSAGE`) off the event loop, so no error text,
+however long, holds up other requests.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
+from starlette.concurrency import run_in_threadpool
 
-from metricloop.errors import MetricLoopError, PermissionDenied
+from metricloop.errors import MetricLoopError, PermissionDenied, StoreError
 from metricloop.secrets import redact
 
 log = logging.getLogger("metricloop.api")
@@ -66,39 +72,92 @@ THROTTLED: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: The longest message an error answer carries (inputs are quoted at 200 characters already).
+MAX_MESSAGE = 2000
+#: Seconds a client should wait before retrying when the state store is unreachable.
+STORE_RETRY_AFTER = 5
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Redacted first, then cut: a cut never leaves half a secret behind."""
+    out = redact(text)
+    return out if len(out) <= limit else out[:limit] + "…"
+
+
 def error_response(exc: MetricLoopError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
     retry = getattr(exc, "retry_after", None)
-    if isinstance(retry, int):  # throttled: say when to come back (RFC 9110 §10.2.3)
+    if isinstance(exc, StoreError) and not isinstance(retry, int):
+        retry = STORE_RETRY_AFTER
+    if isinstance(retry, int):  # throttled or store down: say when to come back (RFC 9110 §10.2.3)
         headers["Retry-After"] = str(retry)
     body = exc.to_dict()
-    body["message"] = redact(str(body["message"]))
+    for key in ("message", "message_zh"):
+        value = body.get(key)
+        if isinstance(value, str):
+            body[key] = clip(value)
+    issues = body.get("issues")
+    if isinstance(issues, list):
+        body["issues"] = [{**i, "message": clip(str(i.get("message", "")), 500)} if isinstance(i, dict) else i
+                          for i in issues[:100]]
     return JSONResponse(body, status_code=exc.http_status, headers=headers or None)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A database that cannot be reached (refused, dropped, locked, unreadable), as opposed to a bug."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError)
+
+
+def outage_response(exc: BaseException) -> JSONResponse:
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = clip(first[0] if first else type(exc).__name__, 300)
+    return JSONResponse({"error": "store_unavailable",
+                         "message": f"the database cannot be reached right now ({reason}); try again shortly",
+                         "message_zh": "暂时无法连接数据库，请稍后重试"},
+                        status_code=503, headers={"Retry-After": str(STORE_RETRY_AFTER)})
+
+
+def invalid_response(exc: RequestValidationError) -> JSONResponse:
+    issues = []
+    for err in exc.errors()[:100]:
+        field = ".".join(str(p) for p in err.get("loc", ()))
+        issues.append({"message": clip(str(err.get("msg", "invalid value")).removeprefix("Value error, "), 500),
+                       "field": clip(field, 200) or None})
+    first = issues[0] if issues else {"message": "invalid request", "field": None}
+    message = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+    if len(issues) > 1:
+        message += f" (and {len(issues) - 1} more)"
+    return JSONResponse({"error": "invalid_request", "message": message, "message_zh": "请求参数无效",
+                         "issues": issues}, status_code=422)
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app`` (called once by ``create_app``)."""
 
+    # the handlers are async (Starlette calls them on the event loop): the text work runs in a thread
+
     @app.exception_handler(MetricLoopError)
     async def _metricloop_error(request: Request, exc: MetricLoopError) -> JSONResponse:
-        return error_response(exc)
+        return await run_in_threadpool(error_response, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        issues = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err.get("loc", ()))
-            issues.append({"message": str(err.get("msg", "invalid value")).removeprefix("Value error, "),
-                           "field": field or None})
-        first = issues[0] if issues else {"message": "invalid request", "field": None}
-        message = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
-        if len(issues) > 1:
-            message += f" (and {len(issues) - 1} more)"
-        return JSONResponse({"error": "invalid_request", "message": message, "message_zh": "请求参数无效",
-                             "issues": issues}, status_code=422)
+        return await run_in_threadpool(invalid_response, exc)
+
+    @app.exception_handler(sa_exc.SQLAlchemyError)
+    async def _database(request: Request, exc: sa_exc.SQLAlchemyError) -> JSONResponse:
+        if is_outage(exc):
+            log.warning("database unreachable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return await run_in_threadpool(outage_response, exc)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if isinstance(exc, RecursionError):  # never expected; say so plainly instead of a reset connection
+            log.error("recursion limit on %s %s", request.method, request.url.path)
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal", "message": "internal error; the server log has the details",
                              "message_zh": "服务器内部错误，详情见服务日志"}, status_code=500)

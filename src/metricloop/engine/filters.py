@@ -35,6 +35,12 @@ from typing import Union
 from sqlglot import exp
 
 from metricloop.errors import QueryError
+from metricloop.secrets import quote_input
+
+#: How deep parentheses and ``not`` may nest: far above any real filter, far below Python's stack.
+MAX_DEPTH = 50
+#: The longest filter a request may send (``where`` of a query); a real one is a few hundred characters.
+MAX_FILTER_CHARS = 4000
 
 
 class FilterSyntaxError(QueryError):
@@ -159,7 +165,7 @@ def walk(node: Node) -> Iterator[Node]:
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<template>\{\{.*?\}\})
+  | (?P<template>\{\{[^{}]{0,1000}\}\})
   | (?P<string>'(?:[^']|'')*')
   | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
   | (?P<op><=|>=|<>|!=|=|<|>)
@@ -195,8 +201,8 @@ def _tokenize(text: str) -> list[_Tok]:
         m = _TOKEN.match(text, pos)
         if not m:
             raise FilterSyntaxError(
-                f"unexpected character {text[pos]!r} at position {pos + 1} in filter {text!r}",
-                zh=f"过滤条件 {text!r} 第 {pos + 1} 个字符 {text[pos]!r} 无法识别",
+                f"unexpected character {text[pos]!r} at position {pos + 1} in filter {quote_input(text)}",
+                zh=f"过滤条件 {quote_input(text)} 第 {pos + 1} 个字符 {text[pos]!r} 无法识别",
             )
         kind = m.lastgroup or ""
         if kind != "ws":
@@ -216,7 +222,10 @@ def _tokenize(text: str) -> list[_Tok]:
                     continue
                 if not tm:
                     raise FilterSyntaxError(
-                        f"unsupported template {tok!r}: use Dimension('x'), TimeDimension('x', 'grain') or Entity('x')"
+                        f"unsupported template {quote_input(tok)}: use Dimension('x'), "
+                        "TimeDimension('x', 'grain') or Entity('x')",
+                        zh=f"不支持的模板 {quote_input(tok)}：请用 Dimension('x')、"
+                           "TimeDimension('x', 'grain') 或 Entity('x')",
                     )
                 grain = tm.group("grain") or tm.group("grain2")
                 name = tm.group("name") + (f"__{grain.lower()}" if grain else "")
@@ -234,16 +243,28 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def deeper(self) -> None:
+        """Enter one more '(' or 'not'; past :data:`MAX_DEPTH` a clear error, never a RecursionError."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            pos = self.toks[self.i].pos + 1
+            raise FilterSyntaxError(
+                f"filter nests deeper than {MAX_DEPTH} levels of parentheses or 'not' at position {pos}: "
+                "flatten it (a in (...) lists values; and/or chains need no parentheses)",
+                zh=f"过滤条件在第 {pos} 个字符处嵌套超过 {MAX_DEPTH} 层（括号或 not），请简化",
+            )
 
     def fail(self, expected: str) -> FilterSyntaxError:
         if self.i < len(self.toks):
             tok = self.toks[self.i]
-            got, where = repr(tok.text), f"position {tok.pos + 1}"
+            got, where = quote_input(tok.text, 40), f"position {tok.pos + 1}"
         else:
             got, where = "end of filter", "the end"
         return FilterSyntaxError(
-            f"expected {expected} at {where} of filter {self.text!r}, got {got}",
-            zh=f"过滤条件 {self.text!r} 在{where}处应为 {expected}，实际为 {got}",
+            f"expected {expected} at {where} of filter {quote_input(self.text)}, got {got}",
+            zh=f"过滤条件 {quote_input(self.text)} 在{where}处应为 {expected}，实际为 {got}",
         )
 
     def peek(self, kind: str, text: str | None = None) -> bool:
@@ -282,12 +303,17 @@ class _Parser:
 
     def not_(self) -> Node:
         if self.peek("kw", "not"):
+            self.deeper()
             self.i += 1
-            return Not(self.not_())
+            inner = self.not_()
+            self.depth -= 1
+            return Not(inner)
         if self.peek("punct", "("):
+            self.deeper()
             self.i += 1
             node = self.or_()
             self.take("punct", ")", "')'")
+            self.depth -= 1
             return node
         return self.predicate()
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from metricloop.catalog.models import Grain
+from metricloop.engine.filters import MAX_FILTER_CHARS
+
+Name = Annotated[str, StringConstraints(max_length=256)]
 
 Compare = Literal["previous_period", "last_week", "last_year"]
 COMPARE_SUFFIXES = ("prev", "delta", "pct")
@@ -25,13 +28,15 @@ class MetricQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metrics: list[str] = Field(default_factory=list)
-    group_by: list[str] = Field(default_factory=list)
+    metrics: list[Name] = Field(default_factory=list)
+    group_by: list[Name] = Field(default_factory=list)
     grain: Grain | None = None
-    where: str | None = None
+    where: str | None = Field(default=None, max_length=MAX_FILTER_CHARS,
+                              description=f"Filter (the documented filter language), at most {MAX_FILTER_CHARS} "
+                                          "characters.")
     start: dt.datetime | None = None
     end: dt.datetime | None = None
-    order_by: list[str] = Field(default_factory=list, description="Output columns; '-name' sorts descending.")
+    order_by: list[Name] = Field(default_factory=list, description="Output columns; '-name' sorts descending.")
     limit: int | None = Field(default=None, ge=1, le=10_000_000)
     compare: Compare | None = None
 

@@ -474,7 +474,15 @@ class Compiler:
         joins the version valid at ``at``, the base row's time.
         """
         alias = base_alias
-        key: tuple[str, ...] = ()
+        # a multi-hop path gets joins of its own, as MetricFlow joins each multi-hop dimension's
+        # source as one subquery: two dimensions behind the same bridge do not share its rows
+        key: tuple[str, ...] = ("via", path[-1].target.name) if len(path) > 1 else ()
+        if len(path) == 1 and (path[0].entity, path[0].target.name) not in joins:
+            # a one-hop dimension of a bridge reads the first multi-hop join through it (MetricFlow)
+            hop = (path[0].entity, path[0].target.name)
+            shared = next((a for k, a in joins.items() if k[:1] == ("via",) and k[2:4] == hop), None)
+            if shared is not None:
+                return shared
         # partition columns seen so far on the left side (the nearest model's wins)
         partitions: dict[str, exp.Expr] = {}
         if base_model is not None:
@@ -546,7 +554,11 @@ class Compiler:
         time_col = self._qualify((tdim.expr if tdim else None) or first.time_dim, base)
         refs = {name: resolve(self.catalog, model, name, first.time_dim) for name in dims}
         timey = [refs[n] for n in dims if _is_agg_time(refs[n], first.time_dim)]
-        spined = first.cumulative is not None or first.to_grain is not None
+        # a calendar offset (months, quarters, years) over days is not a one-to-one shift: Mar 30
+        # and Mar 31 both show Feb 29's value, and Jan 30 and Jan 31 show nothing on their own.
+        # Each output period p then takes the rows at p - offset, through a spine, as MetricFlow.
+        by_offset = first.cumulative is None and first.to_grain is None and _calendar_offset(first.offset, timey)
+        spined = first.cumulative is not None or first.to_grain is not None or by_offset
         bg = _base_grain(tdim, timey, grain) if spined and timey else grain
         t = exp.column("__t", table="sp")
 
@@ -575,7 +587,7 @@ class Compiler:
                 native = bg
             else:
                 value = column(ref)
-            if agg_time and first.offset is not None:  # a row (or period) at t counts at t + offset
+            if agg_time and first.offset is not None and not by_offset:  # a row at t counts at t + offset
                 value = dx.shift(value, first.offset[0], first.offset[1], self.dialect)
                 native = native if native is not None and _aligned(first.offset, native) else None
             if ref.date_part is not None:
@@ -788,6 +800,9 @@ class Compiler:
         """
         cum = leaf.cumulative
         start, end = shifted
+        by_offset = cum is None and leaf.to_grain is None and leaf.offset is not None
+        if by_offset:
+            start, end = window  # the spine holds output periods: the query's own range
         if cum is not None and leaf.offset is not None:
             # MetricFlow bounds the cumulative periods by the query's range before shifting them
             # too; keeping both bounds gives its rows
@@ -809,6 +824,21 @@ class Compiler:
             period = dx.trunc(raw.copy(), bg, self.dialect)
             spine_sel = exp.select(exp.alias_(period, "__t")).distinct().from_(src)
             bound = period if spine is not None else raw
+            if by_offset and spine is None:
+                # without a spine, the periods the rows land on: p with p - offset = a row's
+                # period is the row's period + offset, or up to 3 days after it at a month's end
+                assert leaf.offset is not None
+                parts = []
+                for k in range(4):
+                    moved = dx.shift(dx.shift(period.copy(), leaf.offset[0], leaf.offset[1], self.dialect), k,
+                                     Grain.day, self.dialect)
+                    parts.append(exp.select(exp.alias_(dx.trunc(moved, bg, self.dialect), "__t")).from_(
+                        self._source(model, "s")))
+                union: exp.Expr = parts[0]
+                for part in parts[1:]:
+                    union = exp.union(union, part, distinct=True)
+                spine_sel = exp.select(exp.column("__t")).distinct().from_(exp.paren(union).as_("sh"))
+                bound = exp.column("__t")
             if start is not None:
                 sconds.append(exp.GTE(this=bound.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
             if end is not None:
@@ -837,6 +867,13 @@ class Compiler:
             bg = grain
         t = exp.column("__t", table="sp")
         on: list[exp.Expr]
+        if by_offset:
+            assert leaf.offset is not None
+            on = [exp.EQ(this=dx.trunc(time_col.copy(), bg, self.dialect),
+                         expression=dx.shift(t.copy(), -leaf.offset[0], leaf.offset[1], self.dialect))]
+            select.join(exp.paren(spine_sel, copy=False).as_("sp", copy=False), on=exp.and_(*on, copy=False),
+                        join_type="inner", copy=False)
+            return
         if leaf.to_grain is not None:
             on = [exp.EQ(this=dx.trunc(time_col.copy(), bg, self.dialect),
                          expression=dx.trunc(t.copy(), leaf.to_grain, self.dialect))]
@@ -1392,6 +1429,15 @@ def _base_grain(tdim: Any, timey: list[DimRef], grain: Grain) -> Grain:
     natural = max(tdim.grain if tdim is not None else Grain.day, Grain.day, key=lambda g: g.order)
     asked = [r.grain for r in timey if r.grain is not None and r.date_part is None and r.custom_grain is None]
     return min([*asked, natural], key=lambda g: g.order)
+
+
+def _calendar_offset(offset: Offset | None, timey: list[DimRef]) -> bool:
+    """Does ``offset`` (months, quarters or years) shift the requested periods ambiguously? Whole
+    months over month-or-coarser periods shift one-to-one; over days they do not (month ends)."""
+    if offset is None or offset[1] not in (Grain.month, Grain.quarter, Grain.year) or not timey:
+        return False
+    return not all(r.grain is not None and r.date_part is None and r.custom_grain is None
+                   and _aligned(offset, r.grain) for r in timey)
 
 
 def _aligned(offset: Offset | None, grain: Grain) -> bool:

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from metricloop.service import MetricLoop
 
 log = logging.getLogger("metricloop.assistant")
+#: what answering each intent reads, beyond metric queries (doors check it before answering)
+INTENT_ACTIONS: dict[str, str] = {"why": "explain", "status": "incident.read", "similar": "incident.read",
+                                  "define": "catalog.read", "owner": "catalog.read"}
 MAX_VALUES = 500  # dimensions with more distinct values (ids, free text) are not indexed
 VALUES_TTL = 600.0  # seconds a value index is reused
 
@@ -155,6 +158,18 @@ class AssistantService:
         return Understanding(req), "llm"
 
     # ------------------------------------------------------------------ answering
+    def ask_as(self, question: str, principal: Principal, *, now: dt.datetime | None = None) -> Answer:
+        """What a door does for a signed-in user: query permission, the intent's permission, audit."""
+        principal.require("query")
+        understood = self.understand(question, now=now)
+        req = understood[0].request
+        if req is not None and not understood[0].clarify and req.intent in INTENT_ACTIONS:
+            principal.require(INTENT_ACTIONS[req.intent])
+        answer = self.ask(question, principal=principal, now=now, understood=understood)
+        self.ml.access.audit(principal.username, "ask", ",".join(answer.request.metrics) if answer.request else None,
+                             question=question[:200], intent=answer.intent)
+        return answer
+
     def ask(self, question: str, *, principal: Principal | None = None, now: dt.datetime | None = None,
             execute: bool = True, understood: tuple[Understanding, str] | None = None) -> Answer:
         """Answer ``question`` as ``principal`` (None: no user, as the CLI). ``understood`` reuses a

@@ -20,9 +20,6 @@ from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.service import MetricLoop
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"], responses=ERROR_RESPONSES)
-#: what each intent reads, beyond running metric queries
-INTENT_ACTIONS = {"why": Action.explain, "status": Action.incident_read, "similar": Action.incident_read,
-                  "define": Action.catalog_read, "owner": Action.catalog_read}
 
 
 class AskBody(BaseModel):
@@ -65,12 +62,5 @@ def ask(body: AskBody, principal: Principal = Depends(require(Action.query)),
     """Ask a question about the metrics; answered through the catalog, the compiler and the services."""
     from metricloop.assistant.service import assistant_of
 
-    assistant = assistant_of(ml)
-    understood = assistant.understand(body.question, now=body.now)
-    req = understood[0].request
-    if req is not None and not understood[0].clarify and req.intent in INTENT_ACTIONS:
-        principal.require(INTENT_ACTIONS[req.intent])
-    answer = assistant.ask(body.question, principal=principal, now=body.now, understood=understood)
-    ml.access.audit(principal.username, "ask", ",".join(answer.request.metrics) if answer.request else None,
-                    question=body.question[:200], intent=answer.intent)
+    answer = assistant_of(ml).ask_as(body.question, principal, now=body.now)
     return AskAnswer.model_validate(answer.to_dict())

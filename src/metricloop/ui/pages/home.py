@@ -6,6 +6,7 @@ from nicegui import run, ui
 
 from metricloop.access.roles import Action
 from metricloop.api import scope
+from metricloop.ui.ask import ask_box
 from metricloop.ui.data import Card, StatusBoard, duration_text, share_text, status_board
 from metricloop.ui.layout import PageContext, page, section_title
 
@@ -80,6 +81,7 @@ def _loop_health(ctx: PageContext) -> None:
 async def home(ctx: PageContext) -> None:
     with ui.row().classes("w-full gap-6 items-start no-wrap"):
         with ui.column().classes("grow gap-2"):
+            ask_box(ctx)
             section_title(ctx.t("home_title"))
             body = ui.column().classes("w-full gap-2")
             with body:

@@ -15,6 +15,7 @@ from metricloop.api.scope import person_name
 from metricloop.catalog.models import Grain, Metric
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.service import MetricLoop
+from metricloop.ui.ask import ask_box
 from metricloop.ui.data import (
     DrillRow,
     axis_formatter,
@@ -116,6 +117,7 @@ async def metric_page(ctx: PageContext, name: str) -> None:
             dims = drill_dimensions(ctx.ml, name)
             dim_options = {d: dimension_label(ctx.ml, d, ctx.locale) for d in dims}
             first_dim = dims[0] if dims else None
+            ask_box(ctx, name)
             with ui.card().classes("w-full"):
                 with ui.row().classes("w-full items-center justify-between"):
                     ui.label(ctx.t("trend")).classes("font-semibold")

@@ -244,7 +244,8 @@ def _infer(con: Any, raw: str, cols: dict[str, str]) -> dict[str, str | None]:
         pairs = [(c, typ) for c in text for typ in INFER_ORDER]
         got = fits(pairs, f"where {ROW} % {step} = 0")
         seen = dict(zip(text, got[len(pairs):], strict=True))
-        alive = [p for p, good in zip(pairs, got, strict=False) if (seen[p[0]] - good) * 10 <= seen[p[0]]]
+        alive = [p for p, good in zip(pairs, got, strict=False)
+                 if not seen[p[0]] or (seen[p[0]] - good) * 2 < seen[p[0]]]
         got = fits(alive, "")
         counts = dict(zip(text, got[len(alive):], strict=True))
         good_of = dict(zip(alive, got, strict=False))

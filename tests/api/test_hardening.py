@@ -113,3 +113,31 @@ def test_an_unreachable_state_store_is_a_503_with_retry_after(lite: Service) -> 
         lite.ml.store.engine = good
         lite.ml.store._sessions.configure(bind=good)
     assert lite.client.get("/api/v1/me", headers=lite.as_("boss")).status_code == 200
+
+
+def test_logged_tracebacks_are_redacted() -> None:
+    """A registered secret inside an exception logged with logger.exception never reaches the log."""
+    import io
+    import logging
+
+    from metricloop.logs import install
+
+    install()
+    register("wh-secret-0123456789")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("metricloop.test.redaction")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ConnectionError("POST https://robot.example/send?access_token=tok123 failed: wh-secret-0123456789")
+        except ConnectionError:
+            logger.exception("delivery to %s failed", "postgresql://app:pgpass@db/x")
+        logger.warning("%s %s %s", "GET", "/x?token=wh-secret-0123456789", 200)
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "Traceback" in text and "ConnectionError" in text
+    for leaked in ("wh-secret-0123456789", "tok123", "pgpass"):
+        assert leaked not in text
+    assert "GET /x?token=*** 200" in text

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from metricloop.errors import MetricLoopError, PermissionDenied, StoreError
 from metricloop.secrets import redact
+from metricloop.store.db import unavailable
 
 log = logging.getLogger("metricloop.api")
 
@@ -103,16 +104,7 @@ def error_response(exc: MetricLoopError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.http_status, headers=headers or None)
 
 
-def is_outage(exc: BaseException) -> bool:
-    """A database that cannot be reached (refused, dropped, locked, unreadable), as opposed to a bug."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError)
-
-
-def outage_response(exc: BaseException) -> JSONResponse:
-    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    reason = clip(first[0] if first else type(exc).__name__, 300)
+def outage_response(reason: str) -> JSONResponse:
     return JSONResponse({"error": "store_unavailable",
                          "message": f"the database cannot be reached right now ({reason}); try again shortly",
                          "message_zh": "暂时无法连接数据库，请稍后重试"},
@@ -148,9 +140,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(sa_exc.SQLAlchemyError)
     async def _database(request: Request, exc: sa_exc.SQLAlchemyError) -> JSONResponse:
-        if is_outage(exc):
-            log.warning("database unreachable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-            return await run_in_threadpool(outage_response, exc)
+        reason = unavailable(exc)
+        if reason is not None:
+            log.warning("database unreachable on %s %s: %s", request.method, request.url.path, reason)
+            return outage_response(reason)
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)

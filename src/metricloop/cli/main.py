@@ -45,6 +45,9 @@ def load_commands() -> None:
 
 def main() -> None:
     """Entry point: run the app and turn MetricLoop errors into one line and exit code 1."""
+    from metricloop.logs import install as redact_logs
+
+    redact_logs()  # every log record, tracebacks included, is redacted from here on
     load_commands()
     try:
         # without standalone mode click *returns* the code of `raise typer.Exit(n)`: pass it on
@@ -59,12 +62,22 @@ def main() -> None:
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
+    except Exception as exc:  # click usage errors, an unreachable database and the like
         import click
+
+        from metricloop.store.db import unavailable
 
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
+        reason = unavailable(exc)
+        if reason is not None:  # one line, not a driver traceback
+            from metricloop.errors import StoreError
+
+            outage = StoreError(f"the database cannot be used right now: {reason}",
+                                zh=f"数据库暂时无法使用：{reason}")
+            err_console.print(f"[bold red]error:[/] {outage.localized(_locale())}", highlight=False)
+            sys.exit(1)
         raise
 
 

@@ -42,8 +42,16 @@ def serve(
     demo_receivers: Annotated[bool, typer.Option(
         "--demo-receivers", help="Start the local chat-robot and mail receivers the demo's channels point at "
         "(sets the ML_* variables for this process), as `metricloop demo` does.")] = False,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", envvar="FORWARDED_ALLOW_IPS",
+        help="Behind a TLS proxy: the proxy addresses (comma-separated, '*' = any) whose X-Forwarded-For/-Proto "
+        "are trusted, so sign-in cookies get 'Secure' and throttling sees the browser's address. "
+        "Default: none (the headers are ignored).")] = None,
 ) -> None:
     """API + web UI + scheduler in one process (or only the scheduler with --worker)."""
+    from metricloop.logs import install as redact_logs
+
+    redact_logs()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if demo_receivers:
         start_demo_receivers()
@@ -54,7 +62,7 @@ def serve(
     if worker:
         run_worker(ml)
         return
-    serve_http(ml, host, port, scheduler=not no_scheduler, ui=not no_ui)
+    serve_http(ml, host, port, scheduler=not no_scheduler, ui=not no_ui, forwarded_allow_ips=forwarded_allow_ips)
 
 
 def run_worker(ml: MetricLoop) -> None:
@@ -68,15 +76,23 @@ def run_worker(ml: MetricLoop) -> None:
     sched.run_forever()
 
 
-def serve_http(ml: MetricLoop, host: str, port: int, *, scheduler: bool = True, ui: bool = True) -> None:
+def serve_http(ml: MetricLoop, host: str, port: int, *, scheduler: bool = True, ui: bool = True,
+               forwarded_allow_ips: str | None = None) -> None:
+    """Serve until SIGINT/SIGTERM. Proxy headers are trusted only from ``forwarded_allow_ips``."""
     import uvicorn
 
     from metricloop.api import create_app
+    from metricloop.api.guards import max_body_bytes
+    from metricloop.logs import install as redact_logs
     from metricloop.scheduler.runner import Scheduler
 
+    redact_logs()
+    max_body_bytes()  # a bad METRICLOOP_MAX_BODY_BYTES fails here, before the port opens
     application = create_app(ml, ui=ui, scheduler=Scheduler(ml) if scheduler else None)
     console.print(f"MetricLoop on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+    trusted = (forwarded_allow_ips or "").strip()
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=bool(trusted),
+                forwarded_allow_ips=trusted or None)
 
 
 # ---------------------------------------------------------------------------------- users

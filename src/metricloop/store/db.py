@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ class Store:
         kwargs: dict[str, object] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            private_sqlite_file(url)
         try:
             self.engine = sa.create_engine(url, **kwargs)
         except Exception as exc:
@@ -94,6 +96,44 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def private_sqlite_file(url: str) -> None:
+    """The SQLite state file holds the session-signing key, password hashes and token digests:
+    create it owner-only (0600) before SQLite does (with the umask's 0644), and tighten an
+    existing one. SQLite gives its -wal/-shm files the database file's mode."""
+    try:
+        path = sa.engine.make_url(url).database
+    except sa.exc.ArgumentError:
+        return
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if os.path.exists(path + suffix):
+                os.chmod(path + suffix, 0o600)
+    except OSError:
+        pass  # a missing folder or a read-only mount: SQLite's own error says it better
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """Why a database cannot be used right now (refused, dropped, locked, unreadable file), or
+    None when ``exc`` is not that kind of failure (a bug, a constraint): the CLI prints it as one
+    line and the API answers 503 instead of a traceback or a 500."""
+    if not isinstance(exc, sa.exc.SQLAlchemyError):
+        return None
+    outage = isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+    orig = getattr(exc, "orig", None)
+    if not outage and orig is not None and type(orig).__name__ == "DatabaseError" and (
+            type(orig).__module__ == "sqlite3"):  # "file is not a database": a replaced or damaged file
+        outage = True
+    if not outage:
+        return None
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return redact(lines[0] if lines else type(exc).__name__)[:300]
 
 
 def _sqlite_pragmas(dbapi_con: object, _record: object) -> None:

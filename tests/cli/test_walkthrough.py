@@ -51,7 +51,7 @@ def test_csv_to_incidents_in_five_commands(tmp_path: Path) -> None:
     ml("ingest", str(data), "--table", "orders", "-p", str(shop))
     ml("catalog", "infer", "orders", "--write", "-p", str(shop))
     suggested = ml("monitors", "suggest", "--write", "-p", str(shop))
-    run = ml("run", "--backfill-from", "2026-09-01", "--at", "2026-10-06", "--no-notify", "-p", str(shop),
+    run = ml("run", "--backfill-from", "2026-09-01", "--at", "2026-10-05", "--no-notify", "-p", str(shop),
              "-f", "json")
 
     assert (shop / "owners.yaml").exists() and (shop / "channels.yaml").exists()
@@ -71,11 +71,18 @@ def test_csv_to_incidents_in_five_commands(tmp_path: Path) -> None:
     assert found, f"no incident names Shanghai: {json.dumps(incidents, ensure_ascii=False)[:800]}"
     # few false alarms in five weeks of clean data around it
     assert len(incidents) <= 4, json.dumps(incidents, ensure_ascii=False)[:2000]
+    assert "stale data" not in run.stderr  # the data reaches --at
+
+    # honest output: weeks later, with no new data, "0 anomalies" comes with a stale-data warning
+    later = ml("detect", "--at", "2026-12-07T10:00", "-p", str(shop))
+    assert "stale data" in later.stderr and "hour(s) were not judged" in later.stderr
+    listed = ml("anomalies", "list", "-p", str(shop)).stdout
+    assert ".0 " not in listed and "shanghai" in listed  # counts print as 111, not 111.0
 
 
 def test_schema_command_prints_a_kind() -> None:
     schema = json.loads(ml("schema", "monitors").stdout)
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert schema["type"] == "object" and "monitors" in schema["properties"]
+    assert schema["type"] == "object" and "MonitorSpec" in schema["$defs"]
     bad = ml("schema", "monitor", check=False)
     assert bad.returncode == 1 and "expected one of project, models, monitors" in bad.stderr

@@ -18,6 +18,7 @@ from metricloop.cli.commands import (
     open_project,
     report_definition_errors,
 )
+from metricloop.cli.honest import metric_values, print_stale
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit
 from metricloop.errors import ConfigError
@@ -32,7 +33,7 @@ EVENT_COLUMNS = ["fingerprint", "monitor", "metric", "slice", "start", "end", "s
                  "impact", "state", "change", "reason"]
 
 
-def _event_row(e: Any, loc: str) -> dict[str, Any]:
+def _event_row(e: Any, loc: str, ml: Any = None) -> dict[str, Any]:
     return {
         "fingerprint": e.fingerprint[:12],
         "monitor": e.monitor,
@@ -41,14 +42,19 @@ def _event_row(e: Any, loc: str) -> dict[str, Any]:
         "start": e.start,
         "end": e.end,
         "severity": e.severity,
-        "actual": e.actual,
-        "expected": e.expected,
-        "impact": e.impact,
+        "actual": _value(ml, e.metric, e.actual),
+        "expected": _value(ml, e.metric, e.expected),
+        "impact": _value(ml, e.metric, e.impact),
         "state": e.state if e.suppressed_by is None else f"{e.state} ({e.suppressed_by.split(':')[0]})",
         "change": e.change or "",
         "label": e.label or "",
         "reason": e.reason.render(loc) if e.reason else "",
     }
+
+
+def _value(ml: Any, metric: str, value: Any) -> Any:
+    """A value in the metric's format and unit (a count prints as 259,224, not 259224.0)."""
+    return value if ml is None or value is None else metric_values(ml, metric, {"v": value}, ("v",))["v"]
 
 
 @app.command()
@@ -80,7 +86,8 @@ def detect(
                       f"{chart['start']} → {chart['end']}: {s['events']} events would have fired "
                       f"({s['critical']} critical), {s['suppressed']} suppressed, {s['series']} series")
         rows = [
-            {**a, "slice": ", ".join(f"{k}={v}" for k, v in a["slice"].items()) or "(total)",
+            {**metric_values(ml, chart["metric"], a, ("actual", "expected", "impact")),
+             "slice": ", ".join(f"{k}={v}" for k, v in a["slice"].items()) or "(total)",
              "reason": a.get("reason_text") or ""}
             for a in chart["anomalies"] if a["state"] == "active"
         ]
@@ -100,7 +107,8 @@ def detect(
             columns=["monitor", "status", "window", "series", "new", "updated", "retracted", "detail"])
         events = [e for r in report.monitors for e in r.events if e.active]
         if events:
-            emit([_event_row(e, loc) for e in events], "table", columns=EVENT_COLUMNS, title="anomalies 异常")
+            emit([_event_row(e, loc, ml) for e in events], "table", columns=EVENT_COLUMNS, title="anomalies 异常")
+    print_stale(ml, report.at, monitor)
     if report.failed:
         raise typer.Exit(1)
 
@@ -124,7 +132,7 @@ def anomalies_list(
     items = ml.detection.anomalies(monitor=monitor, metric=metric, state=None if state == "all" else state,
                                    since=since, until=until, label=label, limit=limit)
     cols = [c for c in EVENT_COLUMNS if c != "change"] + ["label"]
-    emit([_event_row(e, loc) for e in items], fmt.value, columns=cols, title="anomalies 异常",
+    emit([_event_row(e, loc, ml) for e in items], fmt.value, columns=cols, title="anomalies 异常",
          payload=[e.to_dict(loc) for e in items])
 
 

@@ -43,6 +43,7 @@ def run(
 ) -> None:
     """One pass of the loop: detect → explain → group into incidents → notify → timers."""
     from metricloop import loop
+    from metricloop.cli.honest import print_stale
 
     gate_project(project)  # an owners.yaml typo stops here, before any anomaly is stored
     ml = open_project(project)
@@ -60,6 +61,7 @@ def run(
         emit([data], fmt.value, payload=data)
     if summary.failed_monitors:
         console.print(f"[yellow]monitors that failed:[/] {', '.join(summary.failed_monitors)}")
+    print_stale(ml, summary.at, monitor)  # "anomalies 0" on data that stopped is not all clear
 
 
 def _demo_replay(ml: Any, progress: Any) -> None:

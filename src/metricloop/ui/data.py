@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from metricloop.access.policy import Principal, enforce, readable
+from metricloop.catalog.display import format_value as format_value  # the pages import it from here
 from metricloop.catalog.models import Grain, Metric, Polarity, Tier
 from metricloop.engine.query import MetricQuery
 from metricloop.errors import MetricLoopError
@@ -32,29 +33,6 @@ def num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def format_value(metric: Metric | None, value: Any) -> str:
-    """A value as the metric's owner wants to read it (its format spec and currency)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    spec = metric.format if metric and metric.format else None
-    unit = metric.unit if metric else None
-    if spec is None:
-        if unit == "percent":
-            spec = ".2%"
-        elif isinstance(value, int) or (isinstance(value, float) and (abs(value) >= 1000 or value.is_integer())):
-            spec = ",.0f"
-        else:
-            spec = ",.2f"
-    negative = isinstance(value, int | float) and value < 0
-    try:
-        text = format(abs(value) if negative else value, spec)
-    except (TypeError, ValueError):
-        return str(value)
-    if unit and unit.startswith("currency:CNY"):
-        text = "¥" + text
-    return "-" + text if negative else text
 
 
 def change_tone(metric: Metric, pct: float | None) -> str:

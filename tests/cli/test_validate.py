@@ -13,16 +13,14 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from metricloop.project_check import check_project
 from metricloop.scaffold import DEMO_TEMPLATE
+from tests.cli.conftest import SECRET, Result
 from tests.conftest import write_tiny_project
-
-SECRET = "tok-3f9a1c77e2b54d08"
 
 MONITOR = textwrap.dedent("""\
     name: gmv_by_region
@@ -53,40 +51,6 @@ CHANNELS = textwrap.dedent("""\
         type: wecom
         url: https://qyapi.example/send?key=${ML_TEST_VALIDATE_KEY}
 """)
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """``metricloop ARGS`` in this process through the real entry point (its exit code included)."""
-    from metricloop.cli.main import main
-
-    def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
-        with monkeypatch.context() as m:
-            m.setenv("METRICLOOP_LOCALE", "en")
-            m.setenv("ML_TEST_VALIDATE_KEY", SECRET)
-            for k, v in (env or {}).items():
-                if v is None:
-                    m.delenv(k, raising=False)
-                else:
-                    m.setenv(k, v)
-            m.setattr(sys, "argv", ["metricloop", *args])
-            capsys.readouterr()
-            try:
-                main()
-                code = 0
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return Result(code, out.out, out.err)
-
-    return run
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def ml(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from metricloop.api import errors, routes
 from metricloop.api.guards import BodyLimit, SecurityHeaders
 from metricloop.api.telemetry import HTTP_LATENCY, HTTP_REQUESTS
 from metricloop.errors import MetricLoopError
+from metricloop.localtime import DisplayTimezone
 from metricloop.service import MetricLoop
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def create_app(ml: MetricLoop, *, ui: bool = True, scheduler: Scheduler | None =
         log.error("catalog does not load: %s", exc)  # /healthz reports it; the UI shows it
     errors.install(app)
     app.add_middleware(_RequestMetrics)
+    app.add_middleware(DisplayTimezone, tz=ml.project.tz)  # every answer's times in the project's zone
     app.add_middleware(BodyLimit)  # 413 before any route reads a byte (METRICLOOP_MAX_BODY_BYTES)
     app.add_middleware(SecurityHeaders)  # outermost: every answer, the 413 included
     for router in routes.discover():

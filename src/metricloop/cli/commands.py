@@ -21,9 +21,10 @@ from rich.tree import Tree
 
 from metricloop.catalog.models import Grain
 from metricloop.cli.main import app
-from metricloop.cli.render import console, dumps, emit, err_console
+from metricloop.cli.render import console, dumps, emit, err_console, wall_clock, when
 from metricloop.errors import ConfigError, DefinitionError, Issue, Location, MetricLoopError
 from metricloop.i18n import Text, normalize_locale
+from metricloop.localtime import set_display_timezone
 from metricloop.secrets import redact
 
 if TYPE_CHECKING:  # the facade pulls in SQLAlchemy, DuckDB, pyarrow: import it only when a command runs
@@ -51,7 +52,9 @@ FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")
 def open_project(project: Path | None) -> MetricLoop:
     from metricloop.service import MetricLoop
 
-    return MetricLoop.open(project)
+    ml = MetricLoop.open(project)
+    set_display_timezone(ml.project.tz)  # one timezone rule: every time printed in the project's zone
+    return ml
 
 
 def locale_of(ml: MetricLoop) -> str:
@@ -500,7 +503,7 @@ def ingest(
         "status": result.status,
         "rows_loaded": result.rows_loaded,
         "rows_rejected": result.rows_rejected,
-        "max_event_time": result.max_event_time,
+        "max_event_time": wall_clock(result.max_event_time),  # the data's wall clock, with its offset
         "types": result.types,
         "types_from": result.types_from,
         "notes": result.notes,
@@ -513,7 +516,7 @@ def ingest(
         colour = {"ok": "green", "partial": "yellow", "failed": "red"}[result.status]
         console.print(
             f"[{colour}]{result.status}[/]: {result.rows_loaded:,} rows loaded into {result.table}, "
-            f"{result.rows_rejected:,} rejected; newest event {result.max_event_time or '-'}"
+            f"{result.rows_rejected:,} rejected; newest event {when(wall_clock(result.max_event_time))}"
         )
         origin = {"schema": "--schema", "table": f"table {result.table}", "inferred": "inferred"}[result.types_from]
         console.print(

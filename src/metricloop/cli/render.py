@@ -16,11 +16,32 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
+from metricloop.localtime import display_timezone, iso, shown, table_time
+
 Format = Literal["table", "csv", "json"]
 FORMATS = ("table", "csv", "json")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+def wall_clock(value: Any) -> Any:
+    """Naive times of the project's wall clock (detection windows, the warehouse's data) made aware
+    in the display timezone, anywhere in dicts and lists, so they print with their offset too."""
+    if isinstance(value, dt.datetime):
+        tz = display_timezone()
+        return value.replace(tzinfo=tz) if value.tzinfo is None and tz else value
+    if isinstance(value, Mapping):
+        return {k: wall_clock(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [wall_clock(v) for v in value]
+    return value
+
+
+def when(value: Any) -> str:
+    """A time for a line of text: ``2026-09-02 10:00 +08:00``; anything else as ``str``; None as ``-``."""
+    if value is None:
+        return "-"
+    return table_time(shown(value)) if isinstance(value, dt.datetime) else str(value)
 
 
 def jsonable(value: Any) -> Any:
@@ -29,6 +50,8 @@ def jsonable(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dt.datetime) and value.tzinfo:
+        return iso(shown(value))
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -53,6 +76,8 @@ def dumps(value: Any) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, dt.datetime) and value.tzinfo:
+        return table_time(shown(value))
     if isinstance(value, float):
         if math.isnan(value):
             return ""

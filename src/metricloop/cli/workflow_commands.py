@@ -17,7 +17,7 @@ import typer
 
 from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, open_project
 from metricloop.cli.main import app
-from metricloop.cli.render import console, dumps, emit
+from metricloop.cli.render import console, dumps, emit, when
 from metricloop.errors import ConfigError
 from metricloop.workflow.lifecycle import ACTIONS
 
@@ -55,8 +55,8 @@ def _show_incident(d: dict[str, Any], fmt: Fmt) -> None:
         return
     console.print(f"[bold]{d['id']}[/] {d['title']} — {d['status_label']} · {d['severity']} · "
                   f"{d['owner_name']} ({d['team'] or '—'})", highlight=False)
-    console.print(f"  {d['actual']} vs {d['expected']} · {d['window_start']} → {d['window_end']} · rule {d['rule']}",
-                  highlight=False)
+    console.print(f"  {d['actual']} vs {d['expected']} · {when(d['window_start'])} → {when(d['window_end'])} · "
+                  f"rule {d['rule']}", highlight=False)
     for c in d.get("causes") or []:
         console.print(f"  · {c}", highlight=False)
     console.print(f"  next: {', '.join(d['allowed_actions']) or '—'}", highlight=False)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from metricloop.i18n import Text, normalize_locale
+from metricloop.localtime import table_time
 from metricloop.notify.config import (
     DingTalkChannel,
     EmailChannel,
@@ -169,7 +170,7 @@ def fmt_slice(sl: dict[str, str], locale: str) -> str:
 def fmt_time(t: datetime | None) -> str:
     if t is None:
         return ""
-    return t.strftime("%Y-%m-%d %H:%M") + (f" {t.tzname()}" if t.tzinfo else "")
+    return table_time(t)  # 2026-09-02 10:00 +08:00: the offset, not an ambiguous "CST"
 
 
 def title_of(n: Notification, locale: str, keyword: str | None = None) -> str:

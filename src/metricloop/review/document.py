@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metricloop.i18n import Text
+from metricloop.localtime import table_time, to_local
 from metricloop.notify.render import fmt_change, fmt_number
 from metricloop.review.effect import VERDICT_LABELS
 
@@ -71,7 +72,7 @@ def _fmt_time(t: Any, tz: dt.tzinfo) -> str:
     if isinstance(t, str):
         t = dt.datetime.fromisoformat(t)
     if isinstance(t, dt.datetime):
-        return t.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        return table_time(to_local(t, tz))  # stored UTC → 2026-09-02 10:00 +08:00
     return "—"
 
 

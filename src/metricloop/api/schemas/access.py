@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from metricloop.localtime import Instant
 
 RoleName = Literal["admin", "editor", "owner", "analyst", "viewer"]
 Attributes = dict[str, list[str]]
@@ -33,7 +34,7 @@ class LoginRequest(BaseModel):
 
 class LoginResponse(BaseModel):
     user: Me
-    expires_at: dt.datetime
+    expires_at: Instant
 
 
 class UserOut(BaseModel):
@@ -47,8 +48,8 @@ class UserOut(BaseModel):
     locale: str | None
     active: bool
     has_password: bool
-    created_at: dt.datetime
-    last_login_at: dt.datetime | None
+    created_at: Instant
+    last_login_at: Instant | None
 
 
 class UserCreate(BaseModel):
@@ -104,9 +105,9 @@ class TokenOut(BaseModel):
     username: str
     name: str
     prefix: str
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    last_used_at: dt.datetime | None
+    created_at: Instant
+    expires_at: Instant | None
+    last_used_at: Instant | None
     revoked: bool
 
 
@@ -155,7 +156,7 @@ class PolicyOut(BaseModel):
 
 class AuditOut(BaseModel):
     id: int
-    at: dt.datetime
+    at: Instant
     actor: str
     action: str
     target: str | None

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricloop.detect.service import AnomalyRecord
+from metricloop.localtime import Instant, wall_clock
 from metricloop.workflow.bands import Bounds, bounded
 
 LabelName = Literal["confirmed", "expected", "false_alarm", "new_normal"]
@@ -15,9 +16,7 @@ LabelName = Literal["confirmed", "expected", "false_alarm", "new_normal"]
 
 def local_time(t: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
     """Project wall-clock (naive) or aware time → aware time in the project's timezone."""
-    if t is None:
-        return None
-    return t.replace(tzinfo=tz) if t.tzinfo is None else t.astimezone(tz)
+    return None if t is None else wall_clock(t, tz)
 
 
 class I18nText(BaseModel):
@@ -36,9 +35,9 @@ class AnomalyOut(BaseModel):
     metric_label: str = Field(description="The metric's name in the reader's language.")
     grain: str
     slice: dict[str, str] = Field(description="The series, e.g. {region: 华东}; empty for the metric's total.")
-    start: dt.datetime
-    end: dt.datetime = Field(description="Start of the last abnormal period.")
-    peak: dt.datetime
+    start: Instant
+    end: Instant = Field(description="Start of the last abnormal period.")
+    peak: Instant
     severity: str = Field(description="warning | critical")
     score: float | None
     actual: float | None
@@ -69,7 +68,7 @@ class LabelOut(BaseModel):
     label: str
     note: str | None
     author: str | None
-    created_at: dt.datetime
+    created_at: Instant
 
 
 class AnomalyDetail(AnomalyOut):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricloop.catalog.models import Metric, SemanticModel
+from metricloop.localtime import Instant
 
 
 class I18n(BaseModel):
@@ -53,7 +53,7 @@ class Revision(BaseModel):
     meta_hash: str
     author: str | None
     reason: str | None
-    created_at: dt.datetime
+    created_at: Instant
 
 
 class TreeEdge(BaseModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import BaseModel, Field
+
+from metricloop.localtime import Instant
 
 
 class ChannelOut(BaseModel):
@@ -40,7 +40,7 @@ class OutboxItem(BaseModel):
     channel: str
     status: str
     attempts: int
-    next_attempt_at: dt.datetime | None
-    delivered_at: dt.datetime | None
+    next_attempt_at: Instant | None
+    delivered_at: Instant | None
     covered_by: str | None
     last_error: str | None

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricloop.catalog.models import Grain
+from metricloop.localtime import Instant
 
 
 class Period(BaseModel):
-    start: dt.datetime
-    end: dt.datetime = Field(description="Exclusive.")
+    start: Instant
+    end: Instant = Field(description="Exclusive.")
 
 
 class ExplainRequest(BaseModel):
@@ -21,11 +21,11 @@ class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: str = Field(min_length=1, max_length=128)
-    at: dt.datetime | None = Field(default=None, description="A moment inside the period (with ``grain``).")
+    at: Instant | None = Field(default=None, description="A moment inside the period (with ``grain``).")
     grain: Grain = Grain.day
-    start: dt.datetime | None = Field(default=None, description="Or the period's start ...")
-    end: dt.datetime | None = Field(default=None, description="... and its exclusive end.")
-    baseline: dt.datetime | None = Field(default=None, description="Start of the baseline period (default: "
+    start: Instant | None = Field(default=None, description="Or the period's start ...")
+    end: Instant | None = Field(default=None, description="... and its exclusive end.")
+    baseline: Instant | None = Field(default=None, description="Start of the baseline period (default: "
                                                                     "the period shifted by ``vs``).")
     vs: Literal["previous_period", "last_week", "last_year"] = "last_week"
     by: list[str] | None = Field(default=None, max_length=12, description="Dimensions to search (default: every "

@@ -8,20 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metricloop.localtime import Instant, local_times
 from metricloop.workflow.lifecycle import ACTIONS
 
 IncidentAction = Literal[ACTIONS]  # type: ignore[valid-type]
 ActionStatus = Literal["open", "in_progress", "done", "cancelled"]
-
-
-def local_times(d: Mapping[str, Any], tz: dt.tzinfo, keys: tuple[str, ...]) -> dict[str, Any]:
-    """``d`` with the datetimes under ``keys`` in the project's timezone (the store's naive times are UTC)."""
-    out = dict(d)
-    for k in keys:
-        v = out.get(k)
-        if isinstance(v, dt.datetime):
-            out[k] = (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(tz)
-    return out
 
 
 INCIDENT_TIMES = ("window_start", "window_end", "triggered_at", "acknowledged_at", "mitigated_at", "resolved_at",
@@ -45,15 +36,15 @@ class IncidentSummary(BaseModel):
     owner_name: str | None = Field(description="The owner's display name, e.g. 王芳.")
     team: str | None
     team_name: str | None
-    window_start: dt.datetime
-    window_end: dt.datetime
-    triggered_at: dt.datetime
-    acknowledged_at: dt.datetime | None
-    mitigated_at: dt.datetime | None
-    resolved_at: dt.datetime | None
-    closed_at: dt.datetime | None
-    ack_due_at: dt.datetime | None
-    resolve_due_at: dt.datetime | None
+    window_start: Instant
+    window_end: Instant
+    triggered_at: Instant
+    acknowledged_at: Instant | None
+    mitigated_at: Instant | None
+    resolved_at: Instant | None
+    closed_at: Instant | None
+    ack_due_at: Instant | None
+    resolve_due_at: Instant | None
     overdue: bool = Field(description="Open and past its resolve deadline (or unacknowledged past its ack deadline).")
     escalation_level: int
     duplicate_of: str | None
@@ -89,8 +80,8 @@ class AlertOut(BaseModel):
     metric: str
     slice: dict[str, Any]
     severity: str
-    start: dt.datetime
-    end: dt.datetime
+    start: Instant
+    end: Instant
     actual: float | None
     expected: float | None
     lower: float | None
@@ -105,7 +96,7 @@ class AlertOut(BaseModel):
 class TimelineEntry(BaseModel):
     """One audit event: who did what, when (every change of an incident is here)."""
 
-    at: dt.datetime
+    at: Instant
     actor: str
     actor_name: str = Field(description="Display name of the actor (王芳), or 'system'.")
     kind: str = Field(description="opened | alert | transition | assign | escalate | comment | action | ...")
@@ -120,13 +111,13 @@ class ActionItemOut(BaseModel):
     title: str
     owner: str | None
     owner_name: str | None = None
-    due_at: dt.datetime | None
+    due_at: Instant | None
     status: str
     expected_effect: str | None
     link: str | None
-    effective_at: dt.datetime | None
-    created_at: dt.datetime
-    done_at: dt.datetime | None
+    effective_at: Instant | None
+    created_at: Instant
+    done_at: Instant | None
 
     @classmethod
     def of(cls, d: Mapping[str, Any], tz: dt.tzinfo, owner_name: str | None) -> ActionItemOut:
@@ -146,7 +137,7 @@ class MessageOut(BaseModel):
 
 class TimerOut(BaseModel):
     kind: str
-    due_at: dt.datetime
+    due_at: Instant
     state: str
     payload: dict[str, Any]
 
@@ -203,7 +194,7 @@ class AddActionRequest(BaseModel):
 
     title: str = Field(min_length=1, max_length=500)
     owner: str | None = Field(default=None, max_length=64, description="Person id (default: the incident's owner).")
-    due: dt.datetime | None = Field(default=None, description="Due time (naive = the project's timezone).")
+    due: Instant | None = Field(default=None, description="Due time (naive = the project's timezone).")
     expected_effect: str | None = Field(default=None, max_length=2000,
                                         description="What should happen to the metric, e.g. back to last week's level.")
     link: str | None = Field(default=None, max_length=2000, description="Ticket or merge request.")
@@ -213,7 +204,7 @@ class UpdateActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: ActionStatus | None = None
-    effective_at: dt.datetime | None = Field(default=None, description="When the fix took effect (for verification).")
+    effective_at: Instant | None = Field(default=None, description="When the fix took effect (for verification).")
 
 
 class Person(BaseModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from metricloop.localtime import Instant
 
 
 class LoadOut(BaseModel):
@@ -16,10 +16,10 @@ class LoadOut(BaseModel):
     rows_loaded: int
     rows_rejected: int
     time_column: str | None
-    max_event_time: dt.datetime | None
+    max_event_time: Instant | None
     error: str | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
+    started_at: Instant
+    finished_at: Instant | None
     types: dict[str, str] | None = Field(default=None, description="Type each column was checked against.")
     types_from: str | None = Field(default=None, description="schema | table | inferred")
     notes: list[str] = Field(default_factory=list, description="Column policy decisions: extra, missing, added.")
@@ -40,7 +40,7 @@ class CheckOut(BaseModel):
     observed: float | None
     threshold: str | None
     detail: str | None
-    checked_at: dt.datetime | None = None
+    checked_at: Instant | None = None
 
 
 class LoadRequest(BaseModel):
@@ -66,7 +66,7 @@ class LoadResponse(BaseModel):
     status: str
     rows_loaded: int
     rows_rejected: int
-    max_event_time: dt.datetime | None
+    max_event_time: Instant | None
     types: dict[str, str] = Field(default_factory=dict, description="Type each column was checked against.")
     types_from: str = Field(default="schema", description="schema | table | inferred")
     notes: list[str] = Field(default_factory=list, description="Column policy decisions: extra, missing, added.")

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricloop.detect.monitors import MonitorDef, definition
+from metricloop.localtime import Instant
 
 
 class MonitorSummary(BaseModel):
@@ -42,7 +43,7 @@ class MonitorRevisionOut(BaseModel):
     spec_hash: str
     author: str | None
     reason: str | None
-    created_at: dt.datetime
+    created_at: Instant
     definition: dict[str, Any]
 
 
@@ -121,9 +122,9 @@ class BacktestResponse(BaseModel):
     metric: str
     grain: str
     direction: str
-    start: dt.datetime
-    end: dt.datetime
-    data_until: dt.datetime | None
+    start: Instant
+    end: Instant
+    data_until: Instant | None
     summary: BacktestSummary
     series: list[BacktestSeries]
     anomalies: list[dict[str, Any]] = Field(description="The anomalies it would have raised (same shape as "

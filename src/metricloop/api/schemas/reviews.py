@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from metricloop.localtime import Instant
 
 SectionKey = Literal["summary", "impact", "timeline", "root_cause", "actions", "lessons"]
 
@@ -29,8 +30,8 @@ class ReviewOut(BaseModel):
     missing: list[str] = Field(description="Required sections still empty (completing is refused until none).")
     sections: dict[str, SectionOut]
     markdown: str
-    created_at: dt.datetime
-    completed_at: dt.datetime | None
+    created_at: Instant
+    completed_at: Instant | None
     author: str | None
 
 
@@ -43,7 +44,7 @@ class EditSectionRequest(BaseModel):
 class VerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    effective_at: dt.datetime | None = Field(default=None, description="When the fix took effect (default: the "
+    effective_at: Instant | None = Field(default=None, description="When the fix took effect (default: the "
                                              "latest done action's effective time, else the resolution).")
     action_id: int | None = Field(default=None, ge=1, description="The action item being verified.")
     close: bool = Field(default=True, description="Close a 'verifying' incident that recovered; reopen one that "
@@ -63,8 +64,8 @@ class EffectSeries(BaseModel):
 class EffectCheckOut(BaseModel):
     id: int
     action_id: int | None
-    checked_at: dt.datetime
-    effective_at: dt.datetime
+    checked_at: Instant
+    effective_at: Instant
     verdict: str
     recovery: float | None
     recovery_ci: list[float | None]
@@ -102,7 +103,7 @@ class CaseOut(BaseModel):
     metric: str
     slice: dict[str, Any]
     verdict: str | None
-    completed_at: dt.datetime | None
+    completed_at: Instant | None
     root_cause: str | None
     summary: str | None
     actions: list[CaseActionOut]
@@ -135,13 +136,13 @@ class LoopHealth(BaseModel):
     by_team: dict[str, HealthFigures]
     by_metric: dict[str, HealthFigures]
     repeats_by_metric: dict[str, int]
-    window: dict[str, dt.datetime | None]
+    window: dict[str, Instant | None]
 
 
 class PassOut(BaseModel):
     """What one loop pass did."""
 
-    at: dt.datetime
+    at: Instant
     monitors: int
     failed_monitors: list[str]
     anomalies: int

@@ -1,0 +1,70 @@
+"""One timezone rule for every output: a project in Asia/Shanghai reads +08:00 times everywhere —
+CLI tables and JSON, and the API — never bare UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from metricloop.localtime import iso, table_time, to_local
+from metricloop.notify.render import fmt_time
+from metricloop.workflow.grouping import AlertInput
+from tests.api.service import Service, build_service
+from tests.cli.conftest import Result
+
+UTC_MOMENT = dt.datetime(2026, 9, 2, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[Service]:
+    """The tiny project (timezone Asia/Shanghai) with one load and one incident, both at 10:00 local."""
+    svc = build_service(tmp_path / "shop")
+    csv = tmp_path / "visits.csv"
+    csv.write_text("t,visits\n2026-09-02 09:00:00,3\n2026-09-02 10:00:00,5\n", encoding="utf-8")
+    svc.ml.ingest(str(csv), "visits", time_column="t")  # the data's wall clock: 10:00 in Shanghai
+    svc.ml.workflow.process([AlertInput(fingerprint="f" * 16, monitor="gmv_daily", metric="gmv", slice={},
+                                        start=dt.datetime(2026, 9, 2, 9), end=dt.datetime(2026, 9, 2, 10),
+                                        severity="critical", actual=10.0, expected=20.0)], now=UTC_MOMENT)
+    yield svc
+    svc.ml.close()
+
+
+def test_helpers_write_the_offset() -> None:
+    local = to_local(UTC_MOMENT.replace(tzinfo=None), dt.timezone(dt.timedelta(hours=8)))  # naive = stored UTC
+    assert iso(local) == "2026-09-02T10:00:00+08:00"
+    assert table_time(local) == "2026-09-02 10:00 +08:00"
+    assert fmt_time(local) == "2026-09-02 10:00 +08:00"  # chat and mail messages: the offset, not "CST"
+
+
+def test_cli_tables_and_json_use_the_project_timezone(shop: Service, cli: Callable[..., Result]) -> None:
+    p = ["--project", str(shop.ml.project.root)]
+    table = cli("incidents", "list", *p)
+    assert table.returncode == 0, table.stderr
+    assert "2026-09-02 10:00 +08:00" in table.stdout and "+00:00" not in table.stdout
+    [row] = json.loads(cli("incidents", "list", *p, "--format", "json").stdout)
+    assert row["triggered_at"] == "2026-09-02T10:00:00+08:00"
+    assert row["window_start"] == "2026-09-02T09:00:00+08:00"
+    shown = cli("incidents", "show", "INC-1", *p).stdout
+    assert "2026-09-02 09:00 +08:00 → 2026-09-02 10:00 +08:00" in shown
+
+    loads = cli("loads", *p)
+    assert "2026-09-02 10:00 +08:00" in loads.stdout  # newest event: 10:00 local, not 02:00
+    [load] = json.loads(cli("loads", *p, "--format", "json").stdout)
+    assert load["max_event_time"] == "2026-09-02T10:00:00+08:00"
+    assert load["finished_at"].endswith("+08:00")
+
+
+def test_api_answers_use_the_project_timezone(shop: Service) -> None:
+    c, boss = shop.client, shop.as_("boss")
+    [load] = c.get("/api/v1/loads", headers=boss).json()["items"]
+    assert load["max_event_time"] == "2026-09-02T10:00:00+08:00"
+    assert load["started_at"].endswith("+08:00") and load["finished_at"].endswith("+08:00")
+    [inc] = c.get("/api/v1/incidents", headers=boss).json()["items"]
+    assert inc["triggered_at"] == "2026-09-02T10:00:00+08:00"
+    users = c.get("/api/v1/users", headers=boss).json()
+    items = users["items"] if isinstance(users, dict) else users
+    assert items and all(u["created_at"].endswith("+08:00") for u in items)

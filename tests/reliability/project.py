@@ -88,25 +88,34 @@ CHANNELS = textwrap.dedent("""\
 WEBHOOK_SECRET = "whsec_" + "cmVsaWFiaWxpdHktc3VpdGUtc2VjcmV0LWtleQ=="  # test key, base64 of ASCII
 
 
-def traffic() -> pd.DataFrame:
-    """The warehouse table: hourly sessions per region, drops included."""
+def drop_starts(drops: Sequence[tuple[str, int, int]] = DROPS) -> list[tuple[str, dt.datetime]]:
+    return [(r, BACKFILL_FROM + dt.timedelta(days=day, hours=hour)) for r, day, hour in drops]
+
+
+# the flood: 25 drops 13 hours apart, each hitting all 40 regions: 1,000 alerts, 25 incidents
+FLOOD_REGIONS = tuple(f"f{k:02d}" for k in range(40))
+FLOOD_DROPS = [(r, BACKFILL_FROM + dt.timedelta(hours=8 + 13 * i)) for i in range(25) for r in FLOOD_REGIONS]
+
+
+def traffic(regions: Sequence[str] = REGIONS, drops: Sequence[tuple[str, dt.datetime]] | None = None) -> pd.DataFrame:
+    """The warehouse table: hourly sessions per region, drops (five hours at 20 %) included."""
     rng = np.random.default_rng(14)
     hours = pd.date_range(END - dt.timedelta(days=DAYS), END - dt.timedelta(hours=1), freq="h")
     shape = 1.0 + 0.5 * np.sin((hours.hour.to_numpy() - 6) / 24 * 2 * np.pi)
     frames = []
-    for k, region in enumerate(REGIONS):
+    for k, region in enumerate(regions):
         values = (300.0 + 40 * k) * shape * rng.normal(1.0, 0.03, len(hours))
-        for r, day, hour in DROPS:
+        for r, first in drop_starts() if drops is None else drops:
             if r == region:
-                first = BACKFILL_FROM + dt.timedelta(days=day, hours=hour)
                 hit = (hours >= first) & (hours < first + dt.timedelta(hours=5))
                 values[hit] *= 0.2
         frames.append(pd.DataFrame({"hour": hours, "region": region, "sessions": np.round(values).astype("int64")}))
     return pd.concat(frames, ignore_index=True)
 
 
-def write_project(root: Path, state_url: str | None = None) -> Path:
-    """The project on disk (DuckDB warehouse); ``state_url`` puts the state store elsewhere."""
+def write_project(root: Path, state_url: str | None = None, *, flood: bool = False) -> Path:
+    """The project on disk (DuckDB warehouse); ``state_url`` puts the state store elsewhere;
+    ``flood``: 40 regions and 1,000 alerts instead of 6 regions and 13."""
     import duckdb
 
     (root / "models").mkdir(parents=True, exist_ok=True)
@@ -122,7 +131,7 @@ def write_project(root: Path, state_url: str | None = None) -> Path:
     (root / "channels.yaml").write_text(CHANNELS, encoding="utf-8")
     duckdb.connect(str(root / "warehouse.duckdb")).close()
     data = root / "traffic.parquet"
-    traffic().to_parquet(data, index=False)
+    (traffic(FLOOD_REGIONS, FLOOD_DROPS) if flood else traffic()).to_parquet(data, index=False)
     from metricloop.service import MetricLoop
 
     ml = MetricLoop.open(root)  # through the ingest path, so the loop knows how fresh the data is

@@ -7,6 +7,7 @@ replayed history: the assistant only needs the catalog and the warehouse).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ pytestmark = [
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright is a dev dependency (pip install playwright)")
 PASSWORD = "ask-password-1"
+ARTIFACTS = Path(os.environ.get("METRICLOOP_ARTIFACTS", Path(__file__).parent / "artifacts")) / "ui"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 
@@ -60,7 +62,7 @@ def page(url: str) -> Iterator[Any]:
 
 
 def _ask(pg: Any, question: str) -> None:
-    pg.locator("[data-testid=ask-input] input").fill(question)
+    pg.fill("input[data-testid=ask-input]", question)
     pg.click("[data-testid=ask-button]")
 
 
@@ -82,6 +84,8 @@ def test_ask_on_home_shows_the_interpretation_and_a_chart(page: Any, url: str) -
     option = _chart_option(pg)
     assert {s["type"] for s in option["series"]} == {"line"} and len(option["series"]) == 4  # one line per channel
     assert option["x"] == 30
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "ask-home.png"), full_page=True)
 
 
 def test_ask_on_a_metric_page_is_about_that_metric(page: Any, url: str) -> None:
@@ -93,3 +97,5 @@ def test_ask_on_a_metric_page_is_about_that_metric(page: Any, url: str) -> None:
     assert "成交额" in pg.inner_text("[data-testid=ask-interpretation]")
     option = _chart_option(pg)
     assert option["series"][0]["type"] == "bar" and option["series"][0]["n"] == 7  # the demo's seven regions
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "ask-metric.png"), full_page=True)

@@ -80,7 +80,8 @@ class Outcome:
     question: str
     exact: bool
     clarified: bool
-    dropped: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # asked but not applied, and not flagged either
+    flagged: list[str] = field(default_factory=list)  # words the answer says it did not understand
     wrong: list[str] = field(default_factory=list)
     millis: float = 0.0
     got: dict[str, Any] | None = None
@@ -105,7 +106,10 @@ def judge(set_name: str, item: dict[str, Any], u: Understanding) -> Outcome:
     if exp["start"] is not None and ("time" in u.defaulted or u.request.start is None) \
             and (exp["start"], exp["end"]) != asked:
         dropped.append("time")  # the question named a time; the answer used the default instead
-    return Outcome(set_name, item["lang"], intent, item["q"], not wrong, False, dropped, wrong, got=got)
+    if u.unknown:  # the answer names what it did not understand: not silent
+        dropped = []
+    return Outcome(set_name, item["lang"], intent, item["q"], not wrong, False, dropped, list(u.unknown), wrong,
+                   got=got)
 
 
 def run(understand: Callable[[str, dt.datetime], Understanding],
@@ -150,6 +154,7 @@ def summary(outcomes: list[Outcome]) -> dict[str, Any]:
                      "min_intent": min(per_intent.values()) if per_intent else None,
                      "clarification_rate": round(sum(o.clarified for o in group) / len(group), 3),
                      "silently_dropped": sum(1 for o in group if o.dropped),
+                     "flagged_unknown": sum(1 for o in group if o.flagged),
                      "median_ms": round(statistics.median(timed), 1) if timed else None,
                      "p90_ms": round(sorted(timed)[int(len(timed) * 0.9) - 1], 1) if timed else None}
     return {"rows": rows, "totals": totals}

@@ -140,6 +140,7 @@ class Understanding:
     defaulted: list[str] = field(default_factory=list)  # fields filled by a default: "time", "compare"
     complete: bool = True
     problems: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # words left over: shown, so nothing is dropped silently
 
     @property
     def needs_clarification(self) -> bool:
@@ -231,7 +232,7 @@ class Parser:
     # ------------------------------------------------------------------ the whole question
     def parse(self, question: str, now: dt.datetime) -> Understanding:
         q = normalize(question)
-        tokens, _taken, compare = self.tokens(q, now)
+        tokens, taken, compare = self.tokens(q, now)
         rest = _mask(q, [t.span for t in tokens])  # what is left: cue words
         has = {name: bool(re.search(p, rest)) for name, p in (
             ("why", WHY), ("similar", SIMILAR), ("status", STATUS), ("owner", OWNER), ("define", DEFINE),
@@ -370,7 +371,8 @@ class Parser:
             by, order, limit = ([], None, None)
             if intent in ("define", "owner"):
                 where = None
-        complete = not clarify and (bool(metrics) or intent not in NEEDS_METRIC)
+        unknown = _leftovers(q, tokens, taken)
+        complete = not clarify and not unknown and (bool(metrics) or intent not in NEEDS_METRIC)
         try:
             req = AskRequest.model_validate({"intent": intent, "metrics": metrics, "by": by, "where": where,
                                              "start": start, "end": end, "grain": grain, "compare": compare,
@@ -379,7 +381,7 @@ class Parser:
             return Understanding(None, clarify, defaulted, False, [str(exc)])
         if not metrics and intent in NEEDS_METRIC and not clarify:
             clarify.append(self._choice("metric", "", list(self.vocab.metric_labels)[:12]))
-        return Understanding(req, clarify, defaulted, complete, problems)
+        return Understanding(req, clarify, defaulted, complete, problems, unknown)
 
     # ------------------------------------------------------------------ helpers
     def _intent(self, has: dict[str, bool], metrics: list[str], by: list[str], compare: str | None) -> str:
@@ -510,3 +512,48 @@ def _rank_limit(text: str) -> int | None:
         n = number(m.group(1))
         return n if n and n > 0 else None
     return None
+
+
+# Words that carry no request of their own (politeness, question words, fillers) in either language.
+_ZH_FILLER_WORDS = (
+    "多少 是多少 有多少 怎么样 咋样 如何 帮我 帮忙 帮 我 我们 查下 查一下 查查 查 看看 看下 看一下 看 一下 下 拉 拉一下 给 给我 情况 数据 数字 "
+    "分别 哪个 哪些 哪 以外 之外 期间 当天 那天 那 这 这个 那个 指标 了 吗 呢 啊 吧 呀 的 得 地 是 有 在 和 与 及 跟 或 还是 多还是少 "
+    "多 少 高 低 还 也 都 就 又 再 最近 目前 现在 当前 截止 截至 至今 为止 一共 总共 合计 总 全部 所有 整体 大盘 全年 全 年 月 "
+    "周 天 日 个 名 位 家 这么 那么 什么 啥 怎么 怎 么 能 可以 请 问 一 的话 来 去 要 想 知道 告诉 统计 显示 列出 对比下 对比一下 "
+    "变化 变 涨 跌 降 升 上升 增加 减少 变低 变高 下降 下跌 上涨 增长 暴跌 暴涨 下滑 低 高 掉 多了 少了 出过 出 过 有没有 没有 "
+    "是不是 不是 该 应该 处理 处理的 问题 原因 是什么 什么样 相关 相关的 这样 那样 按 分 各 每 每个 不同 所 该找 找 谁 的人 "
+    "值 数值 水平 表现 走 走了 分析 分析下 分析一下 拆 拆解 以来 开始 到 至 从 截止到 当月 本 上 下 前 后 里 中 内 之 于 为 被 把 "
+    "ok 好 好不好 业务 卖 累计 同期 同比 环比 分别是")
+ZH_FILLERS = frozenset(_ZH_FILLER_WORDS.split(" "))
+_EN_FILLER_WORDS = (
+    "show tell give list me us what's whats how's hows is are was were be been do does did doing done have has had "
+    "please pls can could would should will shall may might the a an of for in on at to from by with about over "
+    "during into per vs versus than and or but so that this these those it its there here which who whom whose why "
+    "when where what how much many number numbers value values total overall all any some every each current "
+    "currently now right rn recently lately today so far yet still ever again also just only really very quite "
+    "up down go going gone went grow grew growth change changed changes rise rose fall fell drop dropped dip "
+    "jump jumped spike spiked crash crashed decline increase increased decrease low lower high higher looks look "
+    "looking off like same day week month year period before ago time times last past previous prior next "
+    "compared compare comparison against between difference ask talk i we our my you your they them doing "
+    "data figure figures metric metrics kpi kpis report chart plot graph see check get let lets need want "
+    "open current broken wrong problems problem issues issue alarming anything something happening happened "
+    "cause caused causes reason reasons behind explain root did do was what")
+EN_FILLERS = STOP_EN | frozenset(_EN_FILLER_WORDS.split(" "))
+
+
+def _leftovers(q: str, tokens: list[Token], taken: list[tuple[int, int]]) -> list[str]:
+    """Words of the question that no pass understood (typed values the index lacks, unknown terms)."""
+    text = _mask(q, [t.span for t in tokens] + taken)
+    for pattern in (WHY, SIMILAR, STATUS, OWNER, DEFINE, RANK_DESC, RANK_ASC, RANK_PLAIN, TREND, COMPARE_WORD,
+                    CHANGE_WORD, NEGATE, SALES, WHICH_PERIOD, *[p for _, p in GRAIN_CUES]):
+        text = re.sub(pattern, " ", text)
+    out: list[str] = []
+    for word in re.findall(r"[a-z][a-z0-9'_-]*", text):
+        if len(word) >= 3 and word not in EN_FILLERS and word.rstrip("s") not in EN_FILLERS:
+            out.append(word)
+    for run in re.findall(r"[\u4e00-\u9fff]+", text):
+        for word, _ in _segments(run)[: len(_segments(run)) - (1 if len(run) <= 6 else 0)]:
+            if len(word) >= 2 and word not in ZH_FILLERS and not all(c in ZH_FILLERS for c in word) \
+                    and number(word.rstrip("个名位家款类")) is None:
+                out.append(word)
+    return list(dict.fromkeys(out))

@@ -57,6 +57,7 @@ class Answer:
     source: str = "offline"
     columns: list[str] = field(default_factory=list)
     millis: float = 0.0
+    unknown: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         empty: dict[str, Any] = {"metrics": [], "by": [], "where": None, "start": None, "end": None, "grain": None,
@@ -72,6 +73,7 @@ class Answer:
             "sql": self.sql,
             "suggestions": [s.to_dict() for s in self.suggestions],
             "source": self.source,
+            "unknown": self.unknown,
         }
 
 
@@ -183,6 +185,12 @@ class AssistantService:
 
     def _answer(self, u: Understanding, vocab: Vocabulary, principal: Principal | None, source: str,
                 execute: bool) -> Answer:
+        answer = self._answer_of(u, vocab, principal, source, execute)
+        answer.unknown = list(u.unknown)
+        return answer
+
+    def _answer_of(self, u: Understanding, vocab: Vocabulary, principal: Principal | None, source: str,
+                   execute: bool) -> Answer:
         req = u.request
         if req is None or u.clarify:
             return self._clarification(u, vocab, principal, source)
@@ -195,11 +203,11 @@ class AssistantService:
         try:
             validate(self.ml.catalog, req)
         except QueryError as exc:
-            interp = texts.interpretation(req, vocab, u.defaulted)
+            interp = texts.interpretation(req, vocab, u.defaulted, u.unknown)
             return Answer(req.intent, req, Text(en=f"Cannot answer: {exc.message}",
                                                 zh=f"无法回答：{exc.message_zh or exc.message}"), interp,
                           clarify=[{"field": "request", "phrase": exc.message, "options": []}], source=source)
-        interp = texts.interpretation(req, vocab, u.defaulted)
+        interp = texts.interpretation(req, vocab, u.defaulted, u.unknown)
         dims = sorted(d for d in vocab.metric_dims.get(req.metrics[0], set()) if d in vocab.dimension_labels) \
             if req.metrics else []
         answer = Answer(req.intent, req, Text(en="", zh=""), interp, source=source,
@@ -244,7 +252,7 @@ class AssistantService:
                         zh=f"指标目录中没有扣除“{first['phrase']}”的指标，请分开查询。")
         else:
             text = Text(en="Please rephrase the question.", zh="请换个说法。")
-        interp = texts.interpretation(req, vocab, u.defaulted) if req else Text(en="", zh="")
+        interp = texts.interpretation(req, vocab, u.defaulted, u.unknown) if req else Text(en="", zh="")
         return Answer(req.intent if req else "query", req, text, interp, clarify=options, source=source)
 
     # ------------------------------------------------------------------ intents
@@ -284,6 +292,11 @@ class AssistantService:
                 parts_zh[0] += f"（{texts.COMPARE_NAMES[req.compare].zh} {pct:+.1%}，上一期 {prev}）"
                 parts_en[0] += f" ({pct:+.1%} {texts.COMPARE_NAMES[req.compare].en}, was {prev})"
             return Text(en="; ".join(parts_en), zh="；".join(parts_zh))
+        if time_col and req.by:
+            groups = {tuple(r.get(d) for d in req.by) for r in rows}
+            periods = {r.get(time_col) for r in rows}
+            return Text(en=f"{en}: {len(groups)} series over {len(periods)} periods",
+                        zh=f"{zh}：{len(groups)} 条序列，共 {len(periods)} 期")
         if time_col:
             values = [r.get(m) for r in rows]
             nums = [v for v in values if isinstance(v, int | float)]

@@ -62,8 +62,9 @@ def _period(req: AskRequest, locale: str) -> str:
     return f"{req.start.isoformat()} {'至' if locale == 'zh-CN' else 'to'} {end}"
 
 
-def interpretation(req: AskRequest, vocab: Vocabulary, defaulted: list[str]) -> Text:
-    """What the question was taken to mean, as one line per language."""
+def interpretation(req: AskRequest, vocab: Vocabulary, defaulted: list[str], unknown: list[str] | None = None) -> Text:
+    """What the question was taken to mean, as one line per language; words nobody understood are
+    listed, so a filter the catalog does not know is never dropped silently."""
     out: dict[str, str] = {}
     for loc in ("zh-CN", "en"):
         bits = [" + ".join(vocab.metric_label(m, loc) for m in req.metrics) or INTENT_NAMES[req.intent].render(loc)]
@@ -94,6 +95,9 @@ def interpretation(req: AskRequest, vocab: Vocabulary, defaulted: list[str]) -> 
             bits.append(top if loc == "zh-CN" else top_en)
         prefix = "理解为：" if loc == "zh-CN" else "Understood as: "
         out[loc] = prefix + " · ".join(bits)
+        if unknown:
+            out[loc] += (f"（未识别：{'、'.join(unknown)}）" if loc == "zh-CN"
+                         else f" (not understood: {', '.join(unknown)})")
     return Text(en=out["en"], zh=out["zh-CN"])
 
 

@@ -54,6 +54,7 @@ class AskAnswer(BaseModel):
     sql: str | None = Field(description="The compiled query (with the caller's row filters).")
     suggestions: list[dict[str, str]]
     source: str = Field(description="offline, or llm when the optional model resolved the question.")
+    unknown: list[str] = Field(description="Words of the question that were not understood (shown, never dropped).")
 
 
 @router.post("/ask", response_model=AskAnswer)

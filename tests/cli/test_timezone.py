@@ -57,6 +57,10 @@ def test_cli_tables_and_json_use_the_project_timezone(shop: Service, cli: Callab
     assert load["max_event_time"] == "2026-09-02T10:00:00+08:00"
     assert load["finished_at"].endswith("+08:00")
 
+    ran = cli("run", *p, "--at", "2026-09-02T10:00", "--no-notify", "--format", "json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["at"] == "2026-09-02T10:00:00+08:00"  # --at is the project's wall clock
+
 
 def test_api_answers_use_the_project_timezone(shop: Service) -> None:
     c, boss = shop.client, shop.as_("boss")

@@ -20,7 +20,7 @@ from metricloop.cli.commands import (
 )
 from metricloop.cli.honest import metric_values, print_stale
 from metricloop.cli.main import app
-from metricloop.cli.render import console, emit
+from metricloop.cli.render import console, emit, wall_clock, when
 from metricloop.errors import ConfigError
 
 anomalies_app = typer.Typer(help="Anomalies found by the monitors: list, show, label (异常).", no_args_is_help=True)
@@ -34,7 +34,7 @@ EVENT_COLUMNS = ["fingerprint", "monitor", "metric", "slice", "start", "end", "s
 
 
 def _event_row(e: Any, loc: str, ml: Any = None) -> dict[str, Any]:
-    return {
+    return wall_clock({
         "fingerprint": e.fingerprint[:12],
         "monitor": e.monitor,
         "metric": e.metric,
@@ -49,7 +49,7 @@ def _event_row(e: Any, loc: str, ml: Any = None) -> dict[str, Any]:
         "change": e.change or "",
         "label": e.label or "",
         "reason": e.reason.render(loc) if e.reason else "",
-    }
+    })
 
 
 def _value(ml: Any, metric: str, value: Any) -> Any:
@@ -96,14 +96,15 @@ def detect(
         return
     report = ml.detection.run(monitor=monitor, at=at)
     if fmt is Fmt.json:
-        emit([], "json", payload=report.to_dict(loc))
+        emit([], "json", payload=wall_clock(report.to_dict(loc)))
     else:
         emit([
-            {"monitor": r.monitor, "status": r.status, "window": f"{r.window_start} → {r.window_end}"
+            {"monitor": r.monitor, "status": r.status,
+             "window": f"{when(wall_clock(r.window_start))} → {when(wall_clock(r.window_end))}"
              if r.window_end else "", "series": r.series, "new": r.count("new"), "updated": r.count("updated"),
              "retracted": len(r.retracted), "detail": r.detail or ""}
             for r in report.monitors
-        ], "table", title=f"detection at {report.at}",
+        ], "table", title=f"detection at {when(wall_clock(report.at))}",
             columns=["monitor", "status", "window", "series", "new", "updated", "retracted", "detail"])
         events = [e for r in report.monitors for e in r.events if e.active]
         if events:
@@ -133,7 +134,7 @@ def anomalies_list(
                                    since=since, until=until, label=label, limit=limit)
     cols = [c for c in EVENT_COLUMNS if c != "change"] + ["label"]
     emit([_event_row(e, loc, ml) for e in items], fmt.value, columns=cols, title="anomalies 异常",
-         payload=[e.to_dict(loc) for e in items])
+         payload=[wall_clock(e.to_dict(loc)) for e in items])
 
 
 @anomalies_app.command("show")
@@ -146,13 +147,13 @@ def anomalies_show(
     ml = open_project(project)
     loc = locale_of(ml)
     e = ml.detection.anomaly(fingerprint)
-    payload = {**e.to_dict(loc), "labels": ml.detection.labels(e.fingerprint)}
+    payload = wall_clock({**e.to_dict(loc), "labels": ml.detection.labels(e.fingerprint)})
     if fmt is Fmt.json:
         emit([], "json", payload=payload)
         return
     for k, v in payload.items():
         if k not in ("reason", "labels"):
-            console.print(f"[bold]{k}[/]: {v}", highlight=False)
+            console.print(f"[bold]{k}[/]: {when(v)}", highlight=False)
     if payload["labels"]:
         emit(payload["labels"], "table", title="labels 标注", columns=["label", "note", "author", "created_at"])
 
@@ -171,7 +172,7 @@ def anomalies_label(
     e = ml.detection.label(fingerprint, label, note=note, author=author)
     prec = ml.detection.precision(e.monitor)
     if fmt is Fmt.json:
-        emit([], "json", payload={"anomaly": e.to_dict(locale_of(ml)), "precision": prec})
+        emit([], "json", payload={"anomaly": wall_clock(e.to_dict(locale_of(ml))), "precision": prec})
         return
     p = prec["precision"]
     console.print(f"labelled {e.fingerprint[:12]} as {e.label}; monitor {e.monitor} precision "

@@ -15,7 +15,7 @@ import typer
 
 from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, gate_project, open_project
 from metricloop.cli.main import app
-from metricloop.cli.render import console, emit
+from metricloop.cli.render import console, emit, wall_clock
 from metricloop.cli.serve_commands import DEMO_STEPS, start_demo_receivers
 from metricloop.errors import ConfigError
 
@@ -53,7 +53,7 @@ def run(
         summary = loop.backfill(ml, start, end, notify=not no_notify)
     else:
         summary = loop.run_pass(ml, _when(at, "at"), monitor=monitor, notify=not no_notify)
-    data = summary.to_dict()
+    data = {**summary.to_dict(), "at": wall_clock(summary.at)}  # with the project's offset
     if fmt is Fmt.table:
         rows = [{"step": k, "value": v} for k, v in data.items()]
         emit(rows, "table", title="loop pass 闭环运行", columns=["step", "value"])

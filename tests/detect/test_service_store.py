@@ -55,3 +55,29 @@ def test_a_fingerprint_is_stored_once(url: str) -> None:
             assert back.slice == {"region": "华东"} and back.start == t and back.detectors == []
     finally:
         store.dispose()
+
+
+def test_upgrading_marks_existing_anomalies_handled_and_new_ones_start_pending(url: str) -> None:
+    """0006_handled: anomalies stored by the previous version were handled by its pass (an upgrade
+    must not replay them as alerts); an anomaly stored afterwards is pending until handled."""
+    import datetime as dt
+
+    store = Store(url)
+    try:
+        store.downgrade("detect@-1")  # the schema before the exactly-once loop
+        with store.engine.begin() as con:
+            con.execute(sa.text(
+                "insert into det_anomalies (fingerprint, monitor, spec_hash, metric, grain, slice, slice_key, state,"
+                " start, \"end\", peak, severity, points, detectors, seen_count, created_at, updated_at) values"
+                " ('old', 'm', 'h', 'gmv', 'hour', '{}', '', 'active', :t, :t, :t, 'warning', 1, '[]', 1, :t, :t)"),
+                {"t": dt.datetime(2026, 1, 1)})
+        store.upgrade()
+        t = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+        with store.session() as s:
+            s.add(Anomaly(fingerprint="new", monitor="m", spec_hash="h", metric="gmv", grain="hour", slice={},
+                          slice_key="", state="active", start=t, end=t, peak=t, severity="warning"))
+        with store.session() as s:
+            rows = {a.fingerprint: (a.handled_at is not None, a.decision) for a in s.scalars(sa.select(Anomaly))}
+        assert rows == {"old": (True, "before_upgrade"), "new": (False, None)}
+    finally:
+        store.dispose()

@@ -369,6 +369,7 @@ class WorkflowService:
                 pr = PassReport()
                 self._into_incidents(s, [inputs[fp] for fp in release], now, channels, broken_channels(s), pr,
                                      release)
+                self._mark_handled(s, list(release), now)  # the decision is now the incident
                 report.fired["silence_ended"] = report.fired.get("silence_ended", 0) + len(release)
                 report.notifications += pr.notifications
                 report.opened += pr.opened

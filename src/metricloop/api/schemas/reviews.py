@@ -146,6 +146,8 @@ class PassOut(BaseModel):
     monitors: int
     failed_monitors: list[str]
     anomalies: int
+    resumed: int = Field(default=0, description="Pending anomalies an earlier, interrupted pass had stored "
+                                                "but not handled (picked up by this one).")
     explained: int
     incidents_opened: int
     alerts_grouped: int

@@ -71,6 +71,7 @@ class Card:
     tone: str = "neutral"
     day: str | None = None
     note: str | None = None  # why there is no value (scope, error)
+    spark: list[float | None] = field(default_factory=list)  # the last 28 days, oldest first
 
 
 @dataclass
@@ -132,6 +133,11 @@ def status_board(ml: MetricLoop, principal: Principal, locale: str) -> StatusBoa
             card.tone = change_tone(metric, card.change_pct)
             card.day = board.day.isoformat()
             card.note = row.get("__error")
+            if not card.note:
+                try:
+                    card.spark = daily_values(ml, principal, card.metric, board.day)
+                except MetricLoopError:
+                    card.spark = []
     return board
 
 
@@ -314,3 +320,102 @@ def duplicate_candidates(ml: MetricLoop, principal: Principal, incident: dict[st
     rows.sort(key=lambda i: (i["metric"] != incident["metric"], -i["triggered_at"].timestamp()))
     return {i["id"]: f"{i['id']} · {record_title(ml, i['metric'], i['slice'], locale)} · "
                      f"{STATE_LABELS[i['status']].render(locale)}" for i in rows[:limit]}
+
+
+# ---------------------------------------------------------------------------------- pictures
+SPARK_DAYS = 28
+TONE_COLOR = {"good": "#15803d", "bad": "#b91c1c", "neutral": "#4b5563"}
+
+
+def sparkline_svg(values: list[float | None], *, width: int = 224, height: int = 36, color: str = "#4b5563",
+                  shade: tuple[int, int] | None = None, testid: str = "sparkline") -> str:
+    """A small inline SVG line of ``values`` (gaps for None); ``shade`` marks index range [a, b]."""
+    pts = [(i, v) for i, v in enumerate(values) if v is not None]
+    n = max(len(values) - 1, 1)
+    if not pts:
+        return f'<svg data-testid="{testid}" width="{width}" height="{height}"></svg>'
+    lo, hi = min(v for _, v in pts), max(v for _, v in pts)
+    span = (hi - lo) or abs(hi) or 1.0
+    pad = 3
+
+    def xy(i: int, v: float) -> str:
+        x = pad + (width - 2 * pad) * i / n
+        y = height - pad - (height - 2 * pad) * (v - lo) / span
+        return f"{x:.1f},{y:.1f}"
+
+    rect = ""
+    if shade is not None:
+        a, b = shade
+        x0 = pad + (width - 2 * pad) * max(a - 0.5, 0) / n
+        x1 = pad + (width - 2 * pad) * min(b + 0.5, n) / n
+        rect = (f'<rect data-testid="{testid}-window" x="{x0:.1f}" y="0" width="{max(x1 - x0, 2):.1f}" '
+                f'height="{height}" fill="#fecaca" opacity="0.7"/>')
+    last_x, last_y = xy(*pts[-1]).split(",")
+    return (f'<svg data-testid="{testid}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'role="img">{rect}<polyline fill="none" stroke="{color}" stroke-width="1.6" '
+            f'points="{" ".join(xy(i, v) for i, v in pts)}"/>'
+            f'<circle cx="{last_x}" cy="{last_y}" r="2.2" fill="{color}"/></svg>')
+
+
+def daily_values(ml: MetricLoop, principal: Principal, metric: str, last: dt.date,
+                 days: int = SPARK_DAYS) -> list[float | None]:
+    """The metric per day over the ``days`` days up to ``last`` (None where a day has no data)."""
+    start = dt.datetime.combine(last - dt.timedelta(days=days - 1), dt.time())
+    rows = ml.access.query(principal, MetricQuery(metrics=[metric], grain=Grain.day, start=start,
+                                                  end=dt.datetime.combine(last, dt.time()))).rows()
+    by_day = {r[DAY].date(): num(r[metric]) for r in rows}
+    return [by_day.get(last - dt.timedelta(days=days - 1 - i)) for i in range(days)]
+
+
+@dataclass
+class Window:
+    """An anomaly's surroundings: the slice's values around it and where the abnormal periods are."""
+
+    values: list[float | None]
+    shade: tuple[int, int] | None
+
+
+def anomaly_window(ml: MetricLoop, principal: Principal, metric: str, slice_: dict[str, Any], grain: str,
+                   start: dt.datetime, end: dt.datetime, context: int = 24) -> Window:
+    """The metric on the anomaly's slice from ``context`` periods before its start to a few after its end."""
+    from metricloop.detect.series import shift_period
+    from metricloop.engine.filters import slice_filter
+
+    g = Grain(grain) if grain in Grain.__members__ else Grain.hour
+    tz = ml.project.tz
+    s, e = ((t.astimezone(tz).replace(tzinfo=None) if t.tzinfo else t) for t in (start, end))
+    first, last = shift_period(s, g, -context), shift_period(e, g, max(3, context // 4))
+    rows = ml.access.query(principal, MetricQuery(metrics=[metric], grain=g, where=slice_filter(slice_),
+                                                  start=first, end=last)).rows()
+    key = f"metric_time__{g.value}"
+    got = {r[key]: num(r[metric]) for r in rows}
+    axis: list[dt.datetime] = []
+    t = first
+    while t <= last and len(axis) < 2000:
+        axis.append(t)
+        t = shift_period(t, g, 1)
+    inside = [i for i, p in enumerate(axis) if s <= p <= e]
+    return Window([got.get(p) for p in axis], (inside[0], inside[-1]) if inside else None)
+
+
+def one_language(text: str | None, locale: str) -> str:
+    """A case text written in both languages ("中文 / English", or paragraphs of each) in ``locale`` only.
+
+    Parts are told apart by their script: a part with Chinese characters is Chinese. Text in one
+    language, or whose parts cannot be told apart, is returned as written.
+    """
+    if not text:
+        return ""
+    import re
+
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for sep in ("\n\n", "\n", " / ", " · "):
+        parts = [p.strip() for p in text.split(sep) if p.strip()]
+        if len(parts) < 2:
+            continue
+        zh = [p for p in parts if han.search(p)]
+        en = [p for p in parts if not han.search(p)]
+        if zh and en:
+            keep = zh if locale.lower().startswith("zh") else en
+            return sep.join(keep)
+    return text

@@ -52,6 +52,12 @@ T: dict[str, Text] = {
     "tier_secondary": Text(en="Secondary", zh="二级指标"),
     "tier_diagnostic": Text(en="Diagnostic", zh="诊断指标"),
     "vs_last_week": Text(en="vs same day last week", zh="较上周同日"),
+    # a new user's first hour (issue 18): pictures and honest staleness
+    "spark_hint": Text(en="The last 28 days", zh="最近 28 天"),
+    "window_hint": Text(en="The slice around the anomaly; the shaded periods are abnormal",
+                        zh="异常前后该切片的走势；阴影为异常时段"),
+    "top_slices": Text(en="Where", zh="位置"),
+    "stale_title": Text(en="Stale data", zh="数据陈旧"),
     "no_value": Text(en="no data", zh="无数据"),
     "hidden_metric": Text(en="not available for your data scope", zh="超出您的数据范围"),
     # dictionary

@@ -12,12 +12,30 @@ from metricloop.access.roles import Action
 from metricloop.api import scope
 from metricloop.errors import MetricLoopError
 from metricloop.store.workflow_models import IncidentAlert
-from metricloop.ui.data import SEVERITY_COLOR, local_time, metric_value, slice_text
+from metricloop.ui.data import (
+    SEVERITY_COLOR,
+    anomaly_window,
+    local_time,
+    metric_value,
+    slice_text,
+    sparkline_svg,
+)
 from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.workflow.bands import clamp, metric_bounds
 
 LABELS = ("confirmed", "expected", "false_alarm", "new_normal")
 LABEL_COLOR = {"confirmed": "red-7", "expected": "blue-grey-6", "false_alarm": "grey-7", "new_normal": "teal-7"}
+
+
+def window_chart(ctx: PageContext, metric: str, slice_: dict[str, Any], grain: str, start: Any, end: Any) -> None:
+    """A small picture of what happened: the slice around the anomaly, abnormal periods shaded."""
+    try:
+        w = anomaly_window(ctx.ml, ctx.principal, metric, slice_, grain, start, end)
+    except MetricLoopError:  # the metric cannot be read by this user or any more: no picture
+        return
+    if any(v is not None for v in w.values):
+        ui.html(sparkline_svg(w.values, width=320, height=48, color="#1d4ed8", shade=w.shade,
+                              testid="alert-window")).tooltip(ctx.t("window_hint"))
 
 
 @page("/alerts", nav="alerts", action=Action.incident_read)
@@ -79,6 +97,7 @@ def alerts_page(ctx: PageContext) -> None:
                             band = ctx.t("normal_range", lower=metric_value(ctx.ml, a.metric, lo),
                                          upper=metric_value(ctx.ml, a.metric, up)) if lo is not None else ""
                             ui.label(f"{when} · {value}{' · ' + band if band else ''}").classes("text-xs text-gray-600")
+                            window_chart(ctx, a.metric, a.slice, a.grain, a.start, a.end)
                         inc = incidents.get(a.fingerprint)
                         if inc:
                             ui.link(f"INC-{inc}", f"/incidents/{inc}").classes("text-sm shrink-0")

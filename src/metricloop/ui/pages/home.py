@@ -7,7 +7,15 @@ from nicegui import run, ui
 from metricloop.access.roles import Action
 from metricloop.api import scope
 from metricloop.ui.ask import ask_box
-from metricloop.ui.data import Card, StatusBoard, duration_text, share_text, status_board
+from metricloop.ui.data import (
+    TONE_COLOR,
+    Card,
+    StatusBoard,
+    duration_text,
+    share_text,
+    sparkline_svg,
+    status_board,
+)
 from metricloop.ui.layout import PageContext, page, section_title
 
 TONE = {"good": "text-green-700", "bad": "text-red-700", "neutral": "text-gray-600"}
@@ -29,6 +37,9 @@ def _card(ctx: PageContext, card: Card) -> None:
                 ui.label(ctx.t("vs_last_week")).classes("text-xs text-gray-500")
         else:
             ui.label(ctx.t("no_value")).classes("text-xs text-gray-500")
+        if card.spark:  # the last 28 days: a trend at a glance
+            ui.html(sparkline_svg(card.spark, color=TONE_COLOR[card.tone])).classes("w-full") \
+                .tooltip(ctx.t("spark_hint"))
 
 
 def _board(ctx: PageContext, board: StatusBoard) -> None:

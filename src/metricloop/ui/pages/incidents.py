@@ -30,6 +30,7 @@ from metricloop.ui.data import (
     duplicate_candidates,
     local_time,
     metric_value,
+    one_language,
     people_options,
     record_title,
     slice_text,
@@ -38,6 +39,7 @@ from metricloop.ui.data import (
     value_formatter as _value_formatter,
 )
 from metricloop.ui.layout import PageContext, page, section_title
+from metricloop.ui.pages.alerts import window_chart
 from metricloop.ui.texts import T
 
 ACTION_ORDER = ("ack", "investigate", "mitigate", "resolve", "close", "reopen", "false_positive", "retrigger")
@@ -62,7 +64,47 @@ def status_badge(ctx: PageContext, status: str, label: str) -> ui.badge:
 
 
 # ---------------------------------------------------------------------------------- the board
-def _card(ctx: PageContext, inc: IncidentSummary) -> None:
+def top_slices(ctx: PageContext, explanation: dict[str, Any] | None, n: int = 3) -> list[str]:
+    """The explanation's top slices as people read them: "省份=四川 · 渠道=app -45%".
+
+    The localized causes when the search found some; else the values of the most surprising
+    dimension that carried most of the change (the drill-down's first rows)."""
+    out = []
+    for c in ((explanation or {}).get("causes") or [])[:n]:
+        text = str((c.get(ctx.locale) or c.get("en") or "") if isinstance(c, dict) else c)
+        element, _, change = text.rpartition(" ")
+        out.append(f"{element_text(ctx, element)} {change}" if change.endswith("%") and element
+                   else element_text(ctx, text))
+    if not out and (explanation or {}).get("explanation_id"):
+        try:
+            full = scope.explanation(ctx.ml, ctx.principal, int(explanation["explanation_id"]))  # type: ignore[index]
+        except MetricLoopError:
+            full = {}
+        dims = ((full.get("drilldown") or {}).get("dimensions") or [])[:1]
+        for d in dims:
+            rows = sorted((r for r in d.get("rows", []) if not r.get("is_other")),
+                          key=lambda r: -abs(r.get("contribution") or 0.0))[:n]
+            for r in rows:
+                rel = r.get("relative_change")
+                out.append(f"{dimension_label(ctx.ml, d['dimension'], ctx.locale)}={r['value']}"
+                           + (f" {rel:+.0%}" if rel is not None else ""))
+    return [t for t in out if t.strip()]
+
+
+def _explanations(ctx: PageContext, numbers: list[int]) -> dict[int, dict[str, Any]]:
+    """The stored explanation payload of each incident (one query for the whole board)."""
+    import sqlalchemy as sa
+
+    from metricloop.store.workflow_models import Incident
+
+    if not numbers:
+        return {}
+    with ctx.ml.store.session() as s:
+        rows = s.execute(sa.select(Incident.id, Incident.explanation).where(Incident.id.in_(numbers))).all()
+    return {int(i): e for i, e in rows if e}
+
+
+def _card(ctx: PageContext, inc: IncidentSummary, explanation: dict[str, Any] | None = None) -> None:
     with ui.card().classes("w-full cursor-pointer hover:shadow-lg p-3 gap-1") \
             .props(f'data-testid="incident-card" data-incident="{inc.id}"') \
             .on("click", lambda _=None, n=inc.number: ui.navigate.to(f"/incidents/{n}")):
@@ -77,6 +119,12 @@ def _card(ctx: PageContext, inc: IncidentSummary) -> None:
             ui.label(sl).classes("text-xs text-gray-600")
         ui.label(ctx.t("actual_vs_expected", actual=metric_value(ctx.ml, inc.metric, inc.actual),
                        expected=metric_value(ctx.ml, inc.metric, inc.expected))).classes("text-sm")
+        slices = top_slices(ctx, explanation)
+        if slices:
+            with ui.column().classes("gap-0").props('data-testid="incident-top-slices"'):
+                ui.label(ctx.t("top_slices")).classes("text-xs text-gray-500")
+                for text in slices:
+                    ui.label(text).classes("text-xs text-gray-800")
         with ui.row().classes("items-center gap-1 text-xs text-gray-600"):
             ui.icon("person").classes("text-sm")
             ui.label(inc.owner_name or "–")
@@ -107,6 +155,7 @@ def board_page(ctx: PageContext, owner: str | None = None, team: str | None = No
         b = build_board(ctx.ml, ctx.principal, ctx.locale, owner=state["owner"] or None, team=state["team"] or None,
                         severity=state["severity"] or None)
         columns.clear()
+        explained = _explanations(ctx, [inc.number for col in b.columns for inc in col.items[:50]])
         with columns:
             for col in b.columns:
                 with ui.column().classes("flex-1 min-w-0 gap-2 bg-gray-200/60 rounded-lg p-2") \
@@ -115,7 +164,7 @@ def board_page(ctx: PageContext, owner: str | None = None, team: str | None = No
                         ui.label(col.label).classes("font-semibold text-gray-700")
                         ui.badge(str(col.count)).props("color=grey-6")
                     for inc in col.items[:50]:
-                        _card(ctx, inc)
+                        _card(ctx, inc, explained.get(inc.number))
                     if not col.items:
                         ui.label(ctx.t("nothing_here")).classes("text-xs text-gray-400")
 
@@ -280,8 +329,9 @@ def _similar(ctx: PageContext, inc: IncidentDetail) -> None:
                 title = record_title(ctx.ml, c["metric"], c.get("slice"), ctx.locale)
                 ui.link(f"{c['incident']} · {title}", f"/reviews/{c['incident'].removeprefix('INC-')}") \
                     .classes("text-sm")
-                if c.get("root_cause"):
-                    ui.label(str(c["root_cause"])[:140]).classes("text-xs text-gray-600")
+                if c.get("root_cause"):  # a case text written in both languages: the reader's only
+                    ui.label(one_language(str(c["root_cause"]), ctx.locale)[:140]).classes("text-xs text-gray-600") \
+                        .props('data-testid="similar-root-cause"')
                 verdicts = [a.get("verdict") for a in c.get("actions") or [] if a.get("verdict")]
                 if verdicts:
                     ui.label(f"{ctx.t('what_worked')}: {ctx.t('verdict_' + verdicts[0])}").classes("text-xs")
@@ -457,8 +507,14 @@ def _what(ctx: PageContext, inc: IncidentDetail) -> None:
                          upper=metric_value(ctx.ml, a.metric, a.upper)) if a.lower is not None else ""
             said = ctx.t("actual_vs_expected", actual=metric_value(ctx.ml, a.metric, a.actual),
                          expected=metric_value(ctx.ml, a.metric, a.expected))
-            ui.label(f"• {where}：{said}{'，' + band if band else ''}") \
+            colon, comma = ("：", "，") if ctx.locale == "zh-CN" else (": ", ", ")
+            ui.label(f"• {where}{colon}{said}{comma + band if band else ''}") \
                 .classes("text-xs text-gray-600")
+            try:
+                grain = ctx.ml.detection.monitor(a.monitor).spec.grain.value
+            except MetricLoopError:
+                grain = "hour"
+            window_chart(ctx, a.metric, a.slice, grain, a.start, a.end)
 
 
 def _actions(ctx: PageContext, inc: IncidentDetail, redraw: Any) -> None:

@@ -13,6 +13,7 @@ from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
 from metricloop.api.scope import person_name
 from metricloop.catalog.models import Grain, Metric
+from metricloop.detect.staleness import stale_monitors
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.service import MetricLoop
 from metricloop.ui.ask import ask_box
@@ -81,6 +82,12 @@ async def metric_page(ctx: PageContext, name: str) -> None:
         ui.badge(ctx.t(f"polarity_{metric.polarity.value}")).props("color=grey-7 outline")
     if metric.description:
         ui.label(metric.description.get(ctx.locale)).classes("text-gray-600")
+    for stale in await run.io_bound(stale_monitors, ctx.ml, None, metric=name) or []:
+        # a monitor that judged nothing because the data stopped must not look like "all clear"
+        with ui.row().classes("w-full items-center gap-2 bg-amber-50 border border-amber-300 rounded p-2") \
+                .props('data-testid="stale-data"'):
+            ui.icon("warning").classes("text-amber-700")
+            ui.label(f"{ctx.t('stale_title')}: {stale.render(ctx.locale)}").classes("text-sm text-amber-900")
 
     with ui.row().classes("w-full gap-4 items-start no-wrap"):
         with ui.column().classes("w-[380px] shrink-0 gap-4"):

@@ -74,18 +74,18 @@ class Problem:
     location: Location
     message_zh: str | None = None
 
+    def text(self, locale: str | None = None) -> str:
+        """The message alone, in ``locale`` (English when it has no Chinese version)."""
+        return self.message_zh if normalize_locale(locale) == "zh-CN" and self.message_zh else self.message
+
     def render(self, locale: str | None = None) -> str:
         """``owners.yaml:12 rules[3].owner: unknown person 'wang.fangg'`` in ``locale``."""
-        text = self.message_zh if normalize_locale(locale) == "zh-CN" and self.message_zh else self.message
         where = str(self.location)
-        return f"{where}: {text}" if where else text
+        return f"{where}: {self.text(locale)}" if where else self.text(locale)
 
     def to_dict(self, locale: str | None = None) -> dict[str, Any]:
         loc = {k: v for k, v in vars(self.location).items() if v is not None}
-        return {"area": self.area, "severity": self.severity, **loc, "message": self.render_text(locale)}
-
-    def render_text(self, locale: str | None = None) -> str:
-        return self.message_zh if normalize_locale(locale) == "zh-CN" and self.message_zh else self.message
+        return {"area": self.area, "severity": self.severity, **loc, "message": self.text(locale)}
 
 
 @dataclass
@@ -182,8 +182,33 @@ def _guard(path: Path, root: Path, call: Callable[[], T]) -> T:
         raise _unreadable(Path(exc.filename) if exc.filename else path, root, exc) from None
 
 
+# Chinese for the messages the shared loaders (yamlio, owners, channels) write in English.
+_ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(p), z) for p, z in (
+    (r"^unknown key \(not part of the schema; check the spelling\)$", "未知字段（不在定义中，请检查拼写）"),
+    (r"^required field is missing$", "缺少必填字段"),
+    (r"^duplicate key '(.*)'$", r"重复的字段 '\1'"),
+    (r"^unknown person '(.*?)' \(or use team:<id> / from_catalog\)$",
+     r"未知人员 '\1'（或使用 team:<id> / from_catalog）"),
+    (r"^unknown person '(.*?)'(.*)$", r"未知人员 '\1'\2"),
+    (r"^'(.*)' is not one of (.*) or a person id$", r"'\1' 不是 \2 之一，也不是人员 id"),
+    (r"^unknown team '(.*)'$", r"未知团队 '\1'"),
+    (r"^team '(.*)' has no lead$", r"团队 '\1' 没有负责人（lead）"),
+    (r"^unknown channel '(.*)' \(not in channels.yaml\)$", r"未知渠道 '\1'（channels.yaml 中没有）"),
+    (r"^'(.*)' is not one of (.*)$", r"'\1' 不是以下之一：\2"),
+    (r"^unknown metric '(.*)'$", r"未知指标 '\1'"),
+    (r"^invalid YAML: (.*)$", r"YAML 语法错误：\1"),
+)]
+
+
+def _zh(message: str) -> str | None:
+    for pattern, template in _ZH:
+        if pattern.match(message):
+            return pattern.sub(template, message)
+    return None
+
+
 def _issue(area: Area, issue: Issue, severity: Severity = "error") -> Problem:
-    return Problem(area, severity, issue.message, issue.location)
+    return Problem(area, severity, issue.message, issue.location, _zh(issue.message))
 
 
 def _from_error(area: Area, exc: MetricLoopError, path: Path, root: Path) -> Problem:
@@ -327,7 +352,7 @@ def _check_channels(base: Path, report: ProjectReport, *, env: bool) -> list[str
                 message = f"{tag.group(1)!r} is not one of {tag.group(2).replace(chr(39), '')}"
             elif message == "Extra inputs are not permitted":
                 message = "unknown key (not part of the schema; check the spelling)"
-            report.problems.append(Problem("channels", "error", message, doc.location(where)))
+            report.problems.append(Problem("channels", "error", message, doc.location(where), _zh(message)))
         items = data.get("channels") if isinstance(data, Mapping) else None
         if not isinstance(items, list):
             return None

@@ -127,6 +127,8 @@ def test_project_validate_finds_every_cross_file_problem(project: Path, cli: Cal
     table = cli("validate", "-p", str(project), env={"METRICLOOP_LOCALE": "zh-CN"})
     assert table.returncode == 1
     assert "owners.yaml:8 rules[1].metric: 未知指标 'gmvv'" in table.stderr
+    assert "owners.yaml:7 rules[0].owner: 未知人员 'wang.fangg'" in table.stderr  # the loaders' texts too
+    assert "metricloop.yaml:2 timezon: 未知字段" in table.stderr
     assert "channels.yaml:4 channels[0].url: 环境变量 ML_TEST_NOT_SET 未设置" in table.stderr
     assert "7 个错误，1 个警告" in table.stderr
     assert SECRET not in table.stdout + table.stderr

@@ -202,7 +202,7 @@ class Compiler:
                 )
             )
             if metric.fill_nulls_with is not None:
-                node = exp.func("COALESCE", node, exp.Literal.number(metric.fill_nulls_with))
+                node = exp.func("COALESCE", node, _number(metric.fill_nulls_with))
             return node
         if metric.type is MetricType.ratio:
             assert metric.numerator
@@ -220,11 +220,15 @@ class Compiler:
             def sub(node: exp.Expr) -> exp.Expr:
                 if isinstance(node, exp.Column) and node.name in values:
                     return exp.paren(values[node.name].copy())
+                if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
+                    # a real division on every engine: PostgreSQL divides integers to an integer and
+                    # MySQL/MariaDB decimals to 4 more digits, both silently
+                    node.set("this", exp.cast(node.this, "double", copy=False))
                 return node
 
             out = formula.transform(sub)
             if metric.fill_nulls_with is not None:
-                out = exp.func("COALESCE", out, exp.Literal.number(metric.fill_nulls_with))
+                out = exp.func("COALESCE", out, _number(metric.fill_nulls_with))
             return out
         if metric.type is MetricType.conversion:
             return self._conversion(plan, metric, tuple(sorted(set(filters))), offset, to_grain)
@@ -236,7 +240,7 @@ class Compiler:
                 )
             node = self._cumulative(plan, metric, filters, offset)
             if metric.fill_nulls_with is not None:
-                node = exp.func("COALESCE", node, exp.Literal.number(metric.fill_nulls_with))
+                node = exp.func("COALESCE", node, _number(metric.fill_nulls_with))
             return node
         raise UnsupportedError(
             f"metric '{metric.name}' of type {metric.type.value} cannot be queried yet",
@@ -323,7 +327,7 @@ class Compiler:
             out = exp.Div(this=exp.cast(conversions, "double", copy=False),
                           expression=exp.func("NULLIF", opportunities, exp.Literal.number(0)))
         if metric.fill_nulls_with is not None:
-            out = exp.func("COALESCE", out, exp.Literal.number(metric.fill_nulls_with))
+            out = exp.func("COALESCE", out, _number(metric.fill_nulls_with))
         return out
 
     def _non_additive(self, rm: ResolvedMeasure, metric: Metric) -> NonAdditive | None:
@@ -479,8 +483,8 @@ class Compiler:
         key: tuple[str, ...] = ("via", path[-1].target.name) if len(path) > 1 else ()
         if len(path) == 1 and (path[0].entity, path[0].target.name) not in joins:
             # a one-hop dimension of a bridge reads the first multi-hop join through it (MetricFlow)
-            hop = (path[0].entity, path[0].target.name)
-            shared = next((a for k, a in joins.items() if k[:1] == ("via",) and k[2:4] == hop), None)
+            first_hop = (path[0].entity, path[0].target.name)
+            shared = next((a for k, a in joins.items() if k[:1] == ("via",) and k[2:4] == first_hop), None)
             if shared is not None:
                 return shared
         # partition columns seen so far on the left side (the nearest model's wins)
@@ -1007,7 +1011,7 @@ class Compiler:
             outer.order_by(exp.Ordered(this=exp.column(col, quoted=True), desc=desc, nulls_first=False), copy=False)
         if query.limit:
             outer.limit(query.limit, copy=False)
-        sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
+        sql = dx.render(outer, self.dialect)
         return CompiledQuery(sql, outer, self.dialect, columns, query)
 
     def _join_spine(self, outer: exp.Select, query: MetricQuery, timey: dict[str, DimRef], grain: Grain,
@@ -1135,7 +1139,8 @@ class Compiler:
                 # every period for each value of the base model; values only a joined model has
                 # (FULL join) carry no period, and drop out when the periods are restricted
                 restricted = bool(spine_conds or query.start or query.end)
-                outer.join(src, on=exp.column("__base", table="d", quoted=True),
+                outer.join(src, on=exp.EQ(this=exp.column("__base", table="d", quoted=True),
+                                          expression=exp.column("__on", table="s", quoted=True)),
                            join_type="inner" if restricted else "left", copy=False)
         columns = []
         for d, t in zip(dims, is_time, strict=True):
@@ -1151,7 +1156,7 @@ class Compiler:
                                        nulls_first=False), copy=False)
         if query.limit:
             outer.limit(query.limit, copy=False)
-        sql = outer.sql(dialect=dx.capabilities(self.dialect).sqlglot)
+        sql = dx.render(outer, self.dialect)
         return CompiledQuery(sql, outer, self.dialect, columns, query)
 
     def _values_from_model(self, names: list[str], conds: list[Node], text: str,
@@ -1202,7 +1207,17 @@ class Compiler:
         base_flag: exp.Expr = (exp.not_(exp.Is(this=self._qualify(key, "t0"), expression=exp.Null()))
                                if key and joins else exp.true())
         select.select(exp.alias_(base_flag, "__base", quoted=True, copy=False), copy=False)
-        group.append(base_flag)
+        if joins:  # a constant is no grouping key (PostgreSQL refuses GROUP BY TRUE)
+            group.append(base_flag)
+        elif not group:
+            select.distinct(copy=False)
+        if joins and join_type != "full":
+            # without FULL OUTER JOIN the values only the joined model has would be lost silently
+            raise UnsupportedError(
+                f"listing dimension values across models ({', '.join(names)}) needs FULL OUTER JOIN, which "
+                f"{self.dialect} lacks (missing capability: full_outer_join)",
+                zh=f"跨模型列出维度值需要 FULL OUTER JOIN，{self.dialect} 不支持",
+            )
         where = []
         for c in conds:
             try:
@@ -1250,6 +1265,8 @@ class Compiler:
             return dx.trunc(col.copy(), Grain(g), self.dialect)
 
         select = exp.select().from_(exp.to_table(spine.table).as_("ts", copy=False), copy=False)
+        # the key the model's values join on (an equality of columns: ClickHouse needs one)
+        select.select(exp.alias_(exp.true(), "__on", quoted=True, copy=False), copy=False)
         group = []
         for n in names:
             v = value_of(n)
@@ -1381,10 +1398,12 @@ class Compiler:
             mine = set(aliases)
             b = exp.select(*(exp.column(d, table="g", quoted=True).as_(d, quoted=True, copy=False) for d in dims))
             for alias in all_aliases:
+                # ClickHouse types a bare NULL by the other branches (a typed one has no common
+                # type with an unsigned count); the others need the type on the NULL
                 val: exp.Expr = (
                     exp.column(alias, table="g", quoted=True)
                     if alias in mine
-                    else exp.cast(exp.Null(), "double", copy=False)
+                    else exp.Null() if self.dialect == "clickhouse" else exp.cast(exp.Null(), "double", copy=False)
                 )
                 b.select(exp.alias_(val, alias, quoted=True, copy=False), copy=False)
             selects.append(b.from_(exp.paren(sub, copy=False).as_("g", copy=False), copy=False))
@@ -1452,6 +1471,12 @@ def _qualify_leaves(e: exp.Expr, table: str) -> exp.Expr:
         return node
 
     return e.copy().transform(q)
+
+
+def _number(value: float) -> exp.Expr:
+    """A fill value as a literal: whole numbers as integers (ClickHouse has no common type for an
+    unsigned count and a float, and ``COALESCE(count, 0)`` should stay a count everywhere)."""
+    return exp.Literal.number(int(value) if float(value).is_integer() else value)
 
 
 def _parse(text: str) -> Filter:

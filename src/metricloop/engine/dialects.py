@@ -45,8 +45,14 @@ DIALECTS: dict[str, Capabilities] = {
         full_outer_join=False,
         window_range_interval=False,
     ),
+    # ClickHouse (a server or chdb in-process): everything, with exact quantile functions and a
+    # DateTime64 time type (sqlglot's default DateTime would drop sub-second grains)
+    "clickhouse": Capabilities("clickhouse", "clickhouse"),
+    # Spark SQL (local mode, a cluster through Spark Connect): everything, exact PERCENTILE
+    "spark": Capabilities("spark", "spark"),
 }
-ALIASES = {"postgresql": "postgres", "mariadb": "mysql", "pg": "postgres"}
+ALIASES = {"postgresql": "postgres", "mariadb": "mysql", "pg": "postgres", "chdb": "clickhouse",
+           "sparksql": "spark"}
 
 
 def capabilities(dialect: str) -> Capabilities:
@@ -111,7 +117,15 @@ def shift(value: exp.Expr, amount: int, grain: Grain, dialect: str) -> exp.Expr:
 
 def extract(value: exp.Expr, part: str, dialect: str) -> exp.Expr:
     """A date part as a number: year, quarter, month, week (ISO), day, dow (ISO: Monday = 1), doy."""
-    if capabilities(dialect).name == "mysql":
+    name = capabilities(dialect).name
+    if name == "clickhouse":
+        fn = {"year": "toYear", "quarter": "toQuarter", "month": "toMonth", "week": "toISOWeek", "day": "toDayOfMonth",
+              "dow": "toDayOfWeek", "doy": "toDayOfYear"}[part]
+        return _fn(fn, value)
+    if name == "spark":
+        unit = {"dow": "DAYOFWEEK_ISO", "doy": "DOY"}.get(part, part.upper())
+        return exp.Extract(this=exp.var(unit), expression=value)
+    if name == "mysql":
         special = {"dow": lambda: exp.Add(this=_fn("WEEKDAY", value), expression=exp.Literal.number(1)),
                    "doy": lambda: _fn("DAYOFYEAR", value),
                    "week": lambda: _fn("WEEK", value, exp.Literal.number(3))}
@@ -126,9 +140,23 @@ def percentile(
     value: exp.Expr, p: float, dialect: str, *, discrete: bool = False, approximate: bool = False
 ) -> exp.Expr:
     """Exact PERCENTILE_CONT/DISC; ``approximate`` uses DuckDB's APPROX_QUANTILE (exact elsewhere)."""
-    if approximate and not discrete and capabilities(dialect).name == "duckdb":
+    name = capabilities(dialect).name
+    if approximate and not discrete and name == "duckdb":
         return _fn("APPROX_QUANTILE", value, exp.Literal.number(float(p)))
     require(dialect, "percentile", "an exact percentile")
+    if name == "clickhouse":
+        if not discrete:  # linear interpolation between the closest ranks: PERCENTILE_CONT
+            return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[exp.Literal.number(float(p))],
+                                        params=[value])
+        # PERCENTILE_DISC: the sorted non-NULL values' ceil(p * n)-th (at least the first)
+        rank = _fn("greatest", exp.Literal.number(1), _fn("ceil", _fn("round", exp.Mul(
+            this=exp.Literal.number(float(p)), expression=exp.Count(this=value.copy())), exp.Literal.number(9))))
+        return _fn("arrayElement", _fn("arraySort", _fn("groupArray", value)), _fn("toUInt64", rank))
+    if name == "spark":  # exact functions: sqlglot would write PERCENTILE_APPROX for both
+        if not discrete:
+            return _fn("PERCENTILE", value, exp.Literal.number(float(p)))
+        return exp.WithinGroup(this=_fn("PERCENTILE_DISC", exp.Literal.number(float(p))),
+                               expression=exp.Order(expressions=[exp.Ordered(this=value, nulls_first=False)]))
     fn = "PERCENTILE_DISC" if discrete else "PERCENTILE_CONT"
     tree = sqlglot.parse_one(f"{fn}({float(p)!r}) WITHIN GROUP (ORDER BY __v__)", read="postgres")
     return tree.transform(lambda n: value.copy() if isinstance(n, exp.Column) and n.name == "__v__" else n)
@@ -136,3 +164,23 @@ def percentile(
 
 def timestamp_literal(text: str) -> exp.Expr:
     return exp.cast(exp.Literal.string(text), "timestamp", copy=False)
+
+
+_CH_TIMESTAMP = "Nullable(DateTime64(6))"
+
+
+def render(tree: exp.Expr, dialect: str) -> str:
+    """The SQL text of ``tree`` for ``dialect``, after the rewrites sqlglot would get wrong silently:
+    on ClickHouse a timestamp is DateTime64(6) (microseconds), not DateTime (seconds)."""
+    caps = capabilities(dialect)
+    if caps.name == "clickhouse":
+        ts = exp.DataType.build(_CH_TIMESTAMP, dialect="clickhouse")
+
+        def fix(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.TIMESTAMP,
+                                                                 exp.DataType.Type.DATETIME):
+                node.set("to", ts.copy())
+            return node
+
+        tree = tree.copy().transform(fix, copy=False)
+    return tree.sql(dialect=caps.sqlglot)

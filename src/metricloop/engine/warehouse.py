@@ -116,12 +116,189 @@ def _plain(value: Any) -> Any:
     return float(value) if isinstance(value, decimal.Decimal) else value
 
 
+def _naive_times(table: pa.Table) -> pa.Table:
+    """Timestamps with a time zone (ClickHouse answers in UTC) as naive wall-clock times, as the
+    other engines return them; the compiler's times are naive throughout."""
+    import pyarrow.compute as pc
+
+    cols = []
+    changed = False
+    for col in table.columns:
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = pc.local_timestamp(col) if col.type.tz not in ("UTC", "Etc/UTC") else col.cast(
+                pa.timestamp(col.type.unit))
+            changed = True
+        elif pa.types.is_date32(col.type) or pa.types.is_date64(col.type):
+            col = col.cast(pa.timestamp("us"))
+            changed = True
+        cols.append(col)
+    return pa.table(cols, names=table.column_names) if changed else table
+
+
+#: ClickHouse settings every MetricLoop query needs: an outer join's missing side is NULL (not 0
+#: or ''), and an aggregate over no rows is NULL (not 0), as in SQL everywhere else
+CLICKHOUSE_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1,
+                       "session_timezone": "UTC", "use_variant_as_common_type": 0}
+
+
+class ClickHouseWarehouse:
+    """ClickHouse: in-process through chdb (``chdb://`` in memory, ``chdb:///path`` on disk) or a
+    server through clickhouse-connect (``clickhouse://user:password@host:8123/db``,
+    ``clickhouses://`` for HTTPS)."""
+
+    dialect = "clickhouse"
+
+    def __init__(self, url: str | None = None) -> None:
+        from urllib.parse import unquote, urlparse
+
+        self.url = url or "chdb://"
+        self._lock = threading.Lock()
+        parts = urlparse(self.url)
+        self._client: Any = None
+        self._session: Any = None
+        if parts.scheme == "chdb":
+            from chdb import session
+
+            path = unquote(parts.path) if parts.path not in ("", "/") else ""
+            self._session = session.Session(path) if path else session.Session()
+            for k, v in CLICKHOUSE_SETTINGS.items():
+                self._session.query(f"SET {k} = {v!r}" if isinstance(v, str) else f"SET {k} = {v}")
+        elif parts.scheme in ("clickhouse", "clickhouses", "clickhouse+http", "clickhouse+https"):
+            import clickhouse_connect
+
+            secure = parts.scheme in ("clickhouses", "clickhouse+https")
+            try:
+                self._client = clickhouse_connect.get_client(
+                    host=parts.hostname or "localhost", port=parts.port or (8443 if secure else 8123),
+                    username=unquote(parts.username or "default"), password=unquote(parts.password or ""),
+                    database=parts.path.strip("/") or "default", secure=secure, settings=CLICKHOUSE_SETTINGS)
+            except Exception as exc:  # the driver's own errors: connection refused, bad credentials
+                raise QueryError(f"cannot connect to ClickHouse: {redact(str(exc)).splitlines()[0]}",
+                                 zh="无法连接 ClickHouse") from None
+        else:
+            raise QueryError(f"ClickHouse url {redact(self.url)!r}: expected chdb://, chdb:///path, "
+                             "clickhouse://user:password@host:8123/db or clickhouses://...",
+                             zh="ClickHouse 地址应为 chdb:// 或 clickhouse://user:password@host:8123/db")
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        if params:
+            raise QueryError("ClickHouse queries take no positional parameters")
+        try:
+            with self._lock:
+                if self._session is not None:
+                    out = self._session.query(sql, "ArrowTable")
+                    table = out if isinstance(out, pa.Table) else pa.table({})
+                else:
+                    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+                    if head in ("SELECT", "WITH", "(") or head.startswith("("):
+                        table = self._client.query_arrow(sql, use_strings=True)
+                    else:
+                        self._client.command(sql)
+                        table = pa.table({})
+        except QueryError:
+            raise
+        except Exception as exc:  # chdb raises RuntimeError, clickhouse-connect its DatabaseError
+            raise QueryError(f"warehouse error: {redact(str(exc)).splitlines()[0][:500]}",
+                             zh="数据仓库执行出错") from None
+        return _naive_times(table)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+class SparkWarehouse:
+    """Spark SQL: ``spark://local[2]`` (local mode, in this process's JVM) or a cluster through
+    Spark Connect (``sc://host:15002``). One SparkSession per process is shared."""
+
+    dialect = "spark"
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or "spark://local[2]"
+        self._lock = threading.Lock()
+        self.session: Any = spark_session(self.url)
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        if params:
+            raise QueryError("Spark queries take no positional parameters")
+        try:
+            df = self.session.sql(sql)
+            if not df.columns:
+                return pa.table({})
+            to_arrow = getattr(df, "toArrow", None)
+            table = to_arrow() if to_arrow is not None else pa.Table.from_pandas(df.toPandas(), preserve_index=False)
+        except Exception as exc:  # Spark's AnalysisException / Py4J / Connect errors
+            raise QueryError(f"warehouse error: {redact(str(exc)).splitlines()[0][:500]}",
+                             zh="数据仓库执行出错") from None
+        return _naive_times(table)
+
+    def create_table(self, name: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> None:
+        """Create ``name`` (``db.table``) with ``columns`` (name, Spark SQL type) holding ``rows``."""
+        schema = ", ".join(f"`{c}` {t}" for c, t in columns)
+        df = self.session.createDataFrame(rows or [], schema=schema)
+        df.write.mode("overwrite").saveAsTable(name)
+
+    def close(self) -> None:
+        """The session stays up for the process (starting a JVM costs seconds)."""
+
+
+_SPARK: dict[str, Any] = {}
+_SPARK_LOCK = threading.Lock()
+
+
+def spark_session(url: str) -> Any:
+    """The process's SparkSession for ``url``: ``spark://local[N]`` or ``sc://host:port`` (Connect)."""
+    with _SPARK_LOCK:
+        if url in _SPARK:
+            return _SPARK[url]
+        from pyspark.sql import SparkSession
+
+        if url.startswith("sc://"):
+            session = SparkSession.builder.remote(url).getOrCreate()
+        elif url.startswith("spark://local"):
+            import tempfile
+
+            master = url[len("spark://"):]
+            warehouse_dir = tempfile.mkdtemp(prefix="metricloop-spark-")
+            session = (
+                SparkSession.builder.master(master)
+                .appName("metricloop")
+                .config("spark.sql.warehouse.dir", warehouse_dir)
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.sql.shuffle.partitions", "2")
+                .config("spark.ui.enabled", "false")
+                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse_dir}")
+                .getOrCreate()
+            )
+            session.sparkContext.setLogLevel("ERROR")
+        else:
+            raise QueryError(f"Spark url {redact(url)!r}: expected spark://local[N] or sc://host:port",
+                             zh="Spark 地址应为 spark://local[N] 或 sc://host:port")
+        _SPARK[url] = session
+        return session
+
+
+WAREHOUSE_TYPES = ("duckdb", "postgres", "mysql", "clickhouse", "spark")
+
+
 def open_warehouse(kind: str, url: str | None = None, path: Path | str | None = None) -> Warehouse:
-    """The adapter for a ``warehouse.type``: duckdb (``path``), postgres / mysql (SQLAlchemy ``url``)."""
+    """The adapter for a ``warehouse.type``: duckdb (``path``), postgres / mysql (SQLAlchemy ``url``),
+    clickhouse (``chdb://`` or ``clickhouse://...``), spark (``spark://local[N]`` or ``sc://...``)."""
     if kind == "duckdb":
         return DuckDBWarehouse(path or ":memory:")
     if kind in ("postgres", "mysql"):
         if not url:
             raise QueryError(f"a {kind} warehouse needs a url", zh=f"{kind} 数据仓库需要 url")
         return SQLAlchemyWarehouse(url)
-    raise QueryError(f"unknown warehouse type '{kind}'", zh=f"未知的数据仓库类型 '{kind}'")
+    if kind == "clickhouse":
+        return ClickHouseWarehouse(url)
+    if kind == "spark":
+        return SparkWarehouse(url)
+    raise QueryError(f"unknown warehouse type '{kind}' (expected one of: {', '.join(WAREHOUSE_TYPES)})",
+                     zh=f"未知的数据仓库类型 '{kind}'")

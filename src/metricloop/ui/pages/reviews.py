@@ -10,7 +10,7 @@ from nicegui import ui
 from metricloop.access.roles import Action
 from metricloop.api import scope
 from metricloop.errors import MetricLoopError
-from metricloop.ui.data import VERDICT_COLOR, local_time, record_title
+from metricloop.ui.data import VERDICT_COLOR, local_time, one_language, record_title
 from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.ui.pages.incidents import status_badge
 
@@ -145,9 +145,10 @@ def cases_page(ctx: PageContext, q: str | None = None) -> None:
                             ui.badge(ctx.t("verdict_" + r["verdict"])) \
                                 .props(f"color={VERDICT_COLOR.get(r['verdict'], 'grey')} outline")
                         ui.label(local_time(ctx.ml, r.get("completed_at"))).classes("text-xs text-gray-500")
-                    if r.get("root_cause"):
-                        ui.label(f"{ctx.t('root_cause')}: {r['root_cause']}").classes("text-sm text-gray-800")
-                    acts = [a["title"] for a in r.get("actions") or []]
+                    if r.get("root_cause"):  # case texts written in both languages: the reader's only
+                        ui.label(f"{ctx.t('root_cause')}: {one_language(r['root_cause'], ctx.locale)}") \
+                            .classes("text-sm text-gray-800").props('data-testid="case-root-cause"')
+                    acts = [one_language(a["title"], ctx.locale) for a in r.get("actions") or []]
                     if acts:
                         ui.label(f"{ctx.t('action_items')}: {'; '.join(acts)}").classes("text-xs text-gray-600")
 

@@ -62,6 +62,10 @@ CHANGE_WORD = (r"涨了|跌了|增长|下降|下滑|上涨|下跌|涨幅|跌幅|
                r"|\bdelta\b|\bmoved?\b|\bfell\b|\brose\b|\bgo(?:ne)? up\b|\bgo(?:ne)? down\b|\bwent (?:up|down)\b")
 SALES = (r"卖了?多少|卖得怎么样|卖得咋样|销售情况|营业额|流水|\bhow much (?:did|have) we (?:sell|sold|make|made)\b"
          r"|\bhow much we (?:sold|made)\b|\bturnover\b")  # the north-star money metric, when the catalog has one
+DOWN = (r"下降|下跌|下滑|跌|掉|减少|变少|变低|少了|降|\bdrop\w*|\bdown\b|\bdeclin\w*|\bf[ae]ll\w*|\blower\b|\bdip\w*"
+        r"|\bdecreas\w*|\bcrash\w*|\bslump\w*|\bshrink\w*|\blow\b")
+UP = (r"上涨|上升|增长|增加|涨|变多|变高|多了|升|\brise\b|\brose\b|\bup\b|\bjump\w*|\bspike\w*|\bincreas\w*"
+      r"|\bgr[eo]w\w*|\bhigher\b|\bsurg\w*")
 WHY = (r"\bwhat happened to\b|\bwhat(?:'s| is) (?:going on|up) with\b|为什么|为何|为啥|咋回事|怎么回事|什么原因|啥原因|原因|归因|怎么(?:会|就)?(?:跌|降|涨|掉|少|多|下滑|暴跌|暴涨)|咋(?:跌|降|涨|掉)"
        r"|\bwhy\b|\bwhat caused\b|\bcauses?\b|\bcaused\b|\breasons?\b|\bexplain\b|\bhow come\b|\bwhat drove\b"
        r"|\bdrivers? (?:of|behind)\b|\broot cause\b|\bwhat(?:'s| is) behind\b|\bwhat made\b")
@@ -141,6 +145,7 @@ class Understanding:
     complete: bool = True
     problems: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # words left over: shown, so nothing is dropped silently
+    direction: str | None = None  # "down" / "up" when the question says which way it moved
 
     @property
     def needs_clarification(self) -> bool:
@@ -381,7 +386,8 @@ class Parser:
             return Understanding(None, clarify, defaulted, False, [str(exc)])
         if not metrics and intent in NEEDS_METRIC and not clarify:
             clarify.append(self._choice("metric", "", list(self.vocab.metric_labels)[:12]))
-        return Understanding(req, clarify, defaulted, complete, problems, unknown)
+        direction = "down" if re.search(DOWN, rest) else "up" if re.search(UP, rest) else None
+        return Understanding(req, clarify, defaulted, complete, problems, unknown, direction)
 
     # ------------------------------------------------------------------ helpers
     def _intent(self, has: dict[str, bool], metrics: list[str], by: list[str], compare: str | None) -> str:

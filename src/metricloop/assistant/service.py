@@ -208,8 +208,8 @@ class AssistantService:
                                                 zh=f"无法回答：{exc.message_zh or exc.message}"), interp,
                           clarify=[{"field": "request", "phrase": exc.message, "options": []}], source=source)
         interp = texts.interpretation(req, vocab, u.defaulted, u.unknown)
-        dims = sorted(d for d in vocab.metric_dims.get(req.metrics[0], set()) if d in vocab.dimension_labels) \
-            if req.metrics else []
+        have = vocab.metric_dims.get(req.metrics[0], set()) if req.metrics else set()
+        dims = [d for d in vocab.dimension_labels if d in have]  # catalog order: the model's first dimensions
         answer = Answer(req.intent, req, Text(en="", zh=""), interp, source=source,
                         suggestions=texts.suggestions(req, vocab, dims))
         if not execute:
@@ -218,7 +218,7 @@ class AssistantService:
             if req.intent in ("query", "trend", "compare", "rank"):
                 self._metric_query(req, vocab, answer, principal)
             elif req.intent == "why":
-                self._why(req, vocab, answer)
+                self._why(req, vocab, answer, u.direction)
             elif req.intent in ("define", "owner"):
                 self._define(req, vocab, answer)
             elif req.intent == "status":
@@ -318,7 +318,7 @@ class AssistantService:
         return Text(en=f"{en} for {len(rows)} groups; first: {name} {self._fmt(m, first.get(m))}",
                     zh=f"{zh} 共 {len(rows)} 组；第一组：{name} {self._fmt(m, first.get(m))}")
 
-    def _why(self, req: AskRequest, vocab: Vocabulary, answer: Answer) -> None:
+    def _why(self, req: AskRequest, vocab: Vocabulary, answer: Answer, direction: str | None = None) -> None:
         assert req.start is not None and req.end is not None
         m = req.metrics[0]
         start = dt.datetime.combine(req.start, dt.time())
@@ -335,9 +335,26 @@ class AssistantService:
             answer.chart = charts.chart([{"element": r.get("element"), "contribution": r.get("contribution")}
                                          for r in answer.rows], ["contribution"], ["element"],
                                         labels={"contribution": "贡献 contribution"}, ranked=True)
+        elif result.drilldown and result.drilldown.get("dimensions"):  # no slice stands out: where it moved most
+            first = result.drilldown["dimensions"][0]
+            dim = str(first.get("dimension"))
+            keys = ("actual", "expected", "change", "relative_change", "contribution")
+            answer.rows = [{dim: r.get("value"), **{k: _cell(r.get(k)) for k in keys}}
+                           for r in first.get("rows", [])[:10]]
+            answer.columns = [dim, *keys]
+            answer.chart = charts.chart([{dim: r[dim], "change": r["change"]} for r in answer.rows], ["change"], [dim],
+                                        labels={"change": "变化 change"}, ranked=True)
         summary = result.summary or Text(en="", zh="")
         lead_zh = summary.zh
         lead_en = summary.en
+        change = result.change
+        if direction and change and (change > 0) == (direction == "down"):  # the premise is wrong: say so first
+            moved = f"{abs(change) / abs(result.expected):.1%}" if result.expected else ""
+            zh_m, en_m = vocab.metric_label(m, "zh-CN"), vocab.metric_label(m, "en")
+            lead_zh = (f"注意：{zh_m}实际{'上升' if change > 0 else '下降'}了 {moved}，"
+                       f"并未{'下降' if direction == 'down' else '上升'}。\n") + lead_zh
+            lead_en = (f"Note: {en_m} actually went {'up' if change > 0 else 'down'} {moved}; it did not "
+                       f"{'fall' if direction == 'down' else 'rise'}.\n") + lead_en
         if causes:
             top = causes[0]
             lead_zh += f"\n主要原因：{top.get('element')}（贡献 {(top.get('contribution') or 0):.0%}）"
@@ -379,6 +396,9 @@ class AssistantService:
                 zh_lines.append(f"{vocab.metric_label(name, 'zh-CN')} 的业务负责人：{own_zh}；技术负责人：{tech}")
                 en_lines.append(f"{vocab.metric_label(name, 'en')} is owned by {own_en} (business), "
                                 f"{', '.join(owners['technical']) or 'not set'} (technical)")
+                if bd:
+                    zh_lines.append(f"口径：{bd.zh_cn or bd.en}")
+                    en_lines.append(f"Definition: {bd.en or bd.zh_cn}")
             else:
                 d_zh = (bd.zh_cn or bd.en) if bd else "未填写"
                 d_en = (bd.en or bd.zh_cn) if bd else "no definition"

@@ -4,7 +4,7 @@ rows as a table with a sparkline, the compiled SQL, and what to ask next."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,9 +49,14 @@ def ask(
         for choice in answer.clarify:
             for o in choice.get("options", []):
                 console.print(f"  · {o['label'][loc]}  ({o['value']})", highlight=False)
-        if answer.rows:
+        if answer.rows and answer.intent in ("define", "owner"):
+            for row in answer.rows:  # one definition: field by field
+                for key, value in row.items():
+                    shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+                    console.print(f"  [dim]{key:>16}[/]  {'—' if shown in (None, '') else shown}", highlight=False)
+        elif answer.rows:
             cols = answer.columns or list(answer.rows[0])
-            emit(answer.rows[:50], "table", columns=cols)
+            emit(answer.rows[:50], "table", columns=cols, formatters=_formatters(cols))
             metric = answer.request.metrics[0] if answer.request and answer.request.metrics else None
             if metric and len(answer.rows) > 2 and metric in answer.rows[0]:
                 console.print(f"{metric} {sparkline([r.get(metric) for r in answer.rows])}", highlight=False)
@@ -61,3 +66,14 @@ def ask(
             console.print(f"[cyan]→ {s.render(loc)}[/]", highlight=False)
     finally:
         ml.close()
+
+
+def _formatters(columns: list[str]) -> dict[str, Any]:
+    """Changes as percentages, midnight timestamps as days (the JSON keeps raw values)."""
+    out: dict[str, Any] = {}
+    for c in columns:
+        if c.endswith(("__pct", "relative_change", "contribution")):
+            out[c] = lambda v: f"{v:+.1%}" if isinstance(v, int | float) else str(v)
+        elif c.startswith("metric_time"):
+            out[c] = lambda v: str(v)[:10] if str(v).endswith("T00:00:00") else str(v)
+    return out

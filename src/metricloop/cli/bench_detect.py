@@ -20,6 +20,9 @@ def bench_detect(
         False, "--suite", help="One scoreboard: NAB, Merlion synthetic, business seeds 1 and 2 and any --data "
         "folders; every detector next to a rolling z-score."),
     only: list[str] = typer.Option([], "--only", help="With --suite: only these detectors (repeatable)."),
+    sizes: str | None = typer.Option(
+        None, "--sizes", help="With --speed: comma-separated series counts (e.g. 1,20,10000), each timed side by "
+        "side with a vectorised numpy rolling z-score on the same data."),
     speed: bool = typer.Option(False, "--speed", help="Speed on generated series (seeded)."),
     series: int = typer.Option(10_000, "--series", min=1, help="Speed: number of series."),
     points: int = typer.Option(2_000, "--points", min=10, help="Speed: points per series."),
@@ -73,6 +76,16 @@ def bench_detect(
         emit([rep["total"]], fmt, title="Event-level accuracy (point-adjust)", payload=rep)
         if fmt == "table":
             emit(rep["files"], fmt, title="Per file")
+    elif sizes:
+        from metricloop.bench import detect_suite as s
+
+        try:
+            counts = [int(x) for x in sizes.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(f"--sizes: expected comma-separated integers, got {sizes!r}") from None
+        rep = s.speed_sizes(counts, points, detector=detector, seed=seed)
+        emit(rep["rows"], fmt, title=f"Speed: {detector} and a numpy rolling z-score, {points} points per series",
+             payload=rep)
     else:
         rep = b.speed_report(series, points, baseline=None if baseline == "none" else baseline,
                              subset=subset, seed=seed, detector=detector)

@@ -67,8 +67,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "template"  # written (its state store migrated) by the measured code
         here = str(Path(__file__).resolve().parents[2])
-        subprocess.run([sys.executable, "-c", f"from tests.reliability.project import write_project; "
-                        f"write_project(__import__('pathlib').Path({str(template)!r}), flood={args.flood})"], check=True,
+        code = (f"from tests.reliability.project import write_project; "
+                f"write_project(__import__('pathlib').Path({str(template)!r}), flood={args.flood})")
+        subprocess.run([sys.executable, "-c", code], check=True,
                        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (args.src, here) if p)})
         times = []
         for i in range(args.repeat):

@@ -71,19 +71,29 @@ def localize(value: Any, tz: dt.tzinfo) -> Any:
     return value
 
 
+def _whole_minutes(t: dt.datetime) -> dt.datetime:
+    """Zone offsets before 1900 have seconds (Shanghai's local mean time, +08:05:43), which
+    RFC 3339 cannot write: such a time moves to the nearest whole-minute offset."""
+    off = t.utcoffset()
+    if off is None or not off.seconds % 60:
+        return t
+    return t.astimezone(dt.timezone(dt.timedelta(minutes=round(off.total_seconds() / 60))))
+
+
 def offset(t: dt.datetime) -> str:
     """``+08:00`` (``+00:00`` for UTC, never ``Z``)."""
-    raw = t.strftime("%z")
+    raw = _whole_minutes(t).strftime("%z")
     return f"{raw[:3]}:{raw[3:5]}" if raw else ""
 
 
 def iso(t: dt.datetime) -> str:
     """ISO 8601 with the offset: ``2026-09-02T10:00:00+08:00`` (fractions of a second dropped)."""
-    return t.isoformat(timespec="seconds")
+    return _whole_minutes(t).isoformat(timespec="seconds")
 
 
 def table_time(t: dt.datetime) -> str:
     """For a table cell: ``2026-09-02 10:00 +08:00`` (seconds only when there are some)."""
+    t = _whole_minutes(t)
     shown = t.strftime("%Y-%m-%d %H:%M:%S" if t.second else "%Y-%m-%d %H:%M")
     return f"{shown} {offset(t)}" if t.tzinfo else shown
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -38,6 +39,8 @@ def test_helpers_write_the_offset() -> None:
     assert iso(local) == "2026-09-02T10:00:00+08:00"
     assert table_time(local) == "2026-09-02 10:00 +08:00"
     assert fmt_time(local) == "2026-09-02 10:00 +08:00"  # chat and mail messages: the offset, not "CST"
+    ancient = dt.datetime(154, 8, 18, 15, 54, 41, tzinfo=dt.UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert iso(ancient).endswith("+08:06")  # local mean time +08:05:43 is no RFC 3339 offset (the API fuzzer)
 
 
 def test_cli_tables_and_json_use_the_project_timezone(shop: Service, cli: Callable[..., Result]) -> None:

@@ -232,7 +232,7 @@ def monitors_show(
         "name": m.name, "origin": m.origin, "source": m.source, "spec_hash": m.hash,
         "definition": m.spec.model_dump(mode="json", exclude_defaults=True),
         "precision": ml.detection.precision(name), "revisions": ml.detection.monitor_history(name),
-        "runs": ml.detection.runs(name, limit=10),
+        "runs": wall_clock(ml.detection.runs(name, limit=10)),
     }
     if fmt is Fmt.json:
         emit([], "json", payload=payload)

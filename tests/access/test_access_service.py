@@ -126,14 +126,69 @@ def test_five_failures_lock_the_user_name_for_five_minutes_in_every_worker(svc: 
     assert rows[5].detail == {"client": "10.0.0.2", "retry_after": 290}
 
 
-def test_failures_from_one_address_lock_it_for_every_user_name(svc: Service) -> None:
-    access = svc.ml.access
-    for i in range(5):
+def test_one_address_has_its_own_higher_limit_and_does_not_lock_out_every_user(svc: Service) -> None:
+    """Per user name 5, per address 8 here (50 by default): failures on other names from a shared
+    address (office NAT, proxy) leave a user's sign-in alone until the address's own limit."""
+    from metricloop.access.service import AccessService
+
+    access = AccessService(svc.ml, LoginLimit(5, dt.timedelta(minutes=5), max_failures_per_address=8))
+    for i in range(7):
         with pytest.raises(PermissionDenied):
             access.authenticate(f"user{i}", "guess", client="203.0.113.7", now=T + i * S)
-    with pytest.raises(TooManyAttempts):
-        access.authenticate("editor", PASSWORD, client="203.0.113.7", now=T + 6 * S)
-    assert access.authenticate("editor", PASSWORD, client="198.51.100.1", now=T + 7 * S).username == "editor"
+    assert access.authenticate("editor", PASSWORD, client="203.0.113.7", now=T + 8 * S).username == "editor"
+    with pytest.raises(PermissionDenied):
+        access.authenticate("user7", "guess", client="203.0.113.7", now=T + 9 * S)
+    with pytest.raises(TooManyAttempts):  # 8 failures from the address: now it is locked for every name
+        access.authenticate("editor", PASSWORD, client="203.0.113.7", now=T + 10 * S)
+    assert access.authenticate("editor", PASSWORD, client="198.51.100.1", now=T + 11 * S).username == "editor"
+
+
+def test_concurrent_wrong_passwords_never_pass_the_limit(svc: Service) -> None:
+    """40 simultaneous wrong passwords for one name: at most 5 reach the password check (each
+    attempt commits its row before it counts), the rest are refused; on SQLite and PostgreSQL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from metricloop.access.service import AccessService
+
+    access = AccessService(svc.ml, LoginLimit(5, dt.timedelta(minutes=5)))
+
+    def attempt(i: int) -> str:
+        try:
+            access.authenticate("boss", f"guess {i}", client=f"10.9.0.{i}")
+        except TooManyAttempts:
+            return "throttled"
+        except PermissionDenied:
+            return "denied"
+        return "ok"
+
+    with ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(attempt, range(40)))
+    assert outcomes.count("denied") <= 5 and outcomes.count("ok") == 0
+    assert outcomes.count("throttled") >= 35
+    with svc.ml.store.session() as s:
+        rows = list(s.scalars(sa.select(AuditEvent.outcome).where(AuditEvent.action == "login")))
+    assert sorted(set(rows)) == ["denied", "throttled"] and rows.count("denied") == outcomes.count("denied")
+
+
+def test_unknown_user_names_cost_one_argon2_verification(svc: Service) -> None:
+    """The constant-time path: an unknown name is checked against a dummy hash, like a real one."""
+    from argon2 import PasswordHasher
+
+    calls: list[str] = []
+    original = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, hash: str, password: str) -> bool:
+        calls.append(hash)
+        return original(self, hash, password)
+
+    PasswordHasher.verify = counting  # type: ignore[method-assign]
+    try:
+        for name in ("boss", "no-such-user", "viewer"):  # viewer has no password (token-only)
+            with pytest.raises(PermissionDenied):
+                svc.ml.access.authenticate(name, "wrong password", client="10.7.0.1")
+    finally:
+        PasswordHasher.verify = original  # type: ignore[method-assign]
+    assert len(calls) == 3 and all(h.startswith("$argon2id$") for h in calls)
 
 
 def test_a_successful_sign_in_restarts_the_count_of_its_user_name(svc: Service) -> None:

@@ -30,6 +30,17 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+_dummy: list[str] = []
+
+
+def dummy_hash() -> str:
+    """A hash of a random password with the current parameters: verifying against it costs what
+    verifying a real user's password costs (the constant-time path for unknown user names)."""
+    if not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy[0]
+
+
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 

@@ -8,6 +8,7 @@ written to the audit log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
@@ -29,7 +30,7 @@ from metricloop.access.policy import (
     merge_attributes,
     readable,
 )
-from metricloop.access.ratelimit import LoginLimit, TooManyAttempts, retry_after
+from metricloop.access.ratelimit import PENDING, LoginLimit, TooManyAttempts, retry_after
 from metricloop.access.roles import Role
 from metricloop.catalog.models import Metric
 from metricloop.engine.query import MetricQuery
@@ -341,50 +342,88 @@ class AccessService:
                      now: dt.datetime | None = None) -> Principal:
         """Check a password; failures are audited (with the client address) and say nothing about
         which part was wrong. After too many failures for the user name or from the address,
-        :class:`TooManyAttempts` — before the password is even looked at."""
+        :class:`TooManyAttempts` — before the password is even looked at.
+
+        The attempt's audit row is committed *before* the count (as ``pending``), so concurrent
+        attempts cannot all slip under the limit; an unknown user name costs the same argon2
+        verification as a known one, so timing does not tell which names exist."""
         now = now or utcnow()
         actor = username[:64] or "anonymous"
-        wait = self.login_wait(username, client, now=now)
-        if wait is not None:
-            self.audit(actor, "login", username, outcome="throttled", at=now, client=client, retry_after=wait)
-            raise TooManyAttempts(wait)
         with self._session() as s:
-            u = s.scalars(select(User).where(User.username == username)).first()
-            ok = bool(u and u.active and u.password_hash and crypto.verify_password(u.password_hash, password))
-            if ok:
-                assert u is not None
-                assert u.password_hash is not None
-                if crypto.needs_rehash(u.password_hash):
-                    u.password_hash = crypto.hash_password(password)
-                u.last_login_at = now
-                principal = self._principal(s, u, "session")
-        if not ok:
-            self.audit(actor, "login", username, outcome="denied", at=now, client=client)
+            attempt = AuditEvent(actor=actor, action="login", target=username[:256] or None, outcome=PENDING,
+                                 detail=_jsonable({"client": client}), at=now)
+            s.add(attempt)
+            s.flush()
+            attempt_id = attempt.id
+        try:
+            wait = self.login_wait(username, client, now=now, exclude=attempt_id)
+            if wait is not None:
+                self._resolve(attempt_id, "throttled", detail={"client": client, "retry_after": wait})
+                raise TooManyAttempts(wait)
+            principal: Principal | None = None
+            with self._session() as s:
+                u = s.scalars(select(User).where(User.username == username)).first()
+                usable = bool(u and u.active and u.password_hash)
+                # always one argon2 verification: a dummy hash for unknown, disabled or token-only users
+                matches = crypto.verify_password(u.password_hash if usable and u and u.password_hash
+                                                 else crypto.dummy_hash(), password)
+                if usable and matches:
+                    assert u is not None and u.password_hash is not None
+                    if crypto.needs_rehash(u.password_hash):
+                        u.password_hash = crypto.hash_password(password)
+                    u.last_login_at = now
+                    principal = self._principal(s, u, "session")
+        except BaseException as exc:
+            if not isinstance(exc, TooManyAttempts):
+                with contextlib.suppress(Exception):  # the store may be what failed
+                    self._resolve(attempt_id, "error")
+            raise
+        if principal is None:
+            self._resolve(attempt_id, "denied")
             raise PermissionDenied("wrong user name or password", zh="用户名或密码错误")
-        self.audit(username, "login", username, at=now, client=client)
+        self._resolve(attempt_id, "ok", actor=username)
         return principal
 
-    def login_wait(self, username: str, client: str | None = None, *, now: dt.datetime | None = None) -> int | None:
+    def _resolve(self, attempt_id: int, outcome: str, *, actor: str | None = None,
+                 detail: dict[str, Any] | None = None) -> None:
+        """Settle a ``pending`` sign-in row: ok, denied, throttled (or error). One UPDATE, no read
+        first: under SQLite a read that turns into a write can fail at once with "locked"."""
+        values: dict[str, Any] = {"outcome": outcome}
+        if actor:
+            values["actor"] = actor
+        if detail is not None:
+            values["detail"] = _jsonable(detail)
+        with self._session() as s:
+            s.execute(sa.update(AuditEvent).where(AuditEvent.id == attempt_id).values(**values))
+
+    def login_wait(self, username: str, client: str | None = None, *, now: dt.datetime | None = None,
+                   exclude: int | None = None) -> int | None:
         """Seconds before ``username`` (or anyone at ``client``) may try to sign in again; None
-        when allowed now. Counted from the shared audit log, so every worker agrees."""
+        when allowed now. Counted from the shared audit log, so every worker agrees: denied
+        attempts in the window, plus attempts still ``pending`` (in flight in any worker) except
+        ``exclude`` (the caller's own)."""
         limit = self.login_limit
         if limit.max_failures <= 0:
             return None
         now = now or utcnow()
         since = now - limit.window
-        denied = sa.and_(AuditEvent.action == "login", AuditEvent.outcome == "denied", AuditEvent.at > since,
-                         AuditEvent.at <= now)
+        # no upper bound on the time: an attempt that started a moment after ``now`` in another
+        # worker but was counted already must stay counted once it is denied
+        failed = sa.and_(AuditEvent.action == "login", AuditEvent.at > since,
+                         AuditEvent.outcome.in_(("denied", PENDING)))
+        if exclude is not None:
+            failed = sa.and_(failed, AuditEvent.id != exclude)
         with self._session() as s:
             last_ok = s.scalar(select(func.max(AuditEvent.at)).where(
                 AuditEvent.action == "login", AuditEvent.outcome == "ok", AuditEvent.target == username[:256],
                 AuditEvent.at > since))
-            by_name = select(AuditEvent.at).where(denied, AuditEvent.target == username[:256])
+            by_name = select(AuditEvent.at).where(failed, AuditEvent.target == username[:256])
             if last_ok is not None:
                 by_name = by_name.where(AuditEvent.at > last_ok)  # a success starts the name's count again
-            waits = [retry_after(list(s.scalars(by_name)), now, limit)]
+            waits = [retry_after([min(t, now) for t in s.scalars(by_name)], now, limit)]
             if client:
-                by_client = select(AuditEvent.at).where(denied, AuditEvent.detail["client"].as_string() == client)
-                waits.append(retry_after(list(s.scalars(by_client)), now, limit))
+                by_client = select(AuditEvent.at).where(failed, AuditEvent.detail["client"].as_string() == client)
+                waits.append(retry_after([min(t, now) for t in s.scalars(by_client)], now, limit.for_address()))
         longest = max((w for w in waits if w is not None), default=None)
         return None if longest is None else max(1, math.ceil(longest.total_seconds()))
 

@@ -289,7 +289,7 @@ class AssistantService:
             if req.compare and rows[0].get(f"{m}__pct") is not None:
                 pct = rows[0][f"{m}__pct"]
                 prev = self._fmt(m, rows[0].get(f"{m}__prev"))
-                parts_zh[0] += f"（{texts.COMPARE_NAMES[req.compare].zh} {pct:+.1%}，上一期 {prev}）"
+                parts_zh[0] += f"（{texts.COMPARE_NAMES[req.compare].zh} {pct:+.1%}，基期 {prev}）"
                 parts_en[0] += f" ({pct:+.1%} {texts.COMPARE_NAMES[req.compare].en}, was {prev})"
             return Text(en="; ".join(parts_en), zh="；".join(parts_zh))
         if time_col and req.by:

@@ -418,13 +418,14 @@ def query(
 
 
 def display_formats(ml: MetricLoop, columns: list[Any]) -> dict[str, Any]:
-    """Cell formatters for a result: each metric's own format spec, periods shown at their grain."""
+    """Cell formatters for a result: each metric's own format and unit (¥, %, counts without
+    decimals, also when no format is declared), periods shown at their grain."""
+    from metricloop.catalog.display import format_value
+
     out: dict[str, Any] = {}
     for c in columns:
         if c.kind == "metric" or (c.kind == "compare" and c.name.endswith(("__prev", "__delta"))):
-            spec = ml.catalog.metric(c.metric).format
-            if spec:
-                out[c.name] = lambda v, s=spec: format(v, s)
+            out[c.name] = lambda v, m=ml.catalog.metric(c.metric): format_value(m, v)
         elif c.kind == "compare" and c.name.endswith("__pct"):
             out[c.name] = lambda v: f"{v:+.1%}"
         elif c.kind == "dimension" and "__" in c.name:

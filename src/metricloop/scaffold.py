@@ -91,8 +91,8 @@ teams:
   data: {{name: {{zh-CN: 数据团队, en: Data}}, lead: me}}
 # First matching rule wins. Slice rules first, e.g. {{slice: {{city: beijing}}, owner: someone}}.
 rules:
-  - {{metric: "*", owner: from_catalog}}   # the metric's first business owner (models/*.yaml owners:)
-  - {{metric: "*", owner: me}}             # everything else
+  - {{owner: from_catalog}}   # any metric: its first business owner (models/*.yaml owners:), if listed above
+  - {{owner: me}}             # everything else
 # Unacknowledged incidents climb this chain (delays from when the incident opened).
 escalation:
   - {{after: 30 minutes, to: owner}}

@@ -86,3 +86,11 @@ def test_schema_command_prints_a_kind() -> None:
     assert schema["type"] == "object" and "MonitorSpec" in schema["$defs"]
     bad = ml("schema", "monitor", check=False)
     assert bad.returncode == 1 and "expected one of project, models, monitors" in bad.stderr
+
+
+def test_the_starter_is_valid_before_any_model(tmp_path: Path) -> None:
+    out = ml("init", str(tmp_path / "p"), "--locale", "en").stdout
+    assert "metricloop catalog infer" in out and "metricloop monitors suggest --write" in out
+    checked = ml("validate", "--no-env", "-p", str(tmp_path / "p"), check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1 channels, 1 people, 1 teams, 2 rules" in checked.stdout

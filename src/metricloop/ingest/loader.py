@@ -57,6 +57,7 @@ Progress = Callable[[float], None]
 MAX_REJECT_DETAILS = 10_000  # reject records kept per load; rows_rejected always counts all
 MAX_ERROR = 300  # characters of an underlying error quoted in a message
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+MAX_COLUMNS = 5000
 LEDGER = "metricloop_load_ledger"  # warehouse table: one row per committed load, same transaction
 INFER_ORDER = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
 ROW = "__metricloop_row__"  # position of a staged row in its source (0-based, source order)
@@ -223,40 +224,39 @@ class _Col:
 def _infer(con: Any, raw: str, cols: dict[str, str]) -> dict[str, str | None]:
     """Per column, the most specific type that (almost) every value of the file fits exactly.
 
-    A spread sample of ~5,000 rows rules out the types that clearly do not fit (a failing cast
-    is the slow path in DuckDB); the surviving candidates are then counted over every row.
+    Text columns are unpivoted into (column, value) rows so one query of fixed size counts every
+    candidate type for every column (a query per column, or a select as wide as the file, is slow
+    to plan for wide files); a spread sample of ~5,000 rows first rules out the types that clearly
+    do not fit, because a failing cast is DuckDB's slow path.
     """
     out: dict[str, str | None] = {c: canonical_type(t) for c, t in cols.items() if t != "VARCHAR"}
     text = [c for c, t in cols.items() if t == "VARCHAR"]
     if text:
         total = int(con.execute(f"select count(*) from {raw}").fetchone()[0])
         step = max(1, total // 5000)
+        names = ", ".join(f"{quote(c)} as {quote(f'c{i}')}" for i, c in enumerate(text))
 
-        def fits(pairs: list[tuple[str, str]], where: str) -> list[int]:
-            exprs = []
-            for c, typ in pairs:
-                r = f"{raw}.{quote(c)}"
-                cond = " and ".join(_conds(r, f"try_cast({r} as {typ})", typ, True))
-                exprs.append(f"coalesce(sum(case when {r} is not null and {cond} then 1 else 0 end), 0)")
-            exprs += [f"count({raw}.{quote(c)})" for c in text]
-            return [int(x) for x in con.execute(f"select {', '.join(exprs)} from {raw} {where}").fetchone()]
-
-        pairs = [(c, typ) for c in text for typ in INFER_ORDER]
-        got = fits(pairs, f"where {ROW} % {step} = 0")
-        seen = dict(zip(text, got[len(pairs):], strict=True))
-        alive = [p for p, good in zip(pairs, got, strict=False)
-                 if not seen[p[0]] or (seen[p[0]] - good) * 2 < seen[p[0]]]
-        got = fits(alive, "")
-        counts = dict(zip(text, got[len(alive):], strict=True))
-        good_of = dict(zip(alive, got, strict=False))
-        for c in text:
-            n = counts[c]
-            best, best_bad = "VARCHAR", n
+        def fits(where: str, alive: set[tuple[int, str]] | None) -> dict[int, list[int]]:
+            exprs = ["count(v)"]
             for typ in INFER_ORDER:
-                if (c, typ) not in good_of:
-                    continue
-                bad = n - good_of[(c, typ)]
-                if n and bad <= max(1, n // 100) and bad * 2 < n and bad < best_bad:
+                cond = " and ".join(_conds("v", f"try_cast(v as {typ})", typ, True))
+                keys = [f"'c{i}'" for i, t in sorted(alive or ()) if t == typ]
+                allowed = "true" if alive is None else f"k in ({', '.join(keys)})" if keys else "false"
+                exprs.append(f"coalesce(sum(case when ({allowed}) and {cond} then 1 else 0 end), 0)")
+            sql = (f"select k, {', '.join(exprs)} from (unpivot (select {names} from {raw} {where}) "
+                   f"on columns(*) into name k value v) group by k")
+            return {int(r[0][1:]): [int(x) for x in r[1:]] for r in con.execute(sql).fetchall()}
+
+        sampled = fits(f"where {ROW} % {step} = 0", None)
+        alive = {(i, typ) for i, counts in sampled.items() for typ, good in zip(INFER_ORDER, counts[1:], strict=True)
+                 if (counts[0] - good) * 2 < counts[0]}
+        full = sampled if step == 1 else fits("", alive)
+        for i, c in enumerate(text):
+            n, *good_of = full.get(i, [0] * (len(INFER_ORDER) + 1))
+            best, best_bad = "VARCHAR", n
+            for typ, good in zip(INFER_ORDER, good_of, strict=True):
+                bad = n - good
+                if (i, typ) in alive and n and bad <= max(1, n // 100) and bad * 2 < n and bad < best_bad:
                     best, best_bad = typ, bad
             out[c] = best
     return {c: out[c] for c in cols}
@@ -295,6 +295,9 @@ def _place(
     """Check the staged rows against the column types, then write the good ones (same transaction)."""
     result = LoadResult(table, name, mode)
     staged = {r[0]: r[1] for r in con.execute(f"describe {raw}").fetchall() if r[0] != ROW}
+    if len(staged) > MAX_COLUMNS:
+        raise IngestError(f"{short(name, 200)} has {len(staged)} columns; a load takes at most {MAX_COLUMNS}",
+                          zh=f"{short(name, 200)} 有 {len(staged)} 列；一次加载最多 {MAX_COLUMNS} 列")
     lower = {c.lower(): c for c in staged}
     existing = _table_columns(con, table)
     append = existing is not None and mode == "append"
@@ -406,6 +409,16 @@ def _place(
         con.execute(f"insert into {LEDGER} values (?, ?, ?, ?, current_timestamp::TIMESTAMP)",
                     [load_id, table, result.rows_loaded, result.rows_rejected])
     _describe(con, result, time_column)
+    return _scrub(result)
+
+
+def _scrub(result: LoadResult) -> LoadResult:
+    """Column names come from the file: a header can hold a secret too, so what is shown is redacted."""
+    result.types = {redact(c): t for c, t in result.types.items()}
+    result.columns = {redact(c): t for c, t in result.columns.items()}
+    result.notes = [redact(n) for n in result.notes]
+    result.rejects = [Reject(r.file, r.line, redact(r.column) if r.column else None, r.reason, r.raw)
+                      for r in result.rejects]
     return result
 
 

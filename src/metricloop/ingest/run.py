@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _active: set[int] = set()  # load ids running in this process
 _active_lock = threading.Lock()
 INTERRUPTED = "interrupted before it committed: no rows were loaded"
+MAX_TYPES_KEPT = 500  # columns whose type the load record keeps
 
 
 def reconcile(ml: MetricLoop) -> int:
@@ -183,7 +184,8 @@ def _finish(ml: MetricLoop, load_id: int, result: LoadResult | None, error: str 
             row.time_column = result.time_column
             newest = result.max_event_time  # project-local wall clock in the warehouse
             row.max_event_time = as_utc(newest, ml.project.tz) if newest else None
-            row.types = json.dumps(result.types, ensure_ascii=False)[:20000]
+            shown = {short(c, 128): t for c, t in list(result.types.items())[:MAX_TYPES_KEPT]}
+            row.types = json.dumps(shown, ensure_ascii=False)  # valid JSON, bounded: 500 x (128 + type)
             row.types_from = result.types_from
             row.notes = redact("\n".join(result.notes))[:20000] or None
             for r in result.rejects:

@@ -14,6 +14,7 @@ from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.pagination import Page, PageParams, page_of, page_params
 from metricloop.api.schemas.ingest import CheckOut, LoadOut, LoadRequest, LoadResponse, RejectOut
 from metricloop.errors import IngestError, PermissionDenied
+from metricloop.secrets import redact
 from metricloop.service import MetricLoop
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
@@ -25,8 +26,16 @@ def _load_out(r: object) -> LoadOut:
                    rows_loaded=r.rows_loaded, rows_rejected=r.rows_rejected,  # type: ignore[attr-defined]
                    time_column=r.time_column, max_event_time=r.max_event_time, error=r.error,  # type: ignore[attr-defined]
                    started_at=r.started_at, finished_at=r.finished_at,  # type: ignore[attr-defined]
-                   types=json.loads(r.types) if r.types else None, types_from=r.types_from,  # type: ignore[attr-defined]
+                   types=_types(r.types), types_from=r.types_from,  # type: ignore[attr-defined]
                    notes=r.notes.splitlines() if r.notes else [])  # type: ignore[attr-defined]
+
+
+def _types(text: str | None) -> dict[str, str] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:  # a record written by a build that cut the JSON short
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _all_rows(principal: Principal) -> None:
@@ -74,9 +83,10 @@ def start_load(body: LoadRequest, principal: Principal = Depends(require(Action.
     result, checks = ml.ingest(source, body.table, mode=body.mode, schema=body.schema_,  # type: ignore[arg-type]
                                time_column=body.time_column, records_path=body.records_path,
                                add_columns=body.add_columns)
-    ml.access.audit(principal.username, "ingest.load", body.table, source=body.source, status=result.status,
+    shown = redact(body.source)  # a URL may carry a token: never echoed, never audited in clear
+    ml.access.audit(principal.username, "ingest.load", body.table, source=shown, status=result.status,
                     rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected)
-    return LoadResponse(table=result.table, source=body.source, status=result.status,
+    return LoadResponse(table=result.table, source=shown, status=result.status,
                         rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected,
                         max_event_time=result.max_event_time, types=result.types,
                         types_from=result.types_from, notes=result.notes,

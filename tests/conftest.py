@@ -12,6 +12,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,6 +171,30 @@ def mariadb_db(mariadb_url: str) -> Iterator[str]:
     with engine.begin() as con:
         con.exec_driver_sql(f"drop database {name}")
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def chdb_warehouse() -> Iterator[Any]:
+    """ClickHouse in-process (chdb), shared by the session's tests."""
+    pytest.importorskip("chdb", reason="chdb is not installed (pip install -e '.[clickhouse]')")
+    from metricloop.engine.warehouse import ClickHouseWarehouse
+
+    wh = ClickHouseWarehouse("chdb://")
+    yield wh
+    wh.close()
+
+
+@pytest.fixture(scope="session")
+def spark_warehouse() -> Iterator[Any]:
+    """Spark in local mode, one SparkSession for the whole test session (a JVM start costs seconds)."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for Spark local mode (.ci/run installs openjdk-17-jre-headless)")
+    from metricloop.engine.warehouse import SparkWarehouse
+
+    wh = SparkWarehouse("spark://local[2]")
+    yield wh
+    wh.close()
 
 
 def copy_demo_models(dst: Path) -> None:

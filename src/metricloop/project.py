@@ -29,17 +29,23 @@ from metricloop.yamlio import load_model
 PROJECT_FILE = "metricloop.yaml"
 STATE_DIR = ".metricloop"
 
-WarehouseType = Literal["duckdb", "postgres", "mysql"]
+WarehouseType = Literal["duckdb", "postgres", "mysql", "clickhouse", "spark"]
 
 
 class WarehouseConfig(BaseModel):
-    """Where the metric data lives. DuckDB (embedded) by default; PostgreSQL/MySQL by URL."""
+    """Where the metric data lives. DuckDB (embedded) by default; the others by URL:
+    postgres/mysql a SQLAlchemy URL, clickhouse ``clickhouse://user:pw@host:8123/db`` (``chdb://``
+    in-process), spark ``sc://host:15002`` (Spark Connect) or ``spark://local[2]``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: WarehouseType = "duckdb"
     path: str | None = Field(default=None, description="DuckDB file, relative to the project folder.")
-    url: str | None = Field(default=None, description="SQLAlchemy URL for postgres/mysql; ${ENV} allowed.")
+    url: str | None = Field(
+        default=None,
+        description="postgres/mysql: SQLAlchemy URL; clickhouse: clickhouse://user:pw@host:8123/db, clickhouses:// "
+        "(HTTPS) or chdb://[/path]; spark: sc://host:15002 or spark://local[N]; ${ENV} allowed.",
+    )
     schema_: str | None = Field(default=None, alias="schema", description="Default schema for tables.")
 
     @model_validator(mode="after")

@@ -126,9 +126,14 @@ class MetricLoop:
                 cfg = self.project.warehouse(name)
                 if cfg.type == "duckdb":
                     self._warehouses[key] = DuckDBWarehouse(self.project.duckdb_path(cfg))
-                else:
+                elif cfg.type in ("postgres", "mysql"):
                     assert cfg.url is not None
                     self._warehouses[key] = SQLAlchemyWarehouse(resolve_env(cfg.url, field="warehouse.url"))
+                else:  # clickhouse, spark
+                    from metricloop.engine.warehouse import open_warehouse
+
+                    assert cfg.url is not None
+                    self._warehouses[key] = open_warehouse(cfg.type, resolve_env(cfg.url, field="warehouse.url"))
             return self._warehouses[key]
 
     def duckdb(self) -> DuckDBWarehouse:

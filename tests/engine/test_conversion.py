@@ -17,7 +17,7 @@ from metricloop.catalog.catalog import build_catalog
 from metricloop.engine.warehouse import DuckDBWarehouse
 from metricloop.errors import DefinitionError
 from metricloop.yamlio import Document
-from tests.engine.backends import run, same_rows_as_duckdb
+from tests.engine.backends import copy_to_clickhouse, copy_to_spark, run, same_rows_as_duckdb, same_rows_on
 
 MODELS = """
 semantic_models:
@@ -168,3 +168,14 @@ def test_postgres_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows:
 def test_mariadb_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, rows: Any, mariadb_db: str) -> None:
     _copy(rows, mariadb_db)
     same_rows_as_duckdb(catalog, duck, mariadb_db, QUERIES)
+
+
+def test_clickhouse_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, chdb_warehouse: Any) -> None:
+    copy_to_clickhouse(duck, chdb_warehouse, ["visits", "buys"])
+    same_rows_on(catalog, duck, chdb_warehouse, QUERIES)
+
+
+@pytest.mark.slow
+def test_spark_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, spark_warehouse: Any) -> None:
+    copy_to_spark(duck, spark_warehouse, ["visits", "buys"], "default")
+    same_rows_on(catalog, duck, spark_warehouse, QUERIES)

@@ -88,3 +88,12 @@ def test_a_cumulative_window_over_a_balance_is_refused_not_summed(compiler: Comp
     loc = err.value.location
     assert loc is not None and loc.line == 13
     assert "semi-additive" in err.value.message
+
+
+def test_semi_additive_cases_on_clickhouse(suite: Path, chdb_warehouse: object) -> None:
+    assert not _failures(_run(suite, "clickhouse"))
+
+
+@pytest.mark.slow
+def test_semi_additive_cases_on_spark(suite: Path, spark_warehouse: object) -> None:
+    assert not _failures(_run(suite, "spark", "spark://local[2]"))

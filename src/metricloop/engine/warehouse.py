@@ -135,6 +135,8 @@ def _naive_times(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names) if changed else table
 
 
+_SPARK_LOCK = threading.Lock()  # guards the process-wide chdb and Spark sessions
+
 #: ClickHouse settings every MetricLoop query needs: an outer join's missing side is NULL (not 0
 #: or ''), and an aggregate over no rows is NULL (not 0), as in SQL everywhere else
 CLICKHOUSE_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1,
@@ -157,12 +159,8 @@ class ClickHouseWarehouse:
         self._client: Any = None
         self._session: Any = None
         if parts.scheme == "chdb":
-            from chdb import session
-
             path = unquote(parts.path) if parts.path not in ("", "/") else ""
-            self._session = session.Session(path) if path else session.Session()
-            for k, v in CLICKHOUSE_SETTINGS.items():
-                self._session.query(f"SET {k} = {v!r}" if isinstance(v, str) else f"SET {k} = {v}")
+            self._session = _chdb_session(path)
         elif parts.scheme in ("clickhouse", "clickhouses", "clickhouse+http", "clickhouse+https"):
             import clickhouse_connect
 
@@ -203,13 +201,28 @@ class ClickHouseWarehouse:
         return _naive_times(table)
 
     def close(self) -> None:
+        """Closes a server connection; the process's chdb session stays (chdb keeps one engine)."""
         with self._lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            self._session = None
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+_CHDB: dict[str, Any] = {}
+
+
+def _chdb_session(path: str) -> Any:
+    """The process's chdb session for ``path`` ('' in memory), with MetricLoop's settings."""
+    with _SPARK_LOCK:
+        if path not in _CHDB:
+            from chdb import session
+
+            sess = session.Session(path) if path else session.Session()
+            for k, v in CLICKHOUSE_SETTINGS.items():
+                sess.query(f"SET {k} = {v!r}" if isinstance(v, str) else f"SET {k} = {v}")
+            _CHDB[path] = sess
+        return _CHDB[path]
 
 
 class SparkWarehouse:
@@ -248,7 +261,6 @@ class SparkWarehouse:
 
 
 _SPARK: dict[str, Any] = {}
-_SPARK_LOCK = threading.Lock()
 
 
 def spark_session(url: str) -> Any:

@@ -25,7 +25,7 @@ from metricloop.assistant.parser import Understanding
 from metricloop.assistant.request import AskRequest
 from metricloop.engine.filters import And, parse_filter
 
-SETS = ("design", "heldout")
+SETS = ("design", "heldout", "fresh")
 FIELDS = ("intent", "metrics", "by", "where", "start", "end", "grain", "compare", "order", "limit")
 
 

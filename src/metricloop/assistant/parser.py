@@ -69,7 +69,7 @@ UP = (r"上涨|上升|增长|增加|涨|变多|变高|多了|升|\brise\b|\brose
 WHY = (r"\bwhat happened to\b|\bwhat(?:'s| is) (?:going on|up) with\b|为什么|为何|为啥|咋回事|怎么回事|什么原因|啥原因|原因|归因|怎么(?:会|就)?(?:跌|降|涨|掉|少|多|下滑|暴跌|暴涨)|咋(?:跌|降|涨|掉)"
        r"|\bwhy\b|\bwhat caused\b|\bcauses?\b|\bcaused\b|\breasons?\b|\bexplain\b|\bhow come\b|\bwhat drove\b"
        r"|\bdrivers? (?:of|behind)\b|\broot cause\b|\bwhat(?:'s| is) behind\b|\bwhat made\b")
-SIMILAR = (r"上次|上一次|以前|之前|历史上|历史案例|类似|相似|案例|复盘|发生过|\blast time\b|\bsimilar\b|\bhappened before\b"
+SIMILAR = (r"\bhas\b.*\bbefore\b|\b(?:like|as bad as) this\b.*\bbefore\b|\bbefore\s*\??\s*$|曾经|上次|上一次|以前|之前|历史上|历史案例|类似|相似|案例|复盘|发生过|\blast time\b|\bsimilar\b|\bhappened before\b"
            r"|\bpast (?:cases|incidents|reviews)\b|\bcase librar|\bprevious (?:cases|incidents)\b|\bpost-?mortems?\b"
            r"|\bbefore\b.*\bhappen|\bhas this happened\b|\bhistor(?:y|ical) (?:cases?|incidents?)\b")
 STATUS = (r"异常|告警|报警|预警|事件|故障|出问题|有问题|什么问题|哪些问题|不对劲|不正常|\banomal\w*|\balerts?\b|\balarm\w*"
@@ -82,10 +82,12 @@ DEFINE = (r"区别|差别|\bdifference\b|\bdiffer\b|口径|定义|什么意思|�
           r"|是什么指标|是什么(?=[?？\s]*$)|是啥(?=[?？\s]*$)|\bdefin(?:e|ed|ition)\b|\bmeaning\b|\bmean\b|\bformula\b"
           r"|\blineage\b|\bhow (?:is|are|do you|do we)\b.*\b(?:calculated?|computed?|defined|measured?|counted)\b"
           r"|\bwhat (?:is|are)\b.*\bmade of\b|\bwhat does\b|\bwhat exactly is\b")
-RANK_DESC = (r"\btop\b|前\s*(?:\d+|[一二两三四五六七八九十]+)\s*(?:名|个|位|大)?|排名前|最高|最多|最大|最好|最强|最快|最猛|最火|第一"
+DEFINE_WEAK = r"是什么(?=[?？\s]*$)|是啥(?=[?？\s]*$)|\bwhat does\b|\bwhat exactly is\b|\bmean\b"  # also ends why-questions
+EACH = r"分别|各自|\brespectively\b|\beach\b"  # 广东和浙江分别: one row per value
+RANK_DESC = (r"\btop(?![a-z])|前\s*(?:\d+|[一二两三四五六七八九十]+)\s*(?:名|个|位|大)?|排名前|最高|最多|最大|最好|最强|最快|最猛|最火|第一"
              r"|\bhighest\b|\bmost\b|\bbiggest\b|\blargest\b|\bbest\b|\bstrongest\b|\bleading\b|\bleader\b|\bmax(?:imum)?\b"
              r"|\bgreatest\b|\bhigh(?:est)?\s+to\s+low(?:est)?\b")
-RANK_ASC = (r"\bbottom\b|后\s*(?:\d+|[一二两三四五六七八九十]+)\s*(?:名|个|位)?|倒数|垫底|最低|最少|最小|最差|最弱|最慢|最烂"
+RANK_ASC = (r"\bbottom(?![a-z])|后\s*(?:\d+|[一二两三四五六七八九十]+)\s*(?:名|个|位)?|倒数|垫底|最低|最少|最小|最差|最弱|最慢|最烂"
             r"|\blowest\b|\bleast\b|\bsmallest\b|\bworst\b|\bweakest\b|\blagging\b|\bmin(?:imum)?\b|\bfewest\b"
             r"|\blow(?:est)?\s+to\s+high(?:est)?\b")
 RANK_PLAIN = r"排名|排行|排序|排个序|榜|\brank(?:ed|ing|s)?\b|\bsort(?:ed)?\b|\bleaderboard\b"
@@ -100,15 +102,15 @@ TREND = (r"趋势|走势|曲线|走向|变化情况|波动|每天|每日|每周|
          r"trended|gone)\b|\bchart\b|\bplot\b|\bgraph\b|\bline\b")
 GRAIN_CUES: tuple[tuple[str, str], ...] = (
     ("hour", r"每小时|按小时|分小时|逐小时|小时级|\bhourly\b|\b(?:by|per|each|every)\s+hour\b|哪个小时|\bwhich hour\b"),
-    ("day", r"每天|每日|按天|按日|分天|分日|逐日|日度|\bdaily\b|\bday by day\b|\b(?:by|per|each|every)\s+day\b|哪天|哪一天|哪日"
+    ("day", r"\b(?:best|worst|peak|busiest|slowest|biggest|top|highest|lowest|strongest|weakest)\s+(?:day|date)\b|每天|每日|按天|按日|分天|分日|逐日|日度|\bdaily\b|\bday by day\b|\b(?:by|per|each|every)\s+day\b|哪天|哪一天|哪日"
             r"|\bwhich day\b|\bwhat day\b|\bwhich date\b"),
-    ("week", r"每周|按周|分周|逐周|周度|\bweekly\b|\bweek by week\b|\b(?:by|per|each|every)\s+week\b|哪周|哪一周|哪个星期"
+    ("week", r"\b(?:best|worst|peak|busiest|slowest|biggest|top|highest|lowest|strongest|weakest)\s+week\b|每周|按周|分周|逐周|周度|\bweekly\b|\bweek by week\b|\b(?:by|per|each|every)\s+week\b|哪周|哪一周|哪个星期"
              r"|\bwhich week\b"),
-    ("month", r"每月|按月|分月|逐月|月度|\bmonthly\b|\bmonth by month\b|\b(?:by|per|each|every)\s+month\b|哪个月|哪月|哪一个月"
+    ("month", r"\b(?:best|worst|peak|busiest|slowest|biggest|top|highest|lowest|strongest|weakest)\s+month\b|每月|按月|分月|逐月|月度|\bmonthly\b|\bmonth by month\b|\b(?:by|per|each|every)\s+month\b|哪个月|哪月|哪一个月"
               r"|\bwhich month\b"),
     ("quarter", r"按季度?|每季度?|逐季|分季度?|\bquarterly\b|\b(?:by|per|each|every)\s+quarter\b|哪个季度|\bwhich quarter\b"),
 )
-WHICH_PERIOD = r"哪天|哪一天|哪日|哪周|哪一周|哪个星期|哪个月|哪月|哪一个月|哪个季度|哪个小时|\bwhich (?:day|date|week|month|quarter|hour)\b|\bwhat day\b"
+WHICH_PERIOD = r"\b(?:best|worst|peak|busiest|slowest|biggest|top|highest|lowest|strongest|weakest)\s+(?:day|date|week|month|hour|quarter)\b|哪天|哪一天|哪日|哪周|哪一周|哪个星期|哪个月|哪月|哪一个月|哪个季度|哪个小时|\bwhich (?:day|date|week|month|quarter|hour)\b|\bwhat day\b"
 NEGATE = (r"不含|不包含|不包括|不计|不算|除了|除去|除开|排除|剔除|去掉|去除|扣除|扣掉|刨除|刨去|减去|不要|不看|\bexcluding\b|\bexclude[sd]?\b"
           r"|\bexcept(?:\s+for)?\b|\bwithout\b|\bnot\s+including\b|\bother\s+than\b|\bnet\s+of\b|\bminus\b|\bignoring\b"
           r"|\bleaving\s+out\b|\bapart\s+from\b|\bbesides\b|\bexcl\.?")
@@ -178,7 +180,7 @@ class Parser:
         taken: list[tuple[int, int]] = []
         compare: str | None = None
         for target, cue in COMPARE_CUES:
-            for m in re.finditer(cue, _mask(q, taken)):
+            for m in re.finditer(cue, _mask(q, taken), re.A):
                 if not _overlaps(m.span(), taken):
                     compare = compare or target
                     taken.append(m.span())
@@ -238,17 +240,22 @@ class Parser:
     def parse(self, question: str, now: dt.datetime) -> Understanding:
         q = normalize(question)
         tokens, taken, compare = self.tokens(q, now)
-        rest = _mask(q, [t.span for t in tokens])  # what is left: cue words
-        has = {name: bool(re.search(p, rest)) for name, p in (
+        rest = _mask(q, [t.span for t in tokens] + taken)  # what is left: cue words
+        has = {name: bool(re.search(p, rest, re.A)) for name, p in (
             ("why", WHY), ("similar", SIMILAR), ("status", STATUS), ("owner", OWNER), ("define", DEFINE),
             ("rank_desc", RANK_DESC), ("rank_asc", RANK_ASC), ("rank_plain", RANK_PLAIN), ("trend", TREND),
             ("compare_word", COMPARE_WORD), ("change", CHANGE_WORD), ("which_period", WHICH_PERIOD))}
+        has["define_strong"] = bool(re.search(DEFINE, re.sub(DEFINE_WEAK, " ", rest, flags=re.A), re.A))
         clarify: list[dict[str, Any]] = []
         problems: list[str] = []
 
         # metrics (a negated metric after 不含/excluding is handled with the filters)
         self._negations(q, tokens)
         metric_tokens = [t for t in tokens if t.kind == "metric"]
+        if len({x for t in metric_tokens for x in t.targets}) > 1:
+            values_at = {t.span[1] for t in tokens if t.kind == "value"}
+            metric_tokens = [t for t in metric_tokens
+                             if not any(q[end:t.span[0]].strip(" 的") == "" for end in values_at if end <= t.span[0])]
         metrics: list[str] = []
         excluded: list[str] = []
         for t in metric_tokens:
@@ -258,7 +265,7 @@ class Parser:
             target = (excluded if t.negated else metrics)
             if t.targets[0] not in target:
                 target.append(t.targets[0])
-        if not metrics and not clarify and len(self.vocab.headline) == 1 and re.search(SALES, q):
+        if not metrics and not clarify and len(self.vocab.headline) == 1 and re.search(SALES, q, re.A):
             metrics.append(self.vocab.headline[0])
         for ex in excluded:
             replaced = False
@@ -296,10 +303,14 @@ class Parser:
             dim = t.targets[0]
             attached = any(v.targets[0].split("=", 1)[0] == dim and _near(q, t.span, v.span) for v in value_tokens)
             if dim in preds and (attached or not re.search(BY_CUE, q[max(0, t.span[0] - 4):t.span[0]]
-                                                          + q[t.span[1]:t.span[1] + 6])):
+                                                          + q[t.span[1]:t.span[1] + 6], re.A)):
                 continue
             if dim not in by:
                 by.append(dim)
+        if re.search(EACH, q, re.A):
+            for dim, bucket in preds.items():
+                if len(bucket["in"]) > 1 and dim not in by:
+                    by.append(dim)
         where = _where(preds)
 
         # time
@@ -322,7 +333,7 @@ class Parser:
         today = now.date()
         grain: str | None = None
         for g, pattern in GRAIN_CUES:
-            if re.search(pattern, rest):
+            if re.search(pattern, rest, re.A):
                 grain = g
                 break
         order: str | None = None
@@ -331,12 +342,12 @@ class Parser:
             desc = has["rank_desc"] or not has["rank_asc"]
             if has["rank_desc"] and has["rank_asc"]:
                 desc = _first(rest, RANK_DESC) < _first(rest, RANK_ASC)
-            if metrics and re.search(POLAR, rest) and self.polarity.get(metrics[0]) == "lower_is_better":
+            if metrics and re.search(POLAR, rest, re.A) and self.polarity.get(metrics[0]) == "lower_is_better":
                 desc = not desc
             limit = _rank_limit(rest)
-            if limit is None and re.search(SUPERLATIVE, rest) and not re.search(RANK_PLAIN, rest):
-                limit = 1 if not re.search(r"\b(?:top|bottom)\b|哪些|\bwhich\s+[a-z]+s\b", q) else None
-            if limit is None and re.search(r"\b(?:top|bottom)\b", rest):
+            if limit is None and re.search(SUPERLATIVE, rest, re.A) and not re.search(RANK_PLAIN, rest, re.A):
+                limit = 1 if not re.search(r"\b(?:top|bottom)(?![a-z])|哪些|\bwhich\s+[a-z]+s\b", q, re.A) else None
+            if limit is None and re.search(r"\b(?:top|bottom)(?![a-z])", rest, re.A):
                 limit = 10
             if metrics:
                 order = ("-" if desc else "") + metrics[0]
@@ -386,14 +397,15 @@ class Parser:
             return Understanding(None, clarify, defaulted, False, [str(exc)])
         if not metrics and intent in NEEDS_METRIC and not clarify:
             clarify.append(self._choice("metric", "", list(self.vocab.metric_labels)[:12]))
-        direction = "down" if re.search(DOWN, rest) else "up" if re.search(UP, rest) else None
+        direction = "down" if re.search(DOWN, rest, re.A) else "up" if re.search(UP, rest, re.A) else None
         return Understanding(req, clarify, defaulted, complete, problems, unknown, direction)
 
     # ------------------------------------------------------------------ helpers
     def _intent(self, has: dict[str, bool], metrics: list[str], by: list[str], compare: str | None) -> str:
         if has["owner"]:
             return "owner"
-        if has["define"] and not (has["rank_desc"] or has["rank_asc"] or has["rank_plain"]):
+        if has["define"] and (has["define_strong"] or not has["why"]) \
+                and not (has["rank_desc"] or has["rank_asc"] or has["rank_plain"]):
             return "define"
         if has["similar"]:
             return "similar"
@@ -414,7 +426,7 @@ class Parser:
 
     def _negations(self, q: str, tokens: list[Token]) -> None:
         """Mark value and metric tokens that follow 不含/除了/excluding (or 非/non- right before)."""
-        for m in re.finditer(NEGATE, q):
+        for m in re.finditer(NEGATE, q, re.A):
             pos = m.end()
             first = True
             for t in tokens:
@@ -433,7 +445,7 @@ class Parser:
                     pos = t.span[1]
                     continue
                 break
-        for m in re.finditer(NEGATE_PREFIX, q):
+        for m in re.finditer(NEGATE_PREFIX, q, re.A):
             for t in tokens:
                 if t.kind == "value" and t.span[0] == m.end():
                     t.negated = True
@@ -497,23 +509,23 @@ def _compare_between(main: TimeMatch, other: TimeMatch) -> str | None:
     if other.start.month == main.start.month and other.start.day == main.start.day \
             and other.start.year == main.start.year - 1:
         return "last_year"
-    if other.end < main.start:
-        return "previous_period"
+    if other.end < main.start or (other.start, other.end) == (main.start, main.end):
+        return "previous_period"  # 近7天比前7天: the same words name the window before
     return None
 
 
 def _first(text: str, pattern: str) -> int:
-    m = re.search(pattern, text)
+    m = re.search(pattern, text, re.A)
     return m.start() if m else len(text)
 
 
 def _rank_limit(text: str) -> int | None:
-    m = re.search(rf"(?:\btop|\bbottom|前|后|倒数)\s*(?:第)?{NUM}", text) or \
-        re.search(rf"最\S{{1,2}}的\s*{NUM}\s*(?:个|名|位|家|款|类)", text) or \
-        re.search(rf"^\s*{EN_NUM}\s+[a-z]+\b", text) or \
+    m = re.search(rf"(?:\btop|\bbottom|前|后|倒数)\s*(?:第)?{NUM}", text, re.A) or \
+        re.search(rf"最\S{{1,2}}的\s*{NUM}\s*(?:个|名|位|家|款|类)", text, re.A) or \
+        re.search(rf"^\s*{EN_NUM}\s+[a-z]+\b", text, re.A) or \
         re.search(r"\b(\d{1,3}|three|five|ten|twenty)\s+(?:best|worst|top|bottom|highest|lowest|biggest|largest|"
-                  r"smallest|weakest|strongest)\b", text) or \
-        re.search(r"(?:\b(?:top|bottom|best|worst|highest|lowest)\s+)(\d{1,3}|three|five|ten|twenty)\b", text)
+                  r"smallest|weakest|strongest)\b", text, re.A) or \
+        re.search(r"(?:\b(?:top|bottom|best|worst|highest|lowest)\s+)(\d{1,3}|three|five|ten|twenty)\b", text, re.A)
     if m:
         n = number(m.group(1))
         return n if n and n > 0 else None
@@ -552,7 +564,7 @@ def _leftovers(q: str, tokens: list[Token], taken: list[tuple[int, int]]) -> lis
     text = _mask(q, [t.span for t in tokens] + taken)
     for pattern in (WHY, SIMILAR, STATUS, OWNER, DEFINE, RANK_DESC, RANK_ASC, RANK_PLAIN, TREND, COMPARE_WORD,
                     CHANGE_WORD, NEGATE, SALES, WHICH_PERIOD, *[p for _, p in GRAIN_CUES]):
-        text = re.sub(pattern, " ", text)
+        text = re.sub(pattern, " ", text, flags=re.A)
     out: list[str] = []
     for word in re.findall(r"[a-z][a-z0-9'_-]*", text):
         if len(word) >= 3 and word not in EN_FILLERS and word.rstrip("s") not in EN_FILLERS:

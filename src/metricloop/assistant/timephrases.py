@@ -116,7 +116,7 @@ class _Finder:
         self.found.append(TimeMatch(span, start, end, grain, kind))
 
     def each(self, pattern: str) -> list[re.Match[str]]:
-        return [m for m in re.finditer(pattern, self.text)
+        return [m for m in re.finditer(pattern, self.text, re.A)
                 if not any(m.start() < b and a < m.end() for a, b in self.taken)]
 
     # ------------------------------------------------------------------ single days
@@ -160,7 +160,7 @@ class _Finder:
         out: list[tuple[tuple[int, int], dt.date]] = []
         used: list[tuple[int, int]] = []
         for pattern, kind in self.day_patterns():
-            for m in re.finditer(pattern, self.text):
+            for m in re.finditer(pattern, self.text, re.A):
                 span = m.span()
                 if any(span[0] < b and a < span[1] for a, b in used + self.taken):
                     continue

@@ -59,6 +59,8 @@ def phrase_pattern(phrase: str) -> str:
     if _ASCII.match(phrase):
         if len(phrase) > 4 and phrase.endswith("s") and not phrase.endswith("ss"):
             body = body[:-1]  # "orders" is also asked as "order"
+        elif len(phrase) > 3 and phrase.endswith("y") and phrase[-2:-1] not in "aeiou":
+            return rf"(?<![a-z0-9]){body[:-1]}(?:y|ies)(?![a-z0-9])"  # category, categories
         return rf"(?<![a-z0-9]){body}(?:s|es)?(?![a-z0-9])"
     head = r"(?<![a-z0-9])" if phrase[:1].isascii() and phrase[:1].isalnum() else ""
     tail = r"(?![a-z0-9])" if phrase[-1:].isascii() and phrase[-1:].isalnum() else ""

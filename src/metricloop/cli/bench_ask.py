@@ -19,7 +19,7 @@ def bench_ask(
     project: Path | None = typer.Option(None, "--project", "-p",
                                         help="A demo project (default: build one at --scale in a temporary folder)."),
     scale: float = typer.Option(0.05, "--scale", help="Demo data volume when building one."),
-    sets: str = typer.Option("design,heldout", "--sets", help="design, heldout or both."),
+    sets: str = typer.Option("design,heldout,fresh", "--sets", help="Comma-separated: design, heldout, fresh."),
     execute: bool = typer.Option(True, "--execute/--no-execute", help="Also answer each question (timed)."),
     failures: bool = typer.Option(False, "--failures", help="List the questions answered wrongly."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
@@ -31,8 +31,8 @@ def bench_ask(
 
     chosen = tuple(s.strip() for s in sets.split(",") if s.strip())
     if not chosen or any(s not in bench.SETS for s in chosen):
-        raise ConfigError(f"--sets {sets!r}: expected design, heldout or both",
-                          zh=f"--sets {sets!r}：应为 design、heldout 或两者")
+        raise ConfigError(f"--sets {sets!r}: expected design, heldout and/or fresh",
+                          zh=f"--sets {sets!r}：应为 design、heldout、fresh 中的一个或多个")
     tmp = None
     if project is None:
         from metricloop import scaffold

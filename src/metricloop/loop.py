@@ -148,7 +148,7 @@ def _workflow_step(
     ml: MetricLoop, alerts: Sequence[AlertInput], now: dt.datetime | None, summary: PassSummary, notify: bool
 ) -> None:
     if alerts:
-        pr = ml.workflow.process(list(alerts), now=now)
+        pr = ml.workflow.process(list(alerts), now=now, pending_only=True)
         summary.incidents_opened += len(pr.opened)
         summary.alerts_grouped += pr.new_alerts
     # timers before dispatch: what they queue (escalations, incidents a silence released) goes out

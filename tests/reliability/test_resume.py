@@ -244,3 +244,44 @@ def test_pending_is_what_a_dead_pass_left(project: Path) -> None:
         assert [d for (d,) in decisions] == ["INC-1"]
     finally:
         ml.close()
+
+
+@pytest.mark.postgres
+def test_two_passes_at_once_handle_each_pending_anomaly_once(pg_url: str, tmp_path: Path) -> None:
+    """Two processes' passes (here: two connections, two threads) take the same pending anomalies
+    at the same moment; the row locks let one open the incidents and the other skip them."""
+    import threading
+
+    from metricloop.service import MetricLoop
+
+    root = write_project(tmp_path / "pg", state_url=pg_url)
+    first, second = MetricLoop.open(root), MetricLoop.open(root)
+    try:
+        first.detection.run(at=BACKFILL_FROM + dt.timedelta(days=3))  # three drops in the last 3 days
+        assert first.detection.run(at=BACKFILL_FROM + dt.timedelta(days=3)).events == []  # stored once
+        alerts = [e.alert() for e in first.detection.pending()]
+        assert len(alerts) >= 1
+        now = BACKFILL_FROM + dt.timedelta(days=3)
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def work(ml: MetricLoop) -> None:
+            try:
+                barrier.wait(10)
+                ml.workflow.process(alerts, now=now, pending_only=True)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(ml,)) for ml in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        got = outcome(pg_url)
+        assert len(got["alerts"]) == len(alerts) and not duplicates(got["alerts"])
+        assert got["pending"] == 0 and len(got["incidents"]) >= 1
+        assert not duplicates(got["outbox"])
+    finally:
+        first.close()
+        second.close()

@@ -223,13 +223,23 @@ class WorkflowService:
         return self.ml.project.config.base_url.rstrip("/")
 
     # ------------------------------------------------------------------ process
-    def process(self, alerts: Sequence[AlertInput], now: dt.datetime | None = None) -> PassReport:
+    def process(self, alerts: Sequence[AlertInput], now: dt.datetime | None = None, *,
+                pending_only: bool = False) -> PassReport:
         """Group new alerts into incidents, assign owners, write audit, timers and outbox rows —
-        all in one transaction (a crash leaves either all of it or none)."""
+        all in one transaction (a crash leaves either all of it or none).
+
+        ``pending_only`` (the loop): the alerts' anomaly rows are locked first and those another
+        pass handled meanwhile are left out, so two passes at once never handle one twice.
+        """
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
         report = PassReport(alerts=len(alerts))
         if not alerts:
             return report
+        if pending_only:
+            with self.ml.store.session() as s:  # a quick check before the work (the lock is below)
+                alerts = self._still_pending(s, alerts, lock=False)
+            if not alerts:
+                return report
         norm = [
             AlertInput(**{**bounded(vars(a), metric_bounds(self.ml, a.metric)), "start": as_utc(a.start, self.tz),
                           "end": as_utc(a.end, self.tz), "severity": normalize_severity(a.severity),
@@ -238,6 +248,8 @@ class WorkflowService:
         ]
         channels = self._channel_map()
         with self.ml.store.session() as s:
+            if pending_only:
+                norm = self._still_pending(s, norm, lock=True)
             broken = broken_channels(s)
             fps = list({a.fingerprint for a in norm})
             known_rows = s.execute(
@@ -274,6 +286,18 @@ class WorkflowService:
             self._into_incidents(s, kept, now, channels, broken, report, held_rows)
             self._mark_handled(s, fps, now)
         return report
+
+    @staticmethod
+    def _still_pending(s: Session, alerts: Sequence[AlertInput], *, lock: bool) -> list[AlertInput]:
+        """``alerts`` without those whose anomaly has been handled (``lock``: hold their rows,
+        ``SELECT ... FOR UPDATE``, until this transaction ends; PostgreSQL then reads the latest
+        committed version, SQLite serialises writers anyway)."""
+        q = (sa.select(Anomaly.fingerprint, Anomaly.handled_at)
+             .where(Anomaly.fingerprint.in_([a.fingerprint for a in alerts])).order_by(Anomaly.fingerprint))
+        if lock:  # every row, in one order (two passes lock alike: no deadlock); handled ones are re-read
+            q = q.with_for_update()
+        done = {fp for fp, handled in s.execute(q) if handled is not None}
+        return [a for a in alerts if a.fingerprint not in done]
 
     def _mark_handled(self, s: Session, fps: Sequence[str], now: dt.datetime) -> None:
         """Record on each anomaly what became of it, in the transaction that did it: the incident

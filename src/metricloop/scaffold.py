@@ -5,13 +5,14 @@ module reads the warehouse for them and writes the files."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metricloop.errors import ConfigError
+from metricloop.errors import ConfigError, MetricLoopError
 from metricloop.project import PROJECT_FILE
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 DEMO_TEMPLATE = Path(__file__).parent / "demo" / "project"
 StepProgress = Callable[[str, float], None]
+log = logging.getLogger(__name__)
 
 EMPTY_CONFIG = """\
 # MetricLoop project settings. Reference: docs/reference/project.md, or `metricloop schema project`.
@@ -340,7 +342,15 @@ def suggest(ml: MetricLoop) -> list[Suggestion]:
         existing = [m.spec.metric for m in ml.detection.monitors()]
     except Exception:  # a broken monitor file must not stop a suggestion; validate reports it
         existing = []
-    facts = [f for m in ml.catalog.metrics.values() if (f := metric_facts(ml, m)) is not None]
+    facts = []
+    for m in ml.catalog.metrics.values():
+        try:
+            found = metric_facts(ml, m)
+        except MetricLoopError as exc:  # a metric its warehouse cannot compute: no proposal, say why
+            log.warning("monitors suggest: skipping %s: %s", m.name, exc)
+            continue
+        if found is not None:
+            facts.append(found)
     return suggest_monitors(facts, timezone=ml.project.config.timezone, existing=existing)
 
 

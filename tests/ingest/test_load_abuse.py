@@ -215,3 +215,14 @@ def test_after_the_abuse_nothing_leaked_nothing_ran_nothing_hangs(env: tuple[Ser
         stored += rejects.text
     for leak in LEAKS:
         assert leak not in stored, leak
+
+
+def test_schema_injection_over_http_is_a_422_naming_the_field(env: tuple[Service, str]) -> None:
+    svc, _ = env
+    body = {"source": "data/ok.parquet", "table": "t_inject", "schema": {"amount": TYPES[len(SQL)]}}
+    r = svc.client.post("/api/v1/loads", json=body, headers=svc.as_("editor"))
+    assert r.status_code == 422
+    assert r.json()["error"] == "ingest_error"
+    assert r.json()["message"].startswith("schema.amount: type 'DECIMAL(18,2)) as \"amount\", (select cas…'")
+    assert "is not one of BIGINT, BOOLEAN, DATE, DECIMAL(p,s), DOUBLE" in r.json()["message"]
+    assert not svc.client.get("/api/v1/loads", params={"table": "t_inject"}, headers=svc.as_("boss")).json()["items"]

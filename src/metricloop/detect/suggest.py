@@ -30,6 +30,10 @@ MAX_SLICES = 20
 #: Sliced monitors per metric, by tier.
 SLICED_DIMENSIONS = {Tier.north_star: 2, Tier.primary: 1, Tier.secondary: 0}
 SEASONAL_DAYS = 28
+TIER_ZH = {Tier.north_star: "北极星指标", Tier.primary: "主要指标", Tier.secondary: "次要指标",
+           Tier.diagnostic: "诊断指标"}
+POLARITY_ZH = {"higher_is_better": "越高越好", "lower_is_better": "越低越好", "neutral": "中性"}
+GRAIN_ZH = {"minute": "分钟", "hour": "小时", "day": "天", "week": "周", "month": "月"}
 CN_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "Asia/Urumqi", "PRC"})
 
 
@@ -129,7 +133,8 @@ def suggest_monitors(facts: Sequence[MetricFacts], *, timezone: str = "UTC",
                         key=lambda dv: -_evenness(dv[1]))[: SLICED_DIMENSIONS.get(m.tier, 0)]
         base = (f"tier {m.tier.value}, {m.polarity.value}, {grain.value} grain "
                 f"({f.history_days:.0f} days of history)")
-        base_zh = f"层级 {m.tier.value}，{m.polarity.value}，粒度 {grain.value}（历史 {f.history_days:.0f} 天）"
+        base_zh = (f"{TIER_ZH[m.tier]}，{POLARITY_ZH[m.polarity.value]}，按{GRAIN_ZH.get(grain.value, grain.value)}"
+                   f"（历史 {f.history_days:.0f} 天）")
         if not ranked:
             out.append(Suggestion(_monitor(f, grain, [], None, timezone), base, base_zh))
             continue

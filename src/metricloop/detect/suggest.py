@@ -34,6 +34,7 @@ TIER_ZH = {Tier.north_star: "北极星指标", Tier.primary: "主要指标", Tie
            Tier.diagnostic: "诊断指标"}
 POLARITY_ZH = {"higher_is_better": "越高越好", "lower_is_better": "越低越好", "neutral": "中性"}
 GRAIN_ZH = {"minute": "分钟", "hour": "小时", "day": "天", "week": "周", "month": "月"}
+EVERY_EN = {"minute": "every minute", "hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}
 CN_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "Asia/Urumqi", "PRC"})
 
 
@@ -92,8 +93,8 @@ def _monitor(facts: MetricFacts, grain: Grain, by: list[str], top_n: int | None,
     slice_en = f"per {', '.join(by)}" if by else "total"
     spec: dict[str, Any] = {
         "name": name,
-        "description": f"{label_zh}{slice_zh}逐{'小时' if hourly else '日'}监控 · "
-        f"{label_en} {slice_en}, {'hourly' if hourly else grain.value + 'ly'}",
+        "description": f"{label_zh}{slice_zh}逐{GRAIN_ZH.get(grain.value, grain.value)}监控 · "
+        f"{label_en} {slice_en}, {EVERY_EN.get(grain.value, grain.value)}",
         "metric": m.name,
     }
     if by:

@@ -46,6 +46,7 @@ caller's rows.
 TAGS = [
     {"name": "catalog", "description": "Metric dictionary: definitions, revisions, metric tree; write definitions."},
     {"name": "query", "description": "Metric queries compiled to SQL and run in the warehouse."},
+    {"name": "assistant", "description": "Ask in Chinese or English (智能问数): interpretation, rows, chart, SQL."},
     {"name": "ingest", "description": "Loads, rejected rows and data-quality checks."},
     {"name": "auth", "description": "Sign in, sign out, who am I."},
     {"name": "access", "description": "Users, teams, tokens, metric permissions, row policies, audit log."},

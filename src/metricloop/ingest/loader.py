@@ -247,10 +247,24 @@ def _infer(con: Any, raw: str, cols: dict[str, str]) -> dict[str, str | None]:
                    f"on columns(*) into name k value v) group by k")
             return {int(r[0][1:]): [int(x) for x in r[1:]] for r in con.execute(sql).fetchall()}
 
+        def by_column(alive: set[tuple[int, str]]) -> dict[int, list[int]]:
+            """The same counts as :func:`fits` for a few candidates: a narrow select is faster."""
+            pairs = sorted(alive)
+            exprs = [f"count({quote(c)})" for c in text]
+            for i, typ in pairs:
+                r = quote(text[i])
+                cond = " and ".join(_conds(r, f"try_cast({r} as {typ})", typ, True))
+                exprs.append(f"coalesce(sum(case when {cond} then 1 else 0 end), 0)")
+            got = [int(x) for x in con.execute(f"select {', '.join(exprs)} from {raw}").fetchone()]
+            out = {i: [got[i]] + [0] * len(INFER_ORDER) for i in range(len(text))}
+            for (i, typ), good in zip(pairs, got[len(text):], strict=True):
+                out[i][1 + INFER_ORDER.index(typ)] = good
+            return out
+
         sampled = fits(f"where {ROW} % {step} = 0", None)
-        alive = {(i, typ) for i, counts in sampled.items() for typ, good in zip(INFER_ORDER, counts[1:], strict=True)
-                 if (counts[0] - good) * 2 < counts[0]}
-        full = sampled if step == 1 else fits("", alive)
+        alive = {(i, typ) for i in range(len(text)) for k, typ in enumerate(INFER_ORDER)
+                 if i not in sampled or (sampled[i][0] - sampled[i][1 + k]) * 2 < sampled[i][0]}
+        full = sampled if step == 1 else by_column(alive) if len(alive) + len(text) <= 64 else fits("", alive)
         for i, c in enumerate(text):
             n, *good_of = full.get(i, [0] * (len(INFER_ORDER) + 1))
             best, best_bad = "VARCHAR", n

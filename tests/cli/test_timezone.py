@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -75,3 +77,34 @@ def test_api_answers_use_the_project_timezone(shop: Service) -> None:
     users = c.get("/api/v1/users", headers=boss).json()
     items = users["items"] if isinstance(users, dict) else users
     assert items and all(u["created_at"].endswith("+08:00") for u in items)
+
+
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _times(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _times(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _times(v, f"{path}[{i}]")
+    elif isinstance(value, str) and ISO_TIME.match(value):
+        yield path, value
+
+
+def test_every_api_answer_writes_times_with_the_project_offset(shop: Service) -> None:
+    """All GET routes without parameters (and an incident, a metric): no bare or UTC time anywhere."""
+    c, boss = shop.client, shop.as_("boss")
+    paths = [p for p, ops in c.get("/openapi.json").json()["paths"].items() if "get" in ops and "{" not in p]
+    paths += ["/api/v1/incidents/INC-1", "/api/v1/metrics/gmv"]
+    seen = 0
+    for path in paths:
+        answer = c.get(path, headers=boss)
+        if "json" not in answer.headers.get("content-type", ""):
+            continue
+        assert answer.status_code == 200, (path, answer.text)
+        for where, value in _times(answer.json()):
+            assert value.endswith("+08:00"), (path, where, value)
+            seen += 1
+    assert seen >= 20  # loads, checks, incidents, audit, users, tokens, revisions ... were looked at

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 
@@ -111,6 +111,15 @@ def outage_response(reason: str) -> JSONResponse:
                         status_code=503, headers={"Retry-After": str(STORE_RETRY_AFTER)})
 
 
+def invalid_inside_response(exc: ValidationError) -> JSONResponse:
+    issues = [{"message": clip(str(e.get("msg", "invalid value")).removeprefix("Value error, "), 500),
+               "field": clip(".".join(str(p) for p in e.get("loc", ())), 200) or None} for e in exc.errors()[:100]]
+    first = issues[0] if issues else {"message": "invalid value", "field": None}
+    message = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+    return JSONResponse({"error": "query_error", "message": message, "message_zh": "请求中的取值无效",
+                         "issues": issues}, status_code=400)
+
+
 def invalid_response(exc: RequestValidationError) -> JSONResponse:
     issues = []
     for err in exc.errors()[:100]:
@@ -137,6 +146,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return await run_in_threadpool(invalid_response, exc)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_inside(request: Request, exc: ValidationError) -> JSONResponse:
+        # a value that passed the request schema but not a model built from it inside (a query the
+        # route derives): the caller's input, so a 400 naming the field, not a 500
+        return await run_in_threadpool(invalid_inside_response, exc)
 
     @app.exception_handler(sa_exc.SQLAlchemyError)
     async def _database(request: Request, exc: sa_exc.SQLAlchemyError) -> JSONResponse:

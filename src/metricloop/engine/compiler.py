@@ -61,6 +61,7 @@ from metricloop.engine.filters import (
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.semantic import DimRef, Hop, resolve, split_date_part
 from metricloop.errors import Location, QueryError, UnsupportedError
+from metricloop.secrets import quote_input
 
 Offset = tuple[int, Grain]
 #: a semi-additive measure's ``non_additive_dimension``: (time dimension, min|max, window groupings)
@@ -414,7 +415,8 @@ class Compiler:
             try:
                 self._parsed[text] = sqlglot.parse_one(text, read="duckdb")
             except sqlglot.errors.ParseError as exc:
-                raise QueryError(f"cannot parse expression {text!r}: {str(exc).splitlines()[0]}") from None
+                reason = str(exc).splitlines()[0][:300]
+                raise QueryError(f"cannot parse expression {quote_input(text)}: {reason}") from None
 
         def q(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Column) and not node.table:
@@ -626,7 +628,7 @@ class Compiler:
             try:
                 conds.append(to_sql(f.root, lambda n: dim_expr(n, for_filter=True)))
             except QueryError as exc:
-                raise QueryError(f"filter {f.text!r}: {exc.message}") from None
+                raise QueryError(f"filter {quote_input(f.text)}: {exc.message}") from None
         if not spined:
             if start is not None:
                 conds.append(exp.GTE(this=time_col.copy(), expression=dx.timestamp_literal(start.isoformat(sep=" "))))
@@ -1123,7 +1125,8 @@ class Compiler:
                 elif on_time == {False}:
                     model_conds.append(item)
                 else:
-                    raise UnsupportedError(f"filter {text!r} mixes metric_time with other dimensions in one condition")
+                    raise UnsupportedError(
+                        f"filter {quote_input(text)} mixes metric_time with other dimensions in one condition")
         outer = exp.select().distinct() if dedupe else exp.select()
         with_model = bool(other or model_conds)
         with_spine = bool(time_names or spine_conds or query.start or query.end)
@@ -1223,7 +1226,7 @@ class Compiler:
             try:
                 where.append(to_sql(c, lambda n: dim_expr(n, for_filter=True)))
             except QueryError as exc:
-                raise QueryError(f"filter {text!r}: {exc.message}") from None
+                raise QueryError(f"filter {quote_input(text)}: {exc.message}") from None
         if where:
             select.where(exp.and_(*where, copy=False), copy=False)
         if dedupe:

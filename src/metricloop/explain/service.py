@@ -294,6 +294,10 @@ class ExplainService:
             parts = [m.name]
         now = self._window_rows(parts, dims, start, end, where)
         then = self._window_rows(parts, dims, b_start, b_end, where)
+        if now.empty or then.empty:  # a filter that matches nothing: Arrow-typed empty keys cannot be merged
+            for frame_ in (now, then):
+                for d in dims:
+                    frame_[d] = frame_[d].astype(object)
         frame = now.merge(then, on=dims, how="outer", suffixes=("_a", "_e"))
         for d in dims:
             frame[d] = frame[d].astype(object).where(frame[d].notna(), "(空)")

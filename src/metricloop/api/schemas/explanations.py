@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from metricloop.catalog.models import Grain
 from metricloop.localtime import Instant
@@ -28,8 +28,9 @@ class ExplainRequest(BaseModel):
     baseline: Instant | None = Field(default=None, description="Start of the baseline period (default: "
                                                                     "the period shifted by ``vs``).")
     vs: Literal["previous_period", "last_week", "last_year"] = "last_week"
-    by: list[str] | None = Field(default=None, max_length=12, description="Dimensions to search (default: every "
-                                                                         "categorical dimension of the metric).")
+    by: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(
+        default=None, max_length=12,
+        description="Dimensions to search (default: every categorical dimension of the metric).")
     where: str | None = Field(default=None, max_length=2000, description="Filter (the documented filter language).")
 
 

@@ -284,6 +284,7 @@ def spark_session(url: str) -> Any:
                 .config("spark.sql.session.timeZone", "UTC")
                 .config("spark.sql.shuffle.partitions", "2")
                 .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                 .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse_dir}")
                 .getOrCreate()

@@ -108,3 +108,17 @@ def test_every_api_answer_writes_times_with_the_project_offset(shop: Service) ->
             assert value.endswith("+08:00"), (path, where, value)
             seen += 1
     assert seen >= 20  # loads, checks, incidents, audit, users, tokens, revisions ... were looked at
+
+
+def test_every_cli_listing_writes_times_with_the_project_offset(shop: Service, cli: Callable[..., Result]) -> None:
+    p = ["--project", str(shop.ml.project.root), "--format", "json"]
+    seen = 0
+    for cmd in (["incidents", "list"], ["incidents", "show", "INC-1"], ["incidents", "outbox"], ["loads"],
+                ["checks", "list"], ["users", "list"], ["users", "audit"], ["catalog", "show", "gmv"],
+                ["review", "draft", "INC-1"]):
+        out = cli(*cmd, *p)
+        assert out.returncode == 0, (cmd, out.stderr)
+        for where, value in _times(json.loads(out.stdout)):
+            assert value.endswith("+08:00"), (cmd, where, value)
+            seen += 1
+    assert seen >= 10

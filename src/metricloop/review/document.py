@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metricloop.i18n import Text
-from metricloop.localtime import table_time, to_local
+from metricloop.localtime import localize, table_time, to_local
 from metricloop.notify.render import fmt_change, fmt_number
 from metricloop.review.effect import VERDICT_LABELS
 
@@ -186,7 +186,7 @@ def draft(
         if not sections[key]["edited"]:
             sections[key]["text"] = text
     sections["root_cause"]["data"] = {**sections["root_cause"]["data"], "suggested": list(inc.get("causes") or [])}
-    return _plain(sections)
+    return _plain(localize(sections, tz))  # stored times written in the project's timezone, offset included
 
 
 def _plain(value: Any) -> Any:

@@ -239,7 +239,7 @@ def monitors_show(
         return
     console.print(f"[bold]{m.name}[/] ({m.origin}: {m.source}) hash {m.hash[:12]}")
     console.print_json(data=payload["definition"])
-    runs: list[dict[str, Any]] = payload["runs"]  # type: ignore[assignment]
+    runs: list[dict[str, Any]] = payload["runs"]
     emit(runs, "table", title="recent runs 最近运行",
          columns=["id", "status", "at", "window_start", "window_end", "series", "new", "updated", "retracted"])
 

@@ -366,7 +366,8 @@ def _check_channels(base: Path, report: ProjectReport, *, env: bool) -> list[str
 
 
 def _check_owners(base: Path, report: ProjectReport, catalog: Any, channel_names: list[str] | None) -> Any:
-    """owners.yaml (people, teams, escalation, channels) and its rules against the catalog."""
+    """owners.yaml (people, teams, escalation, channels) and its rules against the catalog; the
+    parsed file (cross-references unchecked) for the monitor owners, None when it does not parse."""
     from metricloop.workflow.owners import OwnersFile, load_owners
 
     path = base / "owners.yaml"
@@ -381,15 +382,15 @@ def _check_owners(base: Path, report: ProjectReport, catalog: Any, channel_names
         owners = None
     if owners is not None:
         report.counts.update(people=len(owners.people), teams=len(owners.teams), rules=len(owners.rules))
-    if catalog is not None:  # the rules are checked against the catalog even when a person is misspelt
-        try:
-            doc = load_document(path, base)
-        except MetricLoopError:
-            return owners  # a YAML syntax error: reported above
-        parsed, _ = parse_model(OwnersFile, doc.data if doc.data is not None else {}, doc)
-        if parsed is not None:
-            report.problems.extend(_rule_problems(parsed, catalog, doc))
-    return owners
+    # the rules (and monitor owners) are checked even when a person or a channel is misspelt
+    try:
+        doc = load_document(path, base)
+    except MetricLoopError:
+        return None  # a YAML syntax error: reported above
+    parsed, _ = parse_model(OwnersFile, doc.data if doc.data is not None else {}, doc)
+    if parsed is not None and catalog is not None:
+        report.problems.extend(_rule_problems(parsed, catalog, doc))
+    return parsed
 
 
 def _rule_problems(owners: Any, catalog: Any, doc: Document) -> list[Problem]:

@@ -108,6 +108,7 @@ def test_project_validate_finds_every_cross_file_problem(project: Path, cli: Cal
     edit(project / "owners.yaml", "to: manager", "to: li.nna")
     edit(project / "owners.yaml", "channels: [ops]\n", "channels: [opps]\n")
     edit(project / "channels.yaml", "type: wecom", "type: wechat")
+    edit(project / "monitors" / "gmv.yaml", "grain: day", "grain: day\nowner: li.na.x")
     edit(project / "channels.yaml", "key=${ML_TEST_VALIDATE_KEY}", "key=${ML_TEST_VALIDATE_KEY}&t=${ML_TEST_NOT_SET}")
     proc = cli("validate", "-p", str(project), "--format", "json")
     assert proc.returncode == 1
@@ -121,6 +122,7 @@ def test_project_validate_finds_every_cross_file_problem(project: Path, cli: Cal
         ("error", "owners.yaml", 13, "channels[0]"),
         ("error", "channels.yaml", 3, "channels[0].type"),
         ("warning", "channels.yaml", 4, "channels[0].url"),
+        ("error", "monitors/gmv.yaml", 1, "owner"),
     }
     assert SECRET not in proc.stdout + proc.stderr
 
@@ -130,7 +132,7 @@ def test_project_validate_finds_every_cross_file_problem(project: Path, cli: Cal
     assert "owners.yaml:7 rules[0].owner: 未知人员 'wang.fangg'" in table.stderr  # the loaders' texts too
     assert "metricloop.yaml:2 timezon: 未知字段" in table.stderr
     assert "channels.yaml:4 channels[0].url: 环境变量 ML_TEST_NOT_SET 未设置" in table.stderr
-    assert "7 个错误，1 个警告" in table.stderr
+    assert "8 个错误，1 个警告" in table.stderr
     assert SECRET not in table.stdout + table.stderr
 
 

@@ -207,6 +207,11 @@ def _zh(message: str) -> str | None:
     return None
 
 
+def translate(message: str, locale: str | None) -> str:
+    """A loader's English problem text in ``locale`` (unchanged when no translation is known)."""
+    return (_zh(message) or message) if normalize_locale(locale) == "zh-CN" else message
+
+
 def _issue(area: Area, issue: Issue, severity: Severity = "error") -> Problem:
     return Problem(area, severity, issue.message, issue.location, _zh(issue.message))
 

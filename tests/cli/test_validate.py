@@ -90,6 +90,8 @@ def test_catalog_and_monitors_validate_exit_codes(project: Path, tmp_path: Path,
     assert proc.returncode == 1
     assert "models/shop.yaml:13 semantic_models[0].measures[0].agg: 'summ' is not one of" in proc.stderr
     assert "1 problem(s)" in proc.stderr
+    zh = cli("catalog", "validate", "-p", str(project), env={"METRICLOOP_LOCALE": "zh-CN"})
+    assert zh.returncode == 1 and "'summ' 不是以下之一：sum, count" in zh.stderr and "1 个问题" in zh.stderr
 
     for cmd in (["catalog", "validate"], ["monitors", "validate"], ["validate"]):  # nothing to check: 2, not 1
         res = cli(*cmd, "-p", str(tmp_path / "missing"))

@@ -138,7 +138,7 @@ def catalog_validate(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) -> 
         try:
             catalog = ml.validate()
         except ConfigError as exc:  # DefinitionError, or YAML that does not parse: problems found
-            report_definition_errors(exc, fmt)
+            report_definition_errors(exc, fmt, locale_of(ml))
         changes = ml.sync_catalog()
     payload = {
         "valid": True,
@@ -253,17 +253,21 @@ def catalog_show(
         console.print(_rich_tree(detail["tree"], ml, loc))
 
 
-def report_definition_errors(exc: MetricLoopError, fmt: Fmt) -> NoReturn:
+def report_definition_errors(exc: MetricLoopError, fmt: Fmt, locale: str = "en") -> NoReturn:
     """Every problem of a validation, one line each (or as JSON with ``problems``), then exit 1."""
+    from metricloop.project_check import translate
+
     issues = exc.issues if isinstance(exc, DefinitionError) else [Issue(exc.message, exc.location or Location())]
     if fmt is Fmt.json:
         problems = [{"severity": "error", **{k: v for k, v in vars(i.location).items() if v is not None},
-                     "message": i.message} for i in issues]
+                     "message": translate(i.message, locale)} for i in issues]
         emit([], "json", payload={"valid": False, **exc.to_dict(), "problems": problems})
     else:
         for issue in issues:
-            err_console.print(f"[red]✗[/] {redact(str(issue))}", highlight=False)
-        err_console.print(f"{len(issues)} problem(s)")
+            where = str(issue.location)
+            text = translate(issue.message, locale)
+            err_console.print(f"[red]✗[/] {redact(f'{where}: {text}' if where else text)}", highlight=False)
+        err_console.print(VALIDATE_TEXT["problems"].render(locale, n=len(issues)), highlight=False)
     raise typer.Exit(1)
 
 
@@ -281,6 +285,7 @@ def could_not_run(ml: MetricLoop | None = None) -> Iterator[None]:
 
 # ---------------------------------------------------------------------------------- validate
 VALIDATE_TEXT = {
+    "problems": Text(en="{n} problem(s)", zh="{n} 个问题"),
     "valid": Text(en="project valid: {counts}", zh="项目有效：{counts}"),
     "refused": Text(en="{summary}: not starting (fix the files above; `metricloop validate` checks them)",
                     zh="{summary}：拒绝启动（请先修正以上问题；`metricloop validate` 可检查）"),

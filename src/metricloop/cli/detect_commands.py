@@ -211,7 +211,7 @@ def monitors_validate(project: ProjectOpt = None, fmt: FormatOpt = Fmt.table) ->
         try:
             monitors = ml.detection.monitors()
         except ConfigError as exc:  # DefinitionError, or YAML that does not parse: problems found
-            report_definition_errors(exc, fmt)
+            report_definition_errors(exc, fmt, locale_of(ml))
         changes = ml.detection.sync_monitors()
     if fmt is Fmt.json:
         emit([], "json", payload={"valid": True, "monitors": len(monitors), "changes": changes, "problems": []})

@@ -93,6 +93,8 @@ def test_a_secret_in_an_error_never_reaches_the_answer(lite: Service) -> None:
                          headers=lite.as_("boss"))
     assert r.status_code == 400
     assert "hunter2-super-secret-value" not in r.text and "***" in r.text
+    audit, _ = lite.ml.access.audit_log(action="query", limit=5)  # nor the audit record of the failure
+    assert audit[0].outcome == "error" and "hunter2-super-secret-value" not in str(audit[0].detail)
 
 
 def test_an_unreachable_state_store_is_a_503_with_retry_after(lite: Service) -> None:

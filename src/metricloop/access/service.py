@@ -35,6 +35,7 @@ from metricloop.access.roles import Role
 from metricloop.catalog.models import Metric
 from metricloop.engine.query import MetricQuery
 from metricloop.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
+from metricloop.secrets import redact
 from metricloop.store.access_models import (
     ApiToken,
     AuditEvent,
@@ -633,12 +634,15 @@ def _check_password(password: str) -> None:
 
 
 def _jsonable(value: Any) -> Any:
+    """An audit detail as JSON; text is redacted (a failed query's reason can quote a secret)."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, int | float | bool) or value is None:
         return value
-    return str(value)
+    return redact(str(value))

@@ -1,4 +1,5 @@
-"""The same metric queries give the same rows on DuckDB, PostgreSQL and MariaDB (real servers)."""
+"""The same metric queries give the same rows on DuckDB, PostgreSQL and MariaDB (real servers) and
+on ClickHouse (chdb) through a project whose metricloop.yaml says ``warehouse.type: clickhouse``."""
 
 from __future__ import annotations
 
@@ -88,3 +89,26 @@ def test_postgres_matches_duckdb(tmp_path: Path, fresh_postgres_url: str) -> Non
 @pytest.mark.mariadb
 def test_mariadb_matches_duckdb(tmp_path: Path, mariadb_db: str) -> None:
     compare_backends(tmp_path, mariadb_db)
+
+
+def test_a_clickhouse_project_matches_duckdb(tmp_path: Path, chdb_warehouse: object) -> None:
+    from metricloop.engine.warehouse import DuckDBWarehouse
+    from tests.engine.backends import copy_to_clickhouse
+
+    reference = MetricLoop.open(write_tiny_project(tmp_path / "duck"))
+    other_root = write_tiny_project(tmp_path / "other")
+    duck = DuckDBWarehouse(other_root / "warehouse.duckdb", read_only=True)
+    copy_to_clickhouse(duck, chdb_warehouse, ["orders", "traffic", "buyers"])
+    duck.close()
+    cfg = other_root / "metricloop.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "warehouse:\n  type: clickhouse\n  url: 'chdb://'\n",
+                   encoding="utf-8")
+    other = MetricLoop.open(other_root)
+    try:
+        assert other.warehouse().dialect == "clickhouse"
+        for q in QUERIES:
+            query = MetricQuery(**q)  # type: ignore[arg-type]
+            assert normalise(other.query(query).rows()) == normalise(reference.query(query).rows()), q
+    finally:
+        reference.close()
+        other.close()

@@ -381,8 +381,11 @@ class Compiler:
             text = (ent.expr if ent else None) or (dim.expr if dim else None) or name
             return self._qualify(text, table)
 
+        # an id per conversion event; Spark numbers rows only in an order (any order will do)
+        cid_order = (exp.Order(expressions=[exp.Ordered(this=col(cmodel, link.time_dim, "c0"), nulls_first=False)])
+                     if self.dialect == "spark" else None)
         events = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("c0")),
-                            exp.alias_(exp.Window(this=exp.RowNumber()), "__cid"), copy=False)
+                            exp.alias_(exp.Window(this=exp.RowNumber(), order=cid_order), "__cid"), copy=False)
         events.from_(self._source(cmodel, "c0"), copy=False)
         btime = col(bmodel, base_time, "b")
         ctime = col(cmodel, link.time_dim, "c")

@@ -221,6 +221,11 @@ class _Col:
         return f"({r} is null or ({' and '.join(conds)}))" if conds else "true"
 
 
+def _looks(v: str, typ: str) -> list[str]:
+    """Inference only: ``12.0`` casts to BIGINT without loss but is written as a decimal number."""
+    return [f"regexp_matches({v}, '^\\s*[-+]?[0-9]+\\s*$')"] if typ == "BIGINT" else []
+
+
 def _infer(con: Any, raw: str, cols: dict[str, str]) -> dict[str, str | None]:
     """Per column, the most specific type that (almost) every value of the file fits exactly.
 
@@ -239,7 +244,7 @@ def _infer(con: Any, raw: str, cols: dict[str, str]) -> dict[str, str | None]:
         def fits(where: str, alive: set[tuple[int, str]] | None) -> dict[int, list[int]]:
             exprs = ["count(v)"]
             for typ in INFER_ORDER:
-                cond = " and ".join(_conds("v", f"try_cast(v as {typ})", typ, True))
+                cond = " and ".join(_conds("v", f"try_cast(v as {typ})", typ, True) + _looks("v", typ))
                 keys = [f"'c{i}'" for i, t in sorted(alive or ()) if t == typ]
                 allowed = "true" if alive is None else f"k in ({', '.join(keys)})" if keys else "false"
                 exprs.append(f"coalesce(sum(case when ({allowed}) and {cond} then 1 else 0 end), 0)")
@@ -253,7 +258,7 @@ def _infer(con: Any, raw: str, cols: dict[str, str]) -> dict[str, str | None]:
             exprs = [f"count({quote(c)})" for c in text]
             for i, typ in pairs:
                 r = quote(text[i])
-                cond = " and ".join(_conds(r, f"try_cast({r} as {typ})", typ, True))
+                cond = " and ".join(_conds(r, f"try_cast({r} as {typ})", typ, True) + _looks(r, typ))
                 exprs.append(f"coalesce(sum(case when {cond} then 1 else 0 end), 0)")
             got = [int(x) for x in con.execute(f"select {', '.join(exprs)} from {raw}").fetchone()]
             out = {i: [got[i]] + [0] * len(INFER_ORDER) for i in range(len(text))}

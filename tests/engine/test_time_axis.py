@@ -370,4 +370,6 @@ def test_clickhouse_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, chd
 @pytest.mark.slow
 def test_spark_gives_the_same_rows(catalog: Any, duck: DuckDBWarehouse, spark_warehouse: Any) -> None:
     copy_to_spark(duck, spark_warehouse, ["sales", "days", "stores", "store_versions"], "default")
-    same_rows_on(catalog, duck, spark_warehouse, QUERIES)
+    # one query per feature (offset, period_agg, custom grain, metric filter, SCD): a Spark local
+    # query takes seconds
+    same_rows_on(catalog, duck, spark_warehouse, [QUERIES[i] for i in (0, 2, 5, 8, 9)])

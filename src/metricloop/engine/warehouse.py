@@ -284,7 +284,8 @@ def spark_session(url: str) -> Any:
                 .appName("metricloop")
                 .config("spark.sql.warehouse.dir", warehouse_dir)
                 .config("spark.sql.session.timeZone", "UTC")
-                .config("spark.sql.shuffle.partitions", "2")
+                .config("spark.sql.shuffle.partitions", "1")  # aggregates are small; local mode
+                .config("spark.default.parallelism", "1")
                 .config("spark.ui.enabled", "false")
                 .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")

@@ -109,10 +109,14 @@ def test_pivot_fills_counts_with_zero_only_inside_the_data() -> None:
 
 
 def test_calendars_cover_spring_festival_and_yearly_ranges() -> None:
+    # 2026 follows the State Council notice (元旦 1-3 Jan, 14 Feb a make-up workday) plus the 春节 season
     days = calendar_days(["cn_holidays"], ["12-30..01-02"], dt.date(2026, 1, 1), dt.date(2026, 12, 31))
-    assert dt.date(2026, 2, 17) in days and dt.date(2026, 2, 10) in days and dt.date(2026, 3, 5) not in days
-    assert dt.date(2026, 10, 3) in days and dt.date(2026, 12, 31) in days and dt.date(2026, 1, 2) in days
-    assert dt.date(2026, 1, 3) not in days
+    assert dt.date(2026, 2, 17) in days and dt.date(2026, 2, 14) in days and dt.date(2026, 3, 5) not in days
+    assert dt.date(2026, 10, 3) in days and dt.date(2026, 12, 31) in days and dt.date(2026, 1, 3) in days
+    assert dt.date(2026, 2, 10) in days and dt.date(2026, 1, 5) not in days  # 春节 season: a week before
+    # a year without a notice in the table falls back to the rule (a week before 春节 to the Lantern Festival)
+    later = calendar_days(["cn_holidays"], [], dt.date(2030, 1, 1), dt.date(2030, 12, 31))
+    assert dt.date(2030, 1, 27) in later and dt.date(2030, 2, 18) in later and dt.date(2030, 5, 1) not in later
 
 
 def _event(metric: str, sl: dict[str, str], start: str, grain: str = "hour") -> AnomalyRecord:

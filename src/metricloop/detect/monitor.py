@@ -178,7 +178,8 @@ class NoiseSpec(_Strict):
         description="The team's own recurring dates, muted every year: 'MM-DD' or 'MM-DD..MM-DD'.",
     )
     inhibit_children: bool = Field(
-        True, description="A slice is not alerted when its parent slice (fewer dimensions) fires in the same window."
+        True, description="A slice is not alerted when its parent slice (fewer dimensions) fires in the same window "
+        "and moved the same way (both up or both down)."
     )
 
     @field_validator("calendars")

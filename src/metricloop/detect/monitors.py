@@ -127,7 +127,13 @@ def parse_document(doc: Document, catalog: Catalog | None) -> tuple[list[Monitor
 
 
 def load_monitor_files(root: Path, catalog: Catalog | None, folder: str = MONITORS_DIR) -> list[MonitorDef]:
-    """Every monitor in ``root/monitors/*.yaml``; DefinitionError lists all problems at once."""
+    """Every monitor in ``root/monitors/*.yaml``; DefinitionError lists all problems at once.
+
+    The project's company calendars (``root/calendars/*.yaml``) are read first, so monitors can
+    name them in ``noise.calendars``."""
+    from metricloop.detect.calendars import load_calendar_files
+
+    load_calendar_files(root)
     d = root / folder
     files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")]) if d.is_dir() else []
     monitors: list[MonitorDef] = []

@@ -15,7 +15,8 @@ Owners stop reading alerts that fire on every wiggle. The rules, applied in this
    ended is suppressed;
 6. parent inhibition — a slice's event is suppressed when its parent slice (a subset of its
    dimensions with the same values, e.g. ``{region: east}`` for ``{region: east, channel: app}``)
-   has an event overlapping it: the parent already tells the story;
+   has an event overlapping it *that moved the same way* (both up or both down): the parent
+   already tells the story. A city's drop while the nation rose on a holiday is news of its own;
 7. ranking — events by impact, largest first.
 
 Suppressed events are returned with ``suppressed_by`` set rather than dropped, so a backtest can
@@ -63,6 +64,13 @@ class AnomalyEvent:
     @property
     def active(self) -> bool:
         return self.suppressed_by is None
+
+    @property
+    def direction(self) -> int:
+        """+1 when the event's peak is above its expectation, -1 below, 0 when unknown."""
+        if not (np.isfinite(self.peak_value) and np.isfinite(self.peak_expected)):
+            return 0
+        return int(np.sign(self.peak_value - self.peak_expected))
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -256,7 +264,8 @@ def _inhibit_children(events: list[AnomalyEvent], external: list[AnomalyEvent]) 
     for e in events:
         if e.active and e.slice:
             for p in parents:
-                if p is not e and _is_parent(p.slice, e.slice) and p.start <= e.end and e.start <= p.end:
+                if (p is not e and _is_parent(p.slice, e.slice) and p.start <= e.end and e.start <= p.end
+                        and p.direction == e.direction and p.direction != 0):
                     e = replace(e, suppressed_by=f"parent:{p.fingerprint}")
                     break
         out.append(e)

@@ -82,7 +82,7 @@ class DetectorSpec(_Strict):
 
     type: str = Field(
         "default",
-        description="Registered detector type: default, threshold, change_rate, seasonal, forecast, "
+        description="Registered detector type: default, ensemble, threshold, change_rate, seasonal, forecast, "
         "level_shift, trend, missing, composite, or a plugin's name.",
     )
     params: dict[str, Any] = Field(

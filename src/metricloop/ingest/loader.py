@@ -310,8 +310,12 @@ def _place(
     line_of: Callable[[int], int | None],
     load_id: int | None,
     progress: Progress | None,
+    typed: bool = False,
 ) -> LoadResult:
-    """Check the staged rows against the column types, then write the good ones (same transaction)."""
+    """Check the staged rows against the column types, then write the good ones (same transaction).
+
+    ``typed``: the source carries its own types (Parquet), so a text column is text, not a
+    candidate for inference."""
     result = LoadResult(table, name, mode)
     staged = {r[0]: r[1] for r in con.execute(f"describe {raw}").fetchall() if r[0] != ROW}
     if len(staged) > MAX_COLUMNS:
@@ -327,11 +331,13 @@ def _place(
         assert existing is not None
         target, result.types_from = {c: canonical_type(t) for c, t in existing.items()}, "table"
     else:
-        target, result.types_from = _infer(con, raw, staged), "inferred"
+        target = {c: canonical_type(t) for c, t in staged.items()} if typed else _infer(con, raw, staged)
+        result.types_from = "inferred"
     known = {c.lower() for c in target}
     extra = [c for c in staged if c.lower() not in known]
     if extra and add_columns:
-        added = _infer(con, raw, {c: staged[c] for c in extra})
+        added = ({c: canonical_type(staged[c]) for c in extra} if typed
+                 else _infer(con, raw, {c: staged[c] for c in extra}))
         for c in extra:
             target[c] = added[c] or "VARCHAR"
             result.notes.append(f"column {c!r} added as {target[c]} (--add-columns)")
@@ -492,7 +498,9 @@ def load_file(
     with _transaction(wh, name) as con:
         structural: list[Reject] = []
         if parquet:
-            _run(con, f"create temp table {raw} as {_NUMBERED} read_parquet({literal(str(path))})", progress)
+            # typed already: a view (Parquet scans are cheap to repeat) instead of a staged copy
+            con.execute(f"create temp view {raw} as select file_row_number as {ROW}, * exclude (file_row_number) "
+                        f"from read_parquet({literal(str(path))}, file_row_number=true)")
             line_of: Callable[[int], int | None] = lambda k: k + 1  # noqa: E731 - row number in the file
         else:
             opts = ["header=true", "all_varchar=true", "store_rejects=true", f"rejects_table='{tag}_rej'",
@@ -510,7 +518,7 @@ def load_file(
             line_of = _line_after([r.line for r in structural if r.line is not None])
         result = _place(con, raw, name=name, table=table, mode=mode, declared=declared, time_column=time_column,
                         key_columns=key_columns, add_columns=add_columns, structural=structural, line_of=line_of,
-                        load_id=load_id, progress=progress)
+                        load_id=load_id, progress=progress, typed=parquet)
     if progress:
         progress(1.0)
     return result

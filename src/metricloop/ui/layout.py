@@ -18,6 +18,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
+from starlette.concurrency import run_in_threadpool
 
 from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
@@ -127,7 +128,7 @@ def page(path: str, *, nav: str | None = None, action: str = Action.catalog_read
         params = [p for name, p in inspect.signature(builder).parameters.items() if name != "ctx"]
 
         async def wrapper(request: Request, **kwargs: Any) -> Any:
-            ctx = context_for(request)
+            ctx = await run_in_threadpool(context_for, request)  # a state-store read: off the event loop
             if ctx is None:
                 return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
             frame(ctx, nav)

@@ -690,9 +690,12 @@ class Target:
         self._sa: Any = None
         self._created = False
 
-    def load(self, tables_dir: Path, folders: Iterable[str] | None = None) -> None:
-        """Load the snapshot tables (of ``folders`` only, when given) into the reference and the target."""
+    def load(self, tables_dir: Path, folders: Iterable[str] | None = None,
+             only_tables: Iterable[str] | None = None) -> None:
+        """Load the snapshot tables (of ``folders`` only, when given) into the reference and the target
+        (into the target only ``only_tables`` when given: a Spark table write takes a second or two)."""
         folders = None if folders is None else sorted(set(folders))
+        wanted = None if only_tables is None else set(only_tables)
         load_tables(self.reference, tables_dir, self.schema, folders)
         if self.engine == "duckdb":
             return
@@ -700,6 +703,8 @@ class Target:
         self._created = True
         types = ENGINE_TYPES[self.engine]
         for name, cols, rows in snapshots(tables_dir, folders):
+            if wanted is not None and name not in wanted:
+                continue
             table = f"{self.schema}.{name}"
             if self.engine == "spark":
                 self.warehouse.create_table(table, [(c, types[k]) for c, k in cols], rows)
@@ -788,15 +793,17 @@ def run(
     extra_cases: Iterable[Path] = (),
     engine: str = "duckdb",
     url: str | None = None,
+    only_tables: Iterable[str] | None = None,
 ) -> list[CaseResult]:
     """Run the suite in ``data`` on ``engine`` (``url`` for a server); ``only`` selects cases (e.g. by
-    tier); ``extra_cases`` adds case files in the suite's format."""
+    tier); ``extra_cases`` adds case files in the suite's format; ``only_tables`` limits the tables
+    copied to the engine (the cases must read no other)."""
     target = Target(engine, url, schema if engine == "duckdb" else None)
     schema = target.schema
     try:
         cases = [c for c in load_cases(data, extra_cases) if only is None or only(c)]
         folders = {"time_spine_table"} | {f for c in cases for f in MODEL_TABLES.get(c.spec.get("model", ""), ())}
-        target.load(data / "tables", folders)
+        target.load(data / "tables", folders, only_tables)
         manifests: dict[str, Manifest] = {}
         results = []
         for case in cases:

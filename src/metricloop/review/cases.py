@@ -14,7 +14,6 @@ overlap of cause keys from cause analysis, and BM25 on the causes' text — weig
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections import Counter
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from metricloop.review.glossary import Glossary, stem
+from metricloop.review.glossary import Glossary, _jieba, stem
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9_]+(?:[.=][a-z0-9_\u4e00-\u9fff]+)*")
@@ -35,13 +34,6 @@ WEIGHTS = {"metric": 3.0, "slice": 2.0, "cause": 2.0, "text": 1.0}
 
 
 @lru_cache(maxsize=1)
-def _jieba() -> Any:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
-
-
 def tokenize(text: str) -> list[str]:
     """Search tokens of mixed Chinese/English text."""
     out: list[str] = []

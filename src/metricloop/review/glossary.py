@@ -21,10 +21,11 @@ payments → payment, refunded → refund, deliveries → delivery).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from metricloop.catalog.catalog import Catalog
@@ -66,9 +67,15 @@ def stem(word: str) -> str:
     return w
 
 
-def _zh_words(text: str) -> list[str]:
-    from metricloop.review.cases import _jieba
+def _jieba() -> Any:
+    """jieba, imported on first use (a slow import that only Chinese text needs)."""
+    import jieba
 
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def _zh_words(text: str) -> list[str]:
     return [w for w in (x.strip().lower() for x in _jieba().lcut(text)) if w and w not in _STOP]
 
 

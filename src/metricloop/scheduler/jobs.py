@@ -100,7 +100,6 @@ def discover() -> None:
     if _discovered:
         return
     import metricloop
-    from metricloop.scheduler import builtin_jobs  # noqa: F401
 
     for mod in pkgutil.iter_modules(metricloop.__path__):
         if mod.ispkg:

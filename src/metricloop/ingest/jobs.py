@@ -1,4 +1,7 @@
-"""Jobs of the foundation (ingest checks) that have no stage package of their own."""
+"""The ingest stage's scheduled job: the table checks of project.yaml (freshness SLA, nulls, ...).
+
+Found by :func:`metricloop.scheduler.jobs.discover` like every stage's ``jobs`` module.
+"""
 
 from __future__ import annotations
 

@@ -498,9 +498,9 @@ def load_file(
     with _transaction(wh, name) as con:
         structural: list[Reject] = []
         if parquet:
-            # typed already: a view (Parquet scans are cheap to repeat) instead of a staged copy
-            con.execute(f"create temp view {raw} as select file_row_number as {ROW}, * exclude (file_row_number) "
-                        f"from read_parquet({literal(str(path))}, file_row_number=true)")
+            # staged, not a view: DuckDB 2.0 trusts Parquet statistics in isnan() and misses NaN values
+            _run(con, f"create temp table {raw} as select file_row_number as {ROW}, * exclude (file_row_number) "
+                      f"from read_parquet({literal(str(path))}, file_row_number=true)", progress)
             line_of: Callable[[int], int | None] = lambda k: k + 1  # noqa: E731 - row number in the file
         else:
             opts = ["header=true", "all_varchar=true", "store_rejects=true", f"rejects_table='{tag}_rej'",

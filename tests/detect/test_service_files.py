@@ -65,19 +65,19 @@ def test_cli_detect_label_list_and_backtest(tmp_path: Path) -> None:
     p = ["--project", str(root)]
     out = run.invoke(app, ["monitors", "validate", *p, "-f", "json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["changes"] == [{"monitor": "sessions_by_region", "version": 1, "change": "created"}]
+    assert json.loads(out.stdout)["changes"] == [{"monitor": "sessions_by_region", "version": 1, "change": "created"}]
     out = run.invoke(app, ["detect", *p, "--at", "2026-02-14T01:00", "-f", "json"])
     assert out.exit_code == 0, out.output
-    [event] = json.loads(out.output)["monitors"][0]["events"]
+    [event] = json.loads(out.stdout)["monitors"][0]["events"]
     assert event["slice"] == {"region": "east"} and event["reason_text"]
     out = run.invoke(app, ["anomalies", "label", event["fingerprint"][:10], "confirmed", *p, "-n", "bad deploy"])
     assert out.exit_code == 0 and "precision 100%" in out.output, out.output
     out = run.invoke(app, ["anomalies", "list", *p, "-f", "json"])
-    assert [a["label"] for a in json.loads(out.output)] == ["confirmed"]
+    assert [a["label"] for a in json.loads(out.stdout)] == ["confirmed"]
     out = run.invoke(app, ["detect", *p, "-m", "sessions_by_region", "--start", "2026-02-12", "--end", "2026-02-13",
                            "-f", "json"])
     assert out.exit_code == 0, out.output
-    chart = json.loads(out.output)
+    chart = json.loads(out.stdout)
     assert chart["summary"]["events"] == 1 and {s["label"] for s in chart["series"]} == {"region=east", "region=west"}
     out = run.invoke(app, ["detect", *p, "--start", "2026-02-12"])
     assert out.exit_code != 0 and "needs --monitor" in str(out.exception)

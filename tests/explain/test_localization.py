@@ -96,3 +96,31 @@ def test_unknown_algorithm_and_missing_columns_are_clear_errors() -> None:
     bad.loc[3, "actual"] = None
     with pytest.raises(QueryError, match="row 3"):
         localize(bad)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ours_names_several_lone_deepest_leaves(seed: int) -> None:
+    """RiskLoc's L shape: a few single leaves of a 4-dimension table move, the rest is Gaussian noise."""
+    import numpy as np
+
+    from tests.explain.synth import leaves
+
+    rng = np.random.default_rng(seed)
+    frame = leaves({"a": 10, "b": 12, "c": 8, "d": 10})
+    expected = rng.lognormal(3.0, 1.0, len(frame))
+    frame["expected"] = expected
+    frame["actual"] = expected * (1 + rng.normal(0, 0.04, len(frame)))
+    picked = rng.choice(len(frame), size=4, replace=False)
+    frame.loc[picked, "actual"] = frame.loc[picked, "expected"] * 0.65  # ~10 noise scales
+    truth = {frozenset((d, str(frame.loc[i, d])) for d in "abcd") for i in picked}
+    found = {c.element.as_set() for c in localize(frame, ["a", "b", "c", "d"]).causes}
+    assert found == truth
+
+
+def test_leaf_table_codes_values_as_sorted_text() -> None:
+    from metricloop.explain.frame import leaf_table
+
+    frame = pd.DataFrame({"k": [10, 9, "9", 10], "actual": 1.0, "expected": 1.0})
+    table = leaf_table(frame)
+    assert list(table.labels[0]) == ["10", "9"]
+    assert list(table.codes[:, 0]) == [0, 1, 1, 0]

@@ -43,7 +43,8 @@ def bench_rca(
     payload = {
         "data": str(data),
         "algorithms": algos,
-        "protocol": "micro-F1 by exact element match (Squeeze/RiskLoc protocol); seconds = localization only",
+        "protocol": ("micro-F1 by exact element match (Squeeze/RiskLoc protocol); mean_s/median_s = localization "
+                     "only, case_s = read + leaf_table + localize"),
         "riskloc_published_source": rca.RISKLOC_B0_SOURCE,
         "settings": rows,
         "details": [r.row() for r in results],

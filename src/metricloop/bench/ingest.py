@@ -1,4 +1,4 @@
-"""Ingest speed: rows per second of a generated CSV loaded three ways (schema, new table, append).
+"""Ingest speed: rows per second of a generated CSV loaded three ways (schema, new table, append), and Parquet.
 
 The file is generated (seeded) so the figure is reproducible; the loads go into a fresh DuckDB
 file in a temporary folder, through the same ``load_file`` the CLI and API use.
@@ -32,20 +32,24 @@ def write_csv(path: Path, rows: int, *, seed: int = 7, bad_every: int = 0) -> No
 
 
 def report(rows: int = 1_000_000, seed: int = 7) -> dict[str, Any]:
-    """Rows/s of a ``rows``-row CSV: with --schema, into a new table without one, appended."""
+    """Rows/s of a ``rows``-row CSV (with --schema, into a new table, appended) and of the same rows as Parquet."""
     out: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "orders.csv"
         write_csv(csv, rows, seed=seed, bad_every=100_000)
         wh = DuckDBWarehouse(Path(tmp) / "wh.duckdb")
+        parquet = Path(tmp) / "orders.parquet"
+        wh.connection.execute(f"copy (select * from read_csv('{csv}', header=true, ignore_errors=true)) "
+                              f"to '{parquet}' (format parquet)")
         try:
-            for case, table, kwargs in (
-                ("with --schema", "a", {"schema": SCHEMA}),
-                ("new table, inferred", "b", {}),
-                ("append, existing types", "b", {}),
+            for case, table, source, kwargs in (
+                ("with --schema", "a", csv, {"schema": SCHEMA}),
+                ("new table, inferred", "b", csv, {}),
+                ("append, existing types", "b", csv, {}),
+                ("parquet, new table", "c", parquet, {}),
             ):
                 t0 = time.perf_counter()
-                res = load_file(wh, csv, table, **kwargs)  # type: ignore[arg-type]
+                res = load_file(wh, source, table, **kwargs)  # type: ignore[arg-type]
                 secs = time.perf_counter() - t0
                 out.append({"case": case, "rows": rows, "loaded": res.rows_loaded, "rejected": res.rows_rejected,
                             "seconds": round(secs, 2), "rows_per_s": int(rows / secs)})

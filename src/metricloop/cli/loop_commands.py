@@ -65,14 +65,14 @@ def run(
 
 
 def _demo_replay(ml: Any, progress: Any) -> None:
-    from metricloop import loop
+    from metricloop.demo.story import demo_history
 
     if not any(k.startswith("ML_") for k in os.environ):
         start_demo_receivers()
     if ml.workflow.list_incidents():
         progress("reusing the replayed history", 1.0)
         return
-    loop.demo_history(ml, months=6, progress=progress)
+    demo_history(ml, months=6, progress=progress)
 
 
 DEMO_STEPS.append(_demo_replay)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from metricloop.loop import _overlaps
+from metricloop.demo.story import _overlaps
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TRUTH = {"start": "2026-07-21T10:00:00", "end": "2026-07-21T18:00:00"}  # project wall clock

@@ -19,6 +19,8 @@ import pytest
 from metricloop.secrets import register
 from tests.api.service import Service, build_service
 
+pytestmark = pytest.mark.slow  # real processes / ~3,400 requests: seconds to minutes
+
 SERVER_SECRET = "abuse-env-secret-5c2f9a71"  # as if read from ${ML_WEBHOOK_SECRET}; never sent by a caller
 
 PAYLOADS: list[str] = [

@@ -21,6 +21,8 @@ from metricloop.service import MetricLoop
 from tests.api.demo import served
 from tests.conftest import write_tiny_project
 
+pytestmark = pytest.mark.slow  # real processes / ~3,400 requests: seconds to minutes
+
 PASSWORD = "correct horse battery"
 
 

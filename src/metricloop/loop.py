@@ -56,6 +56,8 @@ class PassSummary:
     messages_sent: int = 0
     messages_failed: int = 0
     timers_fired: int = 0
+    # "channel X: environment variable Y is not set (...)": messages waiting for that channel
+    undeliverable: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,7 +160,11 @@ def _workflow_step(
     if notify:
         dr = ml.workflow.dispatch(now=now)
         summary.messages_sent += dr.delivered
-        summary.messages_failed += dr.dead
+        summary.messages_failed += dr.dead + dr.undeliverable
+        for name, why in dr.unconfigured.items():
+            line = f"channel {name}: {why}"
+            if line not in summary.undeliverable:
+                summary.undeliverable.append(line)
 
 
 def backfill(

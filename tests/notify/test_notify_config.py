@@ -106,17 +106,20 @@ def test_secrets_absent_from_repr_dumps_and_logs(tmp_path: Path, caplog: pytest.
 
 
 def test_missing_env_var_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kept but unconfigured (one channel's missing secret must not block the others), never a value
     monkeypatch.delenv("ML_TEST_UNSET_VAR", raising=False)
+    [ch] = parse_channels(
+        {"channels": [{"name": "w", "type": "wecom", "url": "https://q.example/send?key=${ML_TEST_UNSET_VAR}"}]}
+    ).channels
+    assert ch.unconfigured is not None
+    assert "ML_TEST_UNSET_VAR" in ch.unconfigured and "channels[0].url" in ch.unconfigured
+    assert "q.example" not in ch.unconfigured
+    # a stand-in that cannot fit the field is still the unset variable's error, for the whole file
+    monkeypatch.delenv("ML_TEST_UNSET_PORT", raising=False)
     with pytest.raises(ConfigError) as exc:
-        parse_channels(
-            {
-                "channels": [
-                    {"name": "w", "type": "wecom", "url": "https://q.example/send?key=${ML_TEST_UNSET_VAR}"}
-                ]
-            }
-        )
-    assert "ML_TEST_UNSET_VAR" in str(exc.value)
-    assert "channels[0].url" in str(exc.value)
+        parse_channels({"channels": [{"name": "e", "type": "email", "sender": "a@b.c", "to": ["x@y.z"],
+                                      "smtp": {"host": "h", "timeout_s": "${ML_TEST_UNSET_PORT}"}}]})
+    assert "ML_TEST_UNSET_PORT" in str(exc.value)
 
 
 @pytest.mark.parametrize(

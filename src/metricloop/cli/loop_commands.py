@@ -15,7 +15,7 @@ import typer
 
 from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, gate_project, open_project
 from metricloop.cli.main import app
-from metricloop.cli.render import console, emit, wall_clock
+from metricloop.cli.render import console, emit, err_console, wall_clock
 from metricloop.cli.serve_commands import DEMO_STEPS, start_demo_receivers
 from metricloop.errors import ConfigError
 
@@ -54,7 +54,10 @@ def run(
     else:
         summary = loop.run_pass(ml, _when(at, "at"), monitor=monitor, notify=not no_notify)
     data = {**summary.to_dict(), "at": wall_clock(summary.at)}  # with the project's offset
+    for line in summary.undeliverable:  # the pass succeeded; these messages wait for their channel
+        err_console.print(f"[yellow]undeliverable 无法投递:[/] {line}", highlight=False)
     if fmt is Fmt.table:
+        data.pop("undeliverable")
         rows = [{"step": k, "value": v} for k, v in data.items()]
         emit(rows, "table", title="loop pass 闭环运行", columns=["step", "value"])
     else:

@@ -36,6 +36,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -82,6 +83,19 @@ class _ChannelBase(_Strict):
     rate_limit: list[RateLimit] | None = None
     fallback: str | None = None
     enabled: bool = True
+    # Why the channel cannot send (an unset ``${VAR}``), set by :func:`parse_channels`; not part
+    # of the file's schema. The channel's other values are stand-ins then and must not be used.
+    _unconfigured: str | None = PrivateAttr(default=None)
+    _unconfigured_zh: str | None = PrivateAttr(default=None)
+
+    @property
+    def unconfigured(self) -> str | None:
+        """The reason this channel cannot send (naming the variable and the field), or None."""
+        return self._unconfigured
+
+    @property
+    def unconfigured_zh(self) -> str | None:
+        return self._unconfigured_zh or self._unconfigured
 
     @property
     def safe_target(self) -> str:
@@ -214,15 +228,56 @@ class ChannelsFile(_Strict):
         )
 
 
-def _resolve_refs(value: Any, path: str, key: str | None = None) -> Any:
-    """Expand ``${VAR}`` in every string, naming the field (``channels[1].secret``) if unset."""
+# Stand-ins for a value whose ``${VAR}`` is unset, so the rest of the channel is still checked.
+# Distinctive on purpose: URL parts are registered for redaction, and a common word would then be
+# masked in every log line.
+_STAND_INS = {
+    "url": "https://metricloop-unset.invalid/",
+    "secret": "whsec_bWV0cmljbG9vcC11bnNldA==",
+    "sender": "metricloop-unset@metricloop-unset.invalid",
+    "to": "metricloop-unset@metricloop-unset.invalid",
+    "port": "1",
+}
+
+
+def _resolve_refs(
+    value: Any, path: str, key: str | None = None, unset: list[ConfigError] | None = None
+) -> Any:
+    """Expand ``${VAR}`` in every string, naming the field (``channels[1].secret``) if unset.
+
+    With ``unset`` given, an unset variable does not raise: the error is collected and the value
+    replaced by a stand-in (one channel's missing secret must not stop every other channel)."""
     if isinstance(value, str):
-        return resolve_env(value, field=path, secret=key in SECRET_KEYS)
+        try:
+            return resolve_env(value, field=path, secret=key in SECRET_KEYS)
+        except ConfigError as exc:
+            if unset is None:
+                raise
+            unset.append(exc)
+            return _STAND_INS.get(key or "", "metricloop-unset")
     if isinstance(value, Mapping):
-        return {k: _resolve_refs(v, f"{path}.{k}", str(k)) for k, v in value.items()}
+        return {k: _resolve_refs(v, f"{path}.{k}", str(k), unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_refs(v, f"{path}[{i}]", key) for i, v in enumerate(value)]
+        return [_resolve_refs(v, f"{path}[{i}]", key, unset) for i, v in enumerate(value)]
     return value
+
+
+def _resolve_channels(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[int, list[ConfigError]]]:
+    """``data`` with ``${VAR}`` expanded, and per channel index the variables that are unset."""
+    unset: dict[int, list[ConfigError]] = {}
+    resolved: dict[str, Any] = {}
+    for k, v in data.items():
+        if k == "channels" and isinstance(v, list):
+            items = []
+            for i, item in enumerate(v):
+                errors: list[ConfigError] = []
+                items.append(_resolve_refs(item, f"channels[{i}]", None, errors))
+                if errors:
+                    unset[i] = errors
+            resolved[k] = items
+        else:
+            resolved[k] = _resolve_refs(v, str(k), str(k))
+    return resolved, unset
 
 
 def _loc(err_loc: tuple[int | str, ...]) -> str:
@@ -244,12 +299,15 @@ def parse_channels(data: Any, *, file: str = "channels.yaml") -> ChannelsFile:
     if not isinstance(data, Mapping):
         raise ConfigError("expected a mapping with a 'channels' list", location=Location(file=file))
     try:
-        resolved = {k: _resolve_refs(v, str(k), str(k)) for k, v in data.items()}
+        resolved, unset = _resolve_channels(data)
     except ConfigError as exc:
         raise ConfigError(exc.message, zh=exc.message_zh, location=Location(file=file)) from None
     try:
-        return ChannelsFile.model_validate(resolved)
+        parsed = ChannelsFile.model_validate(resolved)
     except ValidationError as exc:
+        if unset:  # a stand-in did not fit (say ``port: ${SMTP_PORT}``): the unset variable is the error
+            first = next(iter(unset.values()))[0]
+            raise ConfigError(first.message, zh=first.message_zh, location=Location(file=file)) from None
         issues = []
         for e in exc.errors(include_input=False, include_url=False):
             field = _loc(e["loc"])
@@ -258,6 +316,11 @@ def parse_channels(data: Any, *, file: str = "channels.yaml") -> ChannelsFile:
                 field, msg = msg.split(": ", 1)
             issues.append(Issue(msg, Location(file=file, field=field or None)))
         raise DefinitionError(issues) from None
+    for i, errors in unset.items():
+        ch = parsed.channels[i]
+        ch._unconfigured = "; ".join(e.message for e in errors)
+        ch._unconfigured_zh = "；".join(e.message_zh or e.message for e in errors)
+    return parsed
 
 
 def load_channels(path: str | Path) -> ChannelsFile:

@@ -41,10 +41,12 @@ from metricloop.notify.policy import (
     ChannelLimiter,
     Pending,
     RetryPolicy,
+    backoff_delay,
     decide,
     fallback_notification,
     limits_for,
     plan_sends,
+    resolve_fallback,
     route,
 )
 from metricloop.notify.senders import Notifier
@@ -77,12 +79,18 @@ class DispatchReport:
     fallbacks: int = 0
     dead: int = 0
     held: int = 0
+    # messages that met an unconfigured channel (an unset ``${VAR}``) with no fallback, counted on
+    # their first attempt; they stay pending and go out once the variable is set
+    undeliverable: int = 0
+    unconfigured: dict[str, str] = field(default_factory=dict)  # channel → why (redacted)
     broken: list[str] = field(default_factory=list)
     events: list[dict[str, object]] = field(default_factory=list)  # per-incident facts for the audit
 
     def merge(self, other: DispatchReport) -> None:
-        for k in ("claimed", "attempts", "delivered", "retries", "digests", "fallbacks", "dead", "held"):
+        for k in ("claimed", "attempts", "delivered", "retries", "digests", "fallbacks", "dead", "held",
+                  "undeliverable"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.unconfigured.update(other.unconfigured)
         self.broken += [b for b in other.broken if b not in self.broken]
         self.events += other.events
 
@@ -215,6 +223,9 @@ class Dispatcher:
         if name in broken or not channel.enabled:
             for r in rows:
                 self._reroute(r, broken, "channel is broken" if name in broken else "channel is disabled", now, report)
+            return
+        if channel.unconfigured is not None:
+            self._unconfigured(channel, rows, broken, now, report)
             return
         plan = plan_sends([r.pending() for r in rows], limiter, _ts(now))
         by_id = {r.id: r for r in rows}
@@ -390,6 +401,38 @@ class Dispatcher:
                 db_row.channel, db_row.next_attempt_at = target, now
             else:
                 self._fallback_row(s, db_row, row, target, row.channel, reason, now, report)
+
+    def _unconfigured(
+        self, channel: Channel, rows: list[_Row], broken: set[str], now: dt.datetime, report: DispatchReport
+    ) -> None:
+        """A channel whose ``${VAR}`` is unset: its fallback takes the messages now, without marking
+        it broken (setting the variable is the repair); with no fallback every due message is a
+        failed attempt, retried with backoff and never given up on, so none is lost or sent twice."""
+        reason = redact(channel.unconfigured or "")
+        report.unconfigured[channel.name] = reason
+        down = {*broken, channel.name}
+        fallback = resolve_fallback(channel.name, self.channels, down)
+        for r in rows:
+            if r.attempts == 0:
+                report.events.append({"kind": "undeliverable", "channel": channel.name, "reason": reason,
+                                      "outbox_id": r.id, "incident_id": r.incident_id, "fallback": fallback})
+            if fallback is not None:
+                self._reroute(r, down, f"channel {channel.name}: {reason}", now, report)
+                continue
+            report.undeliverable += r.attempts == 0
+            result = self.notifier.send(channel, r.notification, r.id)  # "unconfigured", nothing leaves
+            number = r.attempts + 1
+            with self.store.session() as s:
+                s.add(DeliveryAttempt(outbox_id=r.id, channel=channel.name, attempt=number, started_at=now,
+                                      finished_at=now, outcome=result.outcome, status=None, code=result.code,
+                                      detail=redact(result.detail)[:2000]))
+                db_row = s.get(OutboxMessage, r.id)
+                assert db_row is not None
+                db_row.attempts, db_row.first_attempt_at = number, r.first_attempt_at or now
+                db_row.next_attempt_at = now + dt.timedelta(seconds=backoff_delay(self.policy, number, self.rng))
+                db_row.last_error = redact(result.detail)[:2000]
+            report.attempts += 1
+            report.retries += 1
 
     def _dead(self, row: _Row, reason: str, now: dt.datetime, report: DispatchReport) -> None:
         with self.store.session() as s:

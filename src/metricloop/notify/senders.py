@@ -363,6 +363,8 @@ class Notifier:
         now = self.clock()
         if not channel.enabled:
             result = _result("permanent", None, "disabled", f"channel {channel.name} is disabled")
+        elif channel.unconfigured is not None:  # its values are stand-ins: never send them anywhere
+            result = _result("retryable", None, "unconfigured", f"channel {channel.name}: {channel.unconfigured}")
         elif isinstance(channel, EmailChannel):
             result = send_email(channel, notification, idempotency_id, now)
         else:

@@ -50,6 +50,11 @@ def channel_entries(ml: MetricLoop) -> list[Entry]:
         alone = {k: v for k, v in entry.items() if k != "fallback"}  # fallbacks are checked with the whole file
         try:
             channel = parse_channels({"channels": [alone]}).channels[0]
+            if channel.unconfigured is not None:  # an unset ${VAR}: listed, not usable
+                out.append((entry, None, (
+                    redact(channel.unconfigured.replace("channels[0]", f"channels[{i}]")),
+                    redact((channel.unconfigured_zh or "").replace("channels[0]", f"channels[{i}]")))))
+                continue
             out.append((entry, channel, None))
         except MetricLoopError as exc:
             en = redact(_problem(exc, i))

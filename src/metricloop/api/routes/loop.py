@@ -67,7 +67,9 @@ def run_loop(ml: MetricLoop, monitor: str | None = None, notify: bool = True) ->
         try:
             report = ml.workflow.dispatch()
             summary.messages_sent += report.delivered
-            summary.messages_failed += report.dead
+            summary.messages_failed += report.dead + report.undeliverable
+            if report.unconfigured:  # messages for it wait until its variable is set
+                problem = "; ".join(f"channel {k}: {v}" for k, v in report.unconfigured.items())
         except ConfigError as exc:
             problem = exc.message
             log.warning("messages stay queued: %s", exc.message)

@@ -107,8 +107,9 @@ channels: [team-webhook]
 
 STARTER_CHANNELS = """\
 # Notification channels. URLs and secrets are credentials: write them as ${{ENV_VAR}}; they are
-# masked in every log line, error and API answer. Until they are set, `metricloop run --no-notify`
-# opens and tracks incidents and queues their messages without sending them.
+# masked in every log line, error and API answer. Until they are set, `metricloop run` opens and
+# tracks incidents and keeps this channel's messages queued (it names the missing variable); they
+# go out, once each, when the variable is set.
 # Reference: docs/reference/channels.md, or `metricloop schema channels`.
 channels:
   - name: team-webhook

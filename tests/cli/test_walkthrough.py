@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from metricloop.notify.emulator import RobotEmulator
 from tests.cli.test_cli import ml
 
 START = dt.datetime(2026, 7, 27)  # a Monday; ten weeks of hours
@@ -43,7 +44,8 @@ def hourly_csv(path: Path, seed: int = 7) -> Path:
 
 
 @pytest.mark.slow
-def test_csv_to_incidents_in_five_commands(tmp_path: Path) -> None:
+def test_csv_to_incidents_in_five_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ML_WEBHOOK_URL", raising=False)  # a new company has not set its channel yet
     data = hourly_csv(tmp_path / "orders.csv")
     shop = tmp_path / "shop"
     # the five commands of the README walkthrough
@@ -51,8 +53,7 @@ def test_csv_to_incidents_in_five_commands(tmp_path: Path) -> None:
     ml("ingest", str(data), "--table", "orders", "-p", str(shop))
     ml("catalog", "infer", "orders", "--write", "-p", str(shop))
     suggested = ml("monitors", "suggest", "--write", "-p", str(shop))
-    run = ml("run", "--backfill-from", "2026-09-01", "--at", "2026-10-05", "--no-notify", "-p", str(shop),
-             "-f", "json")
+    run = ml("run", "--backfill-from", "2026-09-01", "--at", "2026-10-05", "-p", str(shop), "-f", "json")
 
     assert (shop / "owners.yaml").exists() and (shop / "channels.yaml").exists()
     assert "${ML_WEBHOOK_URL}" in (shop / "channels.yaml").read_text(encoding="utf-8")
@@ -72,6 +73,20 @@ def test_csv_to_incidents_in_five_commands(tmp_path: Path) -> None:
     # few false alarms in five weeks of clean data around it
     assert len(incidents) <= 4, json.dumps(incidents, ensure_ascii=False)[:2000]
     assert "stale data" not in run.stderr  # the data reaches --at
+
+    # the unset ${ML_WEBHOOK_URL} does not fail the pass: its messages wait, and it says why
+    assert "channel team-webhook: environment variable ML_WEBHOOK_URL is not set" in run.stderr
+    assert summary["messages_sent"] == 0 and summary["messages_failed"] >= 1
+    waiting = json.loads(ml("incidents", "outbox", "--status", "pending", "-p", str(shop), "-f", "json").stdout)
+    assert len(waiting) >= summary["messages_failed"]
+    assert all("ML_WEBHOOK_URL is not set" in (m["last_error"] or "") for m in waiting)
+    # once it is set, the waiting messages go out, each exactly once
+    with RobotEmulator() as emu:
+        monkeypatch.setenv("ML_WEBHOOK_URL", emu.webhook("team"))
+        for _ in range(2):
+            ml("incidents", "tick", "-p", str(shop))
+        got = [r.idempotency_id for r in emu.recorded("webhook")]
+    assert {m["id"] for m in waiting} <= set(got) and len(got) == len(set(got))
 
     # honest output: weeks later, with no new data, "0 anomalies" comes with a stale-data warning
     later = ml("detect", "--at", "2026-12-07T10:00", "-p", str(shop))

@@ -107,3 +107,13 @@ def test_cli_suite_with_a_data_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert [r["detector"] for r in payload["rows"]] == ["rolling z-score (288, |z|>4)", "trend"]
+
+
+def test_speed_sizes_times_the_detector_next_to_the_zscore() -> None:
+    from metricloop.bench.detect_suite import speed_sizes
+
+    rep = speed_sizes((1, 3), points=300, detector="ensemble", repeat=1)
+    assert [(r["series"], r["detector"]) for r in rep["rows"]] == [
+        (1, "ensemble"), (1, "rolling z-score (288, |z|>4) (numpy)"),
+        (3, "ensemble"), (3, "rolling z-score (288, |z|>4) (numpy)")]
+    assert all(r["points_per_cpu_s"] is None or r["points_per_cpu_s"] > 0 for r in rep["rows"])

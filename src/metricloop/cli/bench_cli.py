@@ -1,0 +1,38 @@
+"""``metricloop bench cli``: the fixed cost of a CLI call vs a python+duckdb script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from metricloop.cli.bench import bench_app
+from metricloop.cli.commands import Fmt, FormatOpt
+from metricloop.cli.render import console, emit
+
+
+@bench_app.command("cli")
+def bench_cli(
+    project: Annotated[Path, typer.Option("--project", "-p", help="A demo project (metricloop init DIR --demo).")],
+    metric: Annotated[str, typer.Option(help="Metric to query.")] = "gmv",
+    by: Annotated[str, typer.Option(help="Dimension to group by.")] = "region",
+    grain: Annotated[str, typer.Option(help="Time grain.")] = "month",
+    repeats: Annotated[int, typer.Option(help="Timed runs per command (best reported).")] = 7,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """`metricloop query` vs the same SQL in a python+duckdb script (goal ≤ 1.5×), `--help` (goal ≤ 0.3 s)."""
+    from metricloop.bench.cli import run
+
+    report = run(project, metric=metric, by=by, grain=grain, repeats=repeats)
+    emit(
+        report["commands"],
+        fmt.value,
+        payload=report,
+        title=f"bench cli — best of {repeats}, runs interleaved",
+        columns=["command", "best_s", "median_s", "ratio_to_script"],
+    )
+    if fmt is Fmt.table:
+        console.print(
+            f"query {report['query_ratio']}× the script (goal ≤ 1.5×), --help {report['help_s']} s (goal ≤ 0.3 s)"
+        )

@@ -68,6 +68,18 @@ def as_utc(t: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     return (t.replace(tzinfo=tz) if t.tzinfo is None else t).astimezone(dt.UTC)
 
 
+class IngestSettings(BaseModel):
+    """How loads started through the API may reach their sources."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let API loads fetch URLs on loopback, private, link-local (cloud metadata) or other "
+        "internal addresses. Off by default: an editor could otherwise make the server read internal services.",
+    )
+
+
 class TableSpec(BaseModel):
     """Data-quality expectations for one warehouse table, checked after every load."""
 
@@ -111,6 +123,7 @@ class ProjectConfig(BaseModel):
     warehouses: dict[str, WarehouseConfig] = Field(default_factory=dict)
     state: StateConfig = Field(default_factory=StateConfig)
     tables: dict[str, TableSpec] = Field(default_factory=dict, description="Quality checks per table.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL for links in messages.")
     week_start: Literal["monday"] = "monday"
 

@@ -13,22 +13,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-from sqlalchemy import desc, select
-
-from metricloop.catalog import revisions, tree
-from metricloop.catalog.catalog import Catalog, available_dimensions, leaf_models, load_catalog
-from metricloop.catalog.models import Metric
+from metricloop.catalog.catalog import Catalog, available_dimensions, leaf_models
 from metricloop.engine.compiler import CompiledQuery, Compiler, OutputColumn
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse, Warehouse
 from metricloop.errors import ConfigError, QueryError
-from metricloop.ingest import checks as table_checks
-from metricloop.ingest.loader import LoadResult, Mode, Progress
 from metricloop.project import Project
 from metricloop.secrets import resolve_env
-from metricloop.store import Store
-from metricloop.store.models import IngestLoad, IngestReject, TableCheck
+
+if TYPE_CHECKING:
+    # a read-only query needs none of these (SQLAlchemy, Alembic, pyarrow): imported where used
+    import pyarrow as pa
+
+    from metricloop.catalog import revisions
+    from metricloop.catalog.models import Metric
+    from metricloop.ingest import checks as table_checks
+    from metricloop.ingest.loader import LoadResult, Mode, Progress
+    from metricloop.store import Store
+    from metricloop.store.models import IngestLoad, IngestReject, TableCheck
 
 if TYPE_CHECKING:  # stage services, each in its own package, reached as ml.<stage>
     from metricloop.access.service import AccessService
@@ -117,6 +119,8 @@ class MetricLoop:
     # ------------------------------------------------------------------ resources
     @cached_property
     def store(self) -> Store:
+        from metricloop.store import Store
+
         return Store(self.project.state_url())
 
     def warehouse(self, name: str | None = None) -> Warehouse:
@@ -156,7 +160,9 @@ class MetricLoop:
     def catalog(self) -> Catalog:
         with self._lock:
             if self._catalog is None:
-                self._catalog = load_catalog(self.project.root)
+                from metricloop.catalog.cache import CACHE_DIR, load_cached_catalog
+
+                self._catalog = load_cached_catalog(self.project.root, self.project.state_dir / CACHE_DIR)
             return self._catalog
 
     def reload(self) -> Catalog:
@@ -171,6 +177,8 @@ class MetricLoop:
 
     def sync_catalog(self, *, author: str | None = None, reason: str | None = None) -> list[revisions.Change]:
         """Record revisions for every changed definition (idempotent)."""
+        from metricloop.catalog import revisions
+
         catalog = self.catalog
         with self.store.session() as s:
             return revisions.sync(s, catalog, author=author, reason=reason)
@@ -189,6 +197,8 @@ class MetricLoop:
 
     def metric_detail(self, name: str) -> dict[str, Any]:
         """Definition, computed facts, history and tree of one metric (what ``catalog show`` prints)."""
+        from metricloop.catalog import revisions, tree
+
         catalog = self.catalog
         metric = catalog.metric(name)
         with self.store.session() as s:
@@ -279,12 +289,14 @@ class MetricLoop:
         records_path: str | None = None,
         add_columns: bool = False,
         progress: Progress | None = None,
+        allow_private_urls: bool = True,
     ) -> tuple[LoadResult, list[table_checks.CheckResult]]:
         """Load a file or HTTP JSON URL into the warehouse, record it, and run the table's checks."""
         from metricloop.ingest.run import ingest
 
         return ingest(self, source, table, mode=mode, schema=schema, time_column=time_column,
-                      records_path=records_path, add_columns=add_columns, progress=progress)
+                      records_path=records_path, add_columns=add_columns, progress=progress,
+                      allow_private_urls=allow_private_urls)
 
     def run_checks(
         self,
@@ -295,6 +307,9 @@ class MetricLoop:
         time_column: str | None = None,
     ) -> list[table_checks.CheckResult]:
         """Run the configured checks of one table (or all) and store the results."""
+        from metricloop.ingest import checks as table_checks
+        from metricloop.store.models import TableCheck
+
         specs = self.project.config.tables
         names = [table] if table else list(specs)
         now = dt.datetime.now(self.project.tz).replace(tzinfo=None)
@@ -322,6 +337,10 @@ class MetricLoop:
         return out
 
     def loads(self, table: str | None = None, limit: int = 50) -> list[IngestLoad]:
+        from sqlalchemy import desc, select
+
+        from metricloop.store.models import IngestLoad
+
         with self.store.session() as s:
             q = select(IngestLoad).order_by(desc(IngestLoad.id)).limit(limit)
             if table:
@@ -329,6 +348,10 @@ class MetricLoop:
             return list(s.scalars(q))
 
     def rejects(self, load_id: int, limit: int = 1000) -> list[IngestReject]:
+        from sqlalchemy import select
+
+        from metricloop.store.models import IngestReject
+
         with self.store.session() as s:
             return list(
                 s.scalars(
@@ -337,6 +360,10 @@ class MetricLoop:
             )
 
     def check_results(self, table: str | None = None, limit: int = 200) -> list[TableCheck]:
+        from sqlalchemy import desc, select
+
+        from metricloop.store.models import TableCheck
+
         with self.store.session() as s:
             q = select(TableCheck).order_by(desc(TableCheck.id)).limit(limit)
             if table:
@@ -345,6 +372,10 @@ class MetricLoop:
 
     def freshness(self, table: str) -> dt.datetime | None:
         """The newest event time loaded into ``table`` (project-local, naive), or None."""
+        from sqlalchemy import desc, select
+
+        from metricloop.store.models import IngestLoad
+
         with self.store.session() as s:
             t = s.scalars(
                 select(IngestLoad.max_event_time)

@@ -154,6 +154,11 @@ class _Receiver(BaseHTTPRequestHandler):
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str]]:
     root = tmp_path_factory.mktemp("abuse") / "proj"
     svc = build_service(root)
+    # The receiver stands for a public host: opt in to internal URLs so the hostile URL cases reach it
+    # (the default refusal has its own tests in test_ssrf.py).
+    from metricloop.project import IngestSettings
+
+    svc.ml.project.config = svc.ml.project.config.model_copy(update={"ingest": IngestSettings(allow_private_urls=True)})
     data = root / "data"
     data.mkdir()
     (data / "ok.csv").write_text("id,amount,t\n1,2.5,2026-01-01\n2,x,2026-01-02\n", encoding="utf-8")

@@ -619,13 +619,20 @@ def load_records(
     return result
 
 
-def fetch_json(url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None) -> Any:
-    """GET ``url`` and parse JSON (at most 256 MB); errors never show the URL's secrets."""
+def fetch_json(url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None,
+               allow_private: bool = True) -> Any:
+    """GET ``url`` and parse JSON (at most 256 MB); errors never show the URL's secrets.
+
+    ``allow_private=False`` (API loads) refuses loopback/private/link-local hosts on every hop."""
     import httpx
 
+    from metricloop.ingest.urlguard import PublicOnlyTransport
+
     shown = short(redact(url), 200)
+    transport = None if allow_private else PublicOnlyTransport()
     try:
-        with httpx.stream("GET", url, timeout=timeout, headers=headers, follow_redirects=True) as resp:
+        with httpx.Client(transport=transport, timeout=timeout, follow_redirects=True) as client, \
+                client.stream("GET", url, headers=headers) as resp:
             if resp.status_code >= 400:
                 raise IngestError(f"cannot fetch {shown}: HTTP {resp.status_code}",
                                   zh=f"无法获取 {shown}：HTTP {resp.status_code}")

@@ -101,8 +101,11 @@ def ingest(
     records_path: str | None = None,
     add_columns: bool = False,
     progress: Progress | None = None,
+    allow_private_urls: bool = True,
 ) -> tuple[LoadResult, list[table_checks.CheckResult]]:
-    """Load a file or HTTP JSON URL, record the load (always finished), run the table's checks."""
+    """Load a file or HTTP JSON URL, record the load (always finished), run the table's checks.
+
+    ``allow_private_urls=False`` (the API's default) refuses URLs that reach internal addresses."""
     _check_table(table)
     _check_mode(mode)
     parse_schema(schema)  # a malformed request is refused before anything is recorded
@@ -123,7 +126,7 @@ def ingest(
     error: str | None = INTERRUPTED
     try:
         if source.startswith(("http://", "https://")):
-            records = records_from_json(fetch_json(source), records_path, shown)
+            records = records_from_json(fetch_json(source, allow_private=allow_private_urls), records_path, shown)
             result = load_records(wh, records, table, source=shown, mode=mode, schema=schema,
                                   time_column=time_column, key_columns=keys, add_columns=add_columns,
                                   progress=progress, load_id=load_id)

@@ -82,7 +82,8 @@ def start_load(body: LoadRequest, principal: Principal = Depends(require(Action.
         source = str(FsPath(path))
     result, checks = ml.ingest(source, body.table, mode=body.mode, schema=body.schema_,  # type: ignore[arg-type]
                                time_column=body.time_column, records_path=body.records_path,
-                               add_columns=body.add_columns)
+                               add_columns=body.add_columns,
+                               allow_private_urls=ml.project.config.ingest.allow_private_urls)
     shown = redact(body.source)  # a URL may carry a token: never echoed, never audited in clear
     ml.access.audit(principal.username, "ingest.load", body.table, source=shown, status=result.status,
                     rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected)

@@ -68,10 +68,19 @@ def test_ratio_kpi_cases_end_to_end(tmp_path: Path) -> None:
     ours = {r.setting: r for r in results if r.algorithm == "ours"}
     assert ours["overall"].cases == 6
     assert ours["overall"].f1 == 1.0
-    assert all(len(r.seconds) == r.cases for r in results if r.algorithm != "riskloc")
+    assert all(len(r.seconds) == r.cases for r in results)
     reference = next(r for r in results if r.algorithm == "riskloc" and r.setting == "overall")
-    assert reference.unsupported == 6  # the RiskLoc reference is additive-only: no score, not a zero
-    assert reference.f1 is None
+    assert reference.unsupported == 0  # the RiskLoc reference is adapted to rates: scored, not skipped
+    assert reference.f1 is not None and reference.f1 > 0
+
+
+def test_generated_ratio_cases_are_scored_for_every_mode(tmp_path: Path) -> None:
+    rca.generate_ratio_cases(tmp_path, cases=2, layers=(1,), n_elements=(1,))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["R_both_layer_1_n_ele_1", "R_den_layer_1_n_ele_1", "R_num_layer_1_n_ele_1"]
+    results = rca.run(tmp_path, ["ours"])
+    overall = next(r for r in results if r.setting == "overall")
+    assert overall.cases == 6 and overall.f1 is not None and overall.f1 >= 0.8
 
 
 def test_cli_json_output(tmp_path: Path) -> None:

@@ -414,3 +414,88 @@ def evaluate_demo(
         searched = (r.localization or {}).get("searched")
         results.append(DemoResult(case, [str(c.get("element")) for c in causes], rank, searched, seconds))
     return DemoReport(results)
+
+
+# ---------------------------------------------------------------------------------------------
+# ratio (derived) cases: a rate KPI whose root causes move its numerator, its denominator or both
+
+RATIO_MODES = ("num", "den", "both")
+"""What the anomaly moves in its slice: the numerator only (successes fall, requests steady), the
+denominator only (requests surge, successes capped), or both by different factors."""
+
+
+def generate_ratio_cases(
+    out_dir: Path,
+    *,
+    seed: int = 13,
+    cases: int = 10,
+    layers: Sequence[int] = (1, 2, 3),
+    n_elements: Sequence[int] = (1, 2, 3),
+    dims: Mapping[str, int] | None = None,
+) -> list[Path]:
+    """Write seeded ratio cases in the Squeeze layout (``real_num,predict_num,real_den,predict_den``).
+
+    As in PSqueeze's derived datasets, anomalies are injected into the fundamental measures and the
+    derived one (success rate = successes / requests) is localized. Per leaf: requests ~ lognormal,
+    a success rate in [0.6, 0.99]; the observed period has Poisson requests and binomial successes
+    (the noise of real counts); the forecast is the expected counts. Each root-cause element
+    (``layer`` dimensions fixed, disjoint, ≤ 40 % of the leaves) moves, by mode: the numerator by
+    −15…−50 %; the denominator by +30…+100 % with the numerator unchanged; or both (requests
+    −20…−50 %, successes by a further −15…−40 %). One folder per ``R_<mode>_layer_<L>_n_ele_<K>``.
+    """
+    import numpy as np
+
+    shape = dict(dims or {"a": 8, "b": 10, "c": 6, "d": 5})
+    names = list(shape)
+    grids = np.meshgrid(*[np.arange(shape[n]) for n in names], indexing="ij")
+    codes = np.stack([g.ravel() for g in grids], axis=1)
+    labels = {n: np.array([f"{n}{k + 1}" for k in range(shape[n])]) for n in names}
+    written: list[Path] = []
+    rng = np.random.default_rng(seed)
+    for mode in RATIO_MODES:
+        for layer in layers:
+            for k in n_elements:
+                setting = out_dir / f"R_{mode}_layer_{layer}_n_ele_{k}"
+                setting.mkdir(parents=True, exist_ok=True)
+                info = []
+                for case in range(cases):
+                    size = len(codes)
+                    den = np.round(rng.lognormal(5.0, 1.2, size)) + 1
+                    rate = rng.uniform(0.6, 0.99, size)
+                    den_factor = np.ones(size)
+                    rate_factor = np.ones(size)
+                    covered = np.zeros(size, dtype=bool)
+                    elements: list[str] = []
+                    attempts = 0
+                    while len(elements) < k:
+                        attempts += 1
+                        if attempts % 200 == 0:  # an early pick left no room: start the case over
+                            den_factor[:], rate_factor[:], covered[:] = 1.0, 1.0, False
+                            elements = []
+                        ds = sorted(rng.choice(len(names), size=layer, replace=False).tolist())
+                        row = codes[int(rng.integers(size))]
+                        m = np.all(codes[:, ds] == row[ds], axis=1)
+                        if (m & covered).any() or (m | covered).mean() > 0.4:
+                            continue
+                        covered |= m
+                        elements.append("&".join(f"{names[j]}={labels[names[j]][row[j]]}" for j in ds))
+                        if mode == "num":
+                            rate_factor[m] = 1 - rng.uniform(0.15, 0.5)
+                        elif mode == "den":
+                            f = 1 + rng.uniform(0.3, 1.0)
+                            den_factor[m], rate_factor[m] = f, 1 / f
+                        else:
+                            den_factor[m] = 1 - rng.uniform(0.2, 0.5)
+                            rate_factor[m] = 1 - rng.uniform(0.15, 0.4)
+                    real_den = rng.poisson(den * den_factor).astype(float)
+                    real_num = rng.binomial(real_den.astype(np.int64), np.clip(rate * rate_factor, 0, 1)).astype(float)
+                    frame = pd.DataFrame({n: labels[n][codes[:, j]] for j, n in enumerate(names)})
+                    frame["real_num"], frame["predict_num"] = real_num, den * rate
+                    frame["real_den"], frame["predict_den"] = real_den, den
+                    stamp = f"{case:04d}"
+                    path = setting / f"{stamp}.csv"
+                    frame.to_csv(path, index=False)
+                    written.append(path)
+                    info.append({"timestamp": stamp, "set": ";".join(elements)})
+                pd.DataFrame(info).to_csv(setting / "injection_info.csv", index=False)
+    return written

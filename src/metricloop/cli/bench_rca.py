@@ -21,6 +21,10 @@ def bench_rca(
     algorithm: str = typer.Option("all", "--algorithm", help="ours, adtributor, riskloc (reference) or all."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N cases of each setting."),
+    ratio: Path | None = typer.Option(
+        None, "--generate-ratio",
+        help="Write seeded ratio-KPI cases (numerator, denominator or both move) to DIR and run on them."),
+    seed: int = typer.Option(13, "--seed", help="With --generate-ratio: the generator's seed."),
 ) -> None:
     """Micro-F1 by exact element match and seconds per case, per setting and overall."""
     from metricloop.bench import rca  # scipy & co load only when the benchmark runs
@@ -28,9 +32,13 @@ def bench_rca(
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(f"--format {fmt!r}: expected table, csv or json",
                           zh=f"--format {fmt!r}：应为 table、csv 或 json")
+    if ratio is not None and data is None and demo is None:
+        rca.generate_ratio_cases(ratio, seed=seed)
+        data = ratio
     if (data is None) == (demo is None):
-        raise ConfigError("give exactly one of --data DIR (Squeeze layout) or --demo DIR (demo project)",
-                          zh="请只指定 --data DIR（Squeeze 数据）或 --demo DIR（示例项目）之一")
+        raise ConfigError("give exactly one of --data DIR (Squeeze layout), --generate-ratio DIR or --demo DIR "
+                          "(demo project)",
+                          zh="请只指定 --data DIR（Squeeze 数据）、--generate-ratio DIR 或 --demo DIR（示例项目）之一")
     if demo is not None:
         _bench_demo(demo, metrics, fmt)
         return

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metricloop.errors import QueryError, UnsupportedError
+from metricloop.errors import QueryError
 from metricloop.explain.frame import LeafTable, MetricKind, leaf_table, safe_ratio
 from metricloop.explain.noise import choose_grain, leaf_deviation, leaf_noise, noise_profile, noise_scale
 from metricloop.i18n import Text
@@ -493,13 +493,15 @@ def riskloc(table: LeafTable, config: LocalizeConfig) -> Search:
     scaling uniformly with the element); layers are searched top-down, and the element with the
     highest explanatory power among those with risk ≥ ``riskloc_risk`` is taken, its leaves
     removed, until the abnormal part's remaining explanatory power falls below
-    ``riskloc_pep`` of the start. Additive metrics only (the paper's derived-measure variant is
-    not reproduced).
+    ``riskloc_pep`` of the start. A ratio metric is adapted (not the paper's derived-measure
+    variant): each leaf's numerator is compared with what its actual denominator would have
+    given at the expected rate, so the search sees rate changes as additive deviations.
     """
-    if table.kind != "additive":
-        raise UnsupportedError("the RiskLoc reference handles additive metrics only",
-                               zh="RiskLoc 参考实现只支持可加指标")
-    v, f = table.actual, table.expected
+    if table.kind == "ratio":
+        ad, ed = table.dens()
+        v, f = table.actual, ad * safe_ratio(table.expected, ed)
+    else:
+        v, f = table.actual, table.expected
     zero = (v == 0) & (f == 0)
     dev = np.zeros(table.size)
     np.divide(2 * (f - v), f + v, out=dev, where=~zero & ((f + v) != 0))

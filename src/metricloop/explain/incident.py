@@ -1,0 +1,165 @@
+"""The explanation an incident carries: causes (or the leading slices) over its whole window.
+
+Why: an alert's own window is the loop's last few periods; an incident grows. Explaining only the
+first alert's window answered "no slice stands out" for a 10-hour outage whose first two hours
+were still within noise. So the loop re-explains an incident over its whole window each time it
+extends, keeps the earlier explanations as ``history``, and when localization finds no
+significant slice it stores the drill-down's top movers as ``leading_slices`` with their
+contribution, saying which of the two it is (``kind``). Causes are named by their full slice:
+the incident's scope (``city=南京``) plus what localization found below it (``platform=app``), so
+a 1-D monitor's incident names the deeper slice.
+
+The payload is plain JSON; the keys the workflow and the review already read (``causes`` as
+localized texts, ``keys``, ``slices``, ``explanation_id``, ``summary``) keep their meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from metricloop.catalog.models import Grain
+from metricloop.engine.compiler import shift_by
+from metricloop.engine.filters import slice_filter
+from metricloop.errors import MetricLoopError
+
+if TYPE_CHECKING:
+    from metricloop.service import MetricLoop
+
+__all__ = ["HISTORY_LIMIT", "incident_payload", "refresh_incidents", "with_history"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 20
+"""Earlier explanations kept on an incident (oldest dropped first)."""
+
+
+def _pct(value: Any) -> str:
+    return f" {float(value):+.0%}" if isinstance(value, (int, float)) else ""
+
+
+def _leading(drilldown: Mapping[str, Any] | None, top: int) -> list[dict[str, Any]]:
+    """The drill-down's values that moved the total most (by |contribution|), across dimensions."""
+    rows: list[dict[str, Any]] = []
+    for d in (drilldown or {}).get("dimensions") or []:
+        for r in d.get("rows") or []:
+            if r.get("is_other") or r.get("contribution") is None:
+                continue
+            rows.append({"slice": {str(r["dimension"]): str(r["value"])},
+                         "contribution": float(r["contribution"]),
+                         "relative_change": r.get("relative_change")})
+    rows.sort(key=lambda r: -abs(r["contribution"]))
+    return rows[:top]
+
+
+def incident_payload(
+    explanation: Mapping[str, Any], scope: Mapping[str, str], *, start: dt.datetime, end: dt.datetime,
+    grain: str, top: int = 3,
+) -> dict[str, Any]:
+    """What an alert or incident stores from one explanation (``explanation``: ``ExplainResult.to_dict()``).
+
+    ``start``/``end`` are the first and last anomalous periods (their starts), ``scope`` the
+    alerting slice the explanation was filtered to.
+    """
+    found = list((explanation.get("localization") or {}).get("causes") or [])[:top]
+    if found:
+        kind = "causes"
+        items = [{"slice": {**scope, **{str(k): str(v) for k, v in (c.get("slice") or {}).items()}},
+                  "contribution": c.get("contribution"), "relative_change": c.get("relative_change")}
+                 for c in found]
+    else:
+        items = _leading(explanation.get("drilldown"), top)
+        for it in items:
+            it["slice"] = {**scope, **it["slice"]}
+        kind = "leading_slices" if items else "none"
+    texts = []
+    for it in items:
+        name = "&".join(f"{k}={v}" for k, v in it["slice"].items())
+        share = it.get("contribution")
+        tail_en = f" ({share:.0%} of the change)" if isinstance(share, (int, float)) else ""
+        tail_zh = f"（贡献 {share:.0%}）" if isinstance(share, (int, float)) else ""
+        lead_en = "" if kind == "causes" else "leading slice: "
+        lead_zh = "" if kind == "causes" else "领先切片："
+        texts.append({"en": f"{lead_en}{name}{_pct(it.get('relative_change'))}{tail_en}",
+                      "zh-CN": f"{lead_zh}{name}{_pct(it.get('relative_change'))}{tail_zh}"})
+    return {
+        "kind": kind,
+        "causes": texts,
+        "slices": [it["slice"] for it in items],
+        "contributions": [it.get("contribution") for it in items],
+        "keys": ["&".join(f"{k}={v}" for k, v in it["slice"].items()) for it in items],
+        "explanation_id": explanation.get("id"),
+        "summary": explanation.get("summary"),
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "grain": grain,
+        "scope": dict(scope),
+    }
+
+
+def with_history(new: dict[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``new`` with ``previous`` (and its history) appended to ``history``, newest last."""
+    if not previous:
+        return {**new, "history": []}
+    earlier = list(previous.get("history") or [])
+    earlier.append({k: v for k, v in previous.items() if k != "history"})
+    return {**new, "history": earlier[-HISTORY_LIMIT:]}
+
+
+def _utc(value: dt.datetime | str | None, tz: dt.tzinfo, *, stored: bool) -> dt.datetime | None:
+    """As aware UTC: a stored (database) naive time is UTC, a payload's naive time is project-local."""
+    if value is None:
+        return None
+    t = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC if stored else tz)
+    return t.astimezone(dt.UTC)
+
+
+def refresh_incidents(ml: MetricLoop, ids: Sequence[int]) -> int:
+    """Re-explain each incident whose window grew past its stored explanation's; returns how many.
+
+    Runs after the workflow's transaction, in its own short ones, and writes only the incident's
+    ``explanation`` column: the exactly-once handling of anomalies and messages is untouched, and
+    a crash here leaves the earlier explanation in place until the incident next extends. An
+    explanation that cannot be computed is logged and skipped (the incident stands without it).
+    """
+    from metricloop.store.workflow_models import Incident
+
+    done = 0
+    tz = ml.workflow.tz
+    for incident_id in dict.fromkeys(ids):
+        with ml.store.session() as s:
+            inc = s.get(Incident, incident_id)
+            if inc is None:
+                continue
+            metric, scope = inc.metric, {str(k): str(v) for k, v in (inc.slice or {}).items()}
+            start_utc, last_utc = _utc(inc.window_start, tz, stored=True), _utc(inc.window_end, tz, stored=True)
+            previous = dict(inc.explanation) if inc.explanation else None
+        window = (previous or {}).get("window") or {}
+        if previous and (_utc(window.get("start"), tz, stored=False), _utc(window.get("end"), tz, stored=False)) \
+                == (start_utc, last_utc):
+            continue
+        assert start_utc is not None and last_utc is not None
+        # the explain service and the alerts' payloads speak project-local wall-clock time
+        start = start_utc.astimezone(tz).replace(tzinfo=None)
+        last = last_utc.astimezone(tz).replace(tzinfo=None)
+        grain_name = str((previous or {}).get("grain") or "hour")
+        grain = Grain(grain_name) if grain_name in Grain.__members__ else Grain.hour
+        try:
+            m = ml.catalog.metric(metric)
+            dims = [d for d in ml.explain.default_dimensions(m) if d not in scope]
+            result = ml.explain.explain(metric, start=start, end=shift_by(last, 1, grain), vs="last_week",
+                                        by=dims or None, where=slice_filter(scope) if scope else None)
+        except MetricLoopError as exc:
+            log.warning("cannot re-explain incident %s: %s", incident_id, exc)
+            continue
+        payload = with_history(
+            incident_payload(result.to_dict(), scope, start=start, end=last, grain=grain.value), previous)
+        with ml.store.session() as s:
+            s.execute(sa.update(Incident).where(Incident.id == incident_id).values(explanation=payload))
+        done += 1
+    return done

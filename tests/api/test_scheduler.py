@@ -184,3 +184,48 @@ def test_two_worker_processes_share_jobs_without_running_any_twice(tmp_path: Pat
     assert max(Counter((r.job, r.due_at) for r in runs).values()) == 1
     assert len({r.worker for r in runs}) == 2  # both processes did part of the work
     assert {r.status for r in runs} == {"ok"}
+
+
+def test_a_dead_workers_job_is_taken_over_once_its_short_lease_runs_out(ml: MetricLoop) -> None:
+    job = Job("victim", "* * * * *", lambda ctx: None)  # the default lease
+    assert job.lease_seconds <= 300
+    dead, alive = Scheduler(ml, worker="dead", jobs=[job]), Scheduler(ml, worker="alive", jobs=[job])
+    dead.sync_jobs(T0)
+    alive.sync_jobs(T0)
+    assert len(dead.claim_due(T0 + dt.timedelta(minutes=1))) == 1  # claimed, then the worker is killed
+    lease_ends = T0 + dt.timedelta(minutes=1, seconds=job.lease_seconds)
+    with ml.store.session() as s:
+        s.get(ScheduledJob, "victim").next_run_at = T0  # due again, as a missed occurrence would be
+    assert alive.claim_due(lease_ends - dt.timedelta(seconds=1)) == []  # still leased
+    (taken,) = alive.claim_due(lease_ends + dt.timedelta(seconds=1))  # minutes, not an hour
+    alive.execute(taken)
+    with ml.store.session() as s:
+        row = s.get(ScheduledJob, "victim")
+        assert (row.last_worker, row.last_status, row.lease_until) == ("alive", "ok", None)
+    assert not dead.renew_lease(job)  # the dead worker's lease is gone for good
+
+
+def test_a_running_jobs_lease_is_renewed_by_its_heartbeat(ml: MetricLoop) -> None:
+    """A job runs 2.5 lease lengths; meanwhile it is made due again: another worker must not take
+    it (without the heartbeat the lease would have run out after one lease length)."""
+    stolen: list[int] = []
+    other: list[Scheduler] = []
+
+    def long_job(ctx: JobContext) -> None:
+        time.sleep(1.0)
+        with ml.store.session() as s:
+            s.get(ScheduledJob, "long").next_run_at = dt.datetime.now(UTC) - dt.timedelta(minutes=1)
+        time.sleep(0.5)
+        stolen.extend(c.run_id for c in other[0].claim_due())
+
+    job = Job("long", "* * * * *", long_job, lease_seconds=0.6)
+    runner = Scheduler(ml, worker="runner", jobs=[job])
+    other.append(Scheduler(ml, worker="other", jobs=[job]))
+    runner.sync_jobs(T0)
+    other[0].sync_jobs(T0)
+    (claim,) = runner.claim_due()
+    outcome = runner.execute(claim)
+    assert outcome.status == "ok" and stolen == []
+    with ml.store.session() as s:
+        assert s.get(ScheduledJob, "long").lease_until is None  # released at the end
+    assert len(other[0].claim_due()) == 1  # and free for the next worker once finished

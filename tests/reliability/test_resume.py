@@ -170,7 +170,8 @@ def test_kill_9_of_a_worker_mid_pass_then_restart(template: Path, tmp_path: Path
     url = state_url(root)
     job = "monitor.sessions_by_region"
     _schedule_now(root, job)
-    worker = start(root, "serve", "--worker", log=tmp_path / "worker1.log")
+    short_lease = {"METRICLOOP_JOB_LEASE_SECONDS": "6"}  # the dead worker's lease really runs out
+    worker = start(root, "serve", "--worker", extra_env=short_lease, log=tmp_path / "worker1.log")
     try:
         killed = kill_when(worker, lambda: count(url, ANOMALIES) > 0 and count(url, INCIDENTS) == 0)
     finally:
@@ -179,39 +180,47 @@ def test_kill_9_of_a_worker_mid_pass_then_restart(template: Path, tmp_path: Path
     assert killed, (tmp_path / "worker1.log").read_text(errors="replace")
     assert count(url, INCIDENTS) == 0 and count(url, PENDING) == len(DROPS)
 
-    _schedule_now(root, job, lease_expired=True)  # the dead worker's lease (an hour) runs out
-    worker = start(root, "serve", "--worker", log=tmp_path / "worker2.log")
+    _schedule_now(root, job, keep_lease=True)  # due again; the dead worker's lease is kept
+    killed_at = time.monotonic()
+    worker = start(root, "serve", "--worker", extra_env=short_lease, log=tmp_path / "worker2.log")
     try:
         deadline = time.monotonic() + 120
         while (count(url, PENDING) or count(url, INCIDENTS) < len(DROPS)) and time.monotonic() < deadline:
             assert worker.poll() is None, (tmp_path / "worker2.log").read_text(errors="replace")
             time.sleep(0.2)
+        taken_over_after = time.monotonic() - killed_at
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(60)
         except subprocess.TimeoutExpired:
             worker.kill()
+    assert taken_over_after < 100, taken_over_after  # the lease, not an hour
     got = outcome(url)
     assert got["incidents"] == want["incidents"]
     assert got["alerts"] == want["alerts"] and got["outbox"] == want["outbox"]
     assert got["pending"] == 0 and not duplicates(got["outbox"])
 
 
-def _schedule_now(root: Path, job: str, *, lease_expired: bool = False) -> None:
-    """Make ``job`` due now (as its cron would a minute later); ``lease_expired``: as if the lease
-    a killed worker held had run out."""
+def _schedule_now(root: Path, job: str, *, keep_lease: bool = False) -> None:
+    """Make ``job`` due now (as its cron would a minute later); ``keep_lease``: only that — the
+    lease a killed worker held stays and must run out by itself."""
     from metricloop.scheduler.runner import Scheduler
     from metricloop.service import MetricLoop
 
     ml = MetricLoop.open(root)
     try:
-        if not lease_expired:
+        if not keep_lease:
             Scheduler(ml).sync_jobs()
         past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        clear = "" if keep_lease else ", lease_until = null"
         with ml.store.session() as s:
-            s.execute(sa.text("update scheduler_jobs set next_run_at = :t, lease_until = null where name = :n"),
+            s.execute(sa.text(f"update scheduler_jobs set next_run_at = :t{clear} where name = :n"),
                       {"t": past.replace(tzinfo=None), "n": job})
+            if keep_lease:
+                lease = s.execute(sa.text("select lease_until from scheduler_jobs where name = :n"),
+                                  {"n": job}).scalar()
+                assert lease is not None, "the killed worker held the job's lease"
     finally:
         ml.close()
 

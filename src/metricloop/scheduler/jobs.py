@@ -11,7 +11,7 @@ import importlib
 import os
 import pkgutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +33,17 @@ class JobContext:
 
 
 JobFn = Callable[[JobContext], object]
+LEASE_SECONDS = 180.0  # how long a dead worker's job stays taken before another worker resumes it
+
+
+def default_lease() -> float:
+    """The job lease in seconds: 180, or ``METRICLOOP_JOB_LEASE_SECONDS`` (at least 1)."""
+    text = os.environ.get("METRICLOOP_JOB_LEASE_SECONDS", "").strip()
+    try:
+        return max(float(text), 1.0) if text else LEASE_SECONDS
+    except ValueError:
+        raise ConfigError(f"METRICLOOP_JOB_LEASE_SECONDS: {text[:40]!r} is not a number of seconds",
+                          zh=f"METRICLOOP_JOB_LEASE_SECONDS：{text[:40]!r} 不是秒数") from None
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,9 @@ class Job:
     cron: str
     run: JobFn
     description: str = ""
-    lease_seconds: int = 3600  # a worker that dies mid-run frees the job after this long
+    # A running job's lease is renewed every lease/3 (heartbeat), so the lease only bounds how
+    # long a job whose worker died (kill -9, power loss) stays taken: another worker resumes it then.
+    lease_seconds: float = field(default_factory=default_lease)
     timezone: str | None = None
 
     def __post_init__(self) -> None:
@@ -79,11 +92,13 @@ _SOURCES: list[Callable[[MetricLoop], Iterable[Job]]] = []
 _discovered = False
 
 
-def job(name: str, cron: str, *, description: str = "", lease_seconds: int = 3600) -> Callable[[JobFn], JobFn]:
+def job(name: str, cron: str, *, description: str = "",
+        lease_seconds: float | None = None) -> Callable[[JobFn], JobFn]:
     """Register ``fn(ctx)`` to run on ``cron``."""
 
     def deco(fn: JobFn) -> JobFn:
-        _JOBS[name] = Job(name, cron, fn, description or (fn.__doc__ or "").strip().split("\n")[0], lease_seconds)
+        _JOBS[name] = Job(name, cron, fn, description or (fn.__doc__ or "").strip().split("\n")[0],
+                          default_lease() if lease_seconds is None else lease_seconds)
         return fn
 
     return deco

@@ -12,7 +12,9 @@ work: a row locked by one worker is skipped by the others, and the advanced ``ne
 makes the occurrence disappear for everyone. The unique run key is the second guard (it is
 what protects SQLite, which has no row locks). A missed occurrence (service down) runs once,
 not once per missed period. The lease keeps a long job from overlapping itself and frees it
-if its worker dies.
+if its worker dies: while a job runs, a heartbeat renews its lease every third of the lease
+(``lease_until := now + lease`` where this worker still holds it), so the lease can be short
+(3 minutes by default) and a job of a killed worker is resumed by another worker within it.
 """
 
 from __future__ import annotations
@@ -142,17 +144,45 @@ class Scheduler:
             return []  # another worker recorded this occurrence first (SQLite without row locks)
         return claims
 
+    def renew_lease(self, job: Job, now: dt.datetime | None = None) -> bool:
+        """Extend this worker's lease on ``job``; False when the lease is no longer ours (it ran
+        out and another worker took the job over, or the run finished)."""
+        now = now or utcnow()
+        with self.ml.store.session() as s:
+            result = s.execute(sa.update(ScheduledJob)
+                               .where(ScheduledJob.name == job.name, ScheduledJob.last_worker == self.worker,
+                                      ScheduledJob.lease_until.is_not(None))
+                               .values(lease_until=now + dt.timedelta(seconds=job.lease_seconds)))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _heartbeat(self, job: Job, done: threading.Event) -> None:
+        every = max(job.lease_seconds / 3, 0.1)
+        while not done.wait(every):
+            try:
+                if not self.renew_lease(job):
+                    log.warning("job %s: lease lost by %s (taken over after it expired)", job.name, self.worker)
+                    return
+            except Exception as exc:  # the store may be briefly unreachable; the next beat retries
+                log.warning("job %s: lease renewal failed: %s", job.name, redact(str(exc))[:300])
+
     def execute(self, claim: Claim) -> RunOutcome:
         """Run one claimed job and record how it went (errors are recorded, never raised)."""
         start = time.perf_counter()
         ctx = JobContext(self.ml, claim.due_at.astimezone(self.ml.project.tz), self.worker)
         error: str | None = None
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(claim.job, done), daemon=True,
+                                name=f"metricloop-lease-{claim.job.name}"[:60])
+        beat.start()
         try:
             claim.job.run(ctx)
             status = "ok"
         except Exception as exc:
             status, error = "error", redact(f"{type(exc).__name__}: {exc}")[:4000]
             log.exception("job %s failed", claim.job.name)
+        finally:
+            done.set()
+            beat.join()
         seconds = time.perf_counter() - start
         finished = utcnow()
         with self.ml.store.session() as s:
@@ -161,7 +191,8 @@ class Scheduler:
                 run.status, run.error, run.finished_at = status, error, finished
             row = s.get(ScheduledJob, claim.job.name)
             if row is not None:
-                row.lease_until = None
+                if row.last_worker == self.worker:  # not when another worker took it over meanwhile
+                    row.lease_until = None
                 row.last_finished_at, row.last_status, row.last_error = finished, status, error
                 row.last_duration = seconds
         JOB_RUNS.labels(claim.job.name, status).inc()

@@ -21,12 +21,12 @@ log = logging.getLogger("metricloop.workflow")
 _last_problem: dict[str, str | None] = {"dispatch": None}
 
 
-@job("workflow.timers", "* * * * *", description="fire due deadlines, escalations and reminders", lease_seconds=600)
+@job("workflow.timers", "* * * * *", description="fire due deadlines, escalations and reminders")
 def timers(ctx: JobContext) -> object:
     return ctx.ml.workflow.tick().to_dict()
 
 
-@job("outbox.dispatch", "* * * * *", description="deliver queued notifications", lease_seconds=600)
+@job("outbox.dispatch", "* * * * *", description="deliver queued notifications")
 def dispatch(ctx: JobContext) -> dict[str, object]:
     """Deliver the due outbox rows; failed attempts are counted per channel for ``/metrics``."""
     started = dt.datetime.now(dt.UTC)

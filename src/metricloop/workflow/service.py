@@ -100,6 +100,28 @@ def parse_incident_id(ref: str | int) -> int:
     return int(s)
 
 
+def _create_private(path: Path, text: str) -> None:
+    """Write a secret file that is 0600 from its first byte and complete when it appears: a
+    private temporary file (O_EXCL) hard-linked into place; if another process made ``path``
+    first, its key is kept."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{pysecrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: create the file itself, still 0600 and exclusive
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
+                f.write(text)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def incident_ref(i: int) -> str:
     return f"INC-{i}"
 
@@ -212,8 +234,9 @@ class WorkflowService:
         if not value:
             path: Path = self.ml.project.state_dir / "action_secret"
             if not path.exists():
-                path.write_text(pysecrets.token_urlsafe(48), encoding="utf-8")
-                path.chmod(0o600)
+                _create_private(path, pysecrets.token_urlsafe(48))
+            elif path.stat().st_mode & 0o077:
+                path.chmod(0o600)  # written by an older version at 0644
             value = path.read_text(encoding="utf-8").strip()
         register(value)
         return value

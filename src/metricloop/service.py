@@ -277,6 +277,19 @@ class MetricLoop:
         compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
         return QueryResult(compiled, wh.execute(compiled.sql))
 
+    def query_rows(
+        self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()
+    ) -> tuple[CompiledQuery, list[dict[str, Any]]]:
+        """:meth:`query` as plain rows; on DuckDB fetched without Arrow, so a one-shot CLI read
+        does not pay for importing pyarrow and numpy."""
+        _, wh = self._warehouse_for(query)
+        policy_filters = self._policy_filters(query, policy_filters)
+        compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
+        if isinstance(wh, DuckDBWarehouse):
+            names, tuples = wh.rows(compiled.sql)
+            return compiled, [dict(zip(names, t, strict=True)) for t in tuples]
+        return compiled, wh.execute(compiled.sql).to_pylist()
+
     # ------------------------------------------------------------------ ingest
     def ingest(
         self,

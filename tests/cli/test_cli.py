@@ -123,3 +123,24 @@ def test_missing_project_is_a_clear_error(tmp_path: Path) -> None:
     proc = ml("query", "gmv", "--project", str(tmp_path), check=False)
     assert proc.returncode == 1
     assert "no metricloop.yaml" in proc.stderr and "metricloop init" in proc.stderr
+
+
+def test_query_loads_no_state_store_or_arrow_and_reuses_the_parsed_catalog(shop: Path) -> None:
+    """A read-only `metricloop query` stays a fast door: no SQLAlchemy/Alembic (state store), no
+    pyarrow/pandas, and the second call reads the catalog from its content-hash cache."""
+    argv = ["metricloop", "query", "gmv", "--by", "region", "--grain", "month", "-p", str(shop), "-f", "json"]
+    code = (
+        "import sys\nfrom metricloop.cli.main import main\n"
+        f"sys.argv = {argv!r}\nmain()\n"
+        "heavy = ('sqlalchemy', 'alembic', 'pyarrow', 'pandas', 'numpy', 'fastapi', 'nicegui', 'scipy')\n"
+        "print('LOADED', [m for m in heavy if m in sys.modules], file=sys.stderr)\n"
+    )
+    env = {**os.environ, "METRICLOOP_LOCALE": "en"}
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "LOADED []" in first.stderr
+    assert list((shop / ".metricloop" / "cache").glob("catalog-*.pickle"))
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    rows = json.loads(second.stdout)["rows"]
+    assert {r["region"] for r in rows} == {"华东", "华北", "华南", "华中", "西南", "西北", "东北"}
+    assert len(rows) == len(json.loads(first.stdout)["rows"])

@@ -48,7 +48,7 @@ def run(project: Path, *, metric: str = "gmv", by: str = "region", grain: str = 
         wh = ml.warehouse()
         if not isinstance(wh, DuckDBWarehouse):
             raise RuntimeError("bench cli needs a project on the embedded DuckDB warehouse")
-        sql = ml.compile(MetricQuery(metrics=[metric], group_by=[by], grain=grain)).sql  # type: ignore[arg-type]
+        sql = ml.compile(MetricQuery(metrics=[metric], group_by=[by], grain=grain)).sql
         db_path = wh.path
     finally:
         ml.close()

@@ -409,10 +409,9 @@ def query(
     if dry_run:
         console.print(ml.compile(q).sql, highlight=False, soft_wrap=True)
         return
-    result = ml.query(q)
+    result, rows = ml.query_rows(q)
     if sql:
         err_console.print(result.sql, highlight=False, soft_wrap=True)
-    rows = result.rows()
     emit(
         rows,
         fmt.value,

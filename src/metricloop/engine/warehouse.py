@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from metricloop.errors import QueryError, StoreError
 from metricloop.secrets import redact
+
+if TYPE_CHECKING:  # pyarrow (and numpy) load only when a table is built: `metricloop query` reads rows
+    import pyarrow as pa
 
 
 class Warehouse(Protocol):
@@ -51,6 +52,7 @@ class DuckDBWarehouse:
 
     def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         import duckdb
+        import pyarrow as pa
 
         cur = self.connection.cursor()
         try:
@@ -60,6 +62,21 @@ class DuckDBWarehouse:
             # DuckDB 2 names it to_arrow_table(); 1.x fetch_arrow_table()
             fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
             return fetch()
+        except duckdb.Error as exc:
+            raise QueryError(f"warehouse error: {exc}", zh=f"数据仓库执行出错：{exc}") from None
+        finally:
+            cur.close()
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and Python rows without Arrow: a one-shot CLI read need not import pyarrow."""
+        import duckdb
+
+        cur = self.connection.cursor()
+        try:
+            rel = cur.sql(sql, params=params or None)
+            if rel is None:
+                return [], []
+            return list(rel.columns), rel.fetchall()
         except duckdb.Error as exc:
             raise QueryError(f"warehouse error: {exc}", zh=f"数据仓库执行出错：{exc}") from None
         finally:
@@ -83,6 +100,7 @@ class SQLAlchemyWarehouse:
         self.dialect = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(name, name)
 
     def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        import pyarrow as pa
         import sqlalchemy as sa
 
         try:
@@ -119,6 +137,7 @@ def _plain(value: Any) -> Any:
 def _naive_times(table: pa.Table) -> pa.Table:
     """Timestamps with a time zone (ClickHouse answers in UTC) as naive wall-clock times, as the
     other engines return them; the compiler's times are naive throughout."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     cols = []
@@ -181,6 +200,8 @@ class ClickHouseWarehouse:
                              zh="ClickHouse 地址应为 chdb:// 或 clickhouse://user:password@host:8123/db")
 
     def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        import pyarrow as pa
+
         if params:
             raise QueryError("ClickHouse queries take no positional parameters")
         try:
@@ -239,6 +260,8 @@ class SparkWarehouse:
         self.session: Any = spark_session(self.url)
 
     def execute(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        import pyarrow as pa
+
         if params:
             raise QueryError("Spark queries take no positional parameters")
         try:

@@ -89,26 +89,13 @@ def explain_event(ml: MetricLoop, event: AnomalyRecord) -> dict[str, Any] | None
 
 
 def _alert(ml: MetricLoop, event: AnomalyRecord, explanation: dict[str, Any] | None) -> AlertInput:
+    from metricloop.explain.incident import incident_payload
+
     alert = event.alert()
     if not explanation:
         return alert
-    causes = [
-        {
-            "en": f"{c['element']} {c['relative_change']:+.0%}"
-            if c.get("relative_change") is not None
-            else c["element"],
-            "zh-CN": f"{c['element']} {c['relative_change']:+.0%}"
-            if c.get("relative_change") is not None
-            else c["element"],
-        }
-        for c in (explanation.get("localization") or {}).get("causes", [])[:3]
-    ]
-    payload = {
-        "causes": causes,
-        "explanation_id": explanation.get("id"),
-        "keys": [c["element"] for c in (explanation.get("localization") or {}).get("causes", [])[:3]],
-        "summary": explanation.get("summary"),
-    }
+    payload = incident_payload(explanation, {str(k): str(v) for k, v in event.slice.items()},
+                               start=event.start, end=event.end, grain=event.grain)
     return replace(alert, explanation=payload)
 
 
@@ -140,18 +127,23 @@ def run_pass(
         explanation = explain_event(ml, event) if explain and i < MAX_EXPLAIN else None
         summary.explained += explanation is not None
         alerts.append(_alert(ml, event, explanation))
-    _workflow_step(ml, alerts, now, summary, notify)
+    _workflow_step(ml, alerts, now, summary, notify, explain=explain)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
 
 
 def _workflow_step(
-    ml: MetricLoop, alerts: Sequence[AlertInput], now: dt.datetime | None, summary: PassSummary, notify: bool
+    ml: MetricLoop, alerts: Sequence[AlertInput], now: dt.datetime | None, summary: PassSummary, notify: bool,
+    *, explain: bool = True,
 ) -> None:
     if alerts:
         pr = ml.workflow.process(list(alerts), now=now, pending_only=True)
         summary.incidents_opened += len(pr.opened)
         summary.alerts_grouped += pr.new_alerts
+        if explain:  # after the exactly-once transaction, writing only the incidents' explanations
+            from metricloop.explain.incident import refresh_incidents
+
+            refresh_incidents(ml, [*pr.opened, *pr.updated])
     # timers before dispatch: what they queue (escalations, incidents a silence released) goes out
     # in this pass, not an interval later
     tr = ml.workflow.tick(now=now)

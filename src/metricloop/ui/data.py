@@ -16,6 +16,7 @@ from metricloop.catalog.display import format_value as format_value  # the pages
 from metricloop.catalog.models import Grain, Metric, Polarity, Tier
 from metricloop.engine.query import MetricQuery
 from metricloop.errors import MetricLoopError
+from metricloop.localtime import offset, table_time, wall_clock
 
 if TYPE_CHECKING:
     from metricloop.service import MetricLoop
@@ -241,14 +242,15 @@ STATUS_COLOR = {"triggered": "red-7", "acknowledged": "orange-8", "investigating
 
 
 def local_time(ml: MetricLoop, t: dt.datetime | str | None, with_date: bool = True) -> str:
-    """A time as people read it: the project's wall clock, ``2026-09-27 08:10``."""
+    """A time as people read it, by the one timezone rule (:mod:`metricloop.localtime`): the
+    project's wall clock with its offset, ``2026-09-27 08:10 +08:00``, to the minute. A stored
+    moment (aware) moves to the project's timezone; a naive time is already its wall clock."""
     if t is None:
         return "–"
     if isinstance(t, str):
         t = dt.datetime.fromisoformat(t)
-    if t.tzinfo is not None:
-        t = t.astimezone(ml.project.tz)
-    return t.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
+    t = wall_clock(t, ml.project.tz).replace(second=0, microsecond=0)
+    return table_time(t) if with_date else f"{t:%H:%M} {offset(t)}"
 
 
 def duration_text(minutes: float | None, locale: str) -> str:

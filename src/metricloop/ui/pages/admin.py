@@ -9,6 +9,7 @@ from nicegui import ui
 from metricloop.access.roles import ROLE_ACTIONS, Role
 from metricloop.access.service import UserInfo
 from metricloop.errors import MetricLoopError
+from metricloop.ui.data import local_time
 from metricloop.ui.layout import PageContext, page, section_title
 
 
@@ -31,8 +32,7 @@ def _row(ctx: PageContext, u: UserInfo) -> dict[str, Any]:
     return {"username": u.username, "display_name": u.display_name or "", "role": ctx.t(f"role_{u.role}"),
             "role_key": u.role, "team": u.team or "", "scope": scope_text(u.attributes),
             "active": "✓" if u.active else "✗",
-            "last_login": u.last_login_at.astimezone(ctx.ml.project.tz).strftime("%Y-%m-%d %H:%M")
-            if u.last_login_at else ""}
+            "last_login": local_time(ctx.ml, u.last_login_at) if u.last_login_at else ""}
 
 
 @page("/admin", nav="admin", action="users.manage")

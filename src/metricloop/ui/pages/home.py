@@ -12,6 +12,7 @@ from metricloop.ui.data import (
     Card,
     StatusBoard,
     duration_text,
+    local_time,
     share_text,
     sparkline_svg,
     status_board,
@@ -56,7 +57,7 @@ def _freshness(ctx: PageContext) -> list[tuple[str, str]]:
     latest: dict[str, str] = {}
     for load in ctx.ml.loads(limit=200):
         if load.table_name not in latest and load.max_event_time is not None:
-            latest[load.table_name] = load.max_event_time.astimezone(ctx.ml.project.tz).strftime("%Y-%m-%d %H:%M")
+            latest[load.table_name] = local_time(ctx.ml, load.max_event_time)
     return sorted(latest.items())
 
 

@@ -22,6 +22,7 @@ from metricloop.api import scope
 from metricloop.api.routes.incidents import build_board, detail
 from metricloop.api.schemas.incidents import IncidentDetail, IncidentSummary
 from metricloop.errors import MetricLoopError, NotFoundError
+from metricloop.localtime import offset, wall_clock
 from metricloop.ui.data import (
     SEVERITY_COLOR,
     STATUS_COLOR,
@@ -299,13 +300,14 @@ def _verification(ctx: PageContext, inc: IncidentDetail) -> None:
         stamps = [dt.datetime.fromisoformat(t) for t in series["timestamps"]]
         effective = dt.datetime.fromisoformat(series["effective_at"])
         nearest = min(range(len(stamps)), key=lambda i: abs((stamps[i] - effective).total_seconds()))
+        stamps = [wall_clock(t, ctx.ml.project.tz) for t in stamps]  # the one timezone rule
         days = [t.strftime("%m-%d %H:%M") for t in stamps]
         ui.echart({
             "animation": False,
             "legend": {"data": [ctx.t("actual"), ctx.t("last_week")], "top": 0, "right": 10},
             "tooltip": {"trigger": "axis", **({":valueFormatter": _value_formatter(m)} if m else {})},
             "grid": {"left": 64, "right": 20, "top": 30, "bottom": 30},
-            "xAxis": {"type": "category", "data": days},
+            "xAxis": {"type": "category", "data": days, "name": offset(stamps[-1])},
             "yAxis": {"type": "value", "scale": True},
             "series": [
                 {"type": "line", "name": ctx.t("actual"), "data": series["actual"], "itemStyle": {"color": "#2563eb"},

@@ -25,6 +25,7 @@ from metricloop.ui.data import (
     drill_dimensions,
     drill_down,
     format_value,
+    local_time,
     trend,
     value_formatter,
 )
@@ -109,8 +110,8 @@ async def metric_page(ctx: PageContext, name: str) -> None:
             with ui.card().classes("w-full"):
                 ui.label(ctx.t("revisions")).classes("font-semibold")
                 rows = [{"version": r["version"], "change": r["change"], "author": r["author"] or "",
-                         "reason": r["reason"] or "", "time": r["created_at"].astimezone(ctx.ml.project.tz)
-                         .strftime("%Y-%m-%d %H:%M")} for r in reversed(detail["revisions"])]
+                         "reason": r["reason"] or "", "time": local_time(ctx.ml, r["created_at"])}
+                        for r in reversed(detail["revisions"])]
                 cols = [{"name": k, "label": ctx.t(f"{k}_col"), "field": k, "align": "left"}
                         for k in ("version", "change", "author", "reason", "time")]
                 ui.table(columns=cols, rows=rows, row_key="version").props("flat dense").classes("w-full")

@@ -161,8 +161,10 @@ class MetricLoop:
         with self._lock:
             if self._catalog is None:
                 from metricloop.catalog.cache import CACHE_DIR, load_cached_catalog
+                from metricloop.project import STATE_DIR
 
-                self._catalog = load_cached_catalog(self.project.root, self.project.state_dir / CACHE_DIR)
+                # not project.state_dir: that creates the folder, and a read-only project still reads
+                self._catalog = load_cached_catalog(self.project.root, self.project.root / STATE_DIR / CACHE_DIR)
             return self._catalog
 
     def reload(self) -> Catalog:

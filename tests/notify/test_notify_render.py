@@ -195,3 +195,18 @@ def test_webhook_payload_carries_type_and_data() -> None:
         channel("webhook"), notification_of("resolved"), now=datetime(2024, 5, 1, tzinfo=UTC)
     )
     assert resolved["type"] == "metricloop.alert.resolved"
+
+
+def test_figures_follow_the_metrics_own_format() -> None:
+    """A message reads a figure as the metric's dashboard does: a rate with its format spec, a
+    count without a trailing '.0', in a digest too."""
+    rate = ALERT.model_copy(update={"metric": "支付成功率", "value": 0.8531, "expected": 0.9712,
+                                    "unit": "%", "value_format": ".1%"})
+    count = ALERT.model_copy(update={"metric": "orders", "value": 259224.0, "expected": 301118.0,
+                                     "value_format": ",.0f"})
+    for n in (rate, count, make_digest([rate, count])):
+        text = render_email(channel("email", "en"), n).text
+        if n is not count:
+            assert "85.3%" in text and "97.1%" in text and "%%" not in text
+        if n is not rate:
+            assert "259,224" in text and "301,118" in text and "259224.0" not in text

@@ -50,6 +50,7 @@ class DigestItem(_Frozen):
     value: float | None = None
     expected: float | None = None
     unit: str | None = None
+    value_format: str | None = None
     incident_url: str | None = None
 
 
@@ -63,6 +64,8 @@ class Notification(_Frozen):
     value: float | None = None
     expected: float | None = None
     unit: str | None = None
+    value_format: str | None = None
+    """The metric's own format spec (``,.0f``, ``.2%``): figures read as on its dashboard."""
     observed_at: datetime | None = None
     causes: list[str] = Field(default_factory=list)
     mentions: list[Mention] = Field(default_factory=list)
@@ -83,6 +86,7 @@ class Notification(_Frozen):
             value=self.value,
             expected=self.expected,
             unit=self.unit,
+            value_format=self.value_format,
             incident_url=self.incident_url,
         )
 

@@ -142,10 +142,18 @@ def truncate_utf8(s: str, max_bytes: int, suffix: str = "…") -> str:
     return b[:room].decode("utf-8", errors="ignore") + suffix
 
 
-def fmt_number(v: float | None, unit: str | None = None) -> str:
-    """Readable figure: thousands separators for big values, 4 significant digits for small ones."""
+def fmt_number(v: float | None, unit: str | None = None, spec: str | None = None) -> str:
+    """Readable figure: the metric's own format ``spec`` when it has one, else thousands
+    separators for big values and 4 significant digits for small ones."""
     if v is None:
         return "—"
+    if spec:
+        try:
+            s = format(v, spec)
+        except (TypeError, ValueError):
+            pass  # a spec the figure cannot take: the readable default below
+        else:
+            return s if unit is None or (unit == "%" and s.endswith("%")) else f"{s} {unit}"
     if unit == "%":  # a percent metric holds fractions: 0.0882 is 8.82 %
         return f"{v * 100:.2f}%"
     if abs(v) >= 1000:
@@ -214,12 +222,14 @@ class Composed:
         return out + self.tail
 
 
-def _value_line(value: float | None, expected: float | None, unit: str | None, locale: str) -> str:
-    s = fmt_number(value, unit)
+def _value_line(
+    value: float | None, expected: float | None, unit: str | None, locale: str, spec: str | None = None
+) -> str:
+    s = fmt_number(value, unit, spec)
     if expected is not None:
         change = fmt_change(value, expected)
         s += (
-            f" ({T['expected'].render(locale)} {fmt_number(expected, unit)}{', ' + change if change else ''})"
+            f" ({T['expected'].render(locale)} {fmt_number(expected, unit, spec)}{', ' + change if change else ''})"
         )
     return s
 
@@ -229,7 +239,7 @@ def _item_line(it: DigestItem, locale: str, f: Flavor) -> str:
     kind = KIND_LABEL[it.kind].render(locale)
     head = f"[{sev.render(locale) if sev else it.severity}·{kind}] {f.escape(_clip(it.metric, 80))}"
     text = f"- {head} {f.escape(_clip(fmt_slice(it.slice, locale), 120))}: "
-    text += _value_line(it.value, it.expected, it.unit, locale)
+    text += _value_line(it.value, it.expected, it.unit, locale, it.value_format)
     if it.incident_url:
         text += " " + f.link(T["view"].render(locale), it.incident_url)
     return text
@@ -253,7 +263,7 @@ def compose(n: Notification, locale: str, f: Flavor, keyword: str | None = None)
         fact("metric", f.escape(_clip(n.metric, 120)))
         fact("slice", f.escape(_clip(fmt_slice(n.slice, loc), 200)))
         if n.value is not None:
-            fact("value", _value_line(n.value, n.expected, n.unit, loc))
+            fact("value", _value_line(n.value, n.expected, n.unit, loc, n.value_format))
         sev = SEVERITY.get(n.severity)
         fact("severity", sev.render(loc) if sev else f.escape(n.severity))
         if n.observed_at:

@@ -472,6 +472,14 @@ class WorkflowService:
             return None
         return "%" if m.unit == "percent" else m.unit.split(":")[-1] if m.unit.startswith("currency") else None
 
+    def _value_format(self, metric: str) -> str | None:
+        """The metric's own format spec, so a message reads its figures as its dashboard does."""
+        try:
+            m = self.ml.catalog.metrics.get(metric)
+        except Exception:
+            return None
+        return m.format if m is not None and m.format else None
+
     def _open(
         self, s: Session, metric: str, alerts: list[AlertInput], now: dt.datetime, owners: OwnersFile,
         channels: Mapping[str, Any], broken: set[str], report: PassReport, rows: Mapping[str, IncidentAlert],
@@ -581,6 +589,7 @@ class WorkflowService:
             value=inc.actual,
             expected=inc.expected,
             unit=self._unit(inc.metric),
+            value_format=self._value_format(inc.metric),
             observed_at=inc.window_end.astimezone(self.tz),
             causes=self._causes(inc),
             mentions=self._mentions(to or inc.owner),

@@ -97,6 +97,7 @@ def incident_payload(
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "grain": grain,
         "scope": dict(scope),
+        "history": [],
     }
 
 
@@ -119,25 +120,37 @@ def _utc(value: dt.datetime | str | None, tz: dt.tzinfo, *, stored: bool) -> dt.
     return t.astimezone(dt.UTC)
 
 
-def refresh_incidents(ml: MetricLoop, ids: Sequence[int]) -> int:
+def refresh_incidents(ml: MetricLoop, ids: Sequence[int], fingerprints: Sequence[str] = ()) -> int:
     """Re-explain each incident whose window grew past its stored explanation's; returns how many.
+
+    ``ids``: incidents a pass opened or joined; ``fingerprints``: the pass's alerts, whose incidents
+    are looked up too (an ongoing anomaly comes back under its own fingerprint with a later end:
+    the workflow refreshes its alert row, and the incident's window is read from its alerts).
 
     Runs after the workflow's transaction, in its own short ones, and writes only the incident's
     ``explanation`` column: the exactly-once handling of anomalies and messages is untouched, and
     a crash here leaves the earlier explanation in place until the incident next extends. An
     explanation that cannot be computed is logged and skipped (the incident stands without it).
     """
-    from metricloop.store.workflow_models import Incident
+    from metricloop.store.workflow_models import Incident, IncidentAlert
 
     done = 0
     tz = ml.workflow.tz
-    for incident_id in dict.fromkeys(ids):
+    targets = list(ids)
+    if fingerprints:
+        with ml.store.session() as s:
+            targets += [i for i in s.scalars(
+                sa.select(IncidentAlert.incident_id).where(IncidentAlert.fingerprint.in_(list(fingerprints)),
+                                                           IncidentAlert.incident_id.is_not(None))) if i is not None]
+    for incident_id in dict.fromkeys(targets):
         with ml.store.session() as s:
             inc = s.get(Incident, incident_id)
             if inc is None:
                 continue
             metric, scope = inc.metric, {str(k): str(v) for k, v in (inc.slice or {}).items()}
-            start_utc, last_utc = _utc(inc.window_start, tz, stored=True), _utc(inc.window_end, tz, stored=True)
+            ends = list(s.scalars(sa.select(IncidentAlert.end).where(IncidentAlert.incident_id == incident_id)))
+            start_utc = _utc(inc.window_start, tz, stored=True)
+            last_utc = max(t for t in (_utc(v, tz, stored=True) for v in [inc.window_end, *ends]) if t is not None)
             previous = dict(inc.explanation) if inc.explanation else None
         window = (previous or {}).get("window") or {}
         if previous and (_utc(window.get("start"), tz, stored=False), _utc(window.get("end"), tz, stored=False)) \

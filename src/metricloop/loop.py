@@ -198,6 +198,10 @@ def backfill(
             summary.explained += explanation is not None
             alerts.append(_alert(ml, e, explanation))
         _workflow_step(ml, alerts, seen_at, summary, notify)
+    if by_time and reached is not None and reached <= end and max(by_time) < reached:
+        # what was still pending lay before where the interrupted run had got to: the deadlines
+        # of the incidents it opened fall due up to there, as they did for the others
+        _workflow_step(ml, [], reached, summary, notify)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
 

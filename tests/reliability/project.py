@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -183,12 +184,16 @@ def state_url(root: Path) -> str:
 
 def outcome(url: str) -> dict[str, Any]:
     """What a run left behind, comparable between runs: incidents (metric, slice, window start),
-    outbox ids, alert fingerprints, and the anomalies still pending."""
+    outbox ids, alert fingerprints, and the anomalies still pending.
+
+    An outbox id names its incident by number (``inc7-open-hook``); numbers come from a sequence
+    that a rolled-back transaction does not give back on PostgreSQL, so they are compared through
+    the incident they stand for, not as numbers."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as con:
             incidents = con.execute(sa.text(
-                "select metric, slice, window_start from wf_incidents order by window_start")).all()
+                "select metric, slice, window_start, id from wf_incidents order by window_start")).all()
             outbox = con.execute(sa.text("select id from notify_outbox")).scalars().all()
             alerts = con.execute(sa.text("select fingerprint from wf_alerts")).scalars().all()
             pending = con.execute(sa.text(
@@ -198,13 +203,19 @@ def outcome(url: str) -> dict[str, Any]:
                 "where d.handled_at is null")).scalar()
     finally:
         engine.dispose()
+    which = {f"inc{i}-": f"inc[{m} {_json(s)} {_naive(t)}]-" for m, s, t, i in incidents}
     return {
-        "incidents": [(m, _json(s), _naive(t)) for m, s, t in incidents],
-        "outbox": sorted(outbox),
+        "incidents": [(m, _json(s), _naive(t)) for m, s, t, _ in incidents],
+        "outbox": sorted(_by_incident(o, which) for o in outbox),
         "alerts": sorted(alerts),
         "pending": pending,
         "unhandled_alerts": unhandled_alerts,
     }
+
+
+def _by_incident(outbox_id: str, which: dict[str, str]) -> str:
+    head = re.match(r"inc\d+-", outbox_id)
+    return which.get(head.group(0), head.group(0)) + outbox_id[head.end():] if head else outbox_id
 
 
 def count(url: str, sql: str) -> int:

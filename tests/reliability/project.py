@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from tests.detect.service_project import MODELS  # the same hourly traffic model
+
 END = dt.datetime(2026, 3, 1)  # exclusive: the last hour loaded is 2026-02-28 23:00
 DAYS = 56
 REGIONS = ("r0", "r1", "r2", "r3", "r4", "r5")
@@ -30,20 +32,6 @@ BACKFILL_FROM = END - dt.timedelta(days=14)
 AT = END + dt.timedelta(hours=1)
 # (region, day of the backfill window, first hour): 20 % of the usual sessions for five hours
 DROPS = [(REGIONS[i % len(REGIONS)], i, 8 + (i * 5) % 10) for i in range(13)]
-
-MODELS = textwrap.dedent("""\
-    semantic_models:
-      - name: traffic
-        table: traffic
-        defaults: {agg_time_dimension: hour}
-        dimensions:
-          - {name: hour, type: time, type_params: {time_granularity: hour}}
-          - {name: region, type: categorical}
-        measures:
-          - {name: session_count, agg: sum, expr: sessions}
-    metrics:
-      - {name: sessions, measure: session_count}
-    """)
 
 MONITOR = textwrap.dedent("""\
     name: sessions_by_region

@@ -9,25 +9,8 @@ from typing import Any
 from nicegui import run, ui
 
 from metricloop.errors import MetricLoopError
-from metricloop.i18n import Text
 from metricloop.ui.layout import PageContext
-
-TEXTS: dict[str, Text] = {
-    "title": Text(en="Ask a question", zh="智能问数"),
-    "placeholder": Text(en="e.g. Why did GMV in 华东 drop last week? · top 5 provinces by GMV last month",
-                        zh="例如：上周华东的GMV为什么下降了？ · 上个月成交额前5的省份"),
-    "metric_placeholder": Text(en="e.g. last 30 days by day · by region last week · why did it drop yesterday",
-                               zh="例如：近30天趋势 · 上周各大区 · 昨天为什么下降"),
-    "button": Text(en="Ask", zh="提问"),
-    "thinking": Text(en="Working on it…", zh="正在查询…"),
-    "sql": Text(en="Compiled query", zh="编译后的查询"),
-    "next": Text(en="Ask next:", zh="接着问："),
-    "choose": Text(en="Did you mean:", zh="您是指："),
-}
-
-
-def _t(key: str, locale: str) -> str:
-    return TEXTS[key].render(locale)
+from metricloop.ui.texts import t
 
 
 def _card(answer: dict[str, Any], locale: str) -> None:
@@ -50,11 +33,11 @@ def ask_box(ctx: PageContext, metric: str | None = None) -> None:
 
     label = ctx.ml.catalog.metric(metric).display_label(ctx.locale) if metric else None
     with ui.card().classes("w-full").props('data-testid="ask-box"'):
-        ui.label(_t("title", ctx.locale)).classes("font-semibold")
+        ui.label(t("ask_title", ctx.locale)).classes("font-semibold")
         with ui.row().classes("w-full items-center gap-2 no-wrap"):
-            box = ui.input(placeholder=_t("metric_placeholder" if metric else "placeholder", ctx.locale)) \
+            box = ui.input(placeholder=t("ask_metric_placeholder" if metric else "ask_placeholder", ctx.locale)) \
                 .props('outlined dense clearable data-testid="ask-input"').classes("grow")
-            button = ui.button(_t("button", ctx.locale)).props('data-testid="ask-button"')
+            button = ui.button(t("ask_button", ctx.locale)).props('data-testid="ask-button"')
         out = ui.column().classes("w-full gap-2").props('data-testid="ask-answer"')
 
     def answer_of(question: str) -> dict[str, Any]:
@@ -73,7 +56,7 @@ def ask_box(ctx: PageContext, metric: str | None = None) -> None:
         out.clear()
         with out:
             ui.spinner()
-            ui.label(_t("thinking", ctx.locale)).classes("text-sm text-gray-500")
+            ui.label(t("ask_thinking", ctx.locale)).classes("text-sm text-gray-500")
         try:
             answer = await run.io_bound(answer_of, question)
         except MetricLoopError as exc:
@@ -94,7 +77,7 @@ def ask_box(ctx: PageContext, metric: str | None = None) -> None:
             ui.label(line).classes("text-base text-gray-900")
         for choice in answer["clarify"]:
             if choice.get("options"):
-                ui.label(_t("choose", ctx.locale)).classes("text-sm text-gray-600")
+                ui.label(t("ask_choose", ctx.locale)).classes("text-sm text-gray-600")
                 with ui.row().classes("gap-2"):
                     for o in choice["options"]:
                         text = o["label"][ctx.locale]
@@ -118,11 +101,11 @@ def ask_box(ctx: PageContext, metric: str | None = None) -> None:
             ui.table(columns=cols, rows=shown, row_key="_i").props('flat dense data-testid="ask-table"') \
                 .classes("w-full")
         if answer.get("sql"):
-            with ui.expansion(_t("sql", ctx.locale)).classes("w-full text-xs"):
+            with ui.expansion(t("ask_sql", ctx.locale)).classes("w-full text-xs"):
                 ui.code(answer["sql"], language="sql").classes("w-full")
         if answer.get("suggestions"):
             with ui.row().classes("items-center gap-2"):
-                ui.label(_t("next", ctx.locale)).classes("text-xs text-gray-500")
+                ui.label(t("ask_next", ctx.locale)).classes("text-xs text-gray-500")
                 for s in answer["suggestions"]:
                     text = s[ctx.locale]
                     ui.button(text, on_click=lambda _=None, q=text: ask(q)).props("flat dense no-caps size=sm")

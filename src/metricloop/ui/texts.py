@@ -361,6 +361,17 @@ T: dict[str, Text] = {
     "role_owner": Text(en="Metric owner", zh="指标负责人"),
     "role_analyst": Text(en="Analyst", zh="分析师"),
     "role_viewer": Text(en="Viewer", zh="只读用户"),
+    # the ask box (ui/ask.py)
+    "ask_title": Text(en="Ask a question", zh="智能问数"),
+    "ask_placeholder": Text(en="e.g. Why did GMV in 华东 drop last week? · top 5 provinces by GMV last month",
+                        zh="例如：上周华东的GMV为什么下降了？ · 上个月成交额前5的省份"),
+    "ask_metric_placeholder": Text(en="e.g. last 30 days by day · by region last week · why did it drop yesterday",
+                               zh="例如：近30天趋势 · 上周各大区 · 昨天为什么下降"),
+    "ask_button": Text(en="Ask", zh="提问"),
+    "ask_thinking": Text(en="Working on it…", zh="正在查询…"),
+    "ask_sql": Text(en="Compiled query", zh="编译后的查询"),
+    "ask_next": Text(en="Ask next:", zh="接着问："),
+    "ask_choose": Text(en="Did you mean:", zh="您是指："),
 }
 
 

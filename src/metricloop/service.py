@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metricloop.catalog.catalog import Catalog, available_dimensions, leaf_models
-from metricloop.engine.compiler import CompiledQuery, Compiler, OutputColumn
+from metricloop.context import Context, QueryResult
+from metricloop.engine.compiler import CompiledQuery, Compiler
 from metricloop.engine.query import MetricQuery
-from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse, Warehouse
-from metricloop.errors import ConfigError, QueryError
+from metricloop.engine.warehouse import DuckDBWarehouse, Warehouse
+from metricloop.errors import ConfigError
 from metricloop.project import Project
-from metricloop.secrets import resolve_env
+
+__all__ = ["MetricLoop", "QueryResult"]
 
 if TYPE_CHECKING:
     # a read-only query needs none of these (SQLAlchemy, Alembic, pyarrow): imported where used
-    import pyarrow as pa
-
     from metricloop.catalog import revisions
     from metricloop.catalog.models import Metric
     from metricloop.ingest import checks as table_checks
@@ -41,37 +40,13 @@ if TYPE_CHECKING:  # stage services, each in its own package, reached as ml.<sta
     from metricloop.workflow.service import WorkflowService
 
 
-@dataclass
-class QueryResult:
-    """Rows of a metric query (Arrow) with the SQL that produced them."""
-
-    compiled: CompiledQuery
-    table: pa.Table
-
-    @property
-    def sql(self) -> str:
-        return self.compiled.sql
-
-    @property
-    def columns(self) -> list[OutputColumn]:
-        return self.compiled.columns
-
-    def rows(self) -> list[dict[str, Any]]:
-        return self.table.to_pylist()
-
-    def to_pandas(self) -> Any:
-        return self.table.to_pandas()
-
-
 class MetricLoop:
     """Everything a user can do with one project."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
+        self.ctx = Context(project, row_policy=_acting_user_filters)
         self._lock = threading.RLock()
-        self._catalog: Catalog | None = None
-        self._warehouses: dict[str, Warehouse] = {}
-        self._compilers: dict[str, Compiler] = {}
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> MetricLoop:
@@ -116,62 +91,27 @@ class MetricLoop:
 
         return InteropService(self)
 
-    # ------------------------------------------------------------------ resources
-    @cached_property
+    # ------------------------------------------------------------------ resources (the context's)
+    @property
     def store(self) -> Store:
-        from metricloop.store import Store
-
-        return Store(self.project.state_url())
+        return self.ctx.store
 
     def warehouse(self, name: str | None = None) -> Warehouse:
-        key = name or "default"
-        with self._lock:
-            if key not in self._warehouses:
-                cfg = self.project.warehouse(name)
-                if cfg.type == "duckdb":
-                    self._warehouses[key] = DuckDBWarehouse(self.project.duckdb_path(cfg))
-                elif cfg.type in ("postgres", "mysql"):
-                    assert cfg.url is not None
-                    self._warehouses[key] = SQLAlchemyWarehouse(resolve_env(cfg.url, field="warehouse.url"))
-                else:  # clickhouse, spark
-                    from metricloop.engine.warehouse import open_warehouse
-
-                    assert cfg.url is not None
-                    self._warehouses[key] = open_warehouse(cfg.type, resolve_env(cfg.url, field="warehouse.url"))
-            return self._warehouses[key]
+        return self.ctx.warehouse(name)
 
     def duckdb(self) -> DuckDBWarehouse:
-        wh = self.warehouse()
-        if not isinstance(wh, DuckDBWarehouse):
-            raise ConfigError("loading files needs the embedded DuckDB warehouse (warehouse.type: duckdb)")
-        return wh
+        return self.ctx.duckdb()
 
     def close(self) -> None:
-        with self._lock:
-            for wh in self._warehouses.values():
-                wh.close()
-            self._warehouses.clear()
-            if "store" in self.__dict__:
-                self.store.dispose()
-                del self.__dict__["store"]
+        self.ctx.close()
 
     # ------------------------------------------------------------------ metric center
     @property
     def catalog(self) -> Catalog:
-        with self._lock:
-            if self._catalog is None:
-                from metricloop.catalog.cache import CACHE_DIR, load_cached_catalog
-                from metricloop.project import STATE_DIR
-
-                # not project.state_dir: that creates the folder, and a read-only project still reads
-                self._catalog = load_cached_catalog(self.project.root, self.project.root / STATE_DIR / CACHE_DIR)
-            return self._catalog
+        return self.ctx.catalog
 
     def reload(self) -> Catalog:
-        with self._lock:
-            self._catalog = None
-            self._compilers.clear()
-            return self.catalog
+        return self.ctx.reload()
 
     def validate(self) -> Catalog:
         """Load and cross-check every definition (raises DefinitionError with all issues)."""
@@ -179,11 +119,7 @@ class MetricLoop:
 
     def sync_catalog(self, *, author: str | None = None, reason: str | None = None) -> list[revisions.Change]:
         """Record revisions for every changed definition (idempotent)."""
-        from metricloop.catalog import revisions
-
-        catalog = self.catalog
-        with self.store.session() as s:
-            return revisions.sync(s, catalog, author=author, reason=reason)
+        return self.ctx.sync_catalog(author=author, reason=reason)
 
     def metrics(
         self, search: str | None = None, tier: str | None = None, include_retired: bool = False
@@ -233,40 +169,12 @@ class MetricLoop:
             "parents": [e.to_dict() for e in tree.parents(catalog, name)],
         }
 
-    # ------------------------------------------------------------------ query engine
+    # ------------------------------------------------------------------ query engine (the context's)
     def compiler(self, dialect: str) -> Compiler:
-        with self._lock:
-            if dialect not in self._compilers:
-                self._compilers[dialect] = Compiler(self.catalog, dialect)
-            return self._compilers[dialect]
-
-    def _warehouse_for(self, query: MetricQuery) -> tuple[str | None, Warehouse]:
-        names = set()
-        for metric_name in query.metrics:
-            for model in leaf_models(self.catalog, self.catalog.metric(metric_name)):
-                names.add(model.warehouse or "default")
-        if len(names) > 1:
-            raise QueryError(
-                f"the metrics live in different warehouses ({', '.join(sorted(names))}); query them separately",
-                zh="所选指标位于不同的数据仓库，请分开查询",
-            )
-        name = next(iter(names), None)
-        return name, self.warehouse(name)
-
-    def _policy_filters(self, query: MetricQuery, policy_filters: tuple[str, ...]) -> tuple[str, ...]:
-        """Add the acting user's row filters (``access.context``); refuse metrics they may not read."""
-        from metricloop.access.context import current_principal
-        from metricloop.access.policy import enforce
-
-        principal = current_principal()
-        if principal is None:
-            return policy_filters
-        return (*policy_filters, *enforce(self.catalog, principal, query))
+        return self.ctx.compiler(dialect)
 
     def compile(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> CompiledQuery:
-        _, wh = self._warehouse_for(query)
-        policy_filters = self._policy_filters(query, policy_filters)
-        return self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
+        return self.ctx.compile(query, policy_filters=policy_filters)
 
     def query(self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()) -> QueryResult:
         """Compile and run ``query`` in its warehouse; only aggregates come back.
@@ -274,23 +182,13 @@ class MetricLoop:
         Inside ``access.context.acting_as(user)`` the user's metric permissions and row
         policies apply here, in the compiler, whoever the caller is.
         """
-        _, wh = self._warehouse_for(query)
-        policy_filters = self._policy_filters(query, policy_filters)
-        compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
-        return QueryResult(compiled, wh.execute(compiled.sql))
+        return self.ctx.query(query, policy_filters=policy_filters)
 
     def query_rows(
         self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()
     ) -> tuple[CompiledQuery, list[dict[str, Any]]]:
-        """:meth:`query` as plain rows; on DuckDB fetched without Arrow, so a one-shot CLI read
-        does not pay for importing pyarrow and numpy."""
-        _, wh = self._warehouse_for(query)
-        policy_filters = self._policy_filters(query, policy_filters)
-        compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
-        if isinstance(wh, DuckDBWarehouse):
-            names, tuples = wh.rows(compiled.sql)
-            return compiled, [dict(zip(names, t, strict=True)) for t in tuples]
-        return compiled, wh.execute(compiled.sql).to_pylist()
+        """:meth:`query` as plain rows (on DuckDB without importing pyarrow)."""
+        return self.ctx.query_rows(query, policy_filters=policy_filters)
 
     # ------------------------------------------------------------------ ingest
     def ingest(
@@ -387,15 +285,16 @@ class MetricLoop:
 
     def freshness(self, table: str) -> dt.datetime | None:
         """The newest event time loaded into ``table`` (project-local, naive), or None."""
-        from sqlalchemy import desc, select
+        return self.ctx.freshness(table)
 
-        from metricloop.store.models import IngestLoad
 
-        with self.store.session() as s:
-            t = s.scalars(
-                select(IngestLoad.max_event_time)
-                .where(IngestLoad.table_name == table, IngestLoad.max_event_time.is_not(None))
-                .order_by(desc(IngestLoad.id))
-                .limit(1)
-            ).first()
-        return t.astimezone(self.project.tz).replace(tzinfo=None) if t else None
+def _acting_user_filters(catalog: Catalog, query: MetricQuery) -> tuple[str, ...]:
+    """The context's row policy: the acting user's row filters (``access.context``); refuses
+    metrics they may not read. Background work (no principal) sees everything."""
+    from metricloop.access.context import current_principal
+    from metricloop.access.policy import enforce
+
+    principal = current_principal()
+    if principal is None:
+        return ()
+    return enforce(catalog, principal, query)

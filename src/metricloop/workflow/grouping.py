@@ -1,5 +1,6 @@
-"""Alerts → incidents, pure: dedup by fingerprint, grouping by metric and time window,
-inhibition of child slices by their parent, silences and maintenance windows.
+"""Alerts → incidents, pure: dedup by fingerprint, grouping by metric and time window (and
+across the metric tree: one incident per event), inhibition of child slices by their parent,
+silences and maintenance windows.
 
 The service feeds these functions plain records read from the store and writes back what they
 decide; keeping the decisions here makes them testable without a database.
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +60,15 @@ class AlertInput:
 
 @dataclass(frozen=True)
 class OpenIncident:
-    """What grouping needs to know about an incident that is still open."""
+    """What grouping needs to know about an incident that is still open (``metrics`` and
+    ``slices``: those of its alerts, for grouping across the metric tree)."""
 
     id: int
     metric: str
     window_start: dt.datetime
     window_end: dt.datetime
+    metrics: frozenset[str] = frozenset()
+    slices: tuple[Mapping[str, str], ...] = ()
 
 
 @dataclass
@@ -75,6 +80,103 @@ class Group:
     window_end: dt.datetime
     incident_id: int | None = None
     alerts: list[AlertInput] = field(default_factory=list)
+    metrics: set[str] = field(default_factory=set)
+    slices: list[Mapping[str, str]] = field(default_factory=list)
+
+    @property
+    def all_metrics(self) -> set[str]:
+        return {self.metric, *self.metrics, *(a.metric for a in self.alerts)}
+
+
+@dataclass(frozen=True)
+class MetricTree:
+    """The catalog's metric tree as grouping sees it: which metrics tell of one event, which is the root.
+
+    Why: one outage moves orders, gmv and conversion at once; three incidents for it page three
+    people about one thing. Metrics joined by at most ``reach`` edges of the tree (a ratio's
+    numerator and denominator, a formula's inputs, declared drivers) are *related*; anomalies of
+    related metrics on compatible slices at overlapping times join one incident.
+    """
+
+    children: Mapping[str, frozenset[str]]
+    tiers: Mapping[str, int] = field(default_factory=dict)  # smaller = more important (north star 0)
+    reach: int = 3
+
+    @classmethod
+    def from_edges(cls, edges: Iterable[tuple[str, str]], tiers: Mapping[str, int] | None = None,
+                   reach: int = 3) -> MetricTree:
+        """``edges``: (parent, child) pairs, the child feeding the parent."""
+        kids: dict[str, set[str]] = {}
+        for parent, child in edges:
+            if parent != child:
+                kids.setdefault(parent, set()).add(child)
+        return cls({k: frozenset(v) for k, v in kids.items()}, dict(tiers or {}), reach)
+
+    def _neighbours(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for parent, kids in self.children.items():
+            for child in kids:
+                out.setdefault(parent, set()).add(child)
+                out.setdefault(child, set()).add(parent)
+        return out
+
+    def distance(self, a: str, b: str) -> int | None:
+        """Edges between ``a`` and ``b`` in the undirected tree (None: not connected)."""
+        if a == b:
+            return 0
+        nb = self._neighbours()
+        dist = {a: 0}
+        queue = deque([a])
+        while queue:
+            node = queue.popleft()
+            for nxt in nb.get(node, ()):
+                if nxt not in dist:
+                    dist[nxt] = dist[node] + 1
+                    if nxt == b:
+                        return dist[nxt]
+                    queue.append(nxt)
+        return None
+
+    def related(self, a: str, b: str) -> bool:
+        d = self.distance(a, b)
+        return d is not None and d <= self.reach
+
+    def descendants(self, metric: str) -> set[str]:
+        out: set[str] = set()
+        stack = [metric]
+        while stack:
+            for c in self.children.get(stack.pop(), ()):
+                if c not in out:
+                    out.add(c)
+                    stack.append(c)
+        return out
+
+    def root(self, metrics: Sequence[str]) -> str:
+        """The metric an incident of ``metrics`` is named by: the one above most of the others in
+        the tree, then the most important tier, then the first given (the earliest alert's)."""
+        names = list(dict.fromkeys(metrics))
+        if not names:
+            raise ValueError("root of no metrics")
+
+        def key(i: int) -> tuple[int, int, int]:
+            m = names[i]
+            below = len(self.descendants(m) & set(names))
+            return (-below, self.tiers.get(m, 99), i)
+
+        return names[min(range(len(names)), key=key)]
+
+    def ordered(self, metrics: Sequence[str]) -> list[str]:
+        """``metrics`` root first, then the others in the order given."""
+        names = list(dict.fromkeys(metrics))
+        if not names:
+            return []
+        r = self.root(names)
+        return [r, *(m for m in names if m != r)]
+
+
+def compatible(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Two slices can describe one event: no dimension has different values (``{}`` fits all)."""
+    return all(b.get(k, v) == v for k, v in a.items())
 
 
 @dataclass(frozen=True)
@@ -88,11 +190,16 @@ def group_alerts(
     open_incidents: Sequence[OpenIncident],
     known: Mapping[str, int],
     window: dt.timedelta,
+    tree: MetricTree | None = None,
 ) -> Grouping:
     """Dedup (a fingerprint already in an open incident), then join the open incident of the same
-    metric whose window (± ``window``) contains the alert's start, else start a new group."""
+    metric whose window (± ``window``) contains the alert's start; else (with ``tree``) the one
+    of a related metric whose window (± ``window``) overlaps the alert's and which has an alert on
+    a compatible slice; else start a new group."""
     groups: list[Group] = [
-        Group(o.metric, o.window_start, o.window_end, incident_id=o.id) for o in open_incidents
+        Group(o.metric, o.window_start, o.window_end, incident_id=o.id, metrics=set(o.metrics),
+              slices=list(o.slices))
+        for o in open_incidents
     ]
     duplicates: list[tuple[AlertInput, int]] = []
     seen: dict[str, Group] = {}
@@ -110,14 +217,37 @@ def group_alerts(
             if g.metric == a.metric and g.window_start - window <= a.start <= g.window_end + window:
                 target = g
                 break
+        if target is None and tree is not None:
+            target = _related_group(a, groups, window, tree)
         if target is None:
             target = Group(a.metric, a.start, a.end)
             groups.append(target)
         target.alerts.append(a)
+        target.slices.append(dict(a.slice))
         target.window_start = min(target.window_start, a.start)
         target.window_end = max(target.window_end, a.end)
         seen[a.fingerprint] = target
     return Grouping([g for g in groups if g.alerts], duplicates)
+
+
+def _related_group(a: AlertInput, groups: Sequence[Group], window: dt.timedelta, tree: MetricTree) -> Group | None:
+    """The group of a related metric this alert belongs with: overlapping (± ``window``), on a
+    compatible slice; the nearest metric in the tree wins, then the earliest group."""
+    best: tuple[int, int] | None = None
+    found = None
+    for i, g in enumerate(groups):
+        if not (a.start <= g.window_end + window and a.end >= g.window_start - window):
+            continue
+        slices = g.slices or [{}]
+        if not any(compatible(a.slice, sl) for sl in slices):
+            continue
+        dists = [d for d in (tree.distance(a.metric, m) for m in g.all_metrics) if d is not None and d <= tree.reach]
+        if not dists:
+            continue
+        key = (min(dists), i)
+        if best is None or key < best:
+            best, found = key, g
+    return found
 
 
 def is_parent(parent: Mapping[str, str], child: Mapping[str, str]) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from metricloop.errors import DefinitionError, Issue
-from metricloop.i18n import pick
+from metricloop.i18n import Text, pick
 from metricloop.notify.message import SEVERITIES, Mention
 from metricloop.project import parse_duration
 from metricloop.yamlio import Document, load_document, parse_model
@@ -181,12 +181,23 @@ class OwnersFile(_Strict):
 
 @dataclass(frozen=True)
 class Assignment:
-    """Who owns an incident and where it is announced."""
+    """Who owns an incident and where it is announced; ``reason`` says why (both languages),
+    ``by``: what decided it (``cause``: a rule naming the cause slice, ``slice``: a rule matching
+    the metric / alerting slice, ``catalog``, ``none``)."""
 
     owner: str | None
     team: str | None
     rule: str
     channels: tuple[str, ...]
+    reason: Text | None = None
+    by: str = "slice"
+    cause: Mapping[str, str] | None = None
+
+    def routing(self) -> dict[str, object]:
+        """What the incident stores and shows about this choice (JSON)."""
+        return {"owner": self.owner, "team": self.team, "rule": self.rule, "by": self.by,
+                "cause": dict(self.cause) if self.cause else None,
+                "reason": self.reason.to_dict() if self.reason else None}
 
 
 def assign(
@@ -213,6 +224,73 @@ def assign(
     team = owners.team_of(owner)
     team_channels = owners.teams[team].channels if team and team in owners.teams else []
     return Assignment(owner, team, "catalog" if owner else "none", tuple(team_channels or owners.channels))
+
+
+def _slice_text(slice_: Mapping[str, str]) -> str:
+    return "&".join(f"{k}={v}" for k, v in slice_.items())
+
+
+def route(
+    owners: OwnersFile, metric: str, slice_: Mapping[str, str], cause: Mapping[str, str] | None = None,
+    catalog_owners: Sequence[str] = (), *, metric_label: str | None = None,
+) -> Assignment:
+    """The owner of an incident of ``metric`` on ``slice_`` whose cause is ``cause`` (the full slice
+    localization named, e.g. ``city=南京&platform=app`` under a ``city`` monitor).
+
+    Why: the alerting slice says where it was seen, the cause says what broke; the person who owns
+    ``platform=app`` should get the app outage that shows up as a drop of 南京's conversion, even
+    when a broader rule (``metric: conversion -> growth lead``) comes first in the file. So a rule
+    whose ``slice`` names a dimension the cause adds (beyond the alerting slice) and matches it
+    wins, the first such in file order; otherwise the first rule matching the cause slice (every
+    rule matching the alerting slice does), as :func:`assign`. The returned ``reason`` says which.
+    """
+    label = metric_label or metric
+    full = {**{str(k): str(v) for k, v in slice_.items()}, **{str(k): str(v) for k, v in (cause or {}).items()}}
+    extra = {k for k, v in full.items() if slice_.get(k) != v}
+    base = assign(owners, metric, full, catalog_owners)
+    if extra:
+        for i, rule in enumerate(owners.rules):
+            if not (set(rule.slice) & extra) or not rule.matches(metric, full):
+                continue
+            owner: str | None
+            if rule.owner == FROM_CATALOG:
+                owner = next((o for o in catalog_owners if o in owners.people), None)
+                if owner is None:
+                    continue
+            elif rule.owner.startswith("team:"):
+                owner = owners.teams[rule.owner[5:]].lead
+            else:
+                owner = rule.owner
+            team = rule.team or owners.team_of(owner)
+            team_channels = owners.teams[team].channels if team and team in owners.teams else []
+            channels = rule.channels or team_channels or owners.channels
+            name = owners.display(owner)
+            cause_t, desc = _slice_text(full), rule.describe()
+            reason = Text(
+                en=f"the cause {cause_t} matches rules[{i}] ({desc}) of owners.yaml: {name}",
+                zh=f"原因切片 {cause_t} 命中 owners.yaml 的 rules[{i}]（{desc}）：{name}",
+            )
+            return Assignment(owner, team, f"rules[{i}] {desc}", tuple(channels), reason, "cause", full)
+    where_t = _slice_text(full) if extra else _slice_text(slice_)
+    where_en = where_t or "the total"
+    where_zh = where_t or "总体"
+    no_cause_en = f"; no rule names the cause {_slice_text(full)}" if extra else ""
+    no_cause_zh = f"；没有规则针对原因切片 {_slice_text(full)}" if extra else ""
+    name = owners.display(base.owner)
+    if base.rule.startswith("rules["):
+        reason = Text(en=f"{base.rule} of owners.yaml matches {label} on {where_en}: {name}{no_cause_en}",
+                      zh=f"owners.yaml 的 {base.rule} 匹配 {label}（{where_zh}）：{name}{no_cause_zh}")
+        return Assignment(base.owner, base.team, base.rule, base.channels, reason, "slice", full if extra else None)
+    if base.rule == "catalog":
+        reason = Text(en=f"no rule of owners.yaml matches {label} on {where_en}; the catalog names {name} "
+                         f"as its owner{no_cause_en}",
+                      zh=f"owners.yaml 中没有规则匹配 {label}（{where_zh}）；"
+                         f"指标目录登记的负责人是 {name}{no_cause_zh}")
+        return Assignment(base.owner, base.team, base.rule, base.channels, reason, "catalog",
+                          full if extra else None)
+    reason = Text(en=f"no rule of owners.yaml matches {label} on {where_en} and the catalog names no known owner",
+                  zh=f"owners.yaml 中没有规则匹配 {label}（{where_zh}），指标目录也没有登记已知的负责人")
+    return Assignment(base.owner, base.team, base.rule, base.channels, reason, "none", full if extra else None)
 
 
 def escalation_target(owners: OwnersFile, step: EscalationStep, owner: str | None, team: str | None) -> str | None:

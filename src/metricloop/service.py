@@ -71,7 +71,7 @@ class MetricLoop:
     def workflow(self) -> WorkflowService:
         from metricloop.workflow.service import WorkflowService
 
-        return WorkflowService(self)
+        return WorkflowService(self.ctx)
 
     @cached_property
     def review(self) -> ReviewService:

@@ -12,20 +12,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from metricloop.catalog.bounds import Bounds, bounds_of
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.catalog.catalog import Catalog
+
+
+class HasCatalog(Protocol):
+    """Anything that hands out the project's catalog: the stages' Context, or the facade."""
+
+    @property
+    def catalog(self) -> Catalog: ...
 
 BAND_KEYS = ("expected", "lower", "upper")
 
 
-def metric_bounds(ml: MetricLoop, name: str) -> Bounds | None:
+def metric_bounds(source: HasCatalog, name: str) -> Bounds | None:
     """:func:`bounds_of` by metric name (None when the catalog does not load or lacks it)."""
     try:
-        return bounds_of(ml.catalog.metrics.get(name))
+        return bounds_of(source.catalog.metrics.get(name))
     except Exception:  # a project whose catalog does not load still shows its records
         return None
 

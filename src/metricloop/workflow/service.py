@@ -72,7 +72,7 @@ from metricloop.workflow.owners import OwnersFile, assign, escalation_target, lo
 if TYPE_CHECKING:
     import random
 
-    from metricloop.service import MetricLoop
+    from metricloop.context import Context
 
 UTC = dt.UTC
 ACTION_STATUSES = ("open", "in_progress", "done", "cancelled")
@@ -184,29 +184,31 @@ class TickReport:
 
 
 class WorkflowService:
-    """Incidents, owners, timers and delivery for one project (reached as ``ml.workflow``)."""
+    """Incidents, owners, timers and delivery for one project (reached as ``ml.workflow``).
 
-    def __init__(self, ml: MetricLoop) -> None:
-        self.ml = ml
+    Needs only the shared :class:`~metricloop.context.Context` (settings, catalog, state store)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     # ------------------------------------------------------------------ configuration
     @property
     def tz(self) -> dt.tzinfo:
-        return self.ml.project.tz
+        return self.ctx.project.tz
 
     @property
     def locale(self) -> str:
-        return normalize_locale(os.environ.get("METRICLOOP_LOCALE") or self.ml.project.config.locale)
+        return normalize_locale(os.environ.get("METRICLOOP_LOCALE") or self.ctx.project.config.locale)
 
     @cached_property
     def channels_file(self) -> ChannelsFile:
         """``channels.yaml`` (empty when the project has none: incidents are still tracked)."""
-        path = self.ml.project.path("channels.yaml")
+        path = self.ctx.project.path("channels.yaml")
         return load_channels(path) if path.exists() else ChannelsFile()
 
     @cached_property
     def owners(self) -> OwnersFile:
-        path = self.ml.project.path("owners.yaml")
+        path = self.ctx.project.path("owners.yaml")
         if not path.exists():
             return OwnersFile()
         names: list[str] | None
@@ -214,7 +216,7 @@ class WorkflowService:
             names = [c.name for c in self.channels_file.channels]
         except ConfigError:
             names = None  # channels.yaml itself is broken (reported when dispatching)
-        return load_owners(path, self.ml.project.root, names)
+        return load_owners(path, self.ctx.project.root, names)
 
     def reload(self) -> None:
         for k in ("channels_file", "owners"):
@@ -232,7 +234,7 @@ class WorkflowService:
         in the project's state folder (never printed; registered for redaction)."""
         value = os.environ.get("METRICLOOP_ACTION_SECRET")
         if not value:
-            path: Path = self.ml.project.state_dir / "action_secret"
+            path: Path = self.ctx.project.state_dir / "action_secret"
             if not path.exists():
                 _create_private(path, pysecrets.token_urlsafe(48))
             elif path.stat().st_mode & 0o077:
@@ -243,7 +245,7 @@ class WorkflowService:
 
     @property
     def base_url(self) -> str:
-        return self.ml.project.config.base_url.rstrip("/")
+        return self.ctx.project.config.base_url.rstrip("/")
 
     # ------------------------------------------------------------------ process
     def process(self, alerts: Sequence[AlertInput], now: dt.datetime | None = None, *,
@@ -259,18 +261,18 @@ class WorkflowService:
         if not alerts:
             return report
         if pending_only:
-            with self.ml.store.session() as s:  # a quick check before the work (the lock is below)
+            with self.ctx.store.session() as s:  # a quick check before the work (the lock is below)
                 alerts = self._still_pending(s, alerts, lock=False)
             if not alerts:
                 return report
         norm = [
-            AlertInput(**{**bounded(vars(a), metric_bounds(self.ml, a.metric)), "start": as_utc(a.start, self.tz),
+            AlertInput(**{**bounded(vars(a), metric_bounds(self.ctx, a.metric)), "start": as_utc(a.start, self.tz),
                           "end": as_utc(a.end, self.tz), "severity": normalize_severity(a.severity),
                           "slice": dict(a.slice)})
             for a in alerts
         ]
         channels = self._channel_map()
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             if pending_only:
                 norm = self._still_pending(s, norm, lock=True)
             broken = broken_channels(s)
@@ -396,7 +398,7 @@ class WorkflowService:
     def _release_silenced(self, now: dt.datetime, channels: Mapping[str, Any], report: TickReport) -> None:
         """Alerts held by a silence or maintenance window that has ended: an anomaly that outlasted
         it becomes an incident now; one that was over by then stays on record as ``expired``."""
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             held = list(s.scalars(sa.select(IncidentAlert).where(IncidentAlert.incident_id.is_(None),
                                                                  IncidentAlert.state.in_(SILENCE_KINDS))))
             if not held:
@@ -451,21 +453,21 @@ class WorkflowService:
 
     def _catalog_owners(self, metric: str) -> list[str]:
         try:
-            m = self.ml.catalog.metrics.get(metric)
+            m = self.ctx.catalog.metrics.get(metric)
         except Exception:  # a project whose catalog does not load still tracks incidents
             return []
         return list(m.owners.business) + list(m.owners.technical) if m else []
 
     def metric_label(self, metric: str, locale: str | None = None) -> str:
         try:
-            m = self.ml.catalog.metrics.get(metric)
+            m = self.ctx.catalog.metrics.get(metric)
         except Exception:
             return metric
         return m.display_label(locale or self.locale) if m else metric
 
     def _unit(self, metric: str) -> str | None:
         try:
-            m = self.ml.catalog.metrics.get(metric)
+            m = self.ctx.catalog.metrics.get(metric)
         except Exception:
             return None
         if m is None or not m.unit:
@@ -475,7 +477,7 @@ class WorkflowService:
     def _value_format(self, metric: str) -> str | None:
         """The metric's own format spec, so a message reads its figures as its dashboard does."""
         try:
-            m = self.ml.catalog.metrics.get(metric)
+            m = self.ctx.catalog.metrics.get(metric)
         except Exception:
             return None
         return m.format if m is not None and m.format else None
@@ -639,13 +641,13 @@ class WorkflowService:
         channels = self._channel_map()
         self._release_silenced(now, channels, report)
         while True:
-            with self.ml.store.session() as s:
+            with self.ctx.store.session() as s:
                 ids = list(s.scalars(sa.select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now)
                                      .order_by(Timer.due_at, Timer.id).limit(limit)))
             if not ids:
                 return report
             for tid in ids:
-                with self.ml.store.session() as s:
+                with self.ctx.store.session() as s:
                     t = s.scalars(sa.select(Timer).where(Timer.id == tid, Timer.state == "pending")
                                   .with_for_update(skip_locked=True)).first()
                     if t is None:
@@ -734,14 +736,14 @@ class WorkflowService:
         own = notifier is None
         notifier = notifier or Notifier()
         try:
-            d = Dispatcher(self.ml.store, self.channels_file.by_name(), notifier, policy=policy, rng=rng,
+            d = Dispatcher(self.ctx.store, self.channels_file.by_name(), notifier, policy=policy, rng=rng,
                            lease_s=lease_s)
             report = d.run_once(now)
         finally:
             if own:
                 notifier.close()
         if report.events:
-            with self.ml.store.session() as s:
+            with self.ctx.store.session() as s:
                 for ev in report.events:
                     inc_id = ev.get("incident_id")
                     inc = s.get(Incident, inc_id) if isinstance(inc_id, int) else None
@@ -766,7 +768,7 @@ class WorkflowService:
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
         dup = parse_incident_id(duplicate_of) if duplicate_of is not None else None
         channels = self._channel_map()
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             inc = self._get(s, ref, lock=True)
             self._apply(s, inc, action, actor=actor, now=now, comment=comment, dup=dup, channels=channels)
             return self._incident_dict(inc)
@@ -839,7 +841,7 @@ class WorkflowService:
             known = ", ".join(sorted(self.owners.people)) or "none"
             raise NotFoundError(f"unknown person {owner!r} (owners.yaml people: {known})",
                                 zh=f"owners.yaml 中没有人员 {owner!r}")
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             inc = self._get(s, ref)
             before = {"owner": inc.owner, "team": inc.team}
             inc.owner, inc.team = owner, self.owners.team_of(owner) or inc.team
@@ -850,7 +852,7 @@ class WorkflowService:
 
     def comment(self, ref: str | int, text: str, *, actor: str, now: dt.datetime | None = None) -> None:
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             inc = self._get(s, ref)
             self._audit(s, inc, now, actor, "comment", None, None, text)
 
@@ -870,11 +872,11 @@ class WorkflowService:
         moved on since the message was sent (:class:`IncidentMoved`), nothing changes and the
         token stays unspent; a second click of the same link finds it used (ConflictError)."""
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
-        claim = verify_action_token(token, self.action_secret, DbUsedTokens(self.ml.store), now=now,
+        claim = verify_action_token(token, self.action_secret, DbUsedTokens(self.ctx.store), now=now,
                                     incident_id=incident, action=action, consume=False)
         note = comment or ("resolved from a chat link" if claim.action == "resolve" else None)
         channels = self._channel_map()
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             inc = self._get(s, claim.incident_id, lock=True)
             s.add(UsedActionToken(jti=claim.jti, expires_at=claim.expires_at, used_at=now))
             try:
@@ -890,7 +892,7 @@ class WorkflowService:
     def link_problem(self, ref: str | int, action: str) -> IncidentMoved | None:
         """Why a chat link's ``action`` no longer applies to the incident (None when it does);
         the confirmation page says so before anyone clicks."""
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             try:
                 self._check_link_action(s, self._get(s, ref), action)
             except IncidentMoved as exc:
@@ -915,7 +917,7 @@ class WorkflowService:
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
         if owner is not None and owner not in self.owners.people:
             raise NotFoundError(f"unknown person {owner!r} in owners.yaml", zh=f"owners.yaml 中没有人员 {owner!r}")
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             inc = self._get(s, ref)
             item = ActionItem(incident_id=inc.id, title=title, owner=owner or inc.owner,
                               due_at=as_utc(due, self.tz) if due else None, status="open",
@@ -934,7 +936,7 @@ class WorkflowService:
         if status is not None and status not in ACTION_STATUSES:
             raise ConfigError(f"status {status!r} is not one of {', '.join(ACTION_STATUSES)}",
                               zh=f"状态 {status!r} 不是 {', '.join(ACTION_STATUSES)} 之一")
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             item = s.get(ActionItem, action_id)
             if item is None:
                 raise NotFoundError(f"no action item {action_id}", zh=f"没有行动项 {action_id}")
@@ -960,7 +962,7 @@ class WorkflowService:
         start, end = as_utc(starts_at, self.tz), as_utc(ends_at, self.tz)
         if end <= start:
             raise ConfigError("a silence must end after it starts", zh="静默结束时间必须晚于开始时间")
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = Silence(kind=kind, metric=metric, monitor=monitor, slice=dict(slice or {}), starts_at=start,
                           ends_at=end, created_by=actor, comment=comment, created_at=dt.datetime.now(UTC))
             s.add(row)
@@ -968,7 +970,7 @@ class WorkflowService:
             return silence_dict(row)
 
     def silences(self, active_at: dt.datetime | None = None) -> list[dict[str, Any]]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             q = sa.select(Silence).order_by(Silence.starts_at)
             if active_at is not None:
                 t = as_utc(active_at, self.tz)
@@ -977,7 +979,7 @@ class WorkflowService:
 
     def expire_silence(self, silence_id: int, now: dt.datetime | None = None) -> None:
         now = as_utc(now or dt.datetime.now(UTC), self.tz)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = s.get(Silence, silence_id)
             if row is None:
                 raise NotFoundError(f"no silence {silence_id}", zh=f"没有静默规则 {silence_id}")
@@ -1004,7 +1006,7 @@ class WorkflowService:
     def list_incidents(self, *, status: Sequence[str] | None = None, owner: str | None = None,
                        team: str | None = None, metric: str | None = None, open_only: bool = False,
                        limit: int = 200) -> list[dict[str, Any]]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             q = sa.select(Incident).order_by(Incident.triggered_at.desc(), Incident.id.desc()).limit(limit)
             if status:
                 q = q.where(Incident.status.in_(list(status)))
@@ -1020,7 +1022,7 @@ class WorkflowService:
 
     def incident(self, ref: str | int) -> dict[str, Any]:
         """Everything about one incident: alerts, audit trail, timers, actions, messages."""
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             inc = self._get(s, ref)
             out = self._incident_dict(inc)
             out["alerts"] = [alert_dict(a) for a in s.scalars(
@@ -1040,7 +1042,7 @@ class WorkflowService:
             return out
 
     def outbox(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             q = sa.select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
             if status:
                 q = q.where(OutboxMessage.status == status)

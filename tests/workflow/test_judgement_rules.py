@@ -4,6 +4,7 @@ the cause, and the baseline an incident is explained against."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from metricloop.explain.baseline import baseline_weeks, monitor_expected_total
 from metricloop.workflow.grouping import MetricTree, OpenIncident, compatible, group_alerts
@@ -100,3 +101,18 @@ def test_the_monitors_expected_total_takes_back_what_its_alerts_measured() -> No
     assert monitor_expected_total(700.0, []) is None
     assert monitor_expected_total(700.0, [(None, 90.0, 300.0)]) is None
     assert monitor_expected_total(10.0, [(500.0, 1.0, 900.0)]) is None  # not a plausible level
+
+
+def test_routing_is_read_back_from_the_audit_trail() -> None:
+    from metricloop.workflow.routing import cause_of, cause_slice, routing_of
+
+    opened = {"kind": "opened", "actor": "system", "after": {"routing": {"owner": "gu", "by": "slice"}}}
+    moved = {"kind": "assign", "actor": "system", "after": {"owner": "pan", "routing": {"owner": "pan", "by": "cause"}}}
+    by_hand = {"kind": "assign", "actor": "nj", "after": {"owner": "nj", "team": "city"}}
+    assert routing_of([opened]) == {"owner": "gu", "by": "slice"}
+    assert routing_of([opened, moved])["by"] == "cause"  # type: ignore[index]
+    assert routing_of([opened, moved, by_hand])["by"] == "person"  # type: ignore[index]
+    assert cause_slice({"kind": "leading_slices", "slices": [{"city": "南京"}]}) is None
+    cause = {"city": "南京", "cuisine": "川菜"}
+    named = replace(alert("a", "orders", {"city": "南京"}), explanation={"kind": "causes", "slices": [cause]})
+    assert cause_of([alert("b", "gmv"), named], "gmv") == cause

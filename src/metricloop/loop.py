@@ -143,7 +143,7 @@ def _workflow_step(
         if explain:  # after the exactly-once transaction, writing only the incidents' explanations
             from metricloop.explain.incident import refresh_incidents
 
-            refresh_incidents(ml, [*pr.opened, *pr.updated], [a.fingerprint for a in alerts])
+            refresh_incidents(ml.explain, [*pr.opened, *pr.updated], [a.fingerprint for a in alerts])
     # timers before dispatch: what they queue (escalations, incidents a silence released) goes out
     # in this pass, not an interval later
     tr = ml.workflow.tick(now=now)

@@ -65,7 +65,7 @@ class MetricLoop:
     def explain(self) -> ExplainService:
         from metricloop.explain.service import ExplainService
 
-        return ExplainService(self)
+        return ExplainService(self.ctx)
 
     @cached_property
     def workflow(self) -> WorkflowService:

@@ -41,7 +41,7 @@ def test_a_growing_incident_is_re_explained_over_its_window_and_keeps_history(br
     first_end = START + dt.timedelta(hours=3)
     report = broken.workflow.process([_alert(broken, "a1", START, first_end)], now=first_end)
     (incident_id,) = report.opened
-    assert refresh_incidents(broken, [incident_id]) == 0  # its window is the alert's: nothing to redo
+    assert refresh_incidents(broken.explain, [incident_id]) == 0  # its window is the alert's: nothing to redo
     with broken.store.session() as s:
         opened = s.get(Incident, incident_id)
         assert opened is not None and opened.explanation is not None
@@ -51,7 +51,7 @@ def test_a_growing_incident_is_re_explained_over_its_window_and_keeps_history(br
     later = START + dt.timedelta(hours=23)
     report = broken.workflow.process([_alert(broken, "a2", first_end + dt.timedelta(hours=1), later)], now=later)
     assert incident_id in report.updated
-    assert refresh_incidents(broken, [incident_id]) == 1
+    assert refresh_incidents(broken.explain, [incident_id]) == 1
     with broken.store.session() as s:
         stored = s.get(Incident, incident_id)
         assert stored is not None
@@ -64,7 +64,7 @@ def test_a_growing_incident_is_re_explained_over_its_window_and_keeps_history(br
     history = explanation["history"]
     assert len(history) == 1 and history[0]["window"]["end"] == first_end.isoformat()
     assert history[0]["kind"] == "leading_slices"
-    assert refresh_incidents(broken, [incident_id]) == 0  # unchanged window: no new history entry
+    assert refresh_incidents(broken.explain, [incident_id]) == 0  # unchanged window: no new history entry
 
 
 def test_without_a_significant_slice_the_drill_downs_leaders_are_stored_and_said_so() -> None:

@@ -28,7 +28,7 @@ from metricloop.engine.filters import slice_filter
 from metricloop.errors import MetricLoopError
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.explain.service import ExplainService
 
 __all__ = ["HISTORY_LIMIT", "incident_payload", "refresh_incidents", "with_history"]
 
@@ -120,7 +120,7 @@ def _utc(value: dt.datetime | str | None, tz: dt.tzinfo, *, stored: bool) -> dt.
     return t.astimezone(dt.UTC)
 
 
-def refresh_incidents(ml: MetricLoop, ids: Sequence[int], fingerprints: Sequence[str] = ()) -> int:
+def refresh_incidents(explain: ExplainService, ids: Sequence[int], fingerprints: Sequence[str] = ()) -> int:
     """Re-explain each incident whose window grew past its stored explanation's; returns how many.
 
     ``ids``: incidents a pass opened or joined; ``fingerprints``: the pass's alerts, whose incidents
@@ -131,19 +131,21 @@ def refresh_incidents(ml: MetricLoop, ids: Sequence[int], fingerprints: Sequence
     ``explanation`` column: the exactly-once handling of anomalies and messages is untouched, and
     a crash here leaves the earlier explanation in place until the incident next extends. An
     explanation that cannot be computed is logged and skipped (the incident stands without it).
+    ``explain``: the project's explain service (``ml.explain``); its context holds the incidents.
     """
     from metricloop.store.workflow_models import Incident, IncidentAlert
 
+    ctx = explain.ctx
     done = 0
-    tz = ml.workflow.tz
+    tz = ctx.tz
     targets = list(ids)
     if fingerprints:
-        with ml.store.session() as s:
+        with ctx.store.session() as s:
             targets += [i for i in s.scalars(
                 sa.select(IncidentAlert.incident_id).where(IncidentAlert.fingerprint.in_(list(fingerprints)),
                                                            IncidentAlert.incident_id.is_not(None))) if i is not None]
     for incident_id in dict.fromkeys(targets):
-        with ml.store.session() as s:
+        with ctx.store.session() as s:
             inc = s.get(Incident, incident_id)
             if inc is None:
                 continue
@@ -163,16 +165,16 @@ def refresh_incidents(ml: MetricLoop, ids: Sequence[int], fingerprints: Sequence
         grain_name = str((previous or {}).get("grain") or "hour")
         grain = Grain(grain_name) if grain_name in Grain.__members__ else Grain.hour
         try:
-            m = ml.catalog.metric(metric)
-            dims = [d for d in ml.explain.default_dimensions(m) if d not in scope]
-            result = ml.explain.explain(metric, start=start, end=shift_by(last, 1, grain), vs="last_week",
-                                        by=dims or None, where=slice_filter(scope) if scope else None)
+            m = ctx.catalog.metric(metric)
+            dims = [d for d in explain.default_dimensions(m) if d not in scope]
+            result = explain.explain(metric, start=start, end=shift_by(last, 1, grain), vs="last_week",
+                                     by=dims or None, where=slice_filter(scope) if scope else None)
         except MetricLoopError as exc:
             log.warning("cannot re-explain incident %s: %s", incident_id, exc)
             continue
         payload = with_history(
             incident_payload(result.to_dict(), scope, start=start, end=last, grain=grain.value), previous)
-        with ml.store.session() as s:
+        with ctx.store.session() as s:
             s.execute(sa.update(Incident).where(Incident.id == incident_id).values(explanation=payload))
         done += 1
     return done

@@ -32,7 +32,7 @@ from metricloop.i18n import Text
 from metricloop.store.explain_models import Explanation
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.context import Context
 
 Versus = Literal["previous_period", "last_week", "last_year"]
 MIN_CONTRIBUTION = 0.05  # causes explaining less than 5% of the move are counted, not listed
@@ -95,10 +95,11 @@ def _num(v: Any) -> float:
 
 
 class ExplainService:
-    """Drill-down, localization and tree attribution for one metric move."""
+    """Drill-down, localization and tree attribution for one metric move (needs only the
+    shared :class:`~metricloop.context.Context`: catalog, query, state store)."""
 
-    def __init__(self, ml: MetricLoop) -> None:
-        self.ml = ml
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     # ------------------------------------------------------------------ dimensions
     def default_dimensions(self, metric: Metric) -> list[str]:
@@ -108,7 +109,7 @@ class ExplainService:
         values the metric is degenerate (``new_buyer_share`` is 1 for new buyers and 0 for the
         others), so splitting by them explains nothing.
         """
-        catalog = self.ml.catalog
+        catalog = self.ctx.catalog
         reachable = available_dimensions(catalog, metric)
         filtered = self._filter_dimensions(metric)
         out: list[str] = []
@@ -133,8 +134,8 @@ class ExplainService:
             for ident in parse_filter(text).identifiers():
                 out.add(ident)
                 out.add(ident.split("__")[-1])
-        for dep in self.ml.catalog.inputs(metric):
-            out |= self._filter_dimensions(self.ml.catalog.metric(dep), seen)
+        for dep in self.ctx.catalog.inputs(metric):
+            out |= self._filter_dimensions(self.ctx.catalog.metric(dep), seen)
         return out
 
     # ------------------------------------------------------------------ the main call
@@ -160,7 +161,7 @@ class ExplainService:
         detector's ``expected_total`` is known it replaces the baseline's total and each slice's
         expectation is the baseline slice scaled to it.
         """
-        catalog = self.ml.catalog
+        catalog = self.ctx.catalog
         m = catalog.metric(metric)
         if vs not in VERSUS:
             raise QueryError(f"--vs must be one of {', '.join(VERSUS)}, not {vs!r}")
@@ -241,7 +242,7 @@ class ExplainService:
 
     # ------------------------------------------------------------------ queries
     def _kind(self, m: Metric) -> Literal["additive", "ratio"] | None:
-        catalog = self.ml.catalog
+        catalog = self.ctx.catalog
         if catalog.additivity(m) is Additivity.additive:
             return "additive"
         if m.type is MetricType.ratio and m.numerator and m.denominator:
@@ -257,7 +258,7 @@ class ExplainService:
     ) -> pd.DataFrame:
         # the query's end is inclusive: the last hour of the window (a range with hours snaps to hours)
         q = MetricQuery(metrics=metrics, group_by=dims, where=where, start=start, end=end - dt.timedelta(hours=1))
-        return self.ml.query(q).to_pandas()
+        return self.ctx.query(q).to_pandas()
 
     def _totals(
         self,
@@ -465,7 +466,7 @@ class ExplainService:
 
         acting = current_principal()
         payload["scope"] = sorted(acting.policy_filters()) if acting is not None else []
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = Explanation(
                 metric=r.metric,
                 period_start=r.start,
@@ -479,14 +480,14 @@ class ExplainService:
             return row.id
 
     def get(self, explanation_id: int) -> dict[str, Any]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = s.get(Explanation, explanation_id)
             if row is None:
                 raise NotFoundError(f"no explanation {explanation_id}", zh=f"没有编号为 {explanation_id} 的归因结果")
             return {**row.result, "id": row.id}
 
     def for_anomaly(self, fingerprint: str) -> dict[str, Any] | None:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = s.scalars(
                 select(Explanation)
                 .where(Explanation.anomaly_fingerprint == fingerprint)

@@ -75,9 +75,9 @@ OWNERS = textwrap.dedent("""\
       city: {lead: nj}
       cuisine: {lead: chuan}
     rules:
+      - {slice: {cuisine: 川菜}, owner: chuan}
       - {metric: conversion, owner: gu}
       - {slice: {city: 南京}, owner: nj}
-      - {slice: {cuisine: 川菜}, owner: chuan}
       - {metric: "*", owner: gu}
     sla:
       group_window: 6 hours

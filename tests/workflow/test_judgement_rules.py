@@ -56,28 +56,30 @@ OWNERS = OwnersFile.model_validate({
     "people": {"gu": {"name": "顾增长", "team": "growth"}, "pan": {"name": "潘平台", "team": "platform"},
                "nj": {"name": "宁城市", "team": "city"}},
     "teams": {"growth": {"lead": "gu"}, "platform": {"lead": "pan"}, "city": {"lead": "nj"}},
-    "rules": [{"metric": "conversion", "owner": "gu"},
+    "rules": [{"slice": {"platform": "app"}, "owner": "pan"},
               {"metric": "gmv", "slice": {"city": "南京"}, "owner": "nj"},
-              {"slice": {"platform": "app"}, "owner": "pan"}],
+              {"metric": "conversion", "owner": "gu"}],
 })
 
 
 def test_an_incident_goes_to_the_owner_of_its_cause_and_says_why() -> None:
+    # the rules apply to the cause slice, first match wins: the app owner, not the growth lead
     by_cause = route(OWNERS, "conversion", {"city": "南京"}, {"city": "南京", "platform": "app"})
     assert (by_cause.owner, by_cause.team, by_cause.by) == ("pan", "platform", "cause")
-    assert by_cause.rule == "rules[2] platform=app"
+    assert by_cause.rule == "rules[0] platform=app"
     assert by_cause.reason is not None
-    assert by_cause.reason.en == ("the cause city=南京&platform=app matches rules[2] (platform=app) of owners.yaml: "
+    assert by_cause.reason.en == ("the cause city=南京&platform=app matches rules[0] (platform=app) of owners.yaml: "
                                   "潘平台")
     assert "原因切片 city=南京&platform=app" in by_cause.reason.zh
     assert by_cause.routing()["cause"] == {"city": "南京", "platform": "app"}
-    # without a cause (or one no rule names) the first rule matching metric and slice decides, as before
+    # without a cause the alerting slice decides, as before
     plain = route(OWNERS, "conversion", {"city": "南京"})
-    assert (plain.owner, plain.by, plain.rule) == ("gu", "slice", "rules[0] metric=conversion")
+    assert (plain.owner, plain.by, plain.rule) == ("gu", "slice", "rules[2] metric=conversion")
     assert plain.reason is not None and "matches conversion on city=南京: 顾增长" in plain.reason.en
+    # a cause no rule names: the rule that matched says it matched the cause slice
     other = route(OWNERS, "gmv", {"city": "南京"}, {"city": "南京", "cuisine": "川菜"})
     assert (other.owner, other.by) == ("nj", "slice")
-    assert other.reason is not None and "no rule names the cause city=南京&cuisine=川菜" in other.reason.en
+    assert other.reason is not None and "on the cause city=南京&cuisine=川菜: 宁城市" in other.reason.en
     nobody = route(OWNERS, "orders", {})
     assert nobody.owner is None and nobody.by == "none"
     assert nobody.reason is not None and "总体" in nobody.reason.zh

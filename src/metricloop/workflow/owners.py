@@ -237,55 +237,37 @@ def route(
     """The owner of an incident of ``metric`` on ``slice_`` whose cause is ``cause`` (the full slice
     localization named, e.g. ``city=南京&platform=app`` under a ``city`` monitor).
 
-    Why: the alerting slice says where it was seen, the cause says what broke; the person who owns
-    ``platform=app`` should get the app outage that shows up as a drop of 南京's conversion, even
-    when a broader rule (``metric: conversion -> growth lead``) comes first in the file. So a rule
-    whose ``slice`` names a dimension the cause adds (beyond the alerting slice) and matches it
-    wins, the first such in file order; otherwise the first rule matching the cause slice (every
-    rule matching the alerting slice does), as :func:`assign`. The returned ``reason`` says which.
+    Why: the alerting slice says where it was seen, the cause says what broke. The rules are
+    applied to the cause slice (first match wins, as everywhere in owners.yaml), so a file that
+    lists ``platform: app`` before ``metric: conversion`` hands the app outage that shows up as a
+    drop of 南京's conversion to the app owner, not to the growth lead. Without a cause this is
+    :func:`assign` on the alerting slice. The returned ``reason`` says which rule decided and
+    whether it was the cause's dimensions that matched (``by``: ``cause``).
     """
     label = metric_label or metric
-    full = {**{str(k): str(v) for k, v in slice_.items()}, **{str(k): str(v) for k, v in (cause or {}).items()}}
-    extra = {k for k, v in full.items() if slice_.get(k) != v}
+    scope = {str(k): str(v) for k, v in slice_.items()}
+    full = {**scope, **{str(k): str(v) for k, v in (cause or {}).items()}}
+    extra = {k for k, v in full.items() if scope.get(k) != v}
     base = assign(owners, metric, full, catalog_owners)
-    if extra:
-        for i, rule in enumerate(owners.rules):
-            if not (set(rule.slice) & extra) or not rule.matches(metric, full):
-                continue
-            owner: str | None
-            if rule.owner == FROM_CATALOG:
-                owner = next((o for o in catalog_owners if o in owners.people), None)
-                if owner is None:
-                    continue
-            elif rule.owner.startswith("team:"):
-                owner = owners.teams[rule.owner[5:]].lead
-            else:
-                owner = rule.owner
-            team = rule.team or owners.team_of(owner)
-            team_channels = owners.teams[team].channels if team and team in owners.teams else []
-            channels = rule.channels or team_channels or owners.channels
-            name = owners.display(owner)
-            cause_t, desc = _slice_text(full), rule.describe()
-            reason = Text(
-                en=f"the cause {cause_t} matches rules[{i}] ({desc}) of owners.yaml: {name}",
-                zh=f"原因切片 {cause_t} 命中 owners.yaml 的 rules[{i}]（{desc}）：{name}",
-            )
-            return Assignment(owner, team, f"rules[{i}] {desc}", tuple(channels), reason, "cause", full)
-    where_t = _slice_text(full) if extra else _slice_text(slice_)
-    where_en = where_t or "the total"
-    where_zh = where_t or "总体"
-    no_cause_en = f"; no rule names the cause {_slice_text(full)}" if extra else ""
-    no_cause_zh = f"；没有规则针对原因切片 {_slice_text(full)}" if extra else ""
     name = owners.display(base.owner)
+    full_t, scope_t = _slice_text(full), _slice_text(scope)
     if base.rule.startswith("rules["):
-        reason = Text(en=f"{base.rule} of owners.yaml matches {label} on {where_en}: {name}{no_cause_en}",
-                      zh=f"owners.yaml 的 {base.rule} 匹配 {label}（{where_zh}）：{name}{no_cause_zh}")
+        i = int(base.rule[6:base.rule.index("]")])
+        desc = owners.rules[i].describe()
+        if set(owners.rules[i].slice) & extra:
+            reason = Text(en=f"the cause {full_t} matches rules[{i}] ({desc}) of owners.yaml: {name}",
+                          zh=f"原因切片 {full_t} 命中 owners.yaml 的 rules[{i}]（{desc}）：{name}")
+            return Assignment(base.owner, base.team, base.rule, base.channels, reason, "cause", full)
+        where_en, where_zh = (f"the cause {full_t}", f"原因切片 {full_t}") if extra else \
+            (scope_t or "the total", scope_t or "总体")
+        reason = Text(en=f"rules[{i}] ({desc}) of owners.yaml matches {label} on {where_en}: {name}",
+                      zh=f"owners.yaml 的 rules[{i}]（{desc}）匹配 {label}（{where_zh}）：{name}")
         return Assignment(base.owner, base.team, base.rule, base.channels, reason, "slice", full if extra else None)
+    where_en, where_zh = (full_t or "the total", full_t or "总体")
     if base.rule == "catalog":
         reason = Text(en=f"no rule of owners.yaml matches {label} on {where_en}; the catalog names {name} "
-                         f"as its owner{no_cause_en}",
-                      zh=f"owners.yaml 中没有规则匹配 {label}（{where_zh}）；"
-                         f"指标目录登记的负责人是 {name}{no_cause_zh}")
+                         "as its owner",
+                      zh=f"owners.yaml 中没有规则匹配 {label}（{where_zh}）；指标目录登记的负责人是 {name}")
         return Assignment(base.owner, base.team, base.rule, base.channels, reason, "catalog",
                           full if extra else None)
     reason = Text(en=f"no rule of owners.yaml matches {label} on {where_en} and the catalog names no known owner",

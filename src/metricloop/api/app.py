@@ -20,10 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from metricloop import __version__
 from metricloop.api import errors, routes
 from metricloop.api.guards import BodyLimit, SecurityHeaders
-from metricloop.api.telemetry import HTTP_LATENCY, HTTP_REQUESTS
 from metricloop.errors import MetricLoopError
 from metricloop.localtime import DisplayTimezone
 from metricloop.service import MetricLoop
+from metricloop.telemetry import HTTP_LATENCY, HTTP_REQUESTS
 
 if TYPE_CHECKING:
     from metricloop.scheduler.runner import Scheduler

@@ -1,9 +1,9 @@
 """The service's own health for Prometheus (``GET /metrics``).
 
-Counters and gauges live on one registry for the process. Stages report two ways:
+Counters and gauges live on one registry for the process. Work is reported two ways:
 
-* set a metric declared here (``LOOP_PASS_SECONDS.set(...)``, ``DELIVERY_FAILURES.labels(ch).inc()``),
-  or
+* set a metric declared in :mod:`metricloop.telemetry` (``LOOP_PASS_SECONDS.set(...)``,
+  ``DELIVERY_FAILURES.labels(ch).inc()``), below the stages and the doors, or
 * register a *probe*: a function of the facade read at scrape time (``register_probe``), right
   for values kept in the state store such as the outbox backlog — every worker reports the
   same number and nothing goes stale.
@@ -18,30 +18,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from metricloop.telemetry import REGISTRY
+
 if TYPE_CHECKING:
     from metricloop.service import MetricLoop
-
-disable_created_metrics()  # the *_created series only add noise to a service dashboard
-REGISTRY = CollectorRegistry(auto_describe=True)
-
-HTTP_REQUESTS = Counter("metricloop_http_requests", "HTTP requests served, by route template and status.",
-                        ["method", "route", "status"], registry=REGISTRY)
-HTTP_LATENCY = Histogram("metricloop_http_request_duration_seconds", "Time to serve an HTTP request.",
-                         ["method", "route"], registry=REGISTRY,
-                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-JOB_RUNS = Counter("metricloop_job_runs", "Scheduled job runs in this process, by outcome.", ["job", "outcome"],
-                   registry=REGISTRY)
-JOB_LAST_DURATION = Gauge("metricloop_job_last_duration_seconds", "Duration of the last run of a job here.",
-                          ["job"], registry=REGISTRY)
-LOOP_PASS_SECONDS = Gauge("metricloop_loop_pass_duration_seconds",
-                          "Duration of the last full loop pass (detect → alert → incident → notify → timers).",
-                          registry=REGISTRY)
-DELIVERY_FAILURES = Counter("metricloop_delivery_failures", "Notification deliveries that failed, by channel.",
-                            ["channel"], registry=REGISTRY)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """The scheduler: one loop that runs registered jobs on cron schedules.
 
-Register a job in ``metricloop/<stage>/jobs.py`` (discovered automatically)::
+The stages' jobs are in ``metricloop/scheduler/stage_jobs.py``; a plugin registers its own in a
+module named in ``METRICLOOP_JOB_MODULES``::
 
     from metricloop.scheduler import JobContext, job
 
-    @job("outbox.dispatch", "* * * * *", description="deliver queued notifications")
-    def dispatch(ctx: JobContext) -> object:
-        return ctx.ml.workflow.dispatch_outbox()
+    @job("acme.timers", "* * * * *", description="fire due deadlines, escalations and reminders")
+    def timers(ctx: JobContext) -> object:
+        return ctx.ml.workflow.tick().to_dict()
 
 Jobs whose set depends on the project (one per monitor) come from a ``@job_source``.
 """

@@ -1,7 +1,8 @@
 """The job registry: static jobs (``@job``) and per-project job sources (``@job_source``).
 
-Discovery imports ``metricloop.<package>.jobs`` for every package that has one, plus the
-modules named in ``METRICLOOP_JOB_MODULES`` (comma-separated; for plugins and tests).
+Discovery imports the stages' jobs (``metricloop.scheduler.stage_jobs``: jobs drive stages
+through the facade, so they live with this door, not beside their stage), plus the modules
+named in ``METRICLOOP_JOB_MODULES`` (comma-separated; for plugins and tests).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
-import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -111,18 +111,12 @@ def job_source(fn: Callable[[MetricLoop], Iterable[Job]]) -> Callable[[MetricLoo
 
 
 def discover() -> None:
+    """Import the stages' jobs (:mod:`metricloop.scheduler.stage_jobs`) and the modules named in
+    ``METRICLOOP_JOB_MODULES``, once; importing a module registers its jobs."""
     global _discovered
     if _discovered:
         return
-    import metricloop
-
-    for mod in pkgutil.iter_modules(metricloop.__path__):
-        if mod.ispkg:
-            try:
-                importlib.import_module(f"metricloop.{mod.name}.jobs")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"metricloop.{mod.name}.jobs":
-                    raise
+    importlib.import_module("metricloop.scheduler.stage_jobs")
     for name in filter(None, (m.strip() for m in os.environ.get("METRICLOOP_JOB_MODULES", "").split(","))):
         importlib.import_module(name)
     _discovered = True

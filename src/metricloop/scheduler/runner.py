@@ -32,12 +32,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from metricloop.api.telemetry import JOB_LAST_DURATION, JOB_RUNS
 from metricloop.scheduler.jobs import Job, JobContext, registered_jobs
 from metricloop.secrets import redact
 from metricloop.service import MetricLoop
 from metricloop.store.access_models import JobRun, ScheduledJob
 from metricloop.store.models import utcnow
+from metricloop.telemetry import JOB_LAST_DURATION, JOB_RUNS
 
 log = logging.getLogger("metricloop.scheduler")
 SCHEDULE_LEN = 64  # scheduler_jobs.schedule: "<cron> <timezone>"

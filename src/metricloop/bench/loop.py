@@ -11,10 +11,11 @@ The incidents the loop opened are then scored against the injected ground truth:
   ``city=南京&platform=app`` and one on ``platform=app``, not one on ``city=上海``); each
   incident is counted for the matching event it overlaps most;
 * recall: events with at least one matching incident; detection delay: from the event's start
-  to the end of the first anomalous hour of its earliest matching incident, in hours — when a
-  live hourly pass could first have seen it (a monitor's ``consecutive`` adds its periods on
-  top). The replay's own opening times are not used: :func:`~metricloop.loop.backfill` judges
-  history in one detection pass and opens an incident when its anomaly ended;
+  to when a live hourly pass could first have opened its earliest matching incident (the first
+  anomalous period of the incident's earliest alert, plus its monitor's ``consecutive`` periods
+  and ``delay``), in hours, 0 when an incident already open for an overlapping event reports it.
+  The replay's own opening times are not used: :func:`~metricloop.loop.backfill` judges history
+  in one detection pass and opens an incident when its anomaly ended;
 * false incidents: incidents matching no event, per judged month (and inside the quiet period);
 * explained: incidents whose stored explanation names causes or leading slices (``kind``);
 * true slice rank: where the event's slice (within the incident's own scope:
@@ -65,14 +66,22 @@ class Observed:
     owner: str | None
     start: dt.datetime  # first anomalous period
     end: dt.datetime  # last anomalous period (its start)
-    opened: dt.datetime  # when the loop opened it
+    opened: dt.datetime  # when the replay opened it (backfill: when its first anomaly ended)
     kind: str  # explanation kind: causes | leading_slices | none | missing
     slices: list[dict[str, str]] = field(default_factory=list)  # the explanation's slices, best first
     monitors: list[str] = field(default_factory=list)
+    # when a live pass could have opened it: its earliest alert's first anomalous period plus the
+    # monitor's ``consecutive`` periods and ``delay`` (default: the end of the first anomalous hour)
+    detectable: dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**vars(self), "start": self.start.isoformat(), "end": self.end.isoformat(),
-                "opened": self.opened.isoformat()}
+                "opened": self.opened.isoformat(),
+                "detectable": self.detectable.isoformat() if self.detectable else None}
+
+    @property
+    def seen(self) -> dt.datetime:
+        return self.detectable or self.start + HOUR
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -129,12 +138,12 @@ def score(incidents: Sequence[Observed], truths: Sequence[Truth], *, judged_from
     for t in truths:
         found = [i for i in incidents if matches(i, t)]
         own = [i for i in incidents if best[i.id] == t.id]
-        first = min(found, key=lambda i: i.start, default=None)
+        first = min(found, key=lambda i: i.seen, default=None)
         events.append({
             "id": t.id, "kind": t.kind, "tags": t.tags, "slice": t.slice, "metrics": t.metrics,
             "start": t.start.isoformat(), "hours": round((t.end - t.start).total_seconds() / 3600),
             "owner": t.owner, "found": bool(found),
-            "delay_h": round((first.start + HOUR - t.start).total_seconds() / 3600, 2) if first else None,
+            "delay_h": round(max((first.seen - t.start).total_seconds() / 3600, 0.0), 2) if first else None,
             "incidents": len(own),
             "incident_metrics": sorted({i.metric for i in own}),
             "owners": sorted({i.owner or "-" for i in own}),
@@ -200,13 +209,21 @@ def observe(ml: Any) -> list[Observed]:
     """Every incident in the project's store, with its alerts' metrics and its explanation."""
     import sqlalchemy as sa
 
+    from metricloop.engine.compiler import shift_by
     from metricloop.store.workflow_models import Incident, IncidentAlert
 
     tz = ml.project.tz
+    specs = {m.name: m.spec for m in ml.detection.monitors()}
 
     def local(t: dt.datetime) -> dt.datetime:
         aware = t if t.tzinfo else t.replace(tzinfo=dt.UTC)
         return aware.astimezone(tz).replace(tzinfo=None)
+
+    def detectable(a: Any) -> dt.datetime:
+        spec = specs.get(a.monitor)
+        if spec is None:
+            return local(a.start) + HOUR
+        return shift_by(local(a.start), spec.noise.consecutive, spec.grain) + spec.delay
 
     out = []
     with ml.store.session() as s:
@@ -221,6 +238,7 @@ def observe(ml: Any) -> list[Observed]:
                 opened=local(inc.triggered_at), kind=str(exp.get("kind") or ("none" if exp else "missing")),
                 slices=[{str(k): str(v) for k, v in sl.items()} for sl in exp.get("slices") or []],
                 monitors=sorted({a.monitor for a in alerts}),
+                detectable=min((detectable(a) for a in alerts), default=None),
             ))
     return out
 

@@ -257,12 +257,12 @@ def _place(kinds: Sequence[IncidentKind], rng: np.random.Generator, judged_from:
     days = (end.date() - judged_from.date()).days
     taken: list[dt.date] = []
 
-    def free(day: dt.date) -> bool:
+    def free(day: dt.date, spacing: int) -> bool:
         if any(day + dt.timedelta(days=k) in holidays for k in (-1, 0, 1)):
             return False
         if quiet[0].date() - dt.timedelta(days=1) <= day <= quiet[1].date():
             return False
-        return all(abs((day - t).days) >= 3 for t in taken) and day + dt.timedelta(days=1) < end.date()
+        return all(abs((day - t).days) >= spacing for t in taken) and day + dt.timedelta(days=1) < end.date()
 
     out: list[Truth] = []
     overlap_day: dt.date | None = None
@@ -271,12 +271,14 @@ def _place(kinds: Sequence[IncidentKind], rng: np.random.Generator, judged_from:
         if k.kind == "overlap" and overlap_day is not None:
             day = overlap_day
         else:
-            for _ in range(10_000):
-                day = judged_from.date() + dt.timedelta(days=int(rng.integers(1, max(days - 1, 2))))
-                if free(day):
+            # three days apart when there is room; closer (never the same day) in a short history
+            candidates = [judged_from.date() + dt.timedelta(days=i) for i in range(1, max(days - 1, 2))]
+            ok: list[dt.date] = []
+            for spacing in (3, 2, 1):
+                ok = [d for d in candidates if free(d, spacing)]
+                if ok:
                     break
-            else:  # a short history: allow a neighbour
-                day = judged_from.date() + dt.timedelta(days=int(rng.integers(1, max(days - 1, 2))))
+            day = ok[int(rng.integers(len(ok)))] if ok else candidates[int(rng.integers(len(candidates)))]
             taken.append(day)
             if k.kind == "overlap":
                 overlap_day = day
@@ -314,8 +316,9 @@ def generate(seed: int = 1, months: float = 6.0, *, small: bool = False) -> Comp
     n_days = (end.date() - first).days
     days = [first + dt.timedelta(days=i) for i in range(n_days)]
     holidays = _holidays(first, days[-1])
-    quiet_start = judged_from + dt.timedelta(days=min(28, max(1, (end - judged_from).days // 3)))
-    quiet = (quiet_start, quiet_start + dt.timedelta(days=QUIET_DAYS))
+    judged_days = (end - judged_from).days
+    quiet_start = judged_from + dt.timedelta(days=min(28, judged_days // 3))
+    quiet = (quiet_start, quiet_start + dt.timedelta(days=min(QUIET_DAYS, judged_days // 5)))
     kinds = [k for k in KINDS if not small or k.id in SMALL_KINDS]
     truths = _place(kinds, rng, judged_from, end, quiet, holidays)
 
@@ -350,6 +353,9 @@ def generate(seed: int = 1, months: float = 6.0, *, small: bool = False) -> Comp
     # heavy-tailed hour noise per city (a shower, a football match): Student t with 4 degrees of freedom
     hour_city = np.exp(np.clip(0.025 * noise.standard_t(4, (hours_total, n_c)), -0.5, 0.5))
     day_platform_conv = np.exp(noise.normal(0, 0.015, (n_days, n_p)))
+    # merchants come and go: each city's cuisine moves a little each day and hour beyond counting noise
+    day_cell = np.exp(noise.normal(0, 0.05, (n_days, n_c, n_k)))
+    hour_cell = np.exp(np.clip(0.03 * noise.standard_t(4, (hours_total, n_c, n_k)), -0.5, 0.5))
 
     cells = n_c * n_p * n_k
     # expected sessions per (hour, c, p, k)
@@ -360,7 +366,8 @@ def generate(seed: int = 1, months: float = 6.0, *, small: bool = False) -> Comp
         day_level = sessions_per_day * day_city[i]  # (c,)
         block = (day_level[:, None, None, None] * city_w[:, None, None, None]
                  * PLATFORM_SHARE[None, :, None, None] * mix[:, None, :, None] * shape[None, None, :, :])
-        lam[i * 24:(i + 1) * 24] = np.moveaxis(block, 3, 0) * hour_city[i * 24:(i + 1) * 24, :, None, None]
+        lam[i * 24:(i + 1) * 24] = (np.moveaxis(block, 3, 0) * hour_city[i * 24:(i + 1) * 24, :, None, None]
+                                    * day_cell[i][None, :, None, :] * hour_cell[i * 24:(i + 1) * 24, :, None, :])
     p = np.broadcast_to(conv, (hours_total, n_c, n_p, n_k)).copy()
     p *= np.repeat(day_platform_conv, 24, axis=0)[:, None, :, None]
     aov = np.broadcast_to(price, (hours_total, n_c, n_p, n_k)).copy()

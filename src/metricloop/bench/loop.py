@@ -10,7 +10,8 @@ The incidents the loop opened are then scored against the injected ground truth:
   and its slice does not contradict the event's slice (``city=南京`` matches an event on
   ``city=南京&platform=app`` and one on ``platform=app``, not one on ``city=上海``); each
   incident is counted for the matching event it overlaps most;
-* recall: events with at least one matching incident; detection delay: from the event's start
+* recall: events reported by an incident — one counted for the event, or one counted for an
+  overlapping event whose stored slices name this one too; detection delay: from the event's start
   to when a live hourly pass could first have opened its earliest matching incident (the first
   anomalous period of the incident's earliest alert, plus its monitor's ``consecutive`` periods
   and ``delay``), in hours, 0 when an incident already open for an overlapping event reports it.
@@ -136,8 +137,11 @@ def score(incidents: Sequence[Observed], truths: Sequence[Truth], *, judged_from
     months = (end - judged_from).total_seconds() / 86400 / MONTH_DAYS
     events: list[dict[str, Any]] = []
     for t in truths:
-        found = [i for i in incidents if matches(i, t)]
         own = [i for i in incidents if best[i.id] == t.id]
+        # reported: an incident counted for it, or one counted for an overlapping event whose
+        # stored slices name it (a total incident that merged two events and names only the
+        # other one's slice did not tell anybody about this one)
+        found = [i for i in incidents if matches(i, t) and (best[i.id] == t.id or slice_rank(i, t) is not None)]
         first = min(found, key=lambda i: i.seen, default=None)
         events.append({
             "id": t.id, "kind": t.kind, "tags": t.tags, "slice": t.slice, "metrics": t.metrics,

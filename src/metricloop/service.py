@@ -59,7 +59,7 @@ class MetricLoop:
     def detection(self) -> DetectionService:
         from metricloop.detect.service import DetectionService
 
-        return DetectionService(self)
+        return DetectionService(self.ctx)
 
     @cached_property
     def explain(self) -> ExplainService:

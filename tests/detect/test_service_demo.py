@@ -18,7 +18,7 @@ def test_demo_monitors_find_the_injected_incidents(tmp_path: Path) -> None:
     ml = MetricLoop.open(tmp_path / "demo")
     try:
         assert len(ml.detection.monitors()) >= 5
-        ev = evaluate_project(ml, load_ground_truth(summary["ground_truth"]), dt.date(2025, 10, 1),
+        ev = evaluate_project(ml.detection, load_ground_truth(summary["ground_truth"]), dt.date(2025, 10, 1),
                               dt.date(2026, 10, 1))
     finally:
         ml.close()

@@ -71,7 +71,7 @@ def test_pictures_on_every_page_in_one_language(browser: Any, server: Server, la
     ml = MetricLoop.open(server.root)
     try:
         closed = [i for i in ml.workflow.list_incidents() if ml.review.similar(i["id"], limit=5)]
-        stale = stale_monitors(ml, metric="gmv")
+        stale = stale_monitors(ml.detection, metric="gmv")
     finally:
         ml.close()
     assert closed, "the demo has incidents with similar cases"

@@ -259,8 +259,8 @@ def monitors_evaluate(
     from metricloop.detect.evaluation import evaluate_project, load_ground_truth
 
     ml = open_project(project)
-    ev = evaluate_project(ml, load_ground_truth(truth), dt.date.fromisoformat(start), dt.date.fromisoformat(end),
-                          monitors=monitor)
+    ev = evaluate_project(ml.detection, load_ground_truth(truth), dt.date.fromisoformat(start),
+                          dt.date.fromisoformat(end), monitors=monitor)
     d = ev.to_dict()
     if fmt is Fmt.json:
         emit([], "json", payload=d)

@@ -22,7 +22,7 @@ def print_stale(ml: MetricLoop, at: dt.datetime | None, monitor: str | None = No
     """Warn (stderr) about every monitor whose data is older than what it should judge at ``at``."""
     from metricloop.detect.staleness import stale_monitors
 
-    found = [s for s in stale_monitors(ml, at) if monitor is None or s.monitor == monitor]
+    found = [s for s in stale_monitors(ml.detection, at) if monitor is None or s.monitor == monitor]
     loc = _locale(ml)
     for s in found:
         err_console.print(f"[yellow]{'数据陈旧' if loc == 'zh-CN' else 'stale data'}:[/] {s.render(loc)}",

@@ -27,8 +27,7 @@ from metricloop.detect.series import shift_period
 from metricloop.errors import MetricLoopError
 
 if TYPE_CHECKING:
-    from metricloop.detect.service import AnomalyRecord
-    from metricloop.service import MetricLoop
+    from metricloop.detect.service import AnomalyRecord, DetectionService
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ def score_events(
 
 
 def evaluate_project(
-    ml: MetricLoop,
+    detection: DetectionService,
     incidents: Sequence[KnownIncident],
     start: dt.datetime | dt.date,
     end: dt.datetime | dt.date,
@@ -177,21 +176,22 @@ def evaluate_project(
 
     ``implied`` names (child, parent) dimension pairs whose mapping is read from the warehouse
     through the query engine, so that a region-level event counts for a province incident.
+    ``detection``: the project's detection service (``ml.detection``).
     """
     from metricloop.engine.query import MetricQuery
 
     t0 = start if isinstance(start, dt.datetime) else dt.datetime(start.year, start.month, start.day)
     t1 = end if isinstance(end, dt.datetime) else dt.datetime(end.year, end.month, end.day)
-    defs = [m for m in ml.detection.monitors(include_disabled=False) if monitors is None or m.name in monitors]
+    defs = [m for m in detection.monitors(include_disabled=False) if monitors is None or m.name in monitors]
     events: list[AnomalyRecord] = []
     for m in defs:
-        events += ml.detection.backtest_events(m.spec, t0, t1 - dt.timedelta(microseconds=1))
+        events += detection.backtest_events(m.spec, t0, t1 - dt.timedelta(microseconds=1))
     rollups: dict[str, dict[str, dict[str, str]]] = {}
     metrics = {m.spec.metric for m in defs}
     for child, parent in implied:
         for metric in sorted(metrics):
             try:
-                rows = ml.query(MetricQuery(metrics=[metric], group_by=[child, parent])).rows()
+                rows = detection.ctx.query(MetricQuery(metrics=[metric], group_by=[child, parent])).rows()
             except MetricLoopError:  # the metric lacks one of the dimensions: try the next
                 continue
             for r in rows:

@@ -65,7 +65,7 @@ from metricloop.store.detect_models import Anomaly, AnomalyLabel, DetectionRun, 
 from metricloop.store.models import utcnow
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.context import Context
     from metricloop.workflow.grouping import AlertInput
 
 #: Periods a live run re-judges behind the newest complete one (late data lands in them).
@@ -206,14 +206,15 @@ class LoadedSeries:
 
 # ------------------------------------------------------------------------------ service
 class DetectionService:
-    """Anomaly detection for one project (reached as ``ml.detection``)."""
+    """Anomaly detection for one project (reached as ``ml.detection``); needs only the shared
+    :class:`~metricloop.context.Context` (catalog, query, state store, loaded-data freshness)."""
 
-    def __init__(self, ml: MetricLoop) -> None:
-        self.ml = ml
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     @property
     def tz(self) -> dt.tzinfo:
-        return self.ml.project.tz
+        return self.ctx.project.tz
 
     # ---------------------------------------------------------------- monitors
     def monitors(self, *, include_disabled: bool = True) -> list[MonitorDef]:
@@ -221,12 +222,12 @@ class DetectionService:
 
         Raises DefinitionError listing every problem (file, line, field) when one is invalid.
         """
-        catalog = self.ml.catalog
-        files = load_monitor_files(self.ml.project.root, catalog)
+        catalog = self.ctx.catalog
+        files = load_monitor_files(self.ctx.project.root, catalog)
         names = {m.name for m in files}
         out = list(files)
         issues: list[Issue] = []
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             for rev in _latest_revisions(s).values():
                 if rev.origin != "api" or rev.change == "removed" or rev.name in names:
                     continue
@@ -264,7 +265,7 @@ class DetectionService:
             spec = parse_monitor(data)
         else:
             spec = parse_monitor(definition_)
-        issues = check_monitor(spec, self.ml.catalog)
+        issues = check_monitor(spec, self.ctx.catalog)
         if issues:
             raise DefinitionError(issues)
         return spec
@@ -278,13 +279,13 @@ class DetectionService:
     ) -> MonitorDef:
         """Create or change a monitor through the service layer; stored as a new revision."""
         spec = self.validate(definition_)
-        files = {m.name: m for m in load_monitor_files(self.ml.project.root, self.ml.catalog)}
+        files = {m.name: m for m in load_monitor_files(self.ctx.project.root, self.ctx.catalog)}
         if spec.name in files:
             raise ConflictError(
                 f"monitor '{spec.name}' is defined in {files[spec.name].source}; edit that file instead",
                 zh=f"监控 '{spec.name}' 定义在文件 {files[spec.name].source} 中，请修改该文件",
             )
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             prev = _latest_revisions(s, spec.name).get(spec.name)
             body = definition(spec)
             if prev is not None and prev.change != "removed" and prev.definition == body:
@@ -298,7 +299,7 @@ class DetectionService:
 
     def delete_monitor(self, name: str, *, author: str | None = None, reason: str | None = None) -> None:
         """Remove a monitor written through the service layer; its open anomalies become stale."""
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             prev = _latest_revisions(s, name).get(name)
             if prev is None or prev.change == "removed" or prev.origin != "api":
                 raise NotFoundError(f"no monitor '{name}' written through the API (file monitors: delete the file)",
@@ -310,9 +311,9 @@ class DetectionService:
 
     def sync_monitors(self, *, author: str | None = None) -> list[dict[str, Any]]:
         """Record a revision for every file monitor that is new, changed or removed (idempotent)."""
-        files = load_monitor_files(self.ml.project.root, self.ml.catalog)
+        files = load_monitor_files(self.ctx.project.root, self.ctx.catalog)
         changes: list[dict[str, Any]] = []
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             latest = _latest_revisions(s)
             for m in files:
                 prev = latest.get(m.name)
@@ -340,7 +341,7 @@ class DetectionService:
         return changes
 
     def monitor_history(self, name: str) -> list[dict[str, Any]]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             rows = s.scalars(
                 sa.select(MonitorRevision).where(MonitorRevision.name == name).order_by(MonitorRevision.version)
             )
@@ -352,12 +353,12 @@ class DetectionService:
 
     # ---------------------------------------------------------------- data
     def _metric(self, spec: MonitorSpec) -> Metric:
-        return self.ml.catalog.metric(spec.metric)
+        return self.ctx.catalog.metric(spec.metric)
 
     def freshness(self, spec: MonitorSpec) -> dt.datetime | None:
         """Newest event time loaded in the tables the metric reads (the oldest of them)."""
-        tables = {m.table for m in leaf_models(self.ml.catalog, self._metric(spec)) if m.table}
-        known = [t for t in (self.ml.freshness(name) for name in sorted(tables)) if t is not None]
+        tables = {m.table for m in leaf_models(self.ctx.catalog, self._metric(spec)) if m.table}
+        known = [t for t in (self.ctx.freshness(name) for name in sorted(tables)) if t is not None]
         return min(known) if known else None
 
     def last_complete(self, spec: MonitorSpec, at: dt.datetime) -> tuple[dt.datetime, dt.datetime | None]:
@@ -378,11 +379,11 @@ class DetectionService:
         volume = _volume_metric(metric)
         context = _context_metrics(spec)
         metrics = list(dict.fromkeys([metric.name, *([volume] if volume else []), *context]))
-        fill_zero = _counts(self.ml, metric)
+        fill_zero = _counts(self.ctx, metric)
 
         def fetch(by: list[str]) -> tuple[Any, dict[str, Any]]:
             q = MetricQuery(metrics=metrics, group_by=[*by, time_col], where=spec.where, start=first, end=last)
-            frame = self.ml.query(q).to_pandas()
+            frame = self.ctx.query(q).to_pandas()
             span: dict[str, Any] = {}
             if len(frame):  # zeros only once the data has begun (and, without freshness, until it ends)
                 span["data_start"] = np.datetime64(frame[time_col].min(), "ns")
@@ -399,7 +400,7 @@ class DetectionService:
                 p.values, p.keys = np.full((1, len(axis)), np.nan), [{}]
             self._thin(spec, p.values, frame, axis, time_col, [], volume, span)
             ctx = {c: pivot(frame, axis=axis, time_col=time_col, dims=[], value_col=c, **span,
-                            fill_zero=_counts(self.ml, self.ml.catalog.metric(c))).values for c in context}
+                            fill_zero=_counts(self.ctx, self.ctx.catalog.metric(c))).values for c in context}
             if all(v.shape == p.values.shape for v in ctx.values()):
                 total = SeriesBatch(p.values, axis, grain=grain, keys=tuple(p.keys), context=ctx)
         if spec.by:
@@ -409,7 +410,7 @@ class DetectionService:
             keep = select_slices(p.volume, spec.top_n, spec.min_volume)
             self._thin(spec, p.values, frame, axis, time_col, spec.by, volume, span)
             ctx = {c: pivot(frame, axis=axis, time_col=time_col, dims=spec.by, value_col=c, **span,
-                            fill_zero=_counts(self.ml, self.ml.catalog.metric(c))).values[keep] for c in context}
+                            fill_zero=_counts(self.ctx, self.ctx.catalog.metric(c))).values[keep] for c in context}
             if len(keep):
                 sliced = SeriesBatch(p.values[keep], axis, grain=grain,
                                      keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
@@ -508,7 +509,7 @@ class DetectionService:
             report.data_until = fresh
             history = spec.history_periods()
             first = shift_period(last, spec.grain, -(history - 1))
-            with self.ml.store.session() as s:
+            with self.ctx.store.session() as s:
                 prev = s.scalars(
                     sa.select(DetectionRun).where(DetectionRun.monitor == spec.name, DetectionRun.status == "ok")
                     .order_by(DetectionRun.id.desc()).limit(1)
@@ -526,7 +527,7 @@ class DetectionService:
             runs = self.evaluate(spec, data, feedback)
             report.series = sum(r.batch.n_series for r in runs)
             records = [r for r in self._records(spec, runs, h) if r.end >= w0]
-            with self.ml.store.session() as s:
+            with self.ctx.store.session() as s:
                 row = DetectionRun(monitor=spec.name, spec_hash=h, status="ok", at=self._utc(at),
                                    data_until=self._utc(fresh), window_start=self._utc(w0), window_end=self._utc(last),
                                    series=report.series, points=sum(r.batch.values.size for r in runs),
@@ -548,7 +549,7 @@ class DetectionService:
         return report
 
     def _failed_run(self, name: str, h: str, at: dt.datetime, started: dt.datetime, detail: str) -> None:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             s.add(DetectionRun(monitor=name, spec_hash=h, status="failed", at=self._utc(at), detail=detail[:4000],
                                started_at=started, finished_at=utcnow()))
 
@@ -650,7 +651,7 @@ class DetectionService:
         data = self.load_series(spec, history_first, last, fresh)
         feedback: list[Feedback] = []
         if use_feedback:
-            with self.ml.store.session() as s:
+            with self.ctx.store.session() as s:
                 feedback = self._feedback(s, spec.name)
         return self.evaluate(spec, data, feedback), first, last, fresh
 
@@ -691,7 +692,7 @@ class DetectionService:
                 "series_shown": len(series),
             },
             "series": series,
-            "anomalies": [r.to_dict(locale or self.ml.project.config.locale) for r in records],
+            "anomalies": [r.to_dict(locale or self.ctx.project.config.locale) for r in records],
         }
 
     # ---------------------------------------------------------------- anomalies & feedback
@@ -720,7 +721,7 @@ class DetectionService:
             q = q.where(Anomaly.start <= self._utc(_as_datetime(until)))
         if label:
             q = q.where(Anomaly.label == label)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             return [self._record(a) for a in s.scalars(q)]
 
     def pending(self, monitor: str | None = None) -> list[AnomalyRecord]:
@@ -734,7 +735,7 @@ class DetectionService:
              .order_by(Anomaly.end, Anomaly.fingerprint))
         if monitor:
             q = q.where(Anomaly.monitor == monitor)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             return [self._record(a) for a in s.scalars(q)]
 
     def last_handled(self, since: dt.datetime) -> dt.datetime | None:
@@ -743,13 +744,13 @@ class DetectionService:
         q = sa.select(sa.func.max(Anomaly.handled_at)).where(
             Anomaly.end >= self._utc(since), Anomaly.handled_at.is_not(None),
             sa.func.coalesce(Anomaly.decision, "") != "before_upgrade")
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             t = s.scalar(q)
         return None if t is None else self._local(t)
 
     def anomaly(self, fingerprint: str) -> AnomalyRecord:
         """One anomaly by fingerprint (a unique prefix of at least 6 characters is enough)."""
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             return self._record(self._find(s, fingerprint))
 
     def label(self, fingerprint: str, label: Label | str, *, note: str | None = None,
@@ -762,7 +763,7 @@ class DetectionService:
                 f"label {label!r} is not one of {', '.join(x.value for x in Label)}",
                 zh=f"标注 {label!r} 无效，可选：{', '.join(x.value for x in Label)}",
             ) from None
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = self._find(s, fingerprint)
             s.add(AnomalyLabel(fingerprint=row.fingerprint, monitor=row.monitor, label=lab.value, note=note,
                                author=author or current_author()))
@@ -772,14 +773,14 @@ class DetectionService:
             return self._record(row)
 
     def labels(self, fingerprint: str) -> list[dict[str, Any]]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             fp = self._find(s, fingerprint).fingerprint
             rows = s.scalars(sa.select(AnomalyLabel).where(AnomalyLabel.fingerprint == fp).order_by(AnomalyLabel.id))
             return [{"label": r.label, "note": r.note, "author": r.author, "created_at": r.created_at} for r in rows]
 
     def precision(self, monitor: str) -> dict[str, Any]:
         """The monitor's precision from its labelled anomalies (``detect.feedback.precision``)."""
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             labels = s.scalars(sa.select(Anomaly.label).where(Anomaly.monitor == monitor, Anomaly.label.is_not(None)))
             return precision([lab for lab in labels if lab is not None]).to_dict()
 
@@ -787,7 +788,7 @@ class DetectionService:
         q = sa.select(DetectionRun).order_by(DetectionRun.id.desc()).limit(limit)
         if monitor:
             q = q.where(DetectionRun.monitor == monitor)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             return [
                 {"id": r.id, "monitor": r.monitor, "status": r.status, "at": self._local(r.at),
                  "window_start": self._local(r.window_start), "window_end": self._local(r.window_end),
@@ -872,12 +873,12 @@ def _context_metrics(spec: MonitorSpec) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _counts(ml: MetricLoop, metric: Metric) -> bool:
+def _counts(ctx: Context, metric: Metric) -> bool:
     """True when a period without rows means 0 (simple sums and counts), not "unknown"."""
     if metric.type is not MetricType.simple:
         return False
     try:
-        return ml.catalog.resolve_measure(metric).agg in TOTAL_AGGS
+        return ctx.catalog.resolve_measure(metric).agg in TOTAL_AGGS
     except MetricLoopError:
         return False
 

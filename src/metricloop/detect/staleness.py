@@ -18,7 +18,7 @@ from metricloop.detect.series import last_complete_period, loaded_until, shift_p
 from metricloop.i18n import Text
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.detect.service import DetectionService
 
 STALE = Text(
     en="{monitor}: the newest data is from {newest} ({age} ago), but this {grain}ly monitor should judge "
@@ -89,22 +89,25 @@ def judge(spec: MonitorSpec, at: dt.datetime, newest: dt.datetime | None,
     return Staleness(spec.name, spec.metric, grain, newest, wanted, behind, at - newest, tables)
 
 
-def stale_monitors(ml: MetricLoop, at: dt.datetime | None = None, *, metric: str | None = None) -> list[Staleness]:
-    """Every enabled monitor (of ``metric``) whose data is behind at ``at`` (default: now)."""
+def stale_monitors(detection: DetectionService, at: dt.datetime | None = None, *,
+                   metric: str | None = None) -> list[Staleness]:
+    """Every enabled monitor (of ``metric``) whose data is behind at ``at`` (default: now);
+    ``detection``: the project's detection service (``ml.detection``)."""
     from metricloop.catalog.catalog import leaf_models
 
-    when = at or dt.datetime.now(ml.project.tz).replace(tzinfo=None, microsecond=0)
+    ctx = detection.ctx
+    when = at or dt.datetime.now(ctx.tz).replace(tzinfo=None, microsecond=0)
     if when.tzinfo is not None:
-        when = when.astimezone(ml.project.tz).replace(tzinfo=None)
+        when = when.astimezone(ctx.tz).replace(tzinfo=None)
     out = []
-    for m in ml.detection.monitors(include_disabled=False):
+    for m in detection.monitors(include_disabled=False):
         spec = m.spec
         if metric is not None and spec.metric != metric:
             continue
         try:
-            tables = tuple(sorted({x.table for x in leaf_models(ml.catalog, ml.catalog.metric(spec.metric))
+            tables = tuple(sorted({x.table for x in leaf_models(ctx.catalog, ctx.catalog.metric(spec.metric))
                                    if x.table}))
-            newest = ml.detection.freshness(spec)
+            newest = detection.freshness(spec)
         except Exception:  # a broken monitor is reported by the run itself
             continue
         found = judge(spec, when, newest, tables)

@@ -83,7 +83,7 @@ async def metric_page(ctx: PageContext, name: str) -> None:
         ui.badge(ctx.t(f"polarity_{metric.polarity.value}")).props("color=grey-7 outline")
     if metric.description:
         ui.label(metric.description.get(ctx.locale)).classes("text-gray-600")
-    for stale in await run.io_bound(stale_monitors, ctx.ml, None, metric=name) or []:
+    for stale in await run.io_bound(stale_monitors, ctx.ml.detection, None, metric=name) or []:
         # a monitor that judged nothing because the data stopped must not look like "all clear"
         with ui.row().classes("w-full items-center gap-2 bg-amber-50 border border-amber-300 rounded p-2") \
                 .props('data-testid="stale-data"'):

@@ -109,13 +109,13 @@ def test_truth_metrics_and_owners_follow_the_tree_and_the_rules() -> None:
 def test_an_overlapping_event_merged_into_another_incident_is_found_only_when_named() -> None:
     bbq = _truth("bbq", {"cuisine": "烧烤夜宵"}, 300, 8, ["gmv", "orders"], "tan.xin")
     beijing = _truth("beijing", {"city": "北京"}, 302, 7, ["gmv", "orders", "sessions"], "qian.feng")
-    judged = {"judged_from": T0, "end": T0 + dt.timedelta(days=30)}
+    end = T0 + dt.timedelta(days=30)
     # one gmv incident over both evenings, naming only the barbecue slice: 北京 was never reported
     silent = [_inc(1, "gmv", {}, 300, 308, "zhang.wei", slices=[{"cuisine": "烧烤夜宵"}])]
-    r = score(silent, [bbq, beijing], **judged)
+    r = score(silent, [bbq, beijing], judged_from=T0, end=end)
     assert {e["id"]: e["found"] for e in r["per_event"]} == {"bbq": True, "beijing": False}
     # the same incident naming both slices reports both events (one incident for two of them)
     named = [_inc(1, "gmv", {}, 300, 308, "zhang.wei", slices=[{"cuisine": "烧烤夜宵"}, {"city": "北京"}])]
-    r = score(named, [bbq, beijing], **judged)
+    r = score(named, [bbq, beijing], judged_from=T0, end=end)
     assert r["recall"] == 1.0 and r["incidents_per_event"] == 1.0
     assert {e["id"]: e["delay_h"] for e in r["per_event"]} == {"bbq": 1.0, "beijing": 0.0}

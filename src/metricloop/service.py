@@ -77,7 +77,7 @@ class MetricLoop:
     def review(self) -> ReviewService:
         from metricloop.review.service import ReviewService
 
-        return ReviewService(self)
+        return ReviewService(self.ctx, self.workflow, user_name=lambda who: self.access.user(who).display_name)
 
     @cached_property
     def access(self) -> AccessService:

@@ -27,21 +27,32 @@ from metricloop.store.workflow_models import ActionItem, AuditEvent, EffectCheck
 from metricloop.workflow.service import UTC, as_utc, incident_ref, parse_incident_id
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.context import Context
     from metricloop.workflow.service import WorkflowService
 
 #: ``visible(metric, slice)``: may the reader see an incident about this metric and slice?
 Visible = Callable[[str, Mapping[str, Any]], bool]
 
 
+#: ``user_name(username)``: a MetricLoop user's display name (access; raises when unknown).
+UserName = Callable[[str], str | None]
+
+
 class ReviewService:
-    def __init__(self, ml: MetricLoop) -> None:
-        self.ml = ml
+    """Reviews, effect checks, the case library and loop health (reached as ``ml.review``).
+
+    Takes the shared :class:`~metricloop.context.Context`, the workflow whose incidents and
+    actions it reviews, and how to name a user who is not in owners.yaml."""
+
+    def __init__(self, ctx: Context, workflow: WorkflowService, user_name: UserName | None = None) -> None:
+        self.ctx = ctx
+        self.workflow = workflow
+        self.user_name = user_name
         self._glossary: tuple[object, Glossary] | None = None
 
     @property
     def wf(self) -> WorkflowService:
-        return self.ml.workflow
+        return self.workflow
 
     def person_name(self, who: Any) -> str:
         """``wang.fang`` → 王芳 (owners.yaml); users and ``system`` as they are."""
@@ -50,7 +61,7 @@ class ReviewService:
         if self.wf.owners.person(str(who)) is not None:
             return self.wf.owners.display(str(who))
         try:  # a MetricLoop user acting in the UI: their display name
-            return self.ml.access.user(str(who)).display_name or str(who)
+            return (self.user_name(str(who)) if self.user_name else None) or str(who)
         except Exception:
             return str(who)
 
@@ -82,7 +93,7 @@ class ReviewService:
         ts = np.asarray([np.datetime64(as_utc(t, tz).replace(tzinfo=None)) if isinstance(t, dt.datetime)
                          else np.datetime64(t) for t in timestamps]).astype("datetime64[ns]")
         eff = as_utc(effective_at, tz)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             inc = s.get(Incident, parse_incident_id(ref))
             if inc is None:
                 raise NotFoundError(f"no incident {ref}", zh=f"没有事件 {ref}")
@@ -143,7 +154,7 @@ class ReviewService:
 
         def rows(a: dt.datetime, b: dt.datetime) -> dict[dt.datetime, float]:
             q = MetricQuery(metrics=[metric], grain=Grain.hour, start=a, end=b, where=where)
-            return {r[key]: float(r[metric]) for r in self.ml.query(q).rows() if r[metric] is not None}
+            return {r[key]: float(r[metric]) for r in self.ctx.query(q).rows() if r[metric] is not None}
 
         lo, hi = local - dt.timedelta(days=1), local + dt.timedelta(days=2)
         week = dt.timedelta(days=7)
@@ -173,7 +184,7 @@ class ReviewService:
         return out
 
     def effects(self, ref: str | int) -> list[dict[str, Any]]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             rows = s.scalars(sa.select(EffectCheck).where(EffectCheck.incident_id == parse_incident_id(ref))
                              .order_by(EffectCheck.checked_at, EffectCheck.id))
             return [{"id": r.id, "action_id": r.action_id, "checked_at": r.checked_at, "effective_at": r.effective_at,
@@ -190,7 +201,7 @@ class ReviewService:
         now = self._now(now)
         inc = self.wf.incident(ref)
         effects = self.effects(ref)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = self._review_row(s, inc["number"])
             if row is not None and row.status == "completed":
                 return self._dict(row, inc)
@@ -216,7 +227,7 @@ class ReviewService:
                                 zh=f"未知章节 {section!r}；可用章节：{', '.join(document.SECTION_KEYS)}")
         now = self._now(now)
         self.draft(ref, actor=actor, now=now)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = self._review_row(s, parse_incident_id(ref))
             assert row is not None
             if row.status == "completed":
@@ -235,7 +246,7 @@ class ReviewService:
         now = self._now(now)
         self.draft(ref, actor=actor, now=now)
         inc = self.wf.incident(ref)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = self._review_row(s, inc["number"])
             assert row is not None
             if row.status == "completed":
@@ -274,7 +285,7 @@ class ReviewService:
 
     def get(self, ref: str | int) -> dict[str, Any]:
         inc = self.wf.incident(ref)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             row = self._review_row(s, inc["number"])
             if row is None:
                 raise NotFoundError(f"no review for {inc['id']} yet (run 'metricloop review draft {inc['id']}')",
@@ -296,7 +307,7 @@ class ReviewService:
 
     # ------------------------------------------------------------------ case library
     def _docs(self) -> list[cases.Doc]:
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             rows = s.execute(
                 sa.select(Review, Incident).join(Incident, Incident.id == Review.incident_id)
                 .where(Review.status == "completed")
@@ -329,7 +340,7 @@ class ReviewService:
         """The project's bilingual glossary (from the catalog's labels and synonyms), rebuilt when
         the catalog is reloaded; an unloadable catalog leaves the base vocabulary."""
         try:
-            catalog = self.ml.catalog
+            catalog = self.ctx.catalog
         except Exception:  # search still works on a project whose catalog is broken
             return glossary.build([], [])
         if self._glossary is None or self._glossary[0] is not catalog:
@@ -340,7 +351,7 @@ class ReviewService:
         """Past cases most like this incident (same metric / slice / cause), with what was done
         and whether it worked."""
         inc = self.wf.incident(ref)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             expl = self._explanation(s, inc["number"])
         docs = [d for d in self._docs() if d.id != inc["number"]]
         ranked = cases.similar(docs, inc["metric"], inc["slice"] or {}, cases.cause_keys_of(expl, inc["slice"] or {}),
@@ -356,7 +367,7 @@ class ReviewService:
         ``visible(metric, slice)`` keeps only the incidents a reader may see (a region manager's
         figures are about their region's incidents)."""
         now = self._now(now)
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             q = sa.select(Incident)
             if start is not None:
                 q = q.where(Incident.triggered_at >= as_utc(start, self.wf.tz))
@@ -413,7 +424,7 @@ class ReviewService:
         n = Notification(kind="digest", severity="info", items=items, note=note)
         known = self.wf._channel_map()
         ids = []
-        with self.ml.store.session() as s:
+        with self.ctx.store.session() as s:
             broken = broken_channels(s)
             for ch in channels:
                 if ch not in known:

@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from metricloop.catalog.catalog import Catalog, leaf_models
+from metricloop.engine.cache import execute_cached, peek
 from metricloop.engine.compiler import CompiledQuery, Compiler, OutputColumn
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import DuckDBWarehouse, SQLAlchemyWarehouse, Warehouse
@@ -189,7 +190,7 @@ class Context:
         _, wh = self._warehouse_for(query)
         policy_filters = self._policy_filters(query, policy_filters)
         compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
-        return QueryResult(compiled, wh.execute(compiled.sql))
+        return QueryResult(compiled, execute_cached(wh, compiled.sql))  # the result cache (engine.cache)
 
     def query_rows(
         self, query: MetricQuery, *, policy_filters: tuple[str, ...] = ()
@@ -199,10 +200,12 @@ class Context:
         _, wh = self._warehouse_for(query)
         policy_filters = self._policy_filters(query, policy_filters)
         compiled = self.compiler(wh.dialect).compile(query, policy_filters=policy_filters)
+        if (cached := peek(wh, compiled.sql)) is not None:  # in a long-running process (serve)
+            return compiled, cached.to_pylist()
         if isinstance(wh, DuckDBWarehouse):
             names, tuples = wh.rows(compiled.sql)
             return compiled, [dict(zip(names, t, strict=True)) for t in tuples]
-        return compiled, wh.execute(compiled.sql).to_pylist()
+        return compiled, execute_cached(wh, compiled.sql).to_pylist()
 
     # ------------------------------------------------------------------ loaded data
     def freshness(self, table: str) -> dt.datetime | None:

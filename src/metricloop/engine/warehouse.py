@@ -6,6 +6,7 @@ aggregates travel back: the compiler pushes all grouping and filtering down to t
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -81,6 +82,22 @@ class DuckDBWarehouse:
             raise QueryError(f"warehouse error: {exc}", zh=f"数据仓库执行出错：{exc}") from None
         finally:
             cur.close()
+
+    def data_version(self) -> tuple[Any, ...] | None:
+        """The file's and its write-ahead log's size and modification time: a committed write
+        changes one of them, whichever process or connection made it. None in memory (nothing
+        to observe: results are not cached)."""
+        if self.path in ("", ":memory:") or self.path.startswith(":memory:"):
+            return None
+        out: list[Any] = [self.path]
+        for name in (self.path, self.path + ".wal"):
+            try:
+                st = os.stat(name)
+            except OSError:
+                out.append(None)
+            else:
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(out)
 
     def close(self) -> None:
         with self._lock:

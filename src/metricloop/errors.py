@@ -19,6 +19,7 @@ carry secrets: anything that may hold one goes through :func:`metricloop.secrets
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -141,3 +142,17 @@ class DeliveryError(MetricLoopError):
 class StoreError(MetricLoopError):
     http_status = 503
     code = "store_error"
+
+
+def closest_name(name: str, options: Iterable[str]) -> str | None:
+    """The known name most like ``name`` (a typo's likely target), or None when none is close."""
+    import difflib
+
+    got = difflib.get_close_matches(name, list(options), n=1, cutoff=0.75)
+    return got[0] if got else None
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a message about an unknown ``name``; empty when nothing is close."""
+    close = closest_name(name, options)
+    return f" (did you mean '{close}'?)" if close else ""

@@ -35,10 +35,10 @@ import pyarrow as pa
 import yaml
 
 from metricloop.catalog.catalog import Catalog, build_catalog, leaf_models
+from metricloop.catalog.dimensions import dimensions_for_model, resolve
 from metricloop.catalog.models import Grain
 from metricloop.engine.compiler import Compiler
 from metricloop.engine.query import MetricQuery
-from metricloop.engine.semantic import dimensions_for_model, resolve
 from metricloop.engine.warehouse import DuckDBWarehouse
 from metricloop.errors import MetricLoopError, UnsupportedError
 from metricloop.interop.metricflow import ImportResult, read_metricflow, to_native

@@ -16,6 +16,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from metricloop.catalog.dimensions import dimensions_for_model
 from metricloop.catalog.models import (
     ADDITIVE_AGGS,
     TOTAL_AGGS,
@@ -30,7 +31,7 @@ from metricloop.catalog.models import (
     SemanticModel,
     TimeSpine,
 )
-from metricloop.errors import DefinitionError, Issue, Location, NotFoundError
+from metricloop.errors import DefinitionError, Issue, Location, NotFoundError, did_you_mean
 from metricloop.yamlio import Document, load_document, parse_model
 
 MODELS_DIR = "models"
@@ -76,8 +77,7 @@ class Catalog:
         try:
             return self.metrics[name]
         except KeyError:
-            close = _closest(name, self.metrics)
-            hint = f" (did you mean '{close}'?)" if close else ""
+            hint = did_you_mean(name, self.metrics)
             raise NotFoundError(f"unknown metric '{name}'{hint}", zh=f"未知指标 '{name}'{hint}") from None
 
     def model(self, name: str) -> SemanticModel:
@@ -186,13 +186,6 @@ class Catalog:
                 continue
             scored.append((-score, m.name, m))
         return [m for *_, m in sorted(scored, key=lambda x: (x[0], x[1]))]
-
-
-def _closest(name: str, options: Iterable[str]) -> str | None:
-    import difflib
-
-    got = difflib.get_close_matches(name, list(options), n=1, cutoff=0.75)
-    return got[0] if got else None
 
 
 # ------------------------------------------------------------------------------------------
@@ -335,7 +328,7 @@ def _add_measure_metrics(catalog: Catalog) -> None:
 
 def cross_check(catalog: Catalog) -> list[Issue]:
     """Everything only the whole catalog can tell; returns located issues (empty when valid)."""
-    from metricloop.engine.filters import FilterSyntaxError, parse_filter
+    from metricloop.filterlang import FilterSyntaxError, parse_filter
 
     issues: list[Issue] = []
 
@@ -419,7 +412,8 @@ def cross_check(catalog: Catalog) -> list[Issue]:
             and catalog.find_measure(metric.measure) is None
         ):
             issues.append(
-                Issue(f"unknown measure '{metric.measure}'" + _hint(metric.measure, measure_home), at(key, "measure"))
+                Issue(f"unknown measure '{metric.measure}'" + did_you_mean(metric.measure, measure_home),
+                      at(key, "measure"))
             )
         if metric.type is MetricType.conversion:
             issues += _conversion_issues(catalog, metric, at(key, "type"))
@@ -427,7 +421,7 @@ def cross_check(catalog: Catalog) -> list[Issue]:
             issues.append(
                 Issue(
                     f"unknown semantic model '{metric.semantic_model}'"
-                    + _hint(metric.semantic_model, catalog.semantic_models),
+                    + did_you_mean(metric.semantic_model, catalog.semantic_models),
                     at(key, "semantic_model"),
                 )
             )
@@ -450,13 +444,14 @@ def cross_check(catalog: Catalog) -> list[Issue]:
         ):
             if ref is not None and ref.name not in catalog.metrics:
                 issues.append(
-                    Issue(f"unknown metric '{ref.name}'" + _hint(ref.name, catalog.metrics), at(key, field_name))
+                    Issue(f"unknown metric '{ref.name}'" + did_you_mean(ref.name, catalog.metrics), at(key, field_name))
                 )
         for j, ref in enumerate(metric.input_metrics):
             if ref.name not in catalog.metrics:
                 issues.append(
                     Issue(
-                        f"unknown metric '{ref.name}'" + _hint(ref.name, catalog.metrics), at(key, "input_metrics", j)
+                        f"unknown metric '{ref.name}'" + did_you_mean(ref.name, catalog.metrics),
+                        at(key, "input_metrics", j),
                     )
                 )
         if metric.type is MetricType.derived and metric.expr:
@@ -484,7 +479,7 @@ def cross_check(catalog: Catalog) -> list[Issue]:
             if d.metric not in catalog.metrics:
                 issues.append(
                     Issue(
-                        f"driver names unknown metric '{d.metric}'" + _hint(d.metric, catalog.metrics),
+                        f"driver names unknown metric '{d.metric}'" + did_you_mean(d.metric, catalog.metrics),
                         at(key, "drivers", j, "metric"),
                     )
                 )
@@ -530,12 +525,13 @@ def cross_check(catalog: Catalog) -> list[Issue]:
             for ident in sorted(tree.identifiers()):
                 if ident not in dims and ident.split("__")[0] != "metric_time":
                     issues.append(
-                        Issue(f"filter uses unknown dimension '{ident}'" + _hint(ident, dims), at(key, *filter_path))
+                        Issue(f"filter uses unknown dimension '{ident}'" + did_you_mean(ident, dims),
+                              at(key, *filter_path))
                     )
             for used in tree.metric_refs():
                 if used.name not in catalog.metrics:
-                    issues.append(Issue(f"filter uses unknown metric '{used.name}'" + _hint(used.name, catalog.metrics),
-                                        at(key, *filter_path)))
+                    issues.append(Issue(f"filter uses unknown metric '{used.name}'"
+                                        + did_you_mean(used.name, catalog.metrics), at(key, *filter_path)))
     return issues
 
 
@@ -556,8 +552,6 @@ def _filters(metric: Metric) -> Iterator[tuple[tuple[str | int, ...], str]]:
 
 def available_dimensions(catalog: Catalog, metric: Metric) -> set[str]:
     """Dimension names a metric can be grouped or filtered by (common to all its leaves)."""
-    from metricloop.engine.semantic import dimensions_for_model
-
     models = leaf_models(catalog, metric)
     sets = [dimensions_for_model(catalog, m) for m in models]
     return set.intersection(*sets) if sets else set()
@@ -627,11 +621,6 @@ def _time_dim(model: SemanticModel, name: str) -> Any:
 
 def _names(items: Iterable[Any]) -> str:
     return ", ".join(i.name for i in items) or "none"
-
-
-def _hint(name: str, options: Iterable[str]) -> str:
-    close = _closest(name, options)
-    return f" (did you mean '{close}'?)" if close else ""
 
 
 def definition_dict(obj: Metric | SemanticModel) -> dict[str, Any]:

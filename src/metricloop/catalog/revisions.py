@@ -96,7 +96,7 @@ def metric_hashes(catalog: Catalog, metric: Metric, _memo: dict[str, str] | None
 def _source_calc(catalog: Catalog, metric: Metric) -> dict[str, Any]:
     """The parts of a semantic model a metric's value depends on: its source, measure, time axis and the
     dimensions its filter reads. Adding an unrelated dimension or measure to the model is not a change."""
-    from metricloop.engine.filters import parse_filter
+    from metricloop.filterlang import parse_filter
 
     rm = catalog.resolve_measure(metric)
     d = definition_dict(rm.model)

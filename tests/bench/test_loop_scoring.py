@@ -52,9 +52,10 @@ def test_true_slice_rank_within_the_incidents_scope() -> None:
     ranked = _inc(1, "gmv", {"city": "成都"}, 101, 106, "luo.jun",
                   slices=[{"city": "成都", "platform": "app"}, {"city": "成都", "cuisine": "火锅"}])
     assert slice_rank(ranked, HOTPOT) == 2
-    # one city's share of an app outage: the cause is that city's app traffic
+    # an app outage told as one city's app traffic points the owner at the wrong place
     assert slice_rank(_inc(2, "gmv", {"city": "上海"}, 10, 13, "x", slices=[{"city": "上海", "platform": "app"}]),
-                      OUTAGE) == 1
+                      OUTAGE) is None
+    assert slice_rank(_inc(2, "gmv", {}, 10, 13, "x", slices=[{"city": "上海"}, {"platform": "app"}]), OUTAGE) == 2
     # the incident's own slice is the truth and no deeper cause is claimed: rank 1
     assert slice_rank(_inc(3, "orders", {"platform": "app"}, 10, 13, "x", kind="leading_slices",
                            slices=[{"platform": "app", "city": "上海"}]), OUTAGE) == 1

@@ -19,9 +19,11 @@ The incidents the loop opened are then scored against the injected ground truth:
   in one detection pass and opens an incident when its anomaly ended;
 * false incidents: incidents matching no event, per judged month (and inside the quiet period);
 * explained: incidents whose stored explanation names causes or leading slices (``kind``);
-* true slice rank: where the event's slice (within the incident's own scope:
-  ``{**incident.slice, **event.slice}``) stands in the incident's stored slices; an incident
-  whose own slice is the event's slice and that claims no deeper cause ranks 1;
+* true slice rank: where the event's slice stands in the incident's stored slices (full slices:
+  the incident's scope plus what was found below it); an incident whose own slice is the
+  event's slice and that claims no deeper cause ranks 1. A scope narrower than the event in
+  another dimension does not count: an app outage explained as ``city=上海&platform=app`` told
+  the owner 上海, not the app;
 * owner right: the incident's owner is the owner the responsibility table gives the event's
   root metric on its true slice;
 * incidents per event: matching incidents counted for each found event (goal: exactly one).
@@ -116,11 +118,10 @@ def assign(incidents: Sequence[Observed], truths: Sequence[Truth]) -> dict[int, 
 
 def slice_rank(inc: Observed, truth: Truth) -> int | None:
     """1-based rank of the event's slice among the incident's stored slices; None when absent."""
-    wanted = [dict(truth.slice), {**inc.slice, **truth.slice}]
     if inc.slice == truth.slice and inc.kind != "causes":
         return 1
     for i, s in enumerate(inc.slices, start=1):
-        if s in wanted:
+        if s == truth.slice:
             return i
     return None
 
@@ -209,10 +210,14 @@ def build(folder: Path, *, seed: int, months: float, small: bool) -> Company:
     return company
 
 
-def observe(ml: Any) -> list[Observed]:
-    """Every incident in the project's store, with its alerts' metrics and its explanation."""
+def observe(ml: Any) -> tuple[list[Observed], list[Observed]]:
+    """Every incident in the project's store (with its alerts' metrics and its explanation), and,
+    as the baseline, every active alert as if it were its own incident: its own window, its own
+    explanation (over the alert's window) and the owner the responsibility table gives its own
+    metric and slice — what an alerting system without the loop's incidents would send."""
     import sqlalchemy as sa
 
+    from metricloop.bench.loop_company import owner_for
     from metricloop.engine.compiler import shift_by
     from metricloop.store.workflow_models import Incident, IncidentAlert
 
@@ -229,22 +234,35 @@ def observe(ml: Any) -> list[Observed]:
             return local(a.start) + HOUR
         return shift_by(local(a.start), spec.noise.consecutive, spec.grain) + spec.delay
 
-    out = []
+    def explained(payload: Mapping[str, Any] | None) -> tuple[str, list[dict[str, str]]]:
+        exp = payload or {}
+        return (str(exp.get("kind") or ("none" if exp else "missing")),
+                [{str(k): str(v) for k, v in sl.items()} for sl in exp.get("slices") or []])
+
+    incidents, alerts = [], []
     with ml.store.session() as s:
         for inc in s.scalars(sa.select(Incident).order_by(Incident.id)):
-            alerts = list(s.scalars(sa.select(IncidentAlert).where(IncidentAlert.incident_id == inc.id)))
-            exp = inc.explanation or {}
-            out.append(Observed(
+            rows = list(s.scalars(sa.select(IncidentAlert).where(IncidentAlert.incident_id == inc.id)))
+            kind, slices = explained(inc.explanation)
+            incidents.append(Observed(
                 id=inc.id, metric=inc.metric,
-                metrics=sorted({inc.metric, *(a.metric for a in alerts)}),
+                metrics=sorted({inc.metric, *(a.metric for a in rows)}),
                 slice={str(k): str(v) for k, v in (inc.slice or {}).items()},
                 owner=inc.owner, start=local(inc.window_start), end=local(inc.window_end),
-                opened=local(inc.triggered_at), kind=str(exp.get("kind") or ("none" if exp else "missing")),
-                slices=[{str(k): str(v) for k, v in sl.items()} for sl in exp.get("slices") or []],
-                monitors=sorted({a.monitor for a in alerts}),
-                detectable=min((detectable(a) for a in alerts), default=None),
+                opened=local(inc.triggered_at), kind=kind, slices=slices,
+                monitors=sorted({a.monitor for a in rows}),
+                detectable=min((detectable(a) for a in rows), default=None),
             ))
-    return out
+        for a in s.scalars(sa.select(IncidentAlert).where(IncidentAlert.state == "active")
+                           .order_by(IncidentAlert.id)):
+            kind, slices = explained(a.explanation)
+            where = {str(k): str(v) for k, v in (a.slice or {}).items()}
+            alerts.append(Observed(
+                id=a.id, metric=a.metric, metrics=[a.metric], slice=where, owner=owner_for(a.metric, where),
+                start=local(a.start), end=local(a.end), opened=local(a.first_seen), kind=kind, slices=slices,
+                monitors=[a.monitor], detectable=detectable(a),
+            ))
+    return incidents, alerts
 
 
 def run_one(*, seed: int = 1, months: float = 6.0, small: bool = False, keep: Path | None = None) -> dict[str, Any]:
@@ -267,7 +285,7 @@ def run_one(*, seed: int = 1, months: float = 6.0, small: bool = False, keep: Pa
         try:
             summary = backfill(ml, company.judged_from, company.end, notify=False)
             t2 = time.perf_counter()
-            incidents = observe(ml)
+            incidents, alerts = observe(ml)
         finally:
             ml.close()
     finally:
@@ -275,7 +293,10 @@ def run_one(*, seed: int = 1, months: float = 6.0, small: bool = False, keep: Pa
             tmp.cleanup()
     report = score(incidents, company.incidents, judged_from=company.judged_from, end=company.end,
                    quiet=company.quiet)
+    baseline = score(alerts, company.incidents, judged_from=company.judged_from, end=company.end,
+                     quiet=company.quiet)
     report.update({
+        "alerts_baseline": {k: v for k, v in baseline.items() if k not in ("per_event", "false")},
         "seed": seed, "months": months, "small": small, "rows": company.rows,
         "judged": [company.judged_from.isoformat(), company.end.isoformat()],
         "quiet": [company.quiet[0].isoformat(), company.quiet[1].isoformat()],
@@ -304,29 +325,30 @@ ROWS: tuple[tuple[str, str], ...] = (
 
 
 def table(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per figure, one column per seed, with the goal and whether each seed meets it."""
+    """One row per figure; per seed a column for the loop's incidents (with ✓/✗ against the goal)
+    and, when measured, one for the baseline: the same run's active alerts, each as its own incident."""
+    columns: list[tuple[str, Mapping[str, Any], bool]] = []
+    for r in reports:
+        columns.append((f"seed {r['seed']}", r, True))
+        if r.get("alerts_baseline"):
+            columns.append((f"seed {r['seed']} alerts (baseline)", r["alerts_baseline"], False))
     rows = []
+    counts: dict[str, Any] = {"figure": "事件/事故 events found / incidents (true + false)", "goal": ""}
+    for name, fig, _ in columns:
+        counts[name] = f"{fig['found']}/{fig['events']} found; {fig['incidents']} " \
+                       f"({fig['true_incidents']} + {fig['false_incidents']})"
+    rows.append(counts)
     for key, label in ROWS:
         row: dict[str, Any] = {"figure": label}
-        for r in reports:
-            value = r.get(key)
-            met = goal_met(key, value)
-            mark = "" if met is None else (" ✓" if met else " ✗")
-            row[_col(r)] = f"{_fmt(key, value)}{mark}"
         op_target = GOALS.get(key)
         row["goal"] = f"{op_target[0].replace('>=', '≥').replace('<=', '≤')} {_fmt(key, op_target[1])}" \
             if op_target else ""
+        for name, fig, judged in columns:
+            value = fig.get(key)
+            met = goal_met(key, value) if judged else None
+            row[name] = f"{_fmt(key, value)}{'' if met is None else (' ✓' if met else ' ✗')}"
         rows.append(row)
-    counts: dict[str, Any] = {"figure": "事件/事故 events found / incidents (true + false)", "goal": ""}
-    for r in reports:
-        counts[_col(r)] = (f"{r['found']}/{r['events']} found; {r['incidents']} "
-                                       f"({r['true_incidents']} + {r['false_incidents']})")
-    rows.insert(0, counts)
     return rows
-
-
-def _col(report: Mapping[str, Any]) -> str:
-    return f"seed {report['seed']}"
 
 
 def _fmt(key: str, value: Any) -> str:

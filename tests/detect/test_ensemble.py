@@ -121,3 +121,32 @@ def test_positive_multiplicative_series_are_judged_on_a_log_scale() -> None:
     ok = np.isfinite(out["expected"][0])
     assert np.all(out["lower"][0][ok] <= out["expected"][0][ok])
     assert np.all(out["expected"][0][ok] <= out["upper"][0][ok])
+
+
+def test_one_alarm_per_incident_its_other_points_scored_just_below_warning() -> None:
+    x = noise(seed=10)
+    x[1200:1260] -= 5.0  # one long dip
+    det = registry.run(SeriesBatch(values=x[None], timestamps=TS5, grain="minute"), "ensemble")
+    assert det.flagged[0, 1200:1207].sum() == 1  # found early, once
+    assert det.flagged[0, 1200:1300].sum() == 1
+    assert np.all(det.score[0, 1200:1260][~det.flagged[0, 1200:1260]] < 1.0)
+    every = run(x, alarm="every")[0]
+    assert every[1200:1260].sum() > 1  # every point at or above warning, as asked
+
+
+def test_small_counts_are_judged_against_poisson_noise_a_real_burst_still_alerts() -> None:
+    x = np.random.default_rng(13).choice([3.0, 4.0], size=len(HOURLY))  # 3 or 4 orders an hour
+    x[24 * 30 + 5] = 8  # twice the usual: ordinary for a Poisson count of 3.5
+    assert not run(x, HOURLY)[0].any()
+    assert run(x, HOURLY, count_noise=False)[0][24 * 30 + 5]  # judged on the series' own spread alone
+    x[24 * 30 + 5] = 30  # far beyond Poisson noise
+    assert run(x, HOURLY)[0][24 * 30 + 5]
+
+
+def test_one_point_near_the_old_level_does_not_end_an_adopted_shift() -> None:
+    x = noise(seed=12)
+    x[1000:] += 6.0  # a persistent shift, adopted as the new normal
+    x[1200] -= 6.0  # one point back at the old level, then the new level goes on
+    f = run(x)[0]
+    assert f[1000:1010].any()
+    assert not f[1100:].any()  # the shift is not re-alerted after one look-alike point

@@ -26,12 +26,24 @@ per time step). At each point, with state learned from earlier points only:
   correlated), and the evidence by how far the series' running 99th percentile of normal
   evidence exceeds a normal one's (2.58): heavy-tailed series (small counts, bursty traffic) get
   a wider band, so one threshold (``warning``, in those calibrated sigmas) holds across series.
+  A slot's offset that rests on few visits widens the band by sqrt(1 + 1/visits) (its own
+  estimation error), and a time of week is judged only after ``min_visits`` visits. Integer
+  series (orders, tickets) are never judged more unusual than Poisson noise around the
+  expectation says (Anscombe's transform): 8 orders against 3.5 is ordinary, 30 is not;
+* **decomposed season**: next to one offset per time of week, a daily shape plus a day-of-week
+  offset (7x the visits per offset, learned within days); each series uses it while it explains
+  the series better (out-of-sample errors).
+
+One alarm per incident (``alarm: onset``, NAB's cost model and an owner's inbox alike): only the
+first point at or above ``warning`` is flagged, the incident's other points are scored just
+below it; an alarm that returns within ``refractory`` points is the same incident.
 
 Incidents: points at or above ``warning`` teach the level, scale and windows nothing. A
 displacement that lasts ``adopt_after`` points is a new normal (the level moves to the run's
 mean; a run a straight line explains with another slope is a new trend after ``trend_after``
-points); a later return to the level before it ends the incident without a new alarm (for
-``remember`` points). The seasonal offsets learn from every point, clipped at 3 sigmas, so a
+points); a later return to the level before it, ``return_after`` points in a row, ends the
+incident without a new alarm (for ``remember`` points; one look-alike point does not). The
+seasonal offsets learn from every point, clipped at 3 sigmas, so a
 quiet weekend first taken for an incident is learned within weeks. Known anomalies
 (``SeriesBatch.known_anomalies``: confirmed incidents, holidays) are scored but teach nothing.
 """
@@ -39,6 +51,7 @@ quiet weekend first taken for an incident is learned within weeks. Known anomali
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import numpy as np
 from numba import njit  # compiles the per-series state machine (one pass, no numpy call per step)
@@ -80,6 +93,30 @@ class EnsembleParams(DetectorParams):
         0.001, ge=0, description="Minimum scale as a fraction of the level (10x that of the warm-up's mean "
         "size): flat series alert on real moves only."
     )
+    min_visits: int = Field(
+        2, ge=1, description="Visits of a time of week before a seasonal series is judged at that time."
+    )
+    slot_inflation: bool = Field(
+        True, description="Widen the band by sqrt(1 + 1/visits) while a time of week's offset rests on few visits."
+    )
+    count_noise: bool = Field(
+        True, description="Integer series: never a band narrower than Poisson noise of the expected count."
+    )
+    decomposed: bool = Field(
+        True, description="Also model the season as hour of day plus day of week (a daily shape times a weekday "
+        "factor, 7x the visits per offset), used per series while it explains the series better.",
+    )
+    return_after: int = Field(
+        3, ge=1, description="Points in a row near the level before an adopted shift that end the incident (the "
+        "points before the last are held: neither alarm nor lesson).",
+    )
+    alarm: Literal["every", "onset"] = Field(
+        "onset", description="every: each point at or above warning is flagged; onset: only the first point of "
+        "an incident (one early alarm per incident, the others scored just below warning).",
+    )
+    refractory: int = Field(
+        10, ge=0, description="With alarm=onset: an incident that returns within this many points is the same one."
+    )
 
 
 TEMPLATES = (
@@ -115,7 +152,8 @@ def _kernel(
     warmup: int, warning: float, a_level: float, a_slope: float, a_season: float, a_scale: float,
     adopt_after: int, trend_after: int, remember: int, floor_rel: np.ndarray, floor_abs: np.ndarray,
     delay: int, long_window: int,
-    use_log: np.ndarray, c_log: np.ndarray,
+    use_log: np.ndarray, c_log: np.ndarray, is_count: np.ndarray, min_visits: int, slot_inflation: bool,
+    decomposed: bool, return_after: int,
     z_out: np.ndarray, exp_out: np.ndarray, lo_out: np.ndarray, hi_out: np.ndarray, m_out: np.ndarray,
 ) -> None:
     n, t = x.shape
@@ -123,7 +161,13 @@ def _kernel(
     trend_gain = TREND_GAIN
     a_fast = min(1.0, 4.0 * a_level)  # the trend model follows faster (it must track changing slopes)
     nb = max(long_window, 7)
+    # hour of day plus day of week (a daily shape times a weekday factor): 7x the visits per offset
+    dec_ok = decomposed and per_day > 1 and n_week == 7 * per_day
     for i in range(n):
+        hd_off = np.zeros(per_day)
+        hd_n = np.zeros(per_day)
+        dd_off = np.zeros(7)
+        dd_n = np.zeros(7)
         wk_off = np.zeros(n_week)
         wk_n = np.zeros(n_week)
         dy_off = np.zeros(per_day)
@@ -136,7 +180,9 @@ def _kernel(
         lev1 = 0.0  # trend model: level and slope (Holt), faster; state as of point st1
         slp1 = 0.0
         st1 = 0
-        mad = np.zeros(4)  # out-of-sample mean |residual|: flat, seasonal, level model, trend model
+        # out-of-sample mean |residual|: flat, seasonal (the chosen one), level model, trend model,
+        # time-of-week season, decomposed season
+        mad = np.zeros(6)
         wm = np.zeros(3)  # mean |window mean| of normal points, windows 3, 7, long (z units)
         tq = 2.576  # running 99th percentile of |evidence| on normal points (2.576 for normal residuals)
         seen = 0
@@ -150,7 +196,9 @@ def _kernel(
         q_j = np.zeros(delay + 1, dtype=np.int64)
         q_v = np.zeros(delay + 1)
         q_off = np.zeros(delay + 1)
-        q_err = np.zeros((delay + 1, 9))
+        q_offw = np.zeros(delay + 1)
+        q_offd = np.zeros(delay + 1)
+        q_err = np.zeros((delay + 1, 11))
         q_n = 0
         q_head = 0
         last_flag = -1
@@ -163,6 +211,7 @@ def _kernel(
         prev0 = np.nan
         prev1 = 0.0
         t_adopt = 0
+        back_n = 0  # points in a row that look like a return to the level before an adopted shift
         cur = -1
         acc = 0.0
         acc_n = 0.0
@@ -179,6 +228,8 @@ def _kernel(
                 k = q_j[q_head]
                 y_v = q_v[q_head]
                 k_off = q_off[q_head]
+                k_offw = q_offw[q_head]
+                k_offd = q_offd[q_head]
                 q_at = q_head
                 q_head = (q_head + 1) % (delay + 1)
                 q_n -= 1
@@ -205,8 +256,17 @@ def _kernel(
                     lim = clip * sig if seen > 5 else np.inf
                     # the season learns from every point, clipped: a weekly pattern first taken for an
                     # incident (a quiet weekend) is learned within a few weeks; an incident moves it little
-                    acc += k_off + min(max(y_v - p0 - k_off, -lim), lim)
+                    acc += k_offw + min(max(y_v - p0 - k_offw, -lim), lim)
                     acc_n += 1.0
+                    if dec_ok:
+                        hs = ws % per_day
+                        dd = ws // per_day
+                        eh = min(max(y_v - p0 - k_offd, -lim), lim)
+                        hd_off[hs] += max(a_season, 1.0 / (hd_n[hs] + 1.0)) * eh
+                        hd_n[hs] += 1.0
+                        ed = min(max(y_v - p0 - hd_off[hs] - dd_off[dd], -lim), lim)
+                        dd_off[dd] += max(a_season / per_day, 1.0 / (dd_n[dd] + 1.0)) * ed
+                        dd_n[dd] += 1.0
                 if learn[i, k] and seen >= 1 and last_flag < k:
                     taught += 1
                     last_taught = k
@@ -214,6 +274,8 @@ def _kernel(
                         ar = max(a_scale, 1.0 / taught)
                         for m in range(4):
                             mad[m] += ar * (q_err[q_at, m] - mad[m])
+                        mad[4] += ar * (q_err[q_at, 9] - mad[4])
+                        mad[5] += ar * (q_err[q_at, 10] - mad[5])
                         for m in range(3):
                             wm[m] += ar * (q_err[q_at, 5 + m] - wm[m])
                         # running 99th percentile of the series' own |evidence| on normal points
@@ -239,11 +301,22 @@ def _kernel(
                 off = dy_off[dslot]
             else:
                 off = 0.0
+            offw = off
+            offd = off
+            use_dec = False
+            if dec_ok and hd_n[dslot] >= 1:
+                offd = hd_off[dslot] + dd_off[wslot // per_day]
+                # the decomposed season stands in while it explains the series better
+                use_dec = seen > warmup // 2 and mad[5] < mad[4]
+                if use_dec:
+                    off = offd
             # ---- queue this point for teaching later
             slot_q = (q_head + q_n) % (delay + 1)
             q_j[slot_q] = j
             q_v[slot_q] = v
             q_off[slot_q] = off
+            q_offw[slot_q] = offw
+            q_offd[slot_q] = offd
             q_err[slot_q, 0] = np.nan
             q_n += 1
             if np.isnan(lev0):
@@ -266,10 +339,23 @@ def _kernel(
             if dy_scn[dslot] >= 3:
                 sigma = max(1.2533 * dy_sc[dslot], 0.5 * sigma)
             sigma = max(sigma, floor_rel[i] * abs(base), floor_abs[i])
-            z = r / sigma
             m_out[i, j] = (1 if use_season else 0) + (2 if use_trend else 0)
+            if slot_inflation and use_season:
+                # the slot's offset is a mean of few visits: its own error widens the band
+                nv = hd_n[dslot] if use_dec else (wk_n[wslot] if wk_n[wslot] >= 1 else dy_n[dslot])
+                if nv >= 1:
+                    sigma *= np.sqrt(1.0 + 1.0 / nv)
+            z = r / sigma
+            if is_count[i] and use_log[i]:
+                # a count is never more unusual than Poisson noise around its expectation says
+                # (Anscombe: 2 (sqrt(x + 3/8) - sqrt(E + 3/8)) is ~ N(0, 1) for Poisson counts)
+                ex = max(np.exp(e) - c_log[i], 0.0)
+                zp = 2.0 * (np.sqrt(max(np.exp(v) - c_log[i], 0.0) + 0.375) - np.sqrt(ex + 0.375))
+                if abs(z) > abs(zp):
+                    z = zp
             # a seasonal series is judged at a time of week only once that time was seen
-            scored = seen >= warmup and not (use_season and wk_n[wslot] < 1)
+            visits = min(hd_n[dslot], dd_n[wslot // per_day]) if use_dec else wk_n[wslot]
+            scored = seen >= warmup and not (use_season and visits < min_visits)
             zc = min(max(z, -warning), warning)  # capped: one spike does not shift its window
             # running window sums (the value leaving each window is read before it is overwritten)
             s3 += zc - (buf[(pos - 3) % nb] if pos >= 3 else 0.0)
@@ -292,9 +378,18 @@ def _kernel(
                 best = wl / max(1.0, 1.2533 * wm[2])
             best = best / max(1.0, tq / 2.576)  # heavier tail than a normal one: wider band
             anomalous = scored and abs(best) >= warning
+            near_back = False
             if anomalous and not np.isnan(prev0) and j - t_adopt <= remember:
                 back = (prev1 + slp1 * (j - t_adopt)) if use_trend else prev0
-                if abs(v - back - so) < 0.5 * warning * sigma:
+                near_back = abs(v - back - so) < 0.5 * warning * sigma
+                if near_back and back_n + 1 < return_after:
+                    # maybe back to the level before an adopted shift: held (neither alarm nor lesson)
+                    # until `return_after` points in a row confirm it; one point near it is no return
+                    back_n += 1
+                    if scored:
+                        _emit(exp_out, lo_out, hi_out, i, j, e, warning * sigma, use_log[i], c_log[i])
+                    continue
+                if near_back:
                     # back to the level before an adopted shift: the incident is over
                     lev0 = prev0 + slp0 * (j - t_adopt)
                     st0 = j
@@ -311,9 +406,11 @@ def _kernel(
                     s7 = 0.0
                     sl = 0.0
                     last_flag = j
+                    back_n = 0
                     if scored:
                         _emit(exp_out, lo_out, hi_out, i, j, v, warning * sigma, use_log[i], c_log[i])
                     continue
+            back_n = 0
             if scored:
                 z_out[i, j] = best
                 _emit(exp_out, lo_out, hi_out, i, j, e, warning * sigma, use_log[i], c_log[i])
@@ -398,6 +495,8 @@ def _kernel(
             q_err[slot_q, 6] = abs(w7)
             q_err[slot_q, 7] = abs(wl)
             q_err[slot_q, 8] = abs(best)
+            q_err[slot_q, 9] = min(abs(v - base - offw), lim)
+            q_err[slot_q, 10] = min(abs(v - base - offd), lim)
             rate1 = max(a_fast, 1.0 / seen)
             rc1 = min(max(r1, -lim), lim)
             lev1 = b1 + rate1 * rc1
@@ -427,6 +526,26 @@ def log_scale(values: FloatArray, warmup: int) -> tuple[np.ndarray, FloatArray]:
     return use, np.where(use, np.where(counts, np.maximum(c, 1.0), c), 0.0)
 
 
+def count_series(values: FloatArray, warmup: int) -> np.ndarray:
+    """Series whose first ``warmup`` known values are non-negative integers (orders, tickets, errors)."""
+    head = values[:, : max(warmup, 2)]
+    known = ~np.isnan(head)
+    with np.errstate(all="ignore"):
+        ints = np.all(~known | ((head == np.round(head)) & (head >= 0)), axis=1)
+    return np.asarray(ints & known.any(axis=1), dtype=np.bool_)
+
+
+def onset_only(score: FloatArray, level: float, refractory: int) -> np.ndarray:
+    """Points that open an incident: at or above ``level`` with none such in the ``refractory`` points
+    before (an alarm that flickers inside one incident is that incident's one alarm)."""
+    hot = np.abs(np.nan_to_num(score)) >= level
+    t = hot.shape[1]
+    pos = np.arange(t)[None, :]
+    last = np.maximum.accumulate(np.where(hot, pos, -(10**9)), axis=1)  # latest hot point up to here
+    prev = np.concatenate([np.full((hot.shape[0], 1), -(10**9)), last[:, :-1]], axis=1)
+    return np.asarray(hot & (pos - prev > max(refractory, 1)))
+
+
 def ensemble_scores(
     values: FloatArray, timestamps: np.ndarray, p: EnsembleParams, learn: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
@@ -451,9 +570,11 @@ def ensemble_scores(
     # later wiggle infinitely unusual
     floor_abs = np.where(use_log, max(p.scale_floor, 1e-9), np.maximum(10 * p.scale_floor * typical, 1e-12))
     warn = p.warning * p.sensitivity
+    counts = count_series(raw, p.warmup) if p.count_noise else np.zeros(n, dtype=np.bool_)
     _kernel(raw, lrn, week, max(period, 1), per_day, p.warmup, warn, p.level_rate, p.slope_rate, p.season_rate,
             p.scale_rate, p.adopt_after, p.trend_after, p.remember, floor_rel, floor_abs, p.delay, p.long_window,
-            use_log, c, z, exp, lower, upper, model)
+            use_log, c, counts, p.min_visits, p.slot_inflation, p.decomposed, p.return_after,
+            z, exp, lower, upper, model)
     return {"z": z, "expected": exp, "lower": lower, "upper": upper, "model": model}
 
 
@@ -475,6 +596,10 @@ class EnsembleDetector(Detector):
         elif params.direction is Direction.DOWN:
             z = np.minimum(z, 0.0)
         score = np.abs(z) / (params.warning * params.sensitivity)
+        if params.alarm == "onset":
+            # one early alarm per incident: its other points stay just below warning
+            first = onset_only(score, 1.0, params.refractory)
+            score = np.where(first, score, np.minimum(score, 0.999))
         return Detection(
             detector=self.name,
             values=batch.values,

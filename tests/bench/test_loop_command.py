@@ -44,3 +44,14 @@ def test_a_seed_moves_the_incidents_but_keeps_the_company() -> None:
     assert again.table.equals(one.table)  # seeded: the same company twice
     for t in one.incidents:  # nothing injected on a public holiday, its neighbours or the quiet period
         assert t.start.date() not in one.holidays and not one.quiet[0] <= t.start < one.quiet[1]
+
+
+def test_another_monitors_file_is_judged_on_the_same_company(tmp_path: Path) -> None:
+    from metricloop.bench.loop_company import MONITORS_YAML, write_project
+
+    company = generate(seed=1, months=1, small=True)
+    mine = MONITORS_YAML + "\n  - {name: gmv_by_city_cuisine, metric: gmv, by: [city, cuisine], grain: hour}\n"
+    write_project(company, tmp_path, monitors=mine)
+    assert (tmp_path / "monitors" / "delivery.yaml").read_text(encoding="utf-8") == mine
+    truth = json.loads((tmp_path / "data" / "ground_truth.json").read_text(encoding="utf-8"))
+    assert truth["changes"] == [c.to_dict() for c in company.changes]  # benign steps, listed apart

@@ -120,3 +120,16 @@ def test_an_overlapping_event_merged_into_another_incident_is_found_only_when_na
     r = score(named, [bbq, beijing], judged_from=T0, end=end)
     assert r["recall"] == 1.0 and r["incidents_per_event"] == 1.0
     assert {e["id"]: e["delay_h"] for e in r["per_event"]} == {"bbq": 1.0, "beijing": 0.0}
+
+
+def test_a_false_incident_on_merchant_churn_is_counted_as_such() -> None:
+    from metricloop.bench.loop_company import Change
+
+    chain_left = Change("成都", "火锅", (T0 + dt.timedelta(days=3)).date(), 0.8)
+    on_it = _inc(1, "gmv", {"city": "成都", "cuisine": "火锅"}, 80, 84, "luo.jun")
+    named = _inc(2, "gmv", {"city": "成都"}, 90, 94, "luo.jun", slices=[{"city": "成都", "cuisine": "火锅"}])
+    elsewhere = _inc(3, "gmv", {"city": "成都", "cuisine": "粤菜"}, 80, 84, "luo.jun")
+    before = _inc(4, "gmv", {"city": "成都", "cuisine": "火锅"}, 10, 12, "luo.jun")
+    r = score([on_it, named, elsewhere, before], [], judged_from=T0, end=T0 + dt.timedelta(days=30),
+              changes=[chain_left])
+    assert (r["false_incidents"], r["false_on_changes"]) == (4, 2)

@@ -17,7 +17,8 @@ The incidents the loop opened are then scored against the injected ground truth:
   and ``delay``), in hours, 0 when an incident already open for an overlapping event reports it.
   The replay's own opening times are not used: :func:`~metricloop.loop.backfill` judges history
   in one detection pass and opens an incident when its anomaly ended;
-* false incidents: incidents matching no event, per judged month (and inside the quiet period);
+* false incidents: incidents matching no event, per judged month (and how many fall inside the
+  quiet period, or are about a benign merchant-churn step, :func:`on_change`);
 * explained: incidents whose stored explanation names causes or leading slices (``kind``);
 * true slice rank: where the event's slice stands in the incident's stored slices (full slices:
   the incident's scope plus what was found below it); an incident whose own slice is the
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metricloop.bench.loop_company import Company, Truth
+from metricloop.bench.loop_company import Change, Company, Truth
 
 BEFORE = dt.timedelta(hours=1)  # an incident may start this long before the event (a noisy hour)
 AFTER = dt.timedelta(hours=6)  # ... and this long after it ended (the recovery is judged too)
@@ -130,8 +131,20 @@ def _share(values: Sequence[bool]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def on_change(inc: Observed, changes: Sequence[Change]) -> bool:
+    """The incident is about a benign step (a chain joining or leaving): its slice or its first
+    stored slice is that city × cuisine, within four weeks of the step."""
+    names = [inc.slice, *inc.slices[:1]]
+    return any(
+        ch.day <= inc.start.date() < ch.day + dt.timedelta(days=28)
+        and any(n.get("city") == ch.city and n.get("cuisine") == ch.cuisine for n in names)
+        for ch in changes
+    )
+
+
 def score(incidents: Sequence[Observed], truths: Sequence[Truth], *, judged_from: dt.datetime,
-          end: dt.datetime, quiet: tuple[dt.datetime, dt.datetime] | None = None) -> dict[str, Any]:
+          end: dt.datetime, quiet: tuple[dt.datetime, dt.datetime] | None = None,
+          changes: Sequence[Change] = ()) -> dict[str, Any]:
     """The bench's figures for one run (pure)."""
     best = assign(incidents, truths)
     by_id = {t.id: t for t in truths}
@@ -173,6 +186,7 @@ def score(incidents: Sequence[Observed], truths: Sequence[Truth], *, judged_from
         "months": round(months, 2),
         "false_per_month": round(len(false) / months, 2) if months > 0 else None,
         "false_in_quiet": len(in_quiet),
+        "false_on_changes": sum(on_change(i, changes) for i in false),
         "explained": _share([i.kind in ("causes", "leading_slices") for i in incidents]),
         "localized": _share([i.kind == "causes" for i in incidents]),
         "slice_top1": _share([r == 1 for r in ranks]),
@@ -193,13 +207,13 @@ def goal_met(name: str, value: float | None) -> bool | None:
 
 
 # ------------------------------------------------------------------------------- the run
-def build(folder: Path, *, seed: int, months: float, small: bool) -> Company:
+def build(folder: Path, *, seed: int, months: float, small: bool, monitors: str | None = None) -> Company:
     """Generate the company, write its project into ``folder`` and load its facts."""
     from metricloop.bench.loop_company import generate, write_project
     from metricloop.service import MetricLoop
 
     company = generate(seed=seed, months=months, small=small)
-    files = write_project(company, folder)
+    files = write_project(company, folder, monitors=monitors)
     ml = MetricLoop.open(folder)
     try:
         ml.ingest(str(files["data"]), "delivery_hourly", mode="replace")
@@ -265,7 +279,8 @@ def observe(ml: Any) -> tuple[list[Observed], list[Observed]]:
     return incidents, alerts
 
 
-def run_one(*, seed: int = 1, months: float = 6.0, small: bool = False, keep: Path | None = None) -> dict[str, Any]:
+def run_one(*, seed: int = 1, months: float = 6.0, small: bool = False, keep: Path | None = None,
+            monitors: Path | None = None) -> dict[str, Any]:
     """Build the company for ``seed``, replay its judged history through the loop, score it."""
     from metricloop.loop import backfill
     from metricloop.service import MetricLoop
@@ -279,7 +294,8 @@ def run_one(*, seed: int = 1, months: float = 6.0, small: bool = False, keep: Pa
         folder = keep / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
     try:
-        company = build(folder, seed=seed, months=months, small=small)
+        text = monitors.read_text(encoding="utf-8") if monitors is not None else None
+        company = build(folder, seed=seed, months=months, small=small, monitors=text)
         t1 = time.perf_counter()
         ml = MetricLoop.open(folder)
         try:
@@ -292,12 +308,13 @@ def run_one(*, seed: int = 1, months: float = 6.0, small: bool = False, keep: Pa
         if tmp is not None:
             tmp.cleanup()
     report = score(incidents, company.incidents, judged_from=company.judged_from, end=company.end,
-                   quiet=company.quiet)
+                   quiet=company.quiet, changes=company.changes)
     baseline = score(alerts, company.incidents, judged_from=company.judged_from, end=company.end,
-                     quiet=company.quiet)
+                     quiet=company.quiet, changes=company.changes)
     report.update({
         "alerts_baseline": {k: v for k, v in baseline.items() if k not in ("per_event", "false")},
         "seed": seed, "months": months, "small": small, "rows": company.rows,
+        "monitors": str(monitors) if monitors is not None else "hand-written 1-D (bench/loop_company.py)",
         "judged": [company.judged_from.isoformat(), company.end.isoformat()],
         "quiet": [company.quiet[0].isoformat(), company.quiet[1].isoformat()],
         "anomalies": summary.anomalies, "failed_monitors": summary.failed_monitors,
@@ -314,6 +331,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("delay_max_h", "发现延迟最大 detection delay, max h"),
     ("false_per_month", "误报/月 false incidents / month"),
     ("false_in_quiet", "平静期误报 false incidents in the quiet period"),
+    ("false_on_changes", "商家变动误报 false incidents on merchant churn (not incidents)"),
     ("explained", "有原因 incidents with causes or leading slices"),
     ("localized", "有定位原因 incidents with localized causes"),
     ("slice_top1", "真实切片第一 true slice top-1"),
@@ -361,9 +379,9 @@ def _fmt(key: str, value: Any) -> str:
 
 
 def run(seeds: Sequence[int] = (1, 2), *, months: float = 6.0, small: bool = False,
-        keep: Path | None = None) -> dict[str, Any]:
+        keep: Path | None = None, monitors: Path | None = None) -> dict[str, Any]:
     """Every seed's report, the side-by-side table and the goals."""
-    reports = [run_one(seed=s, months=months, small=small, keep=keep) for s in seeds]
+    reports = [run_one(seed=s, months=months, small=small, keep=keep, monitors=monitors) for s in seeds]
     return {"seeds": list(seeds), "months": months, "small": small, "table": table(reports),
             "goals": {k: {"op": op, "target": v} for k, (op, v) in GOALS.items()}, "runs": reports}
 

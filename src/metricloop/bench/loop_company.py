@@ -10,6 +10,9 @@ measured on data its defaults were not shaped on. Hourly facts over city × plat
   :mod:`metricloop.detect.cn_calendar`): tier-1 cities empty out, tourist cities fill up, a
   make-up Sunday behaves like a weekday; the monitors name the calendar, as a user would;
 * rainy days (more orders) and day/hour noise per city, a slow growth trend;
+* merchant churn, which is not an incident: in about a third of the city × cuisine cells a chain
+  joins or leaves on some day (a lasting ±12–25 % step in that cell, a few % of its city), listed
+  in the truth as ``changes`` — only 2-D monitoring sees them, and an incident on one is false;
 * a quiet period of three weeks with nothing injected;
 * injected incidents with their ground truth: 1-D slice drops, 2-D slices (城市×品类, 城市×平台)
   under 1-D monitors, ratio incidents (conversion = orders / sessions moved through the
@@ -213,6 +216,37 @@ def moved_metrics(m: Mapping[str, float]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Change:
+    """A benign lasting step in one city × cuisine cell (a chain joins or leaves): not an incident."""
+
+    city: str
+    cuisine: str
+    day: dt.date
+    factor: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slice": {"city": self.city, "cuisine": self.cuisine}, "day": self.day.isoformat(),
+                "factor": self.factor}
+
+
+CHURN_PROBABILITY = 0.3
+CHURN_SIZE = (0.12, 0.25)
+
+
+def _churn(rng: np.random.Generator, first: dt.date, n_days: int, truths: Sequence[Truth]) -> list[Change]:
+    """Chains joining or leaving, away (two days) from every injected incident."""
+    near = {t.start.date() + dt.timedelta(days=k) for t in truths for k in range(-2, 3)}
+    out = []
+    for city in CITIES:
+        for cuisine in CUISINES:
+            hit, when, size, up = rng.random(), int(rng.integers(14, n_days)), rng.uniform(*CHURN_SIZE), rng.random()
+            day = first + dt.timedelta(days=when)
+            if hit < CHURN_PROBABILITY and day not in near:
+                out.append(Change(city, cuisine, day, round(1 + size if up < 0.5 else 1 - size, 3)))
+    return out
+
+
 @dataclass
 class Company:
     """The generated facts, the judged period and the ground truth."""
@@ -227,6 +261,7 @@ class Company:
     seed: int
     months: float
     rows: int = 0
+    changes: list[Change] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def truth(self) -> dict[str, Any]:
@@ -240,6 +275,7 @@ class Company:
             "quiet": [self.quiet[0].isoformat(), self.quiet[1].isoformat()],
             "timezone": "Asia/Shanghai",
             "incidents": [t.to_dict() for t in self.incidents],
+            "changes": [c.to_dict() for c in self.changes],
         }
 
 
@@ -321,6 +357,7 @@ def generate(seed: int = 1, months: float = 6.0, *, small: bool = False) -> Comp
     quiet = (quiet_start, quiet_start + dt.timedelta(days=min(QUIET_DAYS, judged_days // 5)))
     kinds = [k for k in KINDS if not small or k.id in SMALL_KINDS]
     truths = _place(kinds, rng, judged_from, end, quiet, holidays)
+    changes = _churn(np.random.default_rng([seed, 11]), first, n_days, truths)
 
     n_c, n_p, n_k = len(CITIES), len(PLATFORMS), len(CUISINES)
     taste = np.ones((n_c, n_k))
@@ -355,6 +392,8 @@ def generate(seed: int = 1, months: float = 6.0, *, small: bool = False) -> Comp
     day_platform_conv = np.exp(noise.normal(0, 0.015, (n_days, n_p)))
     # merchants come and go: each city's cuisine moves a little each day and hour beyond counting noise
     day_cell = np.exp(noise.normal(0, 0.05, (n_days, n_c, n_k)))
+    for ch in changes:
+        day_cell[(ch.day - first).days:, CITIES.index(ch.city), CUISINES.index(ch.cuisine)] *= ch.factor
     hour_cell = np.exp(np.clip(0.03 * noise.standard_t(4, (hours_total, n_c, n_k)), -0.5, 0.5))
 
     cells = n_c * n_p * n_k
@@ -406,7 +445,7 @@ def generate(seed: int = 1, months: float = 6.0, *, small: bool = False) -> Comp
         "orders": pa.array(orders.reshape(-1)[keep].astype(np.int64)),
         "gmv": pa.array(np.round(gmv.reshape(-1)[keep], 2)),
     })
-    return Company(table=table, first_day=first, judged_from=judged_from, end=end, quiet=quiet,
+    return Company(table=table, first_day=first, judged_from=judged_from, end=end, quiet=quiet, changes=changes,
                    incidents=truths, holidays=holidays, seed=seed, months=months, rows=table.num_rows,
                    extra={"cells": cells})
 
@@ -579,8 +618,11 @@ def owners_yaml() -> str:
     return "\n".join(lines)
 
 
-def write_project(company: Company, folder: Path) -> dict[str, Path]:
-    """The project files, the facts as Parquet and ``data/ground_truth.json``; returns name -> path."""
+def write_project(company: Company, folder: Path, *, monitors: str | None = None) -> dict[str, Path]:
+    """The project files, the facts as Parquet and ``data/ground_truth.json``; returns name -> path.
+
+    ``monitors``: the text of another monitors file to judge instead of the hand-written one
+    (2-D monitors, ``explore:``): the company and its truth stay the same."""
     import json
 
     import pyarrow.parquet as pq
@@ -592,7 +634,7 @@ def write_project(company: Company, folder: Path) -> dict[str, Path]:
     files = {
         "metricloop.yaml": PROJECT_YAML,
         "models/delivery.yaml": MODELS_YAML,
-        "monitors/delivery.yaml": MONITORS_YAML,
+        "monitors/delivery.yaml": MONITORS_YAML if monitors is None else monitors,
         "owners.yaml": owners_yaml(),
         "channels.yaml": CHANNELS_YAML,
     }

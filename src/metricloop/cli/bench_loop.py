@@ -24,15 +24,19 @@ def bench_loop(
         "--keep", help="Write the projects to DIR/seed-N and keep them (default: a temporary folder).")] = None,
     events: Annotated[bool, typer.Option("--events", help="Also print every injected event and what the loop did.")]
     = False,
+    monitors: Annotated[Path | None, typer.Option(
+        "--monitors", help="Judge this monitors YAML instead of the hand-written 1-D monitors (same company).",
+        exists=True, dir_okay=False)] = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Recall, delay, false incidents, causes, true slice rank, owner and incidents per event vs ground truth."""
     from metricloop.bench import loop as b
 
     seeds = [seed] + ([held_out] if held_out and held_out != seed else [])
-    report = b.run(seeds, months=months, small=small, keep=keep)
+    report = b.run(seeds, months=months, small=small, keep=keep, monitors=monitors)
     title = (f"bench loop — 饭点外卖 {months:g} months judged, seed {seed}"
-             + (f" + held-out seed {held_out}" if len(seeds) > 1 else "") + " · 闭环评测")
+             + (f" + held-out seed {held_out}" if len(seeds) > 1 else "")
+             + (f", monitors {monitors.name}" if monitors else "") + " · 闭环评测")
     emit(report["table"], fmt.value, payload=report, title=title)
     if fmt is not Fmt.table:
         return

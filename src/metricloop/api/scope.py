@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from metricloop.access.policy import Principal, readable
 from metricloop.errors import MetricLoopError, NotFoundError
+from metricloop.workflow.owners import person_name as owners_person_name
 
 if TYPE_CHECKING:
     from metricloop.detect.service import AnomalyRecord
@@ -90,19 +91,11 @@ def explanation(ml: MetricLoop, principal: Principal, explanation_id: int) -> di
 
 # ---------------------------------------------------------------------------------- names
 def person_name(ml: MetricLoop, who: str | None) -> str:
-    """A person as people know them: 王芳 for ``wang.fang`` (owners.yaml, then the user's display name)."""
-    if not who:
-        return "—"
-    if who == "system":
-        return who
-    person = ml.workflow.owners.person(who)
-    if person is not None:
-        return person.name
-    try:
-        user = ml.access.user(who)
-    except MetricLoopError:
-        return who
-    return user.display_name or who
+    """A person as people know them: 王芳 for ``wang.fang`` (``workflow.owners.person_name``:
+    owners.yaml, then the user's display name)."""
+    if not who or who == "system":
+        return who or "—"
+    return owners_person_name(ml.workflow.owners, who, lambda user: ml.access.user(user).display_name)
 
 
 def team_name(ml: MetricLoop, team: str | None, locale: str) -> str | None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from metricloop.errors import DefinitionError, Issue
+from metricloop.errors import DefinitionError, Issue, MetricLoopError
 from metricloop.i18n import Text, pick
 from metricloop.notify.message import SEVERITIES, Mention
 from metricloop.project import parse_duration
@@ -285,6 +285,26 @@ def escalation_target(owners: OwnersFile, step: EscalationStep, owner: str | Non
     if step.to == "manager":
         return t.manager if t else None
     return step.to
+
+
+def person_name(owners: OwnersFile, who: str | None,
+                user_display: Callable[[str], str | None] | None = None) -> str:
+    """A person as people know them: 王芳 for ``wang.fang`` (owners.yaml first, then a signed-in
+    user's display name through ``user_display``); ``—`` for nobody, ``system`` as it is. One rule
+    for every reader (API, UI, assistant), so a name reads the same everywhere."""
+    if not who:
+        return "—"
+    if who == "system":
+        return who
+    person = owners.person(who)
+    if person is not None:
+        return person.name
+    if user_display is None:
+        return who
+    try:
+        return user_display(who) or who
+    except MetricLoopError:  # not a user either: the id as it is
+        return who
 
 
 def _cross_check(o: OwnersFile, doc: Document, channels: Sequence[str] | None) -> list[Issue]:

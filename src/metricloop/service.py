@@ -83,7 +83,7 @@ class MetricLoop:
     def access(self) -> AccessService:
         from metricloop.access.service import AccessService
 
-        return AccessService(self)
+        return AccessService(self.ctx)
 
     @cached_property
     def interop(self) -> InteropService:

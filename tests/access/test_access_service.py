@@ -58,7 +58,7 @@ def test_sessions_end_at_logout_and_when_a_user_is_disabled(svc: Service) -> Non
 def test_session_key_is_shared_through_the_store(svc: Service) -> None:
     from metricloop.access.service import AccessService
 
-    other = AccessService(svc.ml)  # another worker process would build its own service
+    other = AccessService(svc.ml.ctx)  # another worker process would build its own service
     assert other.secret_key() == svc.ml.access.secret_key()
     login = svc.ml.access.login("boss", PASSWORD)
     found = other.session_principal(login.cookie)
@@ -113,7 +113,7 @@ def test_five_failures_lock_the_user_name_for_five_minutes_in_every_worker(svc: 
     for i in range(5):
         with pytest.raises(PermissionDenied):
             access.authenticate("boss", f"guess {i}", client="10.0.0.1", now=T + i * S)
-    other_worker = AccessService(svc.ml)
+    other_worker = AccessService(svc.ml.ctx)
     with pytest.raises(TooManyAttempts) as e:  # even the right password, from another address
         other_worker.authenticate("boss", PASSWORD, client="10.0.0.2", now=T + 10 * S)
     assert e.value.retry_after == 290 and e.value.http_status == 429
@@ -131,7 +131,7 @@ def test_one_address_has_its_own_higher_limit_and_does_not_lock_out_every_user(s
     address (office NAT, proxy) leave a user's sign-in alone until the address's own limit."""
     from metricloop.access.service import AccessService
 
-    access = AccessService(svc.ml, LoginLimit(5, dt.timedelta(minutes=5), max_failures_per_address=8))
+    access = AccessService(svc.ml.ctx, LoginLimit(5, dt.timedelta(minutes=5), max_failures_per_address=8))
     for i in range(7):
         with pytest.raises(PermissionDenied):
             access.authenticate(f"user{i}", "guess", client="203.0.113.7", now=T + i * S)
@@ -150,7 +150,7 @@ def test_concurrent_wrong_passwords_never_pass_the_limit(svc: Service) -> None:
 
     from metricloop.access.service import AccessService
 
-    access = AccessService(svc.ml, LoginLimit(5, dt.timedelta(minutes=5)))
+    access = AccessService(svc.ml.ctx, LoginLimit(5, dt.timedelta(minutes=5)))
 
     def attempt(i: int) -> str:
         try:

@@ -41,7 +41,8 @@ from metricloop.errors import ConfigError, ConflictError, DefinitionError, Issue
 from metricloop.yamlio import Document, load_document
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.access.service import AccessService
+    from metricloop.context import Context
 
 AUTHORED_DIR = f"{MODELS_DIR}/authored"
 HEADER = ("# Written by MetricLoop (UI/API) — edit here or in the UI; commit it like any project file.\n"
@@ -66,24 +67,26 @@ def render(definition: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump({"metrics": [definition]}, allow_unicode=True, sort_keys=False, width=100)
 
 
-def _document(ml: MetricLoop, rel: str, text: str) -> Document:
+def _document(ctx: Context, rel: str, text: str) -> Document:
     """Parse ``text`` as if it were ``rel`` (line numbers for every field)."""
-    tmp_dir = ml.project.state_dir / "tmp"
+    tmp_dir = ctx.project.state_dir / "tmp"
     tmp_dir.mkdir(exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".yaml", dir=tmp_dir)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        doc = load_document(Path(tmp), ml.project.root)
+        doc = load_document(Path(tmp), ctx.project.root)
     finally:
         os.unlink(tmp)
     doc.file = rel  # locations of issues found later point at the authored file
     return doc
 
 
-def save_metric(ml: MetricLoop, principal: Principal, definition: dict[str, Any], *,
+def save_metric(access: AccessService, principal: Principal, definition: dict[str, Any], *,
                 base_version: int | None, reason: str | None = None) -> SaveResult:
-    """Create or update one metric definition (see the module docstring for the rules)."""
+    """Create or update one metric definition (see the module docstring for the rules);
+    ``access``: the project's access service (``ml.access``), which audits the change."""
+    ctx = access.ctx
     principal.require(Action.catalog_write)
     name = definition.get("name")
     if not isinstance(name, str) or not name:
@@ -93,9 +96,9 @@ def save_metric(ml: MetricLoop, principal: Principal, definition: dict[str, Any]
                                      Location(None, None, "name"))])
     rel = authored_path(name)
     with _write_lock:
-        catalog = ml.reload()
+        catalog = ctx.reload()
         existing = catalog.metrics.get(name)
-        with ml.store.session() as s:
+        with ctx.store.session() as s:
             hist = revisions.history(s, name)
         current_version = hist[-1].version if hist else None
         if existing is not None:
@@ -118,28 +121,28 @@ def save_metric(ml: MetricLoop, principal: Principal, definition: dict[str, Any]
                 "reload it and apply your change again",
                 zh=f"版本冲突：指标 '{name}' 当前为第 {current_version} 版，而不是第 {base_version} 版")
         text = render(definition)
-        doc = _document(ml, rel, text)
-        docs = [load_document(f, ml.project.root)
-                for f in sorted([*(ml.project.root / MODELS_DIR).glob("**/*.yaml"),
-                                 *(ml.project.root / MODELS_DIR).glob("**/*.yml")])
-                if f.relative_to(ml.project.root).as_posix() != rel]
+        doc = _document(ctx, rel, text)
+        docs = [load_document(f, ctx.project.root)
+                for f in sorted([*(ctx.project.root / MODELS_DIR).glob("**/*.yaml"),
+                                 *(ctx.project.root / MODELS_DIR).glob("**/*.yml")])
+                if f.relative_to(ctx.project.root).as_posix() != rel]
         build_catalog([*docs, doc])  # raises DefinitionError with every located issue
-        target = ml.project.root / rel
+        target = ctx.project.root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".yaml.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
         try:
-            ml.reload()
-            changes = ml.sync_catalog(author=principal.username, reason=reason)
+            ctx.reload()
+            changes = ctx.sync_catalog(author=principal.username, reason=reason)
         except ConfigError:
             target.unlink()  # never leave a file the catalog cannot load
-            ml.reload()
+            ctx.reload()
             raise
     mine = [c for c in changes if c.kind == "metric" and c.name == name]
-    with ml.store.session() as s:
+    with ctx.store.session() as s:
         version = revisions.history(s, name)[-1].version
     change = mine[0].change if mine else None
-    ml.access.audit(principal.username, "metric.create" if existing is None else "metric.update", name,
+    access.audit(principal.username, "metric.create" if existing is None else "metric.update", name,
                     change=change, version=version, reason=reason, file=rel)
     return SaveResult(name, existing is None, change, version, rel)

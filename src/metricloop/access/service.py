@@ -49,7 +49,7 @@ from metricloop.store.access_models import (
 from metricloop.store.models import utcnow
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop, QueryResult
+    from metricloop.context import Context, QueryResult
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 8
@@ -157,14 +157,14 @@ def _check_attributes(attributes: dict[str, Any] | None) -> dict[str, list[str]]
 class AccessService:
     """Users, roles, sessions, tokens, permissions, row policies and the audit log."""
 
-    def __init__(self, ml: MetricLoop, login_limit: LoginLimit | None = None) -> None:
-        self.ml = ml
+    def __init__(self, ctx: Context, login_limit: LoginLimit | None = None) -> None:
+        self.ctx = ctx
         self._key: str | None = None
         self.login_limit = login_limit or LoginLimit.from_env()
 
     # ------------------------------------------------------------------ helpers
     def _session(self) -> Any:
-        return self.ml.store.session()
+        return self.ctx.store.session()
 
     @staticmethod
     def _get_user(s: Session, username: str) -> User:
@@ -597,13 +597,13 @@ class AccessService:
 
     # ------------------------------------------------------------------ guarded use cases
     def visible_metrics(self, principal: Principal, metrics: list[Metric]) -> list[Metric]:
-        catalog = self.ml.catalog
+        catalog = self.ctx.catalog
         return [m for m in metrics if readable(catalog, principal, m.name)]
 
     def require_metric(self, principal: Principal, name: str) -> Metric:
         """The metric if ``principal`` may read it; hidden metrics look unknown (no existence leak)."""
-        metric = self.ml.catalog.metric(name)
-        if not readable(self.ml.catalog, principal, name):
+        metric = self.ctx.catalog.metric(name)
+        if not readable(self.ctx.catalog, principal, name):
             raise NotFoundError(f"unknown metric '{name}'", zh=f"未知指标 '{name}'")
         return metric
 
@@ -615,7 +615,7 @@ class AccessService:
         try:
             principal.require(action)
             with acting_as(principal):
-                result = self.ml.query(query)
+                result = self.ctx.query(query)
         except PermissionDenied as exc:
             self.audit(principal.username, action, target, outcome="denied", reason=exc.message, **detail)
             raise

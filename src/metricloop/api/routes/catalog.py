@@ -112,7 +112,7 @@ def put_metric(body: SaveMetricRequest, name: str = MetricName,
     if given != name:
         raise ConfigError(f"definition.name '{given}' differs from the URL's '{name}'",
                           zh=f"definition.name '{given}' 与 URL 中的 '{name}' 不一致")
-    r = save_metric(ml, principal, definition, base_version=body.base_version, reason=body.reason)
+    r = save_metric(ml.access, principal, definition, base_version=body.base_version, reason=body.reason)
     return SaveMetricResponse(name=r.name, created=r.created, change=r.change, version=r.version, file=r.file)
 
 

@@ -535,15 +535,24 @@ def count_series(values: FloatArray, warmup: int) -> np.ndarray:
     return np.asarray(ints & known.any(axis=1), dtype=np.bool_)
 
 
+@njit(cache=True, nogil=True)
+def _onset(score: np.ndarray, level: float, refractory: int, out: np.ndarray) -> None:
+    n, t = score.shape
+    for i in range(n):
+        last = -refractory - 1
+        for j in range(t):
+            s = score[i, j]
+            if s >= level or s <= -level:  # NaN is neither
+                out[i, j] = j - last > refractory
+                last = j
+
+
 def onset_only(score: FloatArray, level: float, refractory: int) -> np.ndarray:
     """Points that open an incident: at or above ``level`` with none such in the ``refractory`` points
     before (an alarm that flickers inside one incident is that incident's one alarm)."""
-    hot = np.abs(np.nan_to_num(score)) >= level
-    t = hot.shape[1]
-    pos = np.arange(t)[None, :]
-    last = np.maximum.accumulate(np.where(hot, pos, -(10**9)), axis=1)  # latest hot point up to here
-    prev = np.concatenate([np.full((hot.shape[0], 1), -(10**9)), last[:, :-1]], axis=1)
-    return np.asarray(hot & (pos - prev > max(refractory, 1)))
+    out = np.zeros(np.shape(score), dtype=np.bool_)
+    _onset(np.ascontiguousarray(score, dtype=np.float64), level, max(refractory, 1), out)
+    return out
 
 
 def ensemble_scores(

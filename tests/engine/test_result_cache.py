@@ -103,3 +103,21 @@ def test_budget_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICLOOP_RESULT_CACHE_MB", "lots")
     with pytest.raises(ConfigError, match="METRICLOOP_RESULT_CACHE_MB"):
         budget_from_env()
+
+
+def test_derived_values_live_beside_a_cached_result() -> None:
+    cache = ResultCache(1 << 20)
+    kept, other = pa.table({"v": [1, 2]}), pa.table({"v": [1, 2]})
+    cache.put("k", kept, kept.nbytes)
+    calls: list[int] = []
+
+    def body() -> bytes:
+        calls.append(1)
+        return b'{"rows": [1, 2]}'
+
+    assert cache.derived(kept, "json", body, len) == cache.derived(kept, "json", body, len) == b'{"rows": [1, 2]}'
+    assert len(calls) == 1  # built once while the result is cached
+    cache.derived(other, "json", body, len)
+    cache.derived(other, "json", body, len)
+    assert len(calls) == 3  # a result that is not cached: nothing kept beside it
+    assert cache.stats().bytes <= cache.max_bytes

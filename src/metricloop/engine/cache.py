@@ -52,6 +52,7 @@ class ResultCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._inflight: dict[Hashable, threading.Event] = {}
+        self._ids: dict[int, Hashable] = {}  # id of each kept value -> its key (see derived())
         self.hits = 0
         self.misses = 0
 
@@ -73,12 +74,32 @@ class ResultCache:
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= old[1]
+                self._ids.pop(id(old[0]), None)
             self._items[key] = (value, nbytes)
+            self._ids[id(value)] = key
             self._bytes += nbytes
             while self._bytes > self.max_bytes:
-                _, (_, size) = self._items.popitem(last=False)
+                _, (gone, size) = self._items.popitem(last=False)
+                self._ids.pop(id(gone), None)
                 self._bytes -= size
             return True
+
+    def derived(self, value: Any, tag: str, compute: Callable[[], Any], size: Callable[[Any], int]) -> Any:
+        """``compute()``, kept beside ``value`` while ``value`` itself is kept here (the API's JSON
+        body of a cached result is built once); for a value not kept, computed every time."""
+        with self._lock:
+            key = self._ids.get(id(value))
+            entry = self._items.get(("derived", key, tag)) if key is not None else None
+        if key is None:
+            return compute()
+        if entry is not None and entry[0][0] is value:
+            with self._lock:
+                self.hits += 1
+            return entry[0][1]
+        out = compute()
+        # the entry holds ``value`` too, so its id cannot be reused while the entry lives
+        self.put(("derived", key, tag), (value, out), size(out) + int(getattr(value, "nbytes", 0)))
+        return out
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], tuple[Any, int | None]]) -> Any:
         """The cached value, or ``compute()``'s (value, size; None = do not keep) computed once for
@@ -109,6 +130,7 @@ class ResultCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._ids.clear()
             self._bytes = 0
             self.hits = self.misses = 0
 

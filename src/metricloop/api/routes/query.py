@@ -16,6 +16,7 @@ from metricloop.access.roles import Action
 from metricloop.api.deps import get_ml, require
 from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.schemas.query import CompileResponse, QueryColumn, QueryResponse
+from metricloop.engine.cache import result_cache
 from metricloop.engine.query import MetricQuery
 from metricloop.service import MetricLoop
 
@@ -35,12 +36,19 @@ def cell(value: Any) -> Any:
 
 @router.post("/query", response_model=QueryResponse)
 def run_query(query: MetricQuery, principal: Principal = Depends(require(Action.query)),
-              ml: MetricLoop = Depends(get_ml)) -> QueryResponse:
+              ml: MetricLoop = Depends(get_ml)) -> Response:
     """Metrics × dimensions × time; compiled to SQL and run in the warehouse. Audited."""
     result = ml.access.query(principal, query)
-    rows = [{k: cell(v) for k, v in row.items()} for row in result.rows()]
-    return QueryResponse(columns=[QueryColumn(**vars(c)) for c in result.columns], rows=rows, row_count=len(rows),
-                         sql=result.sql)
+
+    def body() -> bytes:
+        rows = [{k: cell(v) for k, v in row.items()} for row in result.rows()]
+        return QueryResponse(columns=[QueryColumn(**vars(c)) for c in result.columns], rows=rows,
+                             row_count=len(rows), sql=result.sql).model_dump_json().encode()
+
+    # a cached result's JSON is built once (engine.cache); the SQL is in it, so it is the same for
+    # every caller whose row policies compile to the same SQL
+    return Response(result_cache().derived(result.table, "api.query.json", body, len),
+                    media_type="application/json")
 
 
 @router.post("/query/sql", response_model=CompileResponse)

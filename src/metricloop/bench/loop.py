@@ -358,15 +358,22 @@ def table(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows.append(counts)
     for key, label in ROWS:
         row: dict[str, Any] = {"figure": label}
-        op_target = GOALS.get(key)
-        row["goal"] = f"{op_target[0].replace('>=', '≥').replace('<=', '≤')} {_fmt(key, op_target[1])}" \
-            if op_target else ""
+        row["goal"] = _goal(key)
         for name, fig, judged in columns:
             value = fig.get(key)
             met = goal_met(key, value) if judged else None
             row[name] = f"{_fmt(key, value)}{'' if met is None else (' ✓' if met else ' ✗')}"
         rows.append(row)
     return rows
+
+
+def _goal(key: str) -> str:
+    if key not in GOALS:
+        return ""
+    op, target = GOALS[key]
+    if key == "owner_right" or (key == "incidents_per_event" and target == 1):
+        return _fmt(key, target)  # exactly: every owner right, one incident per event
+    return f"{'≥' if op == '>=' else '≤'} {_fmt(key, target)}"
 
 
 def _fmt(key: str, value: Any) -> str:

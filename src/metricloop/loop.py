@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from metricloop.catalog.models import Grain
 from metricloop.engine.compiler import shift_by
-from metricloop.engine.filters import slice_filter
 from metricloop.errors import MetricLoopError
 
 if TYPE_CHECKING:
@@ -65,27 +64,23 @@ class PassSummary:
 
 
 def explain_event(ml: MetricLoop, event: AnomalyRecord) -> dict[str, Any] | None:
-    """Explain one anomaly over its window (vs the same window last week); store it with the event."""
+    """Explain one anomaly over its window against its monitor's baseline (a recent week it found
+    normal, scaled to its expectation: :func:`~metricloop.explain.incident.explain_window`); store
+    it with the event."""
+    from metricloop.explain.incident import explain_window
+
     cached = ml.explain.for_anomaly(event.fingerprint)
     if cached is not None:
         return cached
     grain = Grain(event.grain) if event.grain in Grain.__members__ else Grain.hour
-    end = shift_by(event.end, 1, grain)
-    dims = [d for d in ml.explain.default_dimensions(ml.catalog.metric(event.metric)) if d not in event.slice]
     try:
-        result = ml.explain.explain(
-            event.metric,
-            start=event.start,
-            end=end,
-            vs="last_week",
-            by=dims or None,
-            where=slice_filter(event.slice),
-            anomaly_fingerprint=event.fingerprint,
-        )
+        result, baseline = explain_window(
+            ml.explain, event.metric, {str(k): str(v) for k, v in event.slice.items()}, event.start, event.end,
+            grain, deviations=[(event.actual, event.expected, event.impact)], anomaly_fingerprint=event.fingerprint)
     except MetricLoopError as exc:  # an explanation is a bonus; the alert goes out without it
         log.warning("cannot explain %s: %s", event.fingerprint, exc)
         return None
-    return result.to_dict()
+    return {**result.to_dict(), "baseline": baseline.to_dict()}
 
 
 def _alert(ml: MetricLoop, event: AnomalyRecord, explanation: dict[str, Any] | None) -> AlertInput:
@@ -143,7 +138,10 @@ def _workflow_step(
         if explain:  # after the exactly-once transaction, writing only the incidents' explanations
             from metricloop.explain.incident import refresh_incidents
 
-            refresh_incidents(ml.explain, [*pr.opened, *pr.updated], [a.fingerprint for a in alerts])
+            touched, fps = [*pr.opened, *pr.updated], [a.fingerprint for a in alerts]
+            refresh_incidents(ml.explain, touched, fps)
+            # the cause named over the whole window decides the owner while nobody has acted
+            ml.workflow.route_by_cause(touched, fps, now=now)
     # timers before dispatch: what they queue (escalations, incidents a silence released) goes out
     # in this pass, not an interval later
     tr = ml.workflow.tick(now=now)

@@ -84,7 +84,10 @@ OWNERS = textwrap.dedent("""\
     """)
 
 
-def facts(outage: bool = True) -> pd.DataFrame:
+ECHO = {"city": "南京", "cuisine": "面食"}  # with ``echo``: a drop there at the same hours a week earlier
+
+
+def facts(outage: bool = True, echo: bool = False) -> pd.DataFrame:
     """The warehouse table, one row per hour × city × platform × cuisine."""
     rng = np.random.default_rng(13)
     hours = pd.date_range(END - dt.timedelta(days=DAYS), END - dt.timedelta(hours=1), freq="h")
@@ -99,6 +102,10 @@ def facts(outage: bool = True) -> pd.DataFrame:
                 if outage and (city, cuisine) == (CAUSE["city"], CAUSE["cuisine"]):
                     hit = (hours >= OUTAGE[0]) & (hours < OUTAGE[1])
                     orders[hit] = np.round(orders[hit] * 0.2)
+                if echo and (city, cuisine) == (ECHO["city"], ECHO["cuisine"]):
+                    week = dt.timedelta(days=7)
+                    hit = (hours >= OUTAGE[0] - week) & (hours < OUTAGE[1] - week)
+                    orders[hit] = np.round(orders[hit] * 0.3)
                 gmv = np.round(orders * (40.0 + 5 * ki) * rng.normal(1.0, 0.02, len(hours)), 2)
                 frames.append(pd.DataFrame({"hour": hours, "city": city, "platform": platform, "cuisine": cuisine,
                                             "orders": orders.astype("int64"), "gmv": gmv,
@@ -107,7 +114,7 @@ def facts(outage: bool = True) -> pd.DataFrame:
 
 
 def write_project(root: Path, *, metrics: tuple[str, ...] = ("gmv", "orders", "conversion"),
-                  state_url: str | None = None) -> Path:
+                  state_url: str | None = None, echo: bool = False) -> Path:
     """The project on disk (DuckDB warehouse, data ingested so the loop knows its freshness)."""
     import duckdb
 
@@ -124,7 +131,7 @@ def write_project(root: Path, *, metrics: tuple[str, ...] = ("gmv", "orders", "c
     (root / "owners.yaml").write_text(OWNERS, encoding="utf-8")
     duckdb.connect(str(root / "warehouse.duckdb")).close()
     data = root / "facts.parquet"
-    facts().to_parquet(data, index=False)
+    facts(echo=echo).to_parquet(data, index=False)
     from metricloop.service import MetricLoop
 
     ml = MetricLoop.open(root)

@@ -51,7 +51,7 @@ def test_alerts_become_one_incident_with_the_right_owner_and_one_message_per_cha
 
 
 def test_reprocessing_the_same_alerts_changes_nothing_but_counts(ml: MetricLoop) -> None:
-    alerts = [alert("a1"), alert("a2", "orders")]
+    alerts = [alert("a1"), alert("a2", "orders", start=T0 + 24 * H)]  # a day apart: two incidents
     ml.workflow.process(alerts, now=T0)
     before = len(outbox_rows(ml))
     rep = ml.workflow.process(alerts, now=T0 + H)
@@ -83,10 +83,11 @@ def test_incident_change_and_its_messages_commit_together_or_not_at_all(
 
     monkeypatch.setattr(wf_service, "enqueue", crash_on_second)
     with pytest.raises(RuntimeError):
-        ml.workflow.process([alert("a1", "gmv"), alert("b1", "orders")], now=T0)
+        ml.workflow.process([alert("a1", "gmv"), alert("b1", "orders", start=T0 + 24 * H)], now=T0)
     assert outbox_rows(ml) == [] and ml.workflow.list_incidents() == []
     monkeypatch.setattr(wf_service, "enqueue", real)
-    assert len(ml.workflow.process([alert("a1", "gmv"), alert("b1", "orders")], now=T0).opened) == 2
+    assert len(ml.workflow.process([alert("a1", "gmv"), alert("b1", "orders", start=T0 + 24 * H)],
+                                   now=T0).opened) == 2
 
 
 def test_lifecycle_only_through_rules_each_change_audited_with_actor_before_after(ml: MetricLoop) -> None:
@@ -177,7 +178,8 @@ def test_signed_links_are_single_use_expiring_and_bound_to_incident_and_action(p
 def test_dispatch_delivers_through_the_emulator_and_records_every_attempt(
     ml: MetricLoop, emu: RobotEmulator, clock: Clock
 ) -> None:
-    ml.workflow.process([alert("a1", "gmv", {"region": "华东"}), alert("b1", "orders")], now=clock.now)
+    ml.workflow.process([alert("a1", "gmv", {"region": "华东"}), alert("b1", "orders", start=T0 + 24 * H)],
+                        now=clock.now)
     with Notifier(clock=clock) as n:
         rep = ml.workflow.dispatch(clock.now, notifier=n)
     assert (rep.attempts, rep.delivered) == (3, 3)  # wecom (region), dingtalk + webhook (orders)

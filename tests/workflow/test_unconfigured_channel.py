@@ -4,6 +4,7 @@ Real receivers (the robot emulator on 127.0.0.1), a real state store."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from metricloop.notify.senders import Notifier
 from metricloop.project_check import check_project
 from metricloop.service import MetricLoop
 from metricloop.store.workflow_models import DeliveryAttempt, OutboxMessage
-from tests.workflow.conftest import Clock, alert
+from tests.workflow.conftest import T0, Clock, alert
 
 
 def _wecom_rows(ml: MetricLoop) -> list[OutboxMessage]:
@@ -53,7 +54,8 @@ def test_messages_wait_for_an_unconfigured_channel_and_go_out_once_when_it_is_se
     monkeypatch.delenv("ML_WECOM_URL")
     ml = MetricLoop.open(project)
     try:
-        ml.workflow.process([alert("a1", "gmv", {"region": "华东"}), alert("b1", "orders")], now=clock.now)
+        later = T0 + dt.timedelta(days=1)  # a day apart: two incidents
+        ml.workflow.process([alert("a1", "gmv", {"region": "华东"}), alert("b1", "orders", start=later)], now=clock.now)
         with Notifier(clock=clock) as n:
             rep = ml.workflow.dispatch(clock.now, notifier=n)
         assert rep.delivered == 2 and rep.undeliverable == 1 and rep.dead == 0

@@ -26,11 +26,12 @@ from metricloop.catalog.models import Grain
 from metricloop.engine.compiler import shift_by
 from metricloop.engine.filters import slice_filter
 from metricloop.errors import MetricLoopError
+from metricloop.explain.baseline import WEEK, Baseline, baseline_weeks, compatible
 
 if TYPE_CHECKING:
-    from metricloop.explain.service import ExplainService
+    from metricloop.explain.service import ExplainResult, ExplainService
 
-__all__ = ["HISTORY_LIMIT", "incident_payload", "refresh_incidents", "with_history"]
+__all__ = ["HISTORY_LIMIT", "explain_window", "incident_payload", "refresh_incidents", "with_history"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _leading(drilldown: Mapping[str, Any] | None, top: int) -> list[dict[str, An
 
 def incident_payload(
     explanation: Mapping[str, Any], scope: Mapping[str, str], *, start: dt.datetime, end: dt.datetime,
-    grain: str, top: int = 3,
+    grain: str, top: int = 3, baseline: Baseline | None = None,
 ) -> dict[str, Any]:
     """What an alert or incident stores from one explanation (``explanation``: ``ExplainResult.to_dict()``).
 
@@ -97,6 +98,7 @@ def incident_payload(
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "grain": grain,
         "scope": dict(scope),
+        "baseline": baseline.to_dict() if baseline is not None else explanation.get("baseline"),
         "history": [],
     }
 
@@ -118,6 +120,58 @@ def _utc(value: dt.datetime | str | None, tz: dt.tzinfo, *, stored: bool) -> dt.
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC if stored else tz)
     return t.astimezone(dt.UTC)
+
+
+BASELINE_WEEKS = 4
+"""How far back (in weeks) the loop looks for a baseline window its monitors found normal."""
+
+
+def _busy(explain: ExplainService, metrics: Sequence[str], scope: Mapping[str, str], start_utc: dt.datetime,
+          end_utc: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Windows (UTC, end exclusive) in the weeks before ``start_utc`` where the monitors of
+    ``metrics`` flagged a slice overlapping ``scope`` (retracted and stale events do not count)."""
+    from metricloop.store.detect_models import Anomaly
+
+    horizon = start_utc - (BASELINE_WEEKS + 1) * WEEK - (end_utc - start_utc)
+    with explain.ctx.store.session() as s:
+        rows = s.execute(sa.select(Anomaly.slice, Anomaly.start, Anomaly.end, Anomaly.grain).where(
+            Anomaly.metric.in_(list(metrics)), Anomaly.state.in_(("active", "suppressed")),
+            Anomaly.end >= horizon, Anomaly.start < start_utc)).all()
+    out = []
+    for sl, a, b, g in rows:
+        if not compatible({str(k): str(v) for k, v in (sl or {}).items()}, scope):
+            continue
+        grain = Grain(g) if g in Grain.__members__ else Grain.hour
+        a_utc, b_utc = _utc(a, dt.UTC, stored=True), _utc(b, dt.UTC, stored=True)
+        assert a_utc is not None and b_utc is not None
+        out.append((a_utc, shift_by(b_utc, 1, grain)))
+    return out
+
+
+def explain_window(
+    explain: ExplainService, metric: str, scope: Mapping[str, str], start: dt.datetime, last: dt.datetime,
+    grain: Grain, *, metrics: Sequence[str] = (), deviations: Sequence[tuple[float | None, float | None,
+                                                                           float | None]] = (),
+    anomaly_fingerprint: str | None = None,
+) -> tuple[ExplainResult, Baseline]:
+    """Explain ``metric`` on ``scope`` over ``start``..``last`` (first and last anomalous periods,
+    project-local) against the monitor's own baseline (:mod:`metricloop.explain.baseline`): the
+    most recent same-weekday window where the monitors of ``metrics`` flagged nothing on an
+    overlapping slice, its total set to the monitor's expectation when ``deviations`` give it."""
+    ctx = explain.ctx
+    tz = ctx.tz
+    end = shift_by(last, 1, grain)
+    s_utc, e_utc = _utc(start, tz, stored=False), _utc(end, tz, stored=False)
+    assert s_utc is not None and e_utc is not None
+    weeks = baseline_weeks(s_utc, e_utc, _busy(explain, list(metrics) or [metric], scope, s_utc, e_utc),
+                           weeks=BASELINE_WEEKS)
+    m = ctx.catalog.metric(metric)
+    dims = [d for d in explain.default_dimensions(m) if d not in scope]
+    result = explain.explain(metric, start=start, end=end, baseline=start - weeks * WEEK, by=dims or None,
+                             where=slice_filter(scope) if scope else None, monitor_deviations=deviations,
+                             anomaly_fingerprint=anomaly_fingerprint)
+    used = result.expected if result.expected_from == "monitor" else None
+    return result, Baseline(start - weeks * WEEK, end - weeks * WEEK, weeks, used)
 
 
 def refresh_incidents(explain: ExplainService, ids: Sequence[int], fingerprints: Sequence[str] = ()) -> int:
@@ -150,7 +204,14 @@ def refresh_incidents(explain: ExplainService, ids: Sequence[int], fingerprints:
             if inc is None:
                 continue
             metric, scope = inc.metric, {str(k): str(v) for k, v in (inc.slice or {}).items()}
-            ends = list(s.scalars(sa.select(IncidentAlert.end).where(IncidentAlert.incident_id == incident_id)))
+            alerts = s.execute(sa.select(IncidentAlert.metric, IncidentAlert.slice, IncidentAlert.end,
+                                         IncidentAlert.actual, IncidentAlert.expected, IncidentAlert.impact)
+                               .where(IncidentAlert.incident_id == incident_id)).all()
+            ends = [a.end for a in alerts]
+            metrics = list(dict.fromkeys([metric, *(a.metric for a in alerts)]))
+            # what the monitor measured on the explained slice itself: its expected total
+            deviations = [(a.actual, a.expected, a.impact) for a in alerts
+                          if a.metric == metric and {str(k): str(v) for k, v in (a.slice or {}).items()} == scope]
             start_utc = _utc(inc.window_start, tz, stored=True)
             last_utc = max(t for t in (_utc(v, tz, stored=True) for v in [inc.window_end, *ends]) if t is not None)
             previous = dict(inc.explanation) if inc.explanation else None
@@ -165,15 +226,13 @@ def refresh_incidents(explain: ExplainService, ids: Sequence[int], fingerprints:
         grain_name = str((previous or {}).get("grain") or "hour")
         grain = Grain(grain_name) if grain_name in Grain.__members__ else Grain.hour
         try:
-            m = ctx.catalog.metric(metric)
-            dims = [d for d in explain.default_dimensions(m) if d not in scope]
-            result = explain.explain(metric, start=start, end=shift_by(last, 1, grain), vs="last_week",
-                                     by=dims or None, where=slice_filter(scope) if scope else None)
+            result, baseline = explain_window(explain, metric, scope, start, last, grain, metrics=metrics,
+                                              deviations=deviations)
         except MetricLoopError as exc:
             log.warning("cannot re-explain incident %s: %s", incident_id, exc)
             continue
-        payload = with_history(
-            incident_payload(result.to_dict(), scope, start=start, end=last, grain=grain.value), previous)
+        payload = with_history(incident_payload(result.to_dict(), scope, start=start, end=last, grain=grain.value,
+                                                baseline=baseline), previous)
         with ctx.store.session() as s:
             s.execute(sa.update(Incident).where(Incident.id == incident_id).values(explanation=payload))
         done += 1

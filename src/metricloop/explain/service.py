@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +26,7 @@ from metricloop.engine.filters import parse_filter
 from metricloop.engine.query import MetricQuery
 from metricloop.errors import NotFoundError, QueryError
 from metricloop.explain import attribution
+from metricloop.explain.baseline import monitor_expected_total
 from metricloop.explain.drilldown import drill_down, drill_down_values
 from metricloop.explain.localization import localize
 from metricloop.i18n import Text
@@ -58,6 +59,7 @@ class ExplainResult:
     notes: list[Text] = field(default_factory=list)
     summary: Text | None = None
     id: int | None = None
+    expected_from: str = "baseline"  # baseline | monitor (the detector's expected total)
 
     @property
     def change(self) -> float | None:
@@ -87,6 +89,7 @@ class ExplainResult:
             "drilldown": self.drilldown,
             "attribution": self.attribution,
             "notes": [n.to_dict() for n in self.notes],
+            "expected_from": self.expected_from,
         }
 
 
@@ -152,6 +155,7 @@ class ExplainService:
         by: list[str] | None = None,
         where: str | None = None,
         expected_total: float | None = None,
+        monitor_deviations: Sequence[tuple[float | None, float | None, float | None]] = (),
         anomaly_fingerprint: str | None = None,
         store: bool = True,
     ) -> ExplainResult:
@@ -159,7 +163,10 @@ class ExplainService:
 
         The baseline is the same period shifted (``vs``) or starting at ``baseline``. When a
         detector's ``expected_total`` is known it replaces the baseline's total and each slice's
-        expectation is the baseline slice scaled to it.
+        expectation is the baseline slice scaled to it. ``monitor_deviations`` (per alert on the
+        explained slice: actual and expected at its peak, impact) give that total for an additive
+        metric: the actual total minus what the monitor measured
+        (:func:`~metricloop.explain.baseline.monitor_expected_total`).
         """
         catalog = self.ctx.catalog
         m = catalog.metric(metric)
@@ -186,6 +193,8 @@ class ExplainService:
         notes: list[Text] = []
 
         actual, expected = self._totals(m, start, end, b_start, b_end, where)
+        if expected_total is None and monitor_deviations and self._kind(m) == "additive":
+            expected_total = monitor_expected_total(actual, monitor_deviations)
         scale = None
         if expected_total is not None and expected:
             scale = expected_total / expected
@@ -235,6 +244,7 @@ class ExplainService:
         result = ExplainResult(
             metric, label, start, end, b_start, b_end, dims, actual, expected, localization, drill, tree, notes
         )
+        result.expected_from = "monitor" if scale is not None else "baseline"
         result.summary = self._summary(result, m)
         if store:
             result.id = self._store(result, anomaly_fingerprint)

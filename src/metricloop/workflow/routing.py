@@ -54,12 +54,12 @@ def cause_of(alerts: Sequence[AlertInput], metric: str) -> dict[str, str] | None
 
 def routing_of(audit: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """Why the incident has its owner: the ``routing`` recorded by the latest event that set it
-    (opened, or an assignment the loop made when the cause became clear). A person's manual
-    assignment has no routing: it says who did it instead."""
+    (opened, an assignment the loop made when the cause became clear, or ``routing``: the same
+    owner for a new reason). A person's manual assignment has no routing: it says who did it."""
     found: dict[str, Any] | None = None
     for e in audit:
         after = e.get("after") or {}
-        if e.get("kind") == "opened" and isinstance(after.get("routing"), Mapping):
+        if e.get("kind") in ("opened", "routing") and isinstance(after.get("routing"), Mapping):
             found = dict(after["routing"])
         elif e.get("kind") == "assign":
             routing = after.get("routing")

@@ -57,6 +57,7 @@ from metricloop.workflow.grouping import (
     HELD_STATES,
     SILENCE_KINDS,
     AlertInput,
+    MetricTree,
     OpenIncident,
     SilenceRule,
     common_slice,
@@ -67,7 +68,8 @@ from metricloop.workflow.grouping import (
     silence_ref,
     worst,
 )
-from metricloop.workflow.owners import OwnersFile, assign, escalation_target, load_owners
+from metricloop.workflow.owners import OwnersFile, escalation_target, load_owners, route
+from metricloop.workflow.routing import cause_of, cause_slice, metric_tree, routing_of
 
 if TYPE_CHECKING:
     import random
@@ -219,8 +221,17 @@ class WorkflowService:
         return load_owners(path, self.ctx.project.root, names)
 
     def reload(self) -> None:
-        for k in ("channels_file", "owners"):
+        for k in ("channels_file", "owners", "tree"):
             self.__dict__.pop(k, None)
+
+    @cached_property
+    def tree(self) -> MetricTree | None:
+        """The catalog's metric tree: anomalies of related metrics join one incident (None: the
+        catalog does not load, so each metric groups alone as before)."""
+        try:
+            return metric_tree(self.ctx.catalog)
+        except Exception:  # a project whose catalog does not load still tracks incidents
+            return None
 
     def _channel_map(self) -> dict[str, Any]:
         try:
@@ -347,10 +358,21 @@ class WorkflowService:
         owners = self.owners
         window = parse_duration(owners.sla.group_window)
         metrics = {a.metric for a in alerts}
-        open_rows = list(s.scalars(sa.select(Incident).where(Incident.metric.in_(metrics),
-                                                             Incident.status.in_(lifecycle.OPEN_STATES))))
+        tree = self.tree
+        q = sa.select(Incident).where(Incident.status.in_(lifecycle.OPEN_STATES))
+        if tree is None:
+            q = q.where(Incident.metric.in_(metrics))
+        open_rows = list(s.scalars(q))
+        seen: dict[int, tuple[set[str], list[dict[str, Any]]]] = {i.id: ({i.metric}, []) for i in open_rows}
+        if tree is not None and open_rows:  # what an open incident holds: related metrics join it
+            for iid, m, sl in s.execute(sa.select(IncidentAlert.incident_id, IncidentAlert.metric,
+                                                  IncidentAlert.slice)
+                                        .where(IncidentAlert.incident_id.in_(list(seen)))):
+                seen[iid][0].add(m)
+                seen[iid][1].append(dict(sl or {}))
         grouping = group_alerts(
-            alerts, [OpenIncident(i.id, i.metric, i.window_start, i.window_end) for i in open_rows], {}, window)
+            alerts, [OpenIncident(i.id, i.metric, i.window_start, i.window_end, frozenset(seen[i.id][0]),
+                                  tuple(seen[i.id][1])) for i in open_rows], {}, window, tree)
         by_id = {i.id: i for i in open_rows}
         rows = held_rows or {}
         for g in grouping.groups:
@@ -486,10 +508,12 @@ class WorkflowService:
         self, s: Session, metric: str, alerts: list[AlertInput], now: dt.datetime, owners: OwnersFile,
         channels: Mapping[str, Any], broken: set[str], report: PassReport, rows: Mapping[str, IncidentAlert],
     ) -> Incident:
+        if self.tree is not None:  # one event on related metrics: the incident is the root metric's
+            metric = self.tree.root([a.metric for a in alerts])
         slice_ = common_slice([a.slice for a in alerts])
-        who = assign(owners, metric, slice_, self._catalog_owners(metric))
+        who = route(owners, metric, slice_, cause_of(alerts, metric), self._catalog_owners(metric))
         sev = worst([a.severity for a in alerts])
-        lead = max(alerts, key=lambda a: abs(a.impact or 0.0))
+        lead = max(alerts, key=lambda a: (a.metric == metric, abs(a.impact or 0.0)))
         label = self.metric_label(metric)
         sl = ", ".join(f"{k}={v}" for k, v in slice_.items())
         inc = Incident(
@@ -507,7 +531,8 @@ class WorkflowService:
             self._attach(s, a, inc, now, rows)
         self._audit(s, inc, now, "system", "opened", None,
                     {"status": "triggered", "owner": who.owner, "team": who.team, "rule": who.rule,
-                     "severity": sev, "alerts": len(alerts)})
+                     "severity": sev, "alerts": len(alerts), "metrics": self._metrics(metric, alerts),
+                     "routing": who.routing()})
         self._timer(s, inc, "ack_deadline", inc.ack_due_at or now)
         for i, step in enumerate(owners.escalation):
             self._timer(s, inc, "escalation", now + step.delay, {"step": i})
@@ -523,6 +548,16 @@ class WorkflowService:
     ) -> None:
         for a in alerts:
             self._attach(s, a, inc, now, rows)
+        if self.tree is not None and any(a.metric != inc.metric for a in alerts):
+            root = self._metrics(inc.metric, alerts, inc)[0]  # over every metric it holds now
+            if root != inc.metric:  # a metric above the incident's joined: the incident is named by it
+                self._audit(s, inc, now, "system", "metric", {"metric": inc.metric},
+                            {"metric": root, "metrics": self._metrics(root, [], inc)})
+                lead = max((a for a in alerts if a.metric == root), key=lambda a: abs(a.impact or 0.0))
+                inc.metric, inc.actual, inc.expected = root, lead.actual, lead.expected
+                sl = ", ".join(f"{k}={v}" for k, v in (inc.slice or {}).items())
+                label = self.metric_label(root)
+                inc.title = f"{label} · {sl}" if sl else label
         before = {"severity": inc.severity, "window_end": inc.window_end.isoformat()}
         inc.window_start = min(inc.window_start, *(a.start for a in alerts))
         inc.window_end = max(inc.window_end, *(a.end for a in alerts))
@@ -538,6 +573,67 @@ class WorkflowService:
         inc.updated_at = now
         if inc.id not in report.updated:
             report.updated.append(inc.id)
+
+    def _metrics(self, root: str, alerts: Sequence[AlertInput], inc: Incident | None = None) -> list[str]:
+        """The metrics of an incident, root first (its own alerts' and, for a stored one, theirs)."""
+        names = [root, *(a.metric for a in alerts)]
+        if inc is not None:
+            s = sa.orm.object_session(inc)
+            if s is not None:
+                names += list(s.scalars(sa.select(IncidentAlert.metric).where(IncidentAlert.incident_id == inc.id)
+                                        .order_by(IncidentAlert.start, IncidentAlert.id)))
+        names = list(dict.fromkeys(names))
+        return self.tree.ordered(names) if self.tree is not None else names
+
+    def route_by_cause(self, ids: Sequence[int], fingerprints: Sequence[str] = (),
+                       now: dt.datetime | None = None) -> list[int]:
+        """Hand each incident to the owner of the cause its explanation now names, while nobody has
+        acted on it; returns the incidents whose owner changed.
+
+        Why: an incident opens on its first alerts, whose own window may be too short to name a
+        cause; once the re-explanation over its whole window does, the owners.yaml rules are applied
+        to that cause (:func:`~metricloop.workflow.owners.route`). Only an incident still
+        *triggered* that no person has assigned or moved is handed over (the new owner is told; the
+        audit records why); a changed reason with the same owner is recorded too. Each incident in
+        its own transaction, after the pass's exactly-once one: a crash here leaves the earlier
+        owner, and the next pass that re-explains the incident routes it again.
+        """
+        now = as_utc(now or dt.datetime.now(UTC), self.tz)
+        targets = list(ids)
+        channels = self._channel_map()
+        with self.ctx.store.session() as s:
+            if fingerprints:
+                targets += [i for i in s.scalars(sa.select(IncidentAlert.incident_id).where(
+                    IncidentAlert.fingerprint.in_(list(fingerprints)), IncidentAlert.incident_id.is_not(None)))
+                    if i is not None]
+        moved: list[int] = []
+        for incident_id in dict.fromkeys(targets):
+            with self.ctx.store.session() as s:
+                inc = s.get(Incident, incident_id, with_for_update=True)
+                if inc is None or inc.status != "triggered":
+                    continue
+                cause = cause_slice(inc.explanation)
+                if not cause:
+                    continue
+                audit = [audit_dict(e) for e in s.scalars(sa.select(AuditEvent).where(
+                    AuditEvent.incident_id == inc.id).order_by(AuditEvent.at, AuditEvent.id))]
+                if any(e["actor"] != "system" and e["kind"] in ("assign", "transition") for e in audit):
+                    continue  # a person has taken it in hand
+                who = route(self.owners, inc.metric, inc.slice or {}, cause, self._catalog_owners(inc.metric))
+                previous = routing_of(audit) or {}
+                if who.owner == inc.owner:
+                    if previous.get("rule") != who.rule or previous.get("by") != who.by:
+                        self._audit(s, inc, now, "system", "routing", None, {"routing": who.routing()})
+                    continue
+                before = {"owner": inc.owner, "team": inc.team, "rule": inc.rule}
+                inc.owner, inc.team, inc.rule, inc.channels = who.owner, who.team, who.rule, list(who.channels)
+                inc.version += 1
+                inc.updated_at = now
+                self._audit(s, inc, now, "system", "assign", before,
+                            {"owner": who.owner, "team": who.team, "rule": who.rule, "routing": who.routing()})
+                self._notify(s, inc, "alert", f"route{inc.version}", now, channels, broken_channels(s))
+                moved.append(inc.id)
+        return moved
 
     def _apply_inhibition(self, s: Session, inc: Incident) -> int:
         rows = list(s.scalars(sa.select(IncidentAlert).where(IncidentAlert.incident_id == inc.id,
@@ -999,7 +1095,7 @@ class WorkflowService:
             "resolve_due_at": inc.resolve_due_at, "escalation_level": inc.escalation_level,
             "duplicate_of": incident_ref(inc.duplicate_of) if inc.duplicate_of else None,
             "actual": inc.actual, "expected": inc.expected, "impact": inc.impact,
-            "causes": self._causes(inc), "resolution": inc.resolution,
+            "causes": self._causes(inc), "cause": cause_slice(inc.explanation), "resolution": inc.resolution,
             "allowed_actions": lifecycle.allowed_actions(inc.status), "version": inc.version,
         }
 
@@ -1029,6 +1125,12 @@ class WorkflowService:
                 sa.select(IncidentAlert).where(IncidentAlert.incident_id == inc.id).order_by(IncidentAlert.start))]
             out["audit"] = [audit_dict(e) for e in s.scalars(
                 sa.select(AuditEvent).where(AuditEvent.incident_id == inc.id).order_by(AuditEvent.at, AuditEvent.id))]
+            out["metrics"] = self._metrics(inc.metric, [], inc)
+            out["routing"] = routing_of(out["audit"])
+            reason = (out["routing"] or {}).get("reason")
+            out["routing_reason"] = (pick({str(k): str(v) for k, v in reason.items()}, self.locale, "") or None
+                                     if isinstance(reason, Mapping) else None)
+            out["explanation"] = inc.explanation
             out["timers"] = [{"kind": t.kind, "due_at": t.due_at, "state": t.state, "payload": t.payload}
                              for t in s.scalars(sa.select(Timer).where(Timer.incident_id == inc.id)
                                                 .order_by(Timer.due_at))]

@@ -89,7 +89,7 @@ class MetricLoop:
     def interop(self) -> InteropService:
         from metricloop.interop.service import InteropService
 
-        return InteropService(self)
+        return InteropService(self.ctx)
 
     # ------------------------------------------------------------------ resources (the context's)
     @property

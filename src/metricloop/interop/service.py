@@ -27,7 +27,7 @@ from metricloop.interop.metricflow import (
 from metricloop.yamlio import Document, load_document
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.context import Context
 
 DEFAULT_IMPORT = Path(MODELS_DIR) / "imported.yaml"
 _HEADER = (
@@ -56,12 +56,12 @@ class ExportReport:
 class InteropService:
     """``ml.interop``: MetricFlow import and export for one project."""
 
-    def __init__(self, ml: MetricLoop) -> None:
-        self.ml = ml
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     @property
     def root(self) -> Path:
-        return self.ml.project.root
+        return self.ctx.project.root
 
     def import_metricflow(
         self,
@@ -94,7 +94,7 @@ class InteropService:
         target.write_text(
             _HEADER + yaml.safe_dump(result.document, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
-        self.ml.reload()
+        self.ctx.reload()
         return ImportReport(target, result.counts(), result.notes, catalog)
 
     def _other_documents(self, target: Path) -> list[Document]:
@@ -121,7 +121,7 @@ class InteropService:
 
     def export_metricflow(self, out_dir: Path) -> ExportReport:
         """Write every definition of the project as MetricFlow legacy YAML under ``out_dir``."""
-        self.ml.validate()  # only a valid catalog is exported
+        self.ctx.reload()  # validates: only a valid catalog is exported
         folder = self.root / MODELS_DIR
         files = sorted([*folder.glob("**/*.yaml"), *folder.glob("**/*.yml")]) if folder.exists() else []
         documents = _inline_measures([load_document(f, self.root).data or {} for f in files])

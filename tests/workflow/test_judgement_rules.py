@@ -118,3 +118,19 @@ def test_routing_is_read_back_from_the_audit_trail() -> None:
     cause = {"city": "南京", "cuisine": "川菜"}
     named = replace(alert("a", "orders", {"city": "南京"}), explanation={"kind": "causes", "slices": [cause]})
     assert cause_of([alert("b", "gmv"), named], "gmv") == cause
+
+
+def test_causes_only_the_alerts_named_are_listed_after_the_incidents_own() -> None:
+    from metricloop.explain.incident import with_alert_causes
+
+    payload = {"kind": "causes", "scope": {}, "slices": [{"cuisine": "烧烤夜宵"}], "keys": ["cuisine=烧烤夜宵"],
+               "contributions": [0.95], "causes": [{"en": "cuisine=烧烤夜宵", "zh-CN": "cuisine=烧烤夜宵"}]}
+    total = {"kind": "causes", "slices": [{"cuisine": "烧烤夜宵"}, {"city": "北京"}], "contributions": [0.7, 0.3]}
+    city = {"kind": "causes", "slices": [{"city": "杭州", "cuisine": "烧烤夜宵"}], "contributions": [1.0]}
+    out = with_alert_causes(payload, [total, city, {"kind": "leading_slices", "slices": [{"city": "上海"}]}, None])
+    # 北京 was named by an alert over its own window; 杭州 × 烧烤夜宵 lies within the incident's own cause
+    assert out["slices"] == [{"cuisine": "烧烤夜宵"}, {"city": "北京"}]
+    assert out["sources"] == ["incident", "alerts"]
+    assert out["causes"][1] == {"en": "also named by 1 of its alerts: city=北京",
+                                "zh-CN": "另有 1 条告警的归因指向：city=北京"}
+    assert with_alert_causes(payload, [city]) is payload  # nothing new: unchanged

@@ -103,6 +103,57 @@ def incident_payload(
     }
 
 
+ALERT_CAUSES = 2
+"""Causes named only by an incident's alerts that its explanation also lists (at most)."""
+
+
+def _nested(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """One slice lies within the other (equal, a parent or a child)."""
+    return set(a.items()) <= set(b.items()) or set(b.items()) <= set(a.items())
+
+
+def with_alert_causes(payload: dict[str, Any], alert_explanations: Sequence[Mapping[str, Any] | None],
+                      limit: int = ALERT_CAUSES) -> dict[str, Any]:
+    """``payload`` with the causes its alerts' own explanations named and it did not, appended.
+
+    Why: an incident can hold two overlapping events (a cuisine's evening drop, and a city's
+    outage starting two hours later); explained over its whole window the larger one can dilute
+    the other below significance, while the alerts that saw it over their own windows named it.
+    A slice within (or above) one the incident already names adds nothing and is skipped; the
+    rest are ranked by how many alerts named them, marked ``source: alerts`` and said so.
+    """
+    scope = {str(k): str(v) for k, v in (payload.get("scope") or {}).items()}
+    named = [dict(sl) for sl in payload.get("slices") or []]
+    votes: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+    for expl in alert_explanations:
+        if not expl or expl.get("kind") != "causes":
+            continue
+        for sl, share in zip(expl.get("slices") or [], expl.get("contributions") or [], strict=False):
+            full = {str(k): str(v) for k, v in (sl or {}).items()}
+            if any(full.get(k, v) != v for k, v in scope.items()) or any(_nested(full, n) for n in named):
+                continue
+            key = tuple(sorted(full.items()))
+            votes.setdefault(key, []).append(share)
+    extra = sorted(votes.items(), key=lambda kv: -len(kv[1]))[:limit]
+    if not extra:
+        return payload
+    out = {**payload, "slices": list(payload.get("slices") or []), "keys": list(payload.get("keys") or []),
+           "contributions": list(payload.get("contributions") or []), "causes": list(payload.get("causes") or []),
+           "sources": list(payload.get("sources") or ["incident"] * len(named))}
+    for key, shares in extra:
+        sl = dict(key)
+        name = "&".join(f"{k}={v}" for k, v in sl.items())
+        out["slices"].append(sl)
+        out["keys"].append(name)
+        out["contributions"].append(None)
+        out["sources"].append("alerts")
+        out["causes"].append({"en": f"also named by {len(shares)} of its alerts: {name}",
+                              "zh-CN": f"另有 {len(shares)} 条告警的归因指向：{name}"})
+    if out.get("kind") == "none":
+        out["kind"] = "causes"
+    return out
+
+
 def with_history(new: dict[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
     """``new`` with ``previous`` (and its history) appended to ``history``, newest last."""
     if not previous:
@@ -205,8 +256,10 @@ def refresh_incidents(explain: ExplainService, ids: Sequence[int], fingerprints:
                 continue
             metric, scope = inc.metric, {str(k): str(v) for k, v in (inc.slice or {}).items()}
             alerts = s.execute(sa.select(IncidentAlert.metric, IncidentAlert.slice, IncidentAlert.end,
-                                         IncidentAlert.actual, IncidentAlert.expected, IncidentAlert.impact)
-                               .where(IncidentAlert.incident_id == incident_id)).all()
+                                         IncidentAlert.actual, IncidentAlert.expected, IncidentAlert.impact,
+                                         IncidentAlert.explanation)
+                               .where(IncidentAlert.incident_id == incident_id)
+                               .order_by(IncidentAlert.start, IncidentAlert.id)).all()
             ends = [a.end for a in alerts]
             metrics = list(dict.fromkeys([metric, *(a.metric for a in alerts)]))
             # what the monitor measured on the explained slice itself: its expected total
@@ -217,8 +270,8 @@ def refresh_incidents(explain: ExplainService, ids: Sequence[int], fingerprints:
             previous = dict(inc.explanation) if inc.explanation else None
         window = (previous or {}).get("window") or {}
         if previous and (_utc(window.get("start"), tz, stored=False), _utc(window.get("end"), tz, stored=False)) \
-                == (start_utc, last_utc):
-            continue
+                == (start_utc, last_utc) and dict(previous.get("scope") or {}) == scope:
+            continue  # same window, same scope: nothing new to explain
         assert start_utc is not None and last_utc is not None
         # the explain service and the alerts' payloads speak project-local wall-clock time
         start = start_utc.astimezone(tz).replace(tzinfo=None)
@@ -231,8 +284,9 @@ def refresh_incidents(explain: ExplainService, ids: Sequence[int], fingerprints:
         except MetricLoopError as exc:
             log.warning("cannot re-explain incident %s: %s", incident_id, exc)
             continue
-        payload = with_history(incident_payload(result.to_dict(), scope, start=start, end=last, grain=grain.value,
-                                                baseline=baseline), previous)
+        payload = incident_payload(result.to_dict(), scope, start=start, end=last, grain=grain.value,
+                                   baseline=baseline)
+        payload = with_history(with_alert_causes(payload, [a.explanation for a in alerts]), previous)
         with ctx.store.session() as s:
             s.execute(sa.update(Incident).where(Incident.id == incident_id).values(explanation=payload))
         done += 1

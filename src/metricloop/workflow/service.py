@@ -514,10 +514,8 @@ class WorkflowService:
         who = route(owners, metric, slice_, cause_of(alerts, metric), self._catalog_owners(metric))
         sev = worst([a.severity for a in alerts])
         lead = max(alerts, key=lambda a: (a.metric == metric, abs(a.impact or 0.0)))
-        label = self.metric_label(metric)
-        sl = ", ".join(f"{k}={v}" for k, v in slice_.items())
         inc = Incident(
-            metric=metric, title=f"{label} · {sl}" if sl else label, status="triggered", severity=sev,
+            metric=metric, title=self._title(metric, slice_), status="triggered", severity=sev,
             slice=slice_, owner=who.owner, team=who.team, rule=who.rule, channels=list(who.channels),
             window_start=min(a.start for a in alerts), window_end=max(a.end for a in alerts),
             triggered_at=now, ack_due_at=now + owners.sla.ack_within(sev),
@@ -553,11 +551,19 @@ class WorkflowService:
             if root != inc.metric:  # a metric above the incident's joined: the incident is named by it
                 self._audit(s, inc, now, "system", "metric", {"metric": inc.metric},
                             {"metric": root, "metrics": self._metrics(root, [], inc)})
-                lead = max((a for a in alerts if a.metric == root), key=lambda a: abs(a.impact or 0.0))
-                inc.metric, inc.actual, inc.expected = root, lead.actual, lead.expected
-                sl = ", ".join(f"{k}={v}" for k, v in (inc.slice or {}).items())
-                label = self.metric_label(root)
-                inc.title = f"{label} · {sl}" if sl else label
+                leads = [a for a in alerts if a.metric == root]
+                if leads:
+                    lead = max(leads, key=lambda a: abs(a.impact or 0.0))
+                    inc.actual, inc.expected = lead.actual, lead.expected
+                inc.metric = root
+                inc.title = self._title(root, inc.slice or {})
+        s.flush()
+        scope = common_slice([dict(sl or {}) for sl in s.scalars(
+            sa.select(IncidentAlert.slice).where(IncidentAlert.incident_id == inc.id))])
+        if scope != (inc.slice or {}):  # alerts on other slices joined: the incident is about what they share
+            self._audit(s, inc, now, "system", "slice", {"slice": inc.slice}, {"slice": scope})
+            inc.slice = scope
+            inc.title = self._title(inc.metric, scope)
         before = {"severity": inc.severity, "window_end": inc.window_end.isoformat()}
         inc.window_start = min(inc.window_start, *(a.start for a in alerts))
         inc.window_end = max(inc.window_end, *(a.end for a in alerts))
@@ -573,6 +579,11 @@ class WorkflowService:
         inc.updated_at = now
         if inc.id not in report.updated:
             report.updated.append(inc.id)
+
+    def _title(self, metric: str, slice_: Mapping[str, Any]) -> str:
+        label = self.metric_label(metric)
+        sl = ", ".join(f"{k}={v}" for k, v in slice_.items())
+        return f"{label} · {sl}" if sl else label
 
     def _metrics(self, root: str, alerts: Sequence[AlertInput], inc: Incident | None = None) -> list[str]:
         """The metrics of an incident, root first (its own alerts' and, for a stored one, theirs)."""

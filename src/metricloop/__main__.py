@@ -1,5 +1,5 @@
 """``python -m metricloop`` is the ``metricloop`` command."""
 
-from metricloop.cli.main import main
+from metricloop.cli.entry import main
 
 main()

@@ -14,7 +14,7 @@ SECRET = "tok-3f9a1c77e2b54d08"
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
     """``metricloop ARGS`` in this process through the real entry point (its exit code included)."""
-    from metricloop.cli.main import main
+    from metricloop.cli.entry import main
 
     def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
         with monkeypatch.context() as m:

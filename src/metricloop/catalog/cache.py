@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from metricloop.catalog.catalog import MODELS_DIR, Catalog, load_catalog
+if TYPE_CHECKING:  # hashing the files needs none of the catalog's code (the CLI's fast doors hash them)
+    from metricloop.catalog.catalog import Catalog
 
+MODELS_DIR = "models"  # the folder load_catalog reads (catalog.catalog.MODELS_DIR is this one)
 CACHE_DIR = "cache"
 _KEEP = 4  # older entries (other versions of the models) kept for a quick switch back
 
@@ -43,6 +44,10 @@ def content_key(root: Path, folder: str = MODELS_DIR) -> str:
 
 def load_cached_catalog(root: Path, cache_dir: Path, *, folder: str = MODELS_DIR) -> Catalog:
     """:func:`load_catalog` through a cache in ``cache_dir`` (``<project>/.metricloop/cache``)."""
+    import pickle
+
+    from metricloop.catalog.catalog import Catalog, load_catalog
+
     key = content_key(root, folder)
     path = cache_dir / f"catalog-{key[:32]}.pickle"
     try:
@@ -59,6 +64,9 @@ def load_cached_catalog(root: Path, cache_dir: Path, *, folder: str = MODELS_DIR
 
 def _store(path: Path, value: object) -> None:
     """Write atomically (another process may be reading); a read-only folder just skips caching."""
+    import pickle
+    import tempfile
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalog-", suffix=".tmp")

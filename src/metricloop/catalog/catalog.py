@@ -16,6 +16,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from metricloop.catalog.cache import MODELS_DIR
 from metricloop.catalog.dimensions import dimensions_for_model
 from metricloop.catalog.models import (
     ADDITIVE_AGGS,
@@ -33,8 +34,6 @@ from metricloop.catalog.models import (
 )
 from metricloop.errors import DefinitionError, Issue, Location, NotFoundError, did_you_mean
 from metricloop.yamlio import Document, load_document, parse_model
-
-MODELS_DIR = "models"
 
 
 @dataclass(frozen=True)

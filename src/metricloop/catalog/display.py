@@ -7,15 +7,21 @@ One function for every door (CLI tables, messages, the UI), so a count never pri
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metricloop.catalog.models import Metric
+if TYPE_CHECKING:  # the CLI's fast query door formats cells without loading the catalog's models
+    from metricloop.catalog.models import Metric
 
 CURRENCY_SIGNS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "HKD": "HK$"}
 
 
 def format_value(metric: Metric | None, value: Any) -> str:
     """A value as the metric's owner wants to read it (its format spec, currency and unit)."""
+    return format_number(value, metric.format if metric else None, metric.unit if metric else None)
+
+
+def format_number(value: Any, spec: str | None, unit: str | None) -> str:
+    """:func:`format_value` from a metric's ``format`` and ``unit`` alone."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if not isinstance(value, int | float):
@@ -23,8 +29,7 @@ def format_value(metric: Metric | None, value: Any) -> str:
             value = float(value)  # Decimal sums from a warehouse
         except (TypeError, ValueError):
             return str(value)
-    spec = metric.format if metric and metric.format else None
-    unit = metric.unit if metric else None
+    spec = spec or None
     if spec is None:
         if unit == "percent":
             spec = ".2%"

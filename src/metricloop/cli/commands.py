@@ -20,8 +20,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.tree import Tree
 
 from metricloop.catalog.models import Grain
+from metricloop.cli.fastdoor import query_key, remember_query
 from metricloop.cli.main import app
-from metricloop.cli.render import console, dumps, emit, err_console, wall_clock, when
+from metricloop.cli.render import cell_formats, console, dumps, emit, err_console, format_specs, wall_clock, when
 from metricloop.errors import ConfigError, DefinitionError, Issue, Location, MetricLoopError
 from metricloop.i18n import Text, normalize_locale
 from metricloop.localtime import set_display_timezone
@@ -406,10 +407,16 @@ def query(
         )
     except ValueError as exc:
         raise ConfigError(_first_error(exc)) from None
+    params = {"metrics": metrics, "by": by, "grain": grain.value if grain else None, "start": start, "end": end,
+              "where": where, "order": order, "limit": limit, "compare": compare}
+    key = query_key(ml.project.root, params)  # before compiling: the files it compiles from
     if dry_run:
-        console.print(ml.compile(q).sql, highlight=False, soft_wrap=True)
+        compiled = ml.compile(q)
+        remember_query(ml, params, compiled, key)
+        console.print(compiled.sql, highlight=False, soft_wrap=True)
         return
     result, rows = ml.query_rows(q)
+    remember_query(ml, params, result, key)  # the next identical call skips building the CLI
     if sql:
         err_console.print(result.sql, highlight=False, soft_wrap=True)
     emit(
@@ -424,29 +431,7 @@ def query(
 def display_formats(ml: MetricLoop, columns: list[Any]) -> dict[str, Any]:
     """Cell formatters for a result: each metric's own format and unit (¥, %, counts without
     decimals, also when no format is declared), periods shown at their grain."""
-    from metricloop.catalog.display import format_value
-
-    out: dict[str, Any] = {}
-    for c in columns:
-        if c.kind == "metric" or (c.kind == "compare" and c.name.endswith(("__prev", "__delta"))):
-            out[c.name] = lambda v, m=ml.catalog.metric(c.metric): format_value(m, v)
-        elif c.kind == "compare" and c.name.endswith("__pct"):
-            out[c.name] = lambda v: f"{v:+.1%}"
-        elif c.kind == "dimension" and "__" in c.name:
-            grain = c.name.rsplit("__", 1)[1]
-            if grain in PERIOD_FORMATS:
-                out[c.name] = PERIOD_FORMATS[grain]
-    return out
-
-
-PERIOD_FORMATS: dict[str, Any] = {
-    "hour": lambda v: v.strftime("%Y-%m-%d %H:00"),
-    "day": lambda v: v.strftime("%Y-%m-%d"),
-    "week": lambda v: v.strftime("%Y-%m-%d") + " W" + v.strftime("%V"),
-    "month": lambda v: v.strftime("%Y-%m"),
-    "quarter": lambda v: f"{v.year}-Q{(v.month - 1) // 3 + 1}",
-    "year": lambda v: str(v.year),
-}
+    return cell_formats(format_specs(ml.catalog, columns))
 
 
 def _first_error(exc: ValueError) -> str:

@@ -11,12 +11,17 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 
-from metricloop.localtime import display_timezone, iso, shown, table_time
+if TYPE_CHECKING:
+    from metricloop.catalog.catalog import Catalog
+    from metricloop.engine.compiler import OutputColumn
+
+# metricloop.localtime (it loads pydantic) is imported where an aware time is shown: the fast
+# `metricloop query` door renders naive periods and numbers without it
 
 Format = Literal["table", "csv", "json"]
 FORMATS = ("table", "csv", "json")
@@ -28,6 +33,8 @@ def wall_clock(value: Any) -> Any:
     """Naive times of the project's wall clock (detection windows, the warehouse's data) made aware
     in the display timezone, anywhere in dicts and lists, so they print with their offset too."""
     if isinstance(value, dt.datetime):
+        from metricloop.localtime import display_timezone
+
         tz = display_timezone()
         return value.replace(tzinfo=tz) if value.tzinfo is None and tz else value
     if isinstance(value, Mapping):
@@ -41,7 +48,11 @@ def when(value: Any) -> str:
     """A time for a line of text: ``2026-09-02 10:00 +08:00``; anything else as ``str``; None as ``-``."""
     if value is None:
         return "-"
-    return table_time(shown(value)) if isinstance(value, dt.datetime) else str(value)
+    if isinstance(value, dt.datetime):
+        from metricloop.localtime import shown, table_time
+
+        return table_time(shown(value))
+    return str(value)
 
 
 def jsonable(value: Any) -> Any:
@@ -51,6 +62,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, dt.datetime) and value.tzinfo:
+        from metricloop.localtime import iso, shown
+
         return iso(shown(value))
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
@@ -77,6 +90,8 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime) and value.tzinfo:
+        from metricloop.localtime import shown, table_time
+
         return table_time(shown(value))
     if isinstance(value, float):
         if math.isnan(value):
@@ -123,6 +138,53 @@ def emit(
         widths = [max([len(c)] + [_display_width(row[i]) for row in cells]) + 3 for i, c in enumerate(cols)]
         needed = sum(widths) + 1
         (console if needed <= console.width else Console(width=needed, file=sys.stdout)).print(table)
+
+
+PERIOD_FORMATS: dict[str, Callable[[Any], str]] = {
+    "hour": lambda v: v.strftime("%Y-%m-%d %H:00"),
+    "day": lambda v: v.strftime("%Y-%m-%d"),
+    "week": lambda v: v.strftime("%Y-%m-%d") + " W" + v.strftime("%V"),
+    "month": lambda v: v.strftime("%Y-%m"),
+    "quarter": lambda v: f"{v.year}-Q{(v.month - 1) // 3 + 1}",
+    "year": lambda v: str(v.year),
+}
+
+
+def format_specs(catalog: Catalog, columns: Sequence[OutputColumn]) -> dict[str, list[Any]]:
+    """How each column of a metric query's result is shown, as plain data (the fast query door
+    keeps it with the compiled SQL): ``["metric", format, unit]`` (each metric's own format and
+    unit, also for its previous value and change), ``["pct"]`` for a change in percent,
+    ``["period", grain]`` for a time column."""
+    out: dict[str, list[Any]] = {}
+    for c in columns:
+        if c.kind == "metric" or (c.kind == "compare" and c.name.endswith(("__prev", "__delta"))):
+            metric = catalog.metric(c.metric) if c.metric else None
+            out[c.name] = ["metric", metric.format if metric else None, metric.unit if metric else None]
+        elif c.kind == "compare" and c.name.endswith("__pct"):
+            out[c.name] = ["pct"]
+        elif c.kind == "dimension" and "__" in c.name:
+            grain = c.name.rsplit("__", 1)[1]
+            if grain in PERIOD_FORMATS:
+                out[c.name] = ["period", grain]
+    return out
+
+
+def cell_formats(specs: Mapping[str, Sequence[Any]]) -> dict[str, Callable[[Any], str]]:
+    """Cell formatters for :func:`emit` from :func:`format_specs`."""
+    from metricloop.catalog.display import format_number
+
+    def number(spec: str | None, unit: str | None) -> Callable[[Any], str]:
+        return lambda v: format_number(v, spec, unit)
+
+    out: dict[str, Callable[[Any], str]] = {}
+    for name, spec in specs.items():
+        if spec[0] == "metric":
+            out[name] = number(spec[1], spec[2])
+        elif spec[0] == "pct":
+            out[name] = lambda v: f"{v:+.1%}"
+        elif spec[0] == "period":
+            out[name] = PERIOD_FORMATS[spec[1]]
+    return out
 
 
 def _display_width(text: str) -> int:

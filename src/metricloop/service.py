@@ -17,7 +17,6 @@ from metricloop.context import Context, QueryResult
 from metricloop.engine.compiler import CompiledQuery, Compiler
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import DuckDBWarehouse, Warehouse
-from metricloop.errors import ConfigError
 from metricloop.project import Project
 
 __all__ = ["MetricLoop", "QueryResult"]
@@ -207,7 +206,7 @@ class MetricLoop:
         """Load a file or HTTP JSON URL into the warehouse, record it, and run the table's checks."""
         from metricloop.ingest.run import ingest
 
-        return ingest(self, source, table, mode=mode, schema=schema, time_column=time_column,
+        return ingest(self.ctx, source, table, mode=mode, schema=schema, time_column=time_column,
                       records_path=records_path, add_columns=add_columns, progress=progress,
                       allow_private_urls=allow_private_urls)
 
@@ -220,34 +219,9 @@ class MetricLoop:
         time_column: str | None = None,
     ) -> list[table_checks.CheckResult]:
         """Run the configured checks of one table (or all) and store the results."""
-        from metricloop.ingest import checks as table_checks
-        from metricloop.store.models import TableCheck
+        from metricloop.ingest.run import run_checks
 
-        specs = self.project.config.tables
-        names = [table] if table else list(specs)
-        now = dt.datetime.now(self.project.tz).replace(tzinfo=None)
-        out: list[table_checks.CheckResult] = []
-        for name in names:
-            spec = specs.get(name)
-            if spec is None:
-                raise ConfigError(
-                    f"no checks configured for table '{name}' (add it under 'tables:' in metricloop.yaml)"
-                )
-            obs = table_checks.observe(self.duckdb(), name, spec, previous_rows, time_column, load_rows)
-            out += table_checks.evaluate(name, spec, obs, now)
-        with self.store.session() as s:
-            for r in out:
-                s.add(
-                    TableCheck(
-                        table_name=r.table,
-                        check=r.check,
-                        status=r.status,
-                        observed=r.observed,
-                        threshold=r.threshold,
-                        detail=r.detail,
-                    )
-                )
-        return out
+        return run_checks(self.ctx, table, previous_rows=previous_rows, load_rows=load_rows, time_column=time_column)
 
     def loads(self, table: str | None = None, limit: int = 50) -> list[IngestLoad]:
         from sqlalchemy import desc, select

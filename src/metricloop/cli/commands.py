@@ -550,7 +550,7 @@ def loads(
 
     ml = open_project(project)
     with suppress(MetricLoopError):  # settle loads of a process that died mid-load (needs the warehouse)
-        reconcile(ml)
+        reconcile(ml.ctx)
     if rejects is not None:
         rows: list[dict[str, Any]] = [
             {"line": r.line, "column": r.column, "reason": r.reason, "raw": r.raw} for r in ml.rejects(rejects)

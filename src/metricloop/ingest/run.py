@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import desc, select
 
-from metricloop.errors import IngestError, MetricLoopError
+from metricloop.errors import ConfigError, IngestError, MetricLoopError
 from metricloop.ingest import checks as table_checks
 from metricloop.ingest.loader import (
     LEDGER,
@@ -36,10 +36,10 @@ from metricloop.ingest.loader import (
 from metricloop.ingest.types import parse_schema, short
 from metricloop.project import as_utc
 from metricloop.secrets import redact
-from metricloop.store.models import IngestLoad, IngestReject
+from metricloop.store.models import IngestLoad, IngestReject, TableCheck
 
 if TYPE_CHECKING:
-    from metricloop.service import MetricLoop
+    from metricloop.context import Context
 
 log = logging.getLogger(__name__)
 _active: set[int] = set()  # load ids running in this process
@@ -48,19 +48,19 @@ INTERRUPTED = "interrupted before it committed: no rows were loaded"
 MAX_TYPES_KEPT = 500  # columns whose type the load record keeps
 
 
-def reconcile(ml: MetricLoop) -> int:
+def reconcile(ctx: Context) -> int:
     """Settle loads left ``running`` by a process that died; returns how many were settled.
 
     Only called with the warehouse open for writing: DuckDB lets one process write a file, so a
     ``running`` load that is not running here is dead. (An in-memory warehouse is per process,
     so nothing is settled there.)
     """
-    wh = ml.duckdb()
+    wh = ctx.duckdb()
     if wh.path in (":memory:", "") or wh.read_only:
         return 0
     with _active_lock:
         active = set(_active)
-    with ml.store.session() as s:
+    with ctx.store.session() as s:
         stale = [r for r in s.scalars(select(IngestLoad).where(IngestLoad.status == "running")) if r.id not in active]
         if not stale:
             return 0
@@ -91,7 +91,7 @@ def reconcile(ml: MetricLoop) -> int:
 
 
 def ingest(
-    ml: MetricLoop,
+    ctx: Context,
     source: str,
     table: str,
     *,
@@ -109,13 +109,13 @@ def ingest(
     _check_table(table)
     _check_mode(mode)
     parse_schema(schema)  # a malformed request is refused before anything is recorded
-    wh = ml.duckdb()
-    spec = ml.project.config.tables.get(table)
+    wh = ctx.duckdb()
+    spec = ctx.project.config.tables.get(table)
     time_column = time_column or (spec.time_column if spec else None)
     keys = tuple(spec.unique_key) if spec else ()
-    reconcile(ml)
+    reconcile(ctx)
     shown = short(redact(source), 1024)
-    with ml.store.session() as s:
+    with ctx.store.session() as s:
         load = IngestLoad(table_name=table, source=shown, mode=mode, status="running")
         s.add(load)
         s.flush()
@@ -133,7 +133,7 @@ def ingest(
         else:
             path = Path(source)
             if not path.is_absolute() and not path.exists():
-                path = ml.project.root / source
+                path = ctx.project.root / source
             result = load_file(wh, path, table, mode=mode, schema=schema, time_column=time_column, key_columns=keys,
                                add_columns=add_columns, progress=progress, display_name=shown, load_id=load_id)
         error = None
@@ -146,21 +146,57 @@ def ingest(
         raise IngestError(f"load of {short(shown, 200)} failed: {error} (nothing was loaded)",
                           zh=f"加载 {short(shown, 200)} 失败：{error}（没有写入任何行）") from None
     finally:
-        _finish(ml, load_id, result, error)
+        _finish(ctx, load_id, result, error)
         with _active_lock:
             _active.discard(load_id)
     assert result is not None
-    prev_rows = _previous_rows(ml, table, load_id)
+    prev_rows = _previous_rows(ctx, table, load_id)
     results = (
-        ml.run_checks(table, previous_rows=prev_rows, load_rows=result.rows_loaded, time_column=result.time_column)
+        run_checks(ctx, table, previous_rows=prev_rows, load_rows=result.rows_loaded,
+                   time_column=result.time_column)
         if spec
         else []
     )
     return result, results
 
+def run_checks(
+    ctx: Context,
+    table: str | None = None,
+    *,
+    previous_rows: int | None = None,
+    load_rows: int | None = None,
+    time_column: str | None = None,
+) -> list[table_checks.CheckResult]:
+    """Run the configured checks of one table (or all) and store the results (``ml.run_checks``)."""
+    specs = ctx.project.config.tables
+    names = [table] if table else list(specs)
+    now = ctx.now()
+    out: list[table_checks.CheckResult] = []
+    for name in names:
+        spec = specs.get(name)
+        if spec is None:
+            raise ConfigError(
+                f"no checks configured for table '{name}' (add it under 'tables:' in metricloop.yaml)"
+            )
+        obs = table_checks.observe(ctx.duckdb(), name, spec, previous_rows, time_column, load_rows)
+        out += table_checks.evaluate(name, spec, obs, now)
+    with ctx.store.session() as s:
+        for r in out:
+            s.add(
+                TableCheck(
+                    table_name=r.table,
+                    check=r.check,
+                    status=r.status,
+                    observed=r.observed,
+                    threshold=r.threshold,
+                    detail=r.detail,
+                )
+            )
+    return out
 
-def _previous_rows(ml: MetricLoop, table: str, load_id: int) -> int | None:
-    with ml.store.session() as s:
+
+def _previous_rows(ctx: Context, table: str, load_id: int) -> int | None:
+    with ctx.store.session() as s:
         prev = s.scalars(
             select(IngestLoad)
             .where(IngestLoad.table_name == table, IngestLoad.id < load_id, IngestLoad.status.in_(("ok", "partial")))
@@ -170,11 +206,11 @@ def _previous_rows(ml: MetricLoop, table: str, load_id: int) -> int | None:
         return prev.rows_loaded if prev else None
 
 
-def _finish(ml: MetricLoop, load_id: int, result: LoadResult | None, error: str | None) -> None:
+def _finish(ctx: Context, load_id: int, result: LoadResult | None, error: str | None) -> None:
     """Write the load's final state; a failure here leaves it for :func:`reconcile`, never raises over
     the load's own error."""
     try:
-        with ml.store.session() as s:
+        with ctx.store.session() as s:
             row = s.get(IngestLoad, load_id)
             if row is None:
                 return
@@ -186,7 +222,7 @@ def _finish(ml: MetricLoop, load_id: int, result: LoadResult | None, error: str 
             row.status, row.rows_loaded, row.rows_rejected = result.status, result.rows_loaded, result.rows_rejected
             row.time_column = result.time_column
             newest = result.max_event_time  # project-local wall clock in the warehouse
-            row.max_event_time = as_utc(newest, ml.project.tz) if newest else None
+            row.max_event_time = as_utc(newest, ctx.project.tz) if newest else None
             shown = {short(c, 128): t for c, t in list(result.types.items())[:MAX_TYPES_KEPT]}
             row.types = json.dumps(shown, ensure_ascii=False)  # valid JSON, bounded: 500 x (128 + type)
             row.types_from = result.types_from

@@ -133,3 +133,16 @@ def test_a_false_incident_on_merchant_churn_is_counted_as_such() -> None:
     r = score([on_it, named, elsewhere, before], [], judged_from=T0, end=T0 + dt.timedelta(days=30),
               changes=[chain_left])
     assert (r["false_incidents"], r["false_on_changes"]) == (4, 2)
+
+
+def test_figures_by_kind_of_incident() -> None:
+    two_d = _truth("hotpot", {"city": "成都", "cuisine": "火锅"}, 100, 8, ["gmv"], "luo.jun")
+    two_d.tags = ["2d"]
+    other = _truth("shanghai", {"city": "上海", "cuisine": "快餐便当"}, 200, 5, ["gmv"], "gao.lan")
+    other.tags = ["2d", "lunch"]
+    incidents = [_inc(1, "gmv", {"city": "成都"}, 101, 106, "shen.yue", slices=[{"city": "成都", "cuisine": "火锅"}])]
+    r = score(incidents, [two_d, other], judged_from=T0, end=T0 + dt.timedelta(days=30))
+    assert r["by_tag"] == {
+        "2d": {"events": 2, "found": 1, "slice_top3": 1.0, "owner_right": 0.0},
+        "lunch": {"events": 1, "found": 0, "slice_top3": None, "owner_right": None},
+    }

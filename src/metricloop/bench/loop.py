@@ -165,6 +165,7 @@ def score(incidents: Sequence[Observed], truths: Sequence[Truth], *, judged_from
             "incidents": len(own),
             "incident_metrics": sorted({i.metric for i in own}),
             "owners": sorted({i.owner or "-" for i in own}),
+            "incident_owners": [i.owner or "-" for i in own],
             "ranks": [slice_rank(i, t) for i in own],
         })
     matched = [i for i in incidents if best[i.id] is not None]
@@ -194,9 +195,24 @@ def score(incidents: Sequence[Observed], truths: Sequence[Truth], *, judged_from
         "owner_right": _share([i.owner == by_id[str(best[i.id])].owner for i in matched]),
         "incidents_per_event": round(sum(per_event) / len(per_event), 2) if per_event else None,
         "events_with_one_incident": _share([e["incidents"] == 1 for e in found_events]),
+        "by_tag": by_tag(events),
         "per_event": events,
         "false": [i.to_dict() for i in false],
     }
+
+
+def by_tag(events: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per incident tag (1d, 2d, ratio, overlap, outage, ...): events found, the true slice in the
+    top 3 and the owner right, over the incidents counted for those events."""
+    out: dict[str, dict[str, Any]] = {}
+    for tag in sorted({t for e in events for t in e["tags"]}):
+        mine = [e for e in events if tag in e["tags"]]
+        ranks = [r for e in mine for r in e["ranks"]]
+        owners = [o == e["owner"] for e in mine for o in e["incident_owners"]]
+        out[tag] = {"events": len(mine), "found": sum(bool(e["found"]) for e in mine),
+                    "slice_top3": _share([r is not None and r <= 3 for r in ranks]),
+                    "owner_right": _share(owners)}
+    return out
 
 
 def goal_met(name: str, value: float | None) -> bool | None:
@@ -391,6 +407,12 @@ def run(seeds: Sequence[int] = (1, 2), *, months: float = 6.0, small: bool = Fal
     reports = [run_one(seed=s, months=months, small=small, keep=keep, monitors=monitors) for s in seeds]
     return {"seeds": list(seeds), "months": months, "small": small, "table": table(reports),
             "goals": {k: {"op": op, "target": v} for k, (op, v) in GOALS.items()}, "runs": reports}
+
+
+def tag_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per incident tag: found, true slice top-3, owner right."""
+    return [{"tag": tag, "found": f"{v['found']}/{v['events']}", "slice_top3": _fmt("slice_top3", v["slice_top3"]),
+             "owner_right": _fmt("owner_right", v["owner_right"])} for tag, v in report["by_tag"].items()]
 
 
 def event_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -46,4 +46,5 @@ def bench_loop(
                       + (f", project kept in {r['project']}" if r.get("project") else ""), highlight=False)
     if events:
         for r in report["runs"]:
+            emit(b.tag_rows(r), "table", title=f"seed {r['seed']} — by kind of incident 按事件类型")
             emit(b.event_rows(r), "table", title=f"seed {r['seed']} — injected events 注入事件")

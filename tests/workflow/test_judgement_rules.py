@@ -117,7 +117,16 @@ def test_routing_is_read_back_from_the_audit_trail() -> None:
     assert cause_slice({"kind": "leading_slices", "slices": [{"city": "南京"}]}) is None
     cause = {"city": "南京", "cuisine": "川菜"}
     named = replace(alert("a", "orders", {"city": "南京"}), explanation={"kind": "causes", "slices": [cause]})
-    assert cause_of([alert("b", "gmv"), named], "gmv") == cause
+    assert cause_of([alert("b", "gmv"), named], "gmv") == (cause, "cause")
+    # nothing significant, but one slice carries nearly all of the change: routed by it, and said so
+    leader = replace(alert("c", "gmv"), explanation={"kind": "leading_slices", "slices": [{"platform": "app"}],
+                                                      "contributions": [0.98]})
+    assert cause_of([leader], "gmv") == ({"platform": "app"}, "leading")
+    weak = replace(leader, explanation={**(leader.explanation or {}), "contributions": [0.5]})
+    assert cause_of([weak], "gmv") is None
+    led = route(OWNERS, "conversion", {}, {"platform": "app"}, basis="leading")
+    assert (led.owner, led.by) == ("pan", "leading") and led.reason is not None
+    assert led.reason.en.startswith("the leading slice platform=app matches rules[0]")
 
 
 def test_causes_only_the_alerts_named_are_listed_after_the_incidents_own() -> None:

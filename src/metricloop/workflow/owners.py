@@ -232,7 +232,7 @@ def _slice_text(slice_: Mapping[str, str]) -> str:
 
 def route(
     owners: OwnersFile, metric: str, slice_: Mapping[str, str], cause: Mapping[str, str] | None = None,
-    catalog_owners: Sequence[str] = (), *, metric_label: str | None = None,
+    catalog_owners: Sequence[str] = (), *, metric_label: str | None = None, basis: str = "cause",
 ) -> Assignment:
     """The owner of an incident of ``metric`` on ``slice_`` whose cause is ``cause`` (the full slice
     localization named, e.g. ``city=南京&platform=app`` under a ``city`` monitor).
@@ -242,7 +242,8 @@ def route(
     lists ``platform: app`` before ``metric: conversion`` hands the app outage that shows up as a
     drop of 南京's conversion to the app owner, not to the growth lead. Without a cause this is
     :func:`assign` on the alerting slice. The returned ``reason`` says which rule decided and
-    whether it was the cause's dimensions that matched (``by``: ``cause``).
+    whether it was the cause's dimensions that matched (``by``: ``cause``; ``leading`` when
+    ``basis`` says the slice is a dominant leading slice rather than a significant cause).
     """
     label = metric_label or metric
     scope = {str(k): str(v) for k, v in slice_.items()}
@@ -251,14 +252,16 @@ def route(
     base = assign(owners, metric, full, catalog_owners)
     name = owners.display(base.owner)
     full_t, scope_t = _slice_text(full), _slice_text(scope)
+    what_en, what_zh = ("the leading slice", "领先切片") if basis == "leading" else ("the cause", "原因切片")
     if base.rule.startswith("rules["):
         i = int(base.rule[6:base.rule.index("]")])
         desc = owners.rules[i].describe()
         if set(owners.rules[i].slice) & extra:
-            reason = Text(en=f"the cause {full_t} matches rules[{i}] ({desc}) of owners.yaml: {name}",
-                          zh=f"原因切片 {full_t} 命中 owners.yaml 的 rules[{i}]（{desc}）：{name}")
-            return Assignment(base.owner, base.team, base.rule, base.channels, reason, "cause", full)
-        where_en, where_zh = (f"the cause {full_t}", f"原因切片 {full_t}") if extra else \
+            reason = Text(en=f"{what_en} {full_t} matches rules[{i}] ({desc}) of owners.yaml: {name}",
+                          zh=f"{what_zh} {full_t} 命中 owners.yaml 的 rules[{i}]（{desc}）：{name}")
+            return Assignment(base.owner, base.team, base.rule, base.channels, reason,
+                              "leading" if basis == "leading" else "cause", full)
+        where_en, where_zh = (f"{what_en} {full_t}", f"{what_zh} {full_t}") if extra else \
             (scope_t or "the total", scope_t or "总体")
         reason = Text(en=f"rules[{i}] ({desc}) of owners.yaml matches {label} on {where_en}: {name}",
                       zh=f"owners.yaml 的 rules[{i}]（{desc}）匹配 {label}（{where_zh}）：{name}")

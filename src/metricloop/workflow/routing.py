@@ -17,7 +17,10 @@ from metricloop.workflow.grouping import AlertInput, MetricTree
 if TYPE_CHECKING:
     from metricloop.catalog.catalog import Catalog
 
-__all__ = ["TIER_RANK", "cause_of", "cause_slice", "metric_tree", "routing_of"]
+__all__ = ["DOMINANT", "TIER_RANK", "cause_of", "cause_slice", "metric_tree", "routing_basis", "routing_of"]
+
+DOMINANT = 0.8
+"""A leading slice carrying this share of the change routes an incident when no cause is significant."""
 
 TIER_RANK = {Tier.north_star.value: 0, Tier.primary.value: 1, Tier.secondary.value: 2, Tier.diagnostic.value: 3}
 
@@ -41,15 +44,29 @@ def cause_slice(explanation: Mapping[str, Any] | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in slices[0].items()}
 
 
-def cause_of(alerts: Sequence[AlertInput], metric: str) -> dict[str, str] | None:
-    """The cause to route an incident of ``metric`` by: the first cause named by an alert of that
-    metric (the largest impact first), else by any of its alerts."""
-    ranked = sorted(alerts, key=lambda a: (a.metric != metric, -abs(a.impact or 0.0)))
-    for a in ranked:
-        found = cause_slice(a.explanation)
-        if found:
-            return found
+def routing_basis(explanation: Mapping[str, Any] | None) -> tuple[dict[str, str], str] | None:
+    """The slice to route by and what it is: the first cause (``cause``), or, when localization
+    found nothing significant, a leading slice that alone carries :data:`DOMINANT` of the change
+    (``leading``: e.g. ``platform=app`` at 98 % that the search left below significance)."""
+    found = cause_slice(explanation)
+    if found:
+        return found, "cause"
+    if not explanation or explanation.get("kind") != "leading_slices":
+        return None
+    slices, shares = explanation.get("slices") or [], explanation.get("contributions") or []
+    if slices and shares and isinstance(shares[0], int | float) and shares[0] >= DOMINANT \
+            and isinstance(slices[0], Mapping):
+        return {str(k): str(v) for k, v in slices[0].items()}, "leading"
     return None
+
+
+def cause_of(alerts: Sequence[AlertInput], metric: str) -> tuple[dict[str, str], str] | None:
+    """What to route an incident of ``metric`` by (:func:`routing_basis`): a cause named by an alert
+    of that metric (the largest impact first), else by any of its alerts; else a dominant leading
+    slice in the same order."""
+    ranked = sorted(alerts, key=lambda a: (a.metric != metric, -abs(a.impact or 0.0)))
+    bases = [b for b in (routing_basis(a.explanation) for a in ranked) if b is not None]
+    return next((b for b in bases if b[1] == "cause"), bases[0] if bases else None)
 
 
 def routing_of(audit: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -69,7 +69,7 @@ from metricloop.workflow.grouping import (
     worst,
 )
 from metricloop.workflow.owners import OwnersFile, escalation_target, load_owners, route
-from metricloop.workflow.routing import cause_of, cause_slice, metric_tree, routing_of
+from metricloop.workflow.routing import cause_of, cause_slice, metric_tree, routing_basis, routing_of
 
 if TYPE_CHECKING:
     import random
@@ -511,7 +511,9 @@ class WorkflowService:
         if self.tree is not None:  # one event on related metrics: the incident is the root metric's
             metric = self.tree.root([a.metric for a in alerts])
         slice_ = common_slice([a.slice for a in alerts])
-        who = route(owners, metric, slice_, cause_of(alerts, metric), self._catalog_owners(metric))
+        basis = cause_of(alerts, metric)
+        who = route(owners, metric, slice_, basis[0] if basis else None, self._catalog_owners(metric),
+                    basis=basis[1] if basis else "cause")
         sev = worst([a.severity for a in alerts])
         lead = max(alerts, key=lambda a: (a.metric == metric, abs(a.impact or 0.0)))
         inc = Incident(
@@ -602,8 +604,9 @@ class WorkflowService:
         acted on it; returns the incidents whose owner changed.
 
         Why: an incident opens on its first alerts, whose own window may be too short to name a
-        cause; once the re-explanation over its whole window does, the owners.yaml rules are applied
-        to that cause (:func:`~metricloop.workflow.owners.route`). Only an incident still
+        cause; once the re-explanation over its whole window does (or finds one leading slice that
+        carries most of the change: :func:`~metricloop.workflow.routing.routing_basis`), the
+        owners.yaml rules are applied to it (:func:`~metricloop.workflow.owners.route`). Only an incident still
         *triggered* that no person has assigned or moved is handed over (the new owner is told; the
         audit records why); a changed reason with the same owner is recorded too. Each incident in
         its own transaction, after the pass's exactly-once one: a crash here leaves the earlier
@@ -623,14 +626,15 @@ class WorkflowService:
                 inc = s.get(Incident, incident_id, with_for_update=True)
                 if inc is None or inc.status != "triggered":
                     continue
-                cause = cause_slice(inc.explanation)
-                if not cause:
+                basis = routing_basis(inc.explanation)
+                if not basis:
                     continue
                 audit = [audit_dict(e) for e in s.scalars(sa.select(AuditEvent).where(
                     AuditEvent.incident_id == inc.id).order_by(AuditEvent.at, AuditEvent.id))]
                 if any(e["actor"] != "system" and e["kind"] in ("assign", "transition") for e in audit):
                     continue  # a person has taken it in hand
-                who = route(self.owners, inc.metric, inc.slice or {}, cause, self._catalog_owners(inc.metric))
+                who = route(self.owners, inc.metric, inc.slice or {}, basis[0], self._catalog_owners(inc.metric),
+                            basis=basis[1])
                 previous = routing_of(audit) or {}
                 if who.owner == inc.owner:
                     if previous.get("rule") != who.rule or previous.get("by") != who.by:

@@ -125,20 +125,22 @@ def test_last_week_is_the_full_join_of_both_periods(
         assert rows[dt.datetime(2024, 3, 20)][1] is None and rows[dt.datetime(2024, 3, 20)][2] is not None
 
 
-def test_compare_with_a_second_model(setup: tuple[Compiler, DuckDBWarehouse, Any]) -> None:
-    """Two shared scans (sales, visits) in one query: each column is its own period's value, no
-    period outside the range."""
+def test_compare_with_a_cumulative_metric_and_a_second_model(setup: tuple[Compiler, DuckDBWarehouse, Any]) -> None:
+    """A shared scan (revenue) next to branches that read their own rows (a cumulative window,
+    another model): each column is its own period's value, no period outside the range; last
+    week's running total is the running total a week before (it was NULL: the cumulative periods
+    were bounded by this week's range)."""
     c, wh, _ = setup
     span = {"grain": "day", "start": "2024-03-15", "end": "2024-03-25"}
-    got = wh.execute(c.compile(MetricQuery(metrics=["revenue", "conversion"], compare="last_week",
+    got = wh.execute(c.compile(MetricQuery(metrics=["revenue", "revenue_7d", "conversion"], compare="last_week",
                                            **span)).sql).to_pylist()
     alone = {r["metric_time__day"]: r for r in wh.execute(c.compile(MetricQuery(
-        metrics=["revenue", "conversion"], grain="day", start="2024-03-08", end="2024-03-25")).sql
+        metrics=["revenue", "revenue_7d", "conversion"], grain="day", start="2024-03-08", end="2024-03-25")).sql
     ).to_pylist()}
     assert [r["metric_time__day"] for r in got] == [dt.datetime(2024, 3, d) for d in range(15, 26)]
     for r in got:
         day, week_ago = r["metric_time__day"], r["metric_time__day"] - dt.timedelta(days=7)
-        for m in ("revenue", "conversion"):
+        for m in ("revenue", "revenue_7d", "conversion"):
             assert r[m] == (alone[day][m] if day in alone else None)
             want = alone[week_ago][m] if week_ago in alone else None
             assert r[f"{m}__prev"] == (pytest.approx(want) if want is not None else None), (day, m)

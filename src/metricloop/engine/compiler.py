@@ -103,11 +103,12 @@ class Leaf:
     to_grain: Grain | None = None  # offset_to_grain: the value at the start of this grain's period
     conversion: Conversion | None = None  # aggregate conversion events attributed to these base rows
     non_additive: NonAdditive | None = None  # semi-additive: only the rows at the min/max of a time dimension
+    compare: Offset | None = None  # the query's period-over-period shift, part of ``offset`` (cumulative leaves)
 
     @property
     def group_key(self) -> tuple[Any, ...]:
         return (self.model, self.time_dim, self.filters, self.offset, self.cumulative, self.to_grain, self.conversion,
-                self.non_additive)
+                self.non_additive, self.compare)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class CompiledQuery:
 @dataclass
 class _Plan:
     leaves: dict[Leaf, str] = field(default_factory=dict)
+    compare: Offset | None = None  # set while the previous period's expressions are expanded
 
     def leaf(self, leaf: Leaf) -> exp.Expr:
         if leaf not in self.leaves:
@@ -290,7 +292,8 @@ class Compiler:
         cum = Cumulative(parse_window(metric.window) if metric.window else None, metric.grain_to_date,
                          metric.period_agg)
         return plan.leaf(
-            Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))), offset, cum)
+            Leaf(rm.model.name, rm.agg, rm.expr, rm.agg_time_dimension, tuple(sorted(set(filters))), offset, cum,
+                 compare=plan.compare)
         )
 
     def _conversion(
@@ -814,8 +817,13 @@ class Compiler:
             start, end = window  # the spine holds output periods: the query's own range
         if cum is not None and leaf.offset is not None:
             # MetricFlow bounds the cumulative periods by the query's range before shifting them
-            # too; keeping both bounds gives its rows
+            # too; keeping both bounds gives its rows. The previous period (compare) is that
+            # query over the earlier range: its bound moves with it (else last week's running
+            # total of a this-week range is empty)
             lo, hi = window
+            if leaf.compare is not None:
+                lo = _shift_dt(lo, -leaf.compare[0], leaf.compare[1])
+                hi = _shift_dt(hi, -leaf.compare[0], leaf.compare[1])
             start = max(start, lo) if start is not None and lo is not None else start
             end = min(end, hi) if end is not None and hi is not None else end
         sconds: list[exp.Expr] = []
@@ -961,7 +969,9 @@ class Compiler:
         shift = _compare_offset(query.compare, time_dims, grain, start, end) if query.compare else None
         for name in query.metrics:
             if shift is not None:
+                plan.compare = shift
                 compare_exprs[name] = self._expand(plan, self.catalog.metric(name), (), shift)
+                plan.compare = None
 
         groups: dict[tuple[Any, ...], list[tuple[Leaf, str]]] = {}
         for leaf, alias in plan.leaves.items():

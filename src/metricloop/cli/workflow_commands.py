@@ -59,6 +59,10 @@ def _show_incident(d: dict[str, Any], fmt: Fmt) -> None:
                   f"rule {d['rule']}", highlight=False)
     for c in d.get("causes") or []:
         console.print(f"  · {c}", highlight=False)
+    if len(d.get("metrics") or []) > 1:  # one event on related metrics, the root first
+        console.print(f"  metrics: {', '.join(d['metrics'])}", highlight=False)
+    if d.get("routing_reason"):
+        console.print(f"  owner: {d['routing_reason']}", highlight=False)
     console.print(f"  next: {', '.join(d['allowed_actions']) or '—'}", highlight=False)
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:  # stage services, each in its own package, reached as ml.<stage>
     from metricloop.access.service import AccessService
+    from metricloop.assistant.service import AssistantService
     from metricloop.detect.service import DetectionService
     from metricloop.explain.service import ExplainService
     from metricloop.interop.service import InteropService
@@ -89,6 +90,22 @@ class MetricLoop:
         from metricloop.interop.service import InteropService
 
         return InteropService(self.ctx)
+
+    @property
+    def assistant(self) -> AssistantService:
+        """Questions about the project, created once per ``MetricLoop`` (its vocabulary is cached)."""
+        from metricloop.assistant.service import AssistantService
+
+        found = self.__dict__.get("_assistant")
+        if found is None:
+            with self._lock:
+                found = self.__dict__.get("_assistant")
+                if found is None:
+                    found = self.__dict__["_assistant"] = AssistantService(
+                        self.ctx, detection=self.detection, explain=self.explain, workflow=self.workflow,
+                        review=self.review, access=self.access)
+        assert isinstance(found, AssistantService)
+        return found
 
     # ------------------------------------------------------------------ resources (the context's)
     @property

@@ -114,7 +114,9 @@ def test_the_model_resolves_what_the_parser_cannot(svc: Service, monkeypatch: py
         monkeypatch.setenv("METRICLOOP_LLM_BASE_URL", ep.url)
         monkeypatch.setenv("METRICLOOP_LLM_MODEL", "local")
         monkeypatch.setenv("METRICLOOP_LLM_API_KEY", KEY)
-        assistant = AssistantService(svc.ml)
+        ml = svc.ml
+        assistant = AssistantService(ml.ctx, detection=ml.detection, explain=ml.explain,
+                                     workflow=ml.workflow, review=ml.review, access=ml.access)
         ep.reply = tool_reply({"intent": "query", "metrics": ["gmv"], "where": "region = '华北'",
                                "start": "2026-02-09", "end": "2026-02-15"})
         good = assistant.ask("how much money did the north make last week", now=now).to_dict()

@@ -16,14 +16,14 @@ shown unfiltered.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from metricloop.access.roles import Role, allowed
 from metricloop.catalog.catalog import Catalog, available_dimensions
 from metricloop.engine.filters import quote
 from metricloop.engine.query import MetricQuery
-from metricloop.errors import PermissionDenied
+from metricloop.errors import MetricLoopError, PermissionDenied
 
 ALL_VALUES = "*"
 
@@ -168,6 +168,20 @@ def readable(catalog: Catalog, principal: Principal, name: str, _seen: frozenset
     if metric is None or name in _seen:
         return True
     return all(readable(catalog, principal, dep, _seen | {name}) for dep in catalog.inputs(metric))
+
+
+def sees_record(catalog: Callable[[], Catalog], principal: Principal, metric: str,
+                slice_: Mapping[str, object] | None) -> bool:
+    """May ``principal`` see a stored record (anomaly, incident, case) about ``metric`` on ``slice_``?
+    Its slice lies inside their rows and they may read the metric; when the catalog (``catalog()``)
+    does not load, only admins see records. One rule for the read layer and the assistant."""
+    if not principal.sees_slice(slice_ or {}):
+        return False
+    try:
+        loaded = catalog()
+    except MetricLoopError:
+        return principal.can("users.manage")
+    return readable(loaded, principal, metric)
 
 
 def enforce(catalog: Catalog, principal: Principal, query: MetricQuery) -> tuple[str, ...]:

@@ -31,7 +31,12 @@ from metricloop.i18n import Text
 
 if TYPE_CHECKING:
     from metricloop.access.policy import Principal
-    from metricloop.service import MetricLoop
+    from metricloop.access.service import AccessService
+    from metricloop.context import Context
+    from metricloop.detect.service import DetectionService
+    from metricloop.explain.service import ExplainService
+    from metricloop.review.service import ReviewService
+    from metricloop.workflow.service import WorkflowService
 
 log = logging.getLogger("metricloop.assistant")
 #: what answering each intent reads, beyond metric queries (doors check it before answering)
@@ -88,10 +93,21 @@ def _cell(value: Any) -> Any:
 
 
 class AssistantService:
-    """Questions about one project (``ml.assistant``)."""
+    """Questions about one project (``ml.assistant``).
 
-    def __init__(self, ml: MetricLoop, llm: LLMClient | None = None) -> None:
-        self.ml = ml
+    Takes the shared :class:`~metricloop.context.Context` (catalog, query, freshness) and the
+    stage services it answers with, each named: anomalies, explanations, incidents, the case
+    library, and access (audit, the user's queries)."""
+
+    def __init__(self, ctx: Context, *, detection: DetectionService, explain: ExplainService,
+                 workflow: WorkflowService, review: ReviewService, access: AccessService,
+                 llm: LLMClient | None = None) -> None:
+        self.ctx = ctx
+        self.detection = detection
+        self.explain = explain
+        self.workflow = workflow
+        self.review = review
+        self.access = access
         self._lock = threading.Lock()
         self._cache: tuple[int, float, Vocabulary, Parser] | None = None
         self.llm = llm if llm is not None else (LLMClient(cfg) if (cfg := LLMConfig.from_env()) else None)
@@ -100,7 +116,7 @@ class AssistantService:
     def values_index(self) -> dict[str, list[str]]:
         """Distinct values of every categorical dimension (as no user: the index only names values;
         the answers' rows are always queried as the asking user)."""
-        catalog = self.ml.catalog
+        catalog = self.ctx.catalog
         dims: list[str] = []
         for model in catalog.semantic_models.values():
             dims += [d.name for d in model.dimensions if d.type == "categorical" and d.name not in dims]
@@ -108,7 +124,7 @@ class AssistantService:
         with acting_as(None):
             for d in dims:
                 try:
-                    rows = self.ml.query(MetricQuery(group_by=[d], limit=MAX_VALUES + 1)).rows()
+                    rows = self.ctx.query(MetricQuery(group_by=[d], limit=MAX_VALUES + 1)).rows()
                 except MetricLoopError as exc:
                     log.warning("dimension %s not indexed: %s", d, exc)
                     continue
@@ -119,7 +135,7 @@ class AssistantService:
 
     def parser(self) -> tuple[Vocabulary, Parser]:
         """The vocabulary and parser of the current catalog (rebuilt after a reload or the TTL)."""
-        catalog = self.ml.catalog
+        catalog = self.ctx.catalog
         with self._lock:
             cached = self._cache
             if cached and cached[0] == id(catalog) and time.monotonic() - cached[1] < VALUES_TTL:
@@ -133,15 +149,15 @@ class AssistantService:
     def now(self) -> dt.datetime:
         """The data's newest time (project wall clock), else the project's current time."""
         newest: dt.datetime | None = None
-        tables = {m.table for m in self.ml.catalog.semantic_models.values() if getattr(m, "table", None)}
+        tables = {m.table for m in self.ctx.catalog.semantic_models.values() if getattr(m, "table", None)}
         for t in tables:
             try:
-                f = self.ml.freshness(str(t))
+                f = self.ctx.freshness(str(t))
             except MetricLoopError:
                 f = None
             if f is not None and (newest is None or f > newest):
                 newest = f
-        return newest or dt.datetime.now(self.ml.project.tz).replace(tzinfo=None)
+        return newest or dt.datetime.now(self.ctx.tz).replace(tzinfo=None)
 
     # ------------------------------------------------------------------ understanding
     def understand(self, question: str, *, now: dt.datetime | None = None) -> tuple[Understanding, str]:
@@ -152,7 +168,7 @@ class AssistantService:
             return understood, "offline"
         try:
             req = self.llm.request(question, catalog_summary(vocab), now=now or self.now())
-            validate(self.ml.catalog, req)
+            validate(self.ctx.catalog, req)
         except MetricLoopError as exc:
             understood.problems.append(f"model answer refused: {exc.message}")
             log.warning("assistant: model answer refused: %s", exc.message)
@@ -168,8 +184,8 @@ class AssistantService:
         if req is not None and not understood[0].clarify and req.intent in INTENT_ACTIONS:
             principal.require(INTENT_ACTIONS[req.intent])
         answer = self.ask(question, principal=principal, now=now, understood=understood)
-        self.ml.access.audit(principal.username, "ask", ",".join(answer.request.metrics) if answer.request else None,
-                             question=question[:200], intent=answer.intent)
+        self.access.audit(principal.username, "ask", ",".join(answer.request.metrics) if answer.request else None,
+                          question=question[:200], intent=answer.intent)
         return answer
 
     def ask(self, question: str, *, principal: Principal | None = None, now: dt.datetime | None = None,
@@ -197,11 +213,11 @@ class AssistantService:
         if principal is not None:
             from metricloop.access.policy import readable
 
-            hidden = [m for m in req.metrics if not readable(self.ml.catalog, principal, m)]
+            hidden = [m for m in req.metrics if not readable(self.ctx.catalog, principal, m)]
             if hidden:  # hidden metrics look unknown, as everywhere
                 raise NotFoundError(f"unknown metric '{hidden[0]}'", zh=f"未知指标 '{hidden[0]}'")
         try:
-            validate(self.ml.catalog, req)
+            validate(self.ctx.catalog, req)
         except QueryError as exc:
             interp = texts.interpretation(req, vocab, u.defaulted, u.unknown)
             return Answer(req.intent, req, Text(en=f"Cannot answer: {exc.message}",
@@ -235,7 +251,7 @@ class AssistantService:
 
             for c in options:
                 if c["field"] == "metric":
-                    c["options"] = [o for o in c["options"] if readable(self.ml.catalog, principal, o["value"])]
+                    c["options"] = [o for o in c["options"] if readable(self.ctx.catalog, principal, o["value"])]
         req = u.request
         first = options[0] if options else {"field": "metric", "phrase": ""}
         if first["field"] == "metric" and first["phrase"]:
@@ -261,7 +277,7 @@ class AssistantService:
         q = MetricQuery(metrics=req.metrics, group_by=req.by, grain=grain, where=req.where,
                         start=req.start, end=req.end,
                         order_by=[req.order] if req.order else [], limit=req.limit, compare=req.compare)
-        result = self.ml.access.query(principal, q) if principal is not None else self.ml.query(q)
+        result = self.access.query(principal, q) if principal is not None else self.ctx.query(q)
         rows = [{k: _cell(v) for k, v in r.items()} for r in result.rows()]
         answer.rows, answer.sql = rows, result.sql
         answer.columns = [c.name for c in result.columns]
@@ -274,7 +290,7 @@ class AssistantService:
         answer.text = self._summary(req, vocab, rows, time_col)
 
     def _fmt(self, metric: str, value: Any) -> str:
-        m = self.ml.catalog.metrics.get(metric)
+        m = self.ctx.catalog.metrics.get(metric)
         spec = m.format if m is not None and m.format else ",.2f"
         return texts.fmt(value, spec)
 
@@ -323,11 +339,11 @@ class AssistantService:
         m = req.metrics[0]
         start = dt.datetime.combine(req.start, dt.time())
         end = dt.datetime.combine(req.end, dt.time()) + dt.timedelta(days=1)
-        result = self.ml.explain.explain(m, start=start, end=end, vs=req.compare or "last_week",
-                                         by=req.by or None, where=req.where, store=False)
-        answer.sql = self.ml.compile(MetricQuery(metrics=[m], where=req.where, start=start,
-                                                 end=dt.datetime.combine(req.end, dt.time()),
-                                                 compare=req.compare)).sql
+        result = self.explain.explain(m, start=start, end=end, vs=req.compare or "last_week",
+                                      by=req.by or None, where=req.where, store=False)
+        answer.sql = self.ctx.compile(MetricQuery(metrics=[m], where=req.where, start=start,
+                                                  end=dt.datetime.combine(req.end, dt.time()),
+                                                  compare=req.compare)).sql
         causes = result.top_causes(10)
         answer.rows = [{k: _cell(v) for k, v in c.items()} for c in causes]
         answer.columns = ["element", "actual", "expected", "change", "relative_change", "contribution"]
@@ -368,26 +384,26 @@ class AssistantService:
         answer.text = Text(en=lead_en.strip(), zh=lead_zh.strip())
 
     def _define(self, req: AskRequest, vocab: Vocabulary, answer: Answer) -> None:
-        from metricloop.api.scope import person_name
         from metricloop.catalog import tree
+        from metricloop.workflow.owners import person_name
 
         rows: list[dict[str, Any]] = []
         zh_lines: list[str] = []
         en_lines: list[str] = []
         for name in req.metrics:
-            m = self.ml.catalog.metric(name)
-            owners = {role: [person_name(self.ml, p) for p in getattr(m.owners, role)]
+            m = self.ctx.catalog.metric(name)
+            owners = {role: [person_name(self.workflow.owners, p, self._user_display) for p in getattr(m.owners, role)]
                       for role in ("business", "technical")} if m.owners else {"business": [], "technical": []}
             bd = m.business_definition or m.description
             formula = m.expr or (f"{m.numerator.name} / {m.denominator.name}" if m.numerator and m.denominator else
                                  m.measure or (m.input_metric.name if m.input_metric else ""))
-            parents = [e.to_dict() for e in tree.parents(self.ml.catalog, name)]
+            parents = [e.to_dict() for e in tree.parents(self.ctx.catalog, name)]
             rows.append({"metric": name, "label": vocab.metric_label(name, "zh-CN"),
                          "label_en": vocab.metric_label(name, "en"),
                          "definition": bd.zh_cn if bd else None, "definition_en": bd.en if bd else None,
                          "type": m.type.value, "formula": formula, "unit": m.unit, "tier": m.tier.value,
                          "business_owners": owners["business"], "technical_owners": owners["technical"],
-                         "inputs": self.ml.catalog.inputs(m),
+                         "inputs": self.ctx.catalog.inputs(m),
                          "used_by": [p.get("parent") or p.get("name") for p in parents]})
             own_zh = "、".join(owners["business"]) or "未指定"
             own_en = ", ".join(owners["business"]) or "not set"
@@ -423,21 +439,19 @@ class AssistantService:
         return True
 
     def _status(self, req: AskRequest, vocab: Vocabulary, answer: Answer, principal: Principal | None) -> None:
-        from metricloop.api.scope import sees
-
         metrics: list[str | None] = list(req.metrics) or [None]
         rows: list[dict[str, Any]] = []
         for m in metrics:
-            for inc in self.ml.workflow.list_incidents(open_only=True, metric=m, limit=50):
-                if principal is not None and not sees(self.ml, principal, inc["metric"], inc["slice"]):
+            for inc in self.workflow.list_incidents(open_only=True, metric=m, limit=50):
+                if principal is not None and not self._sees(principal, inc["metric"], inc["slice"]):
                     continue
                 if not self._slice_ok(req, inc["slice"]) or not self._in_time(req, inc["triggered_at"]):
                     continue
                 rows.append({"kind": "incident", "ref": inc["id"], "metric": inc["metric"], "slice": inc["slice"],
                              "status": inc["status"], "severity": inc["severity"], "title": inc["title"],
                              "since": _cell(inc["triggered_at"]), "owner": inc["owner_name"]})
-            for a in self.ml.detection.anomalies(metric=m, state="active", limit=50):
-                if principal is not None and not sees(self.ml, principal, a.metric, a.slice):
+            for a in self.detection.anomalies(metric=m, state="active", limit=50):
+                if principal is not None and not self._sees(principal, a.metric, a.slice):
                     continue
                 if not self._slice_ok(req, a.slice) or not self._in_time(req, a.start):
                     continue
@@ -456,6 +470,14 @@ class AssistantService:
             answer.text = Text(en="Nothing open: no open incident and no active anomaly.",
                                zh="目前没有未关闭的事件和活跃异常。")
 
+    def _sees(self, principal: Principal, metric: str, slice_: Any) -> bool:
+        from metricloop.access.policy import sees_record
+
+        return sees_record(lambda: self.ctx.catalog, principal, metric, slice_)
+
+    def _user_display(self, username: str) -> str | None:
+        return self.access.user(username).display_name
+
     @staticmethod
     def _in_time(req: AskRequest, when: Any) -> bool:
         if not req.start or not isinstance(when, dt.datetime):
@@ -465,16 +487,14 @@ class AssistantService:
 
     def _similar(self, req: AskRequest, vocab: Vocabulary, answer: Answer, principal: Principal | None,
                  u: Understanding) -> None:
-        from metricloop.api.scope import sees
-
         words = [vocab.metric_label(m, loc) for m in req.metrics for loc in ("zh-CN", "en")]
         if req.where:
             words += [str(getattr(p, "value", "")) for p in parse_filter(req.where).predicates()]
         query = " ".join(w for w in words if w) or "异常 anomaly"
-        found = self.ml.review.search(query, limit=20)
+        found = self.review.search(query, limit=20)
         rows = []
         for c in found:
-            if principal is not None and not sees(self.ml, principal, c.get("metric", ""), c.get("slice")):
+            if principal is not None and not self._sees(principal, c.get("metric", ""), c.get("slice")):
                 continue
             if req.metrics and c.get("metric") not in req.metrics:
                 continue
@@ -509,13 +529,3 @@ def catalog_summary(vocab: Vocabulary) -> str:
         lines.append(f"- {dim}: {labels.get('zh-CN', '')} / {labels.get('en', '')}; {vals}")
     return "\n".join(lines)
 
-
-
-def assistant_of(ml: MetricLoop) -> AssistantService:
-    """The facade's assistant, created once per ``MetricLoop`` (its vocabulary is cached there)."""
-    found = ml.__dict__.get("_assistant")
-    if found is None:
-        with ml._lock:
-            found = ml.__dict__.setdefault("_assistant", AssistantService(ml))
-    assert isinstance(found, AssistantService)
-    return found

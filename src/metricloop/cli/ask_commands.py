@@ -25,7 +25,6 @@ def ask(
 ) -> None:
     """Ask a question about the metrics; answered through the catalog and the query compiler."""
     from metricloop.assistant.charts import sparkline
-    from metricloop.assistant.service import assistant_of
 
     at = None
     if now:
@@ -36,7 +35,7 @@ def ask(
                              zh=f"--now {now!r} 不是 2026-09-30 或 2026-09-30T18:00 这样的时间") from None
     ml = open_project(project)
     try:
-        answer = assistant_of(ml).ask(question, now=at)
+        answer = ml.assistant.ask(question, now=at)
         payload = answer.to_dict()
         if fmt is Fmt.json:
             emit([], "json", payload=payload)

@@ -26,7 +26,6 @@ def bench_ask(
 ) -> None:
     """Accuracy per set, language and intent; clarification rate; silently dropped filters/times; median ms."""
     from metricloop.assistant import bench
-    from metricloop.assistant.service import assistant_of
     from metricloop.service import MetricLoop
 
     chosen = tuple(s.strip() for s in sets.split(",") if s.strip())
@@ -42,7 +41,7 @@ def bench_ask(
         scaffold.init_demo(project, scale=scale)
     ml = MetricLoop.open(project)
     try:
-        assistant = assistant_of(ml)
+        assistant = ml.assistant
         _, parser = assistant.parser()
         parser.parse("预热 warm up 上周华东的成交额", assistant.now())  # jieba's dictionary loads once
         outcomes = bench.run(lambda q, now: parser.parse(q, now),

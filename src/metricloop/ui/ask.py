@@ -29,7 +29,6 @@ def _card(answer: dict[str, Any], locale: str) -> None:
 
 def ask_box(ctx: PageContext, metric: str | None = None) -> None:
     """The box; on a metric page a question without a metric is about that metric."""
-    from metricloop.assistant.service import assistant_of
 
     label = ctx.ml.catalog.metric(metric).display_label(ctx.locale) if metric else None
     with ui.card().classes("w-full").props('data-testid="ask-box"'):
@@ -41,7 +40,7 @@ def ask_box(ctx: PageContext, metric: str | None = None) -> None:
         out = ui.column().classes("w-full gap-2").props('data-testid="ask-answer"')
 
     def answer_of(question: str) -> dict[str, Any]:
-        assistant = assistant_of(ctx.ml)
+        assistant = ctx.ml.assistant
         answer = assistant.ask_as(question, ctx.principal)
         if metric and answer.clarify and answer.clarify[0].get("field") == "metric" \
                 and not answer.clarify[0].get("phrase"):

@@ -61,7 +61,6 @@ class AskAnswer(BaseModel):
 def ask(body: AskBody, principal: Principal = Depends(require(Action.query)),
         ml: MetricLoop = Depends(get_ml)) -> AskAnswer:
     """Ask a question about the metrics; answered through the catalog, the compiler and the services."""
-    from metricloop.assistant.service import assistant_of
 
-    answer = assistant_of(ml).ask_as(body.question, principal, now=body.now)
+    answer = ml.assistant.ask_as(body.question, principal, now=body.now)
     return AskAnswer.model_validate(answer.to_dict())

@@ -2,11 +2,12 @@
 
     data = generate(seed=42)            # pyarrow tables + ground truth
     write(data, Path("shop/data"))      # Parquet files + ground_truth.json
+    write_stream(Path("shop/data"), scale=10)  # the same, a chunk of days at a time (bounded memory)
 """
 
 from metricloop.demo.generator import DemoData, IncidentTruth, generate
 from metricloop.demo.incidents import DEFAULT_INCIDENTS, METRICS, IncidentSpec
-from metricloop.demo.io import GROUND_TRUTH_FILE, write
+from metricloop.demo.io import GROUND_TRUTH_FILE, write, write_stream
 
 __all__ = [
     "DEFAULT_INCIDENTS",
@@ -17,4 +18,5 @@ __all__ = [
     "IncidentTruth",
     "generate",
     "write",
+    "write_stream",
 ]

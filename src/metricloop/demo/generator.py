@@ -19,8 +19,10 @@ measured exactly as (world with incidents) / (world without) - 1 in its slice an
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -220,6 +222,27 @@ def _hours_of(spec: IncidentSpec, start: date) -> tuple[int, int]:
     return int(seconds[0]) // 3600, int(seconds[1]) // 3600
 
 
+def _check_range(
+    start: date, end: date, scale: float, incidents: tuple[IncidentSpec, ...] | None
+) -> list[IncidentSpec]:
+    """The incidents whose window lies inside [start, end); refuses a bad range or scale."""
+    if not start < end:
+        raise ConfigError(f"demo range: start {start} must be before end {end}",
+                          zh=f"演示数据区间：开始日期 {start} 必须早于结束日期 {end}")  # fmt: skip
+    if not 0 < scale <= 20:
+        raise ConfigError(f"demo scale must be in (0, 20], got {scale}",
+                          zh=f"演示数据规模须在 (0, 20] 内，实际为 {scale}")  # fmt: skip
+    specs = DEFAULT_INCIDENTS if incidents is None else incidents
+    H = (end - start).days * 24
+    chosen = []
+    for spec in specs:
+        spec.check()
+        h0, h1 = _hours_of(spec, start)
+        if h0 >= 0 and h1 <= H:
+            chosen.append(spec)
+    return chosen
+
+
 def generate(
     start: date = REFERENCE_START,
     end: date = REFERENCE_END,
@@ -235,20 +258,7 @@ def generate(
     left out of both the data and the ground truth. ``counterfactual=True`` also returns the
     tables as they would have been without any incident (tests use it to check the truth file).
     """
-    if not start < end:
-        raise ConfigError(f"demo range: start {start} must be before end {end}",
-                          zh=f"演示数据区间：开始日期 {start} 必须早于结束日期 {end}")  # fmt: skip
-    if not 0 < scale <= 20:
-        raise ConfigError(f"demo scale must be in (0, 20], got {scale}",
-                          zh=f"演示数据规模须在 (0, 20] 内，实际为 {scale}")  # fmt: skip
-    specs = DEFAULT_INCIDENTS if incidents is None else incidents
-    H = (end - start).days * 24
-    chosen = []
-    for spec in specs:
-        spec.check()
-        h0, h1 = _hours_of(spec, start)
-        if h0 >= 0 and h1 <= H:
-            chosen.append(spec)
+    chosen = _check_range(start, end, scale, incidents)
     seeds = np.random.SeedSequence(seed).spawn(len(_STREAMS))
     rng = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
 
@@ -278,6 +288,87 @@ def generate(
             "deliveries": _deliveries_table(world, ship, start, end, actual=False),
         }
     return data
+
+
+# --------------------------------------------------------------------------------------------
+# streaming: the same world, a chunk of days at a time
+
+#: a range expected to hold at most this many checkouts is generated in one piece, exactly as
+#: :func:`generate` (the default demo, scale 1, is 3.8 M); longer ranges go in chunks of
+#: ``CHUNK_ROWS``, so memory stays bounded whatever the scale (about 300 bytes per row in flight)
+ONE_PIECE_ROWS = 4_000_000
+CHUNK_ROWS = 2_000_000
+#: days kept between a chunk's start and an incident window: orders placed before the window
+#: ship during it, and the truth of an on-time rate counts those shipments
+INCIDENT_MARGIN_DAYS = 7
+
+TableSink = Callable[[str, pa.Table], None]
+
+
+def plan_chunks(
+    start: date, end: date, scale: float, incidents: tuple[IncidentSpec, ...] | list[IncidentSpec] = ()
+) -> list[tuple[date, date]]:
+    """Whole-day chunks of about ``CHUNK_ROWS`` expected checkouts each (one chunk when the whole
+    range holds at most ``ONE_PIECE_ROWS``); no cut falls inside an incident's window or in the
+    ``INCIDENT_MARGIN_DAYS`` before it. A function of the range, scale and incidents only."""
+    n_days = (end - start).days
+    ref = build_days(REFERENCE_START, (REFERENCE_END - REFERENCE_START).days)
+    base_level = ORDERS_PER_DAY * scale / expected_orders_per_day(ref).mean()
+    per_day = expected_orders_per_day(build_days(start, n_days)) * base_level
+    if per_day.sum() <= ONE_PIECE_ROWS:
+        return [(start, end)]
+    blocked = np.zeros(n_days + 1, dtype=bool)  # blocked[d]: no cut at the start of day d
+    for spec in incidents:
+        h0, h1 = _hours_of(spec, start)
+        if h0 < 0 or h1 > 24 * n_days:  # not in the range: not generated
+            continue
+        first = max((h0 - 24 * INCIDENT_MARGIN_DAYS) // 24 + 1, 0)
+        last = min(-(-h1 // 24) - 1, n_days)
+        blocked[first:last + 1] = True
+    cuts, acc = [0], 0.0
+    for d in range(n_days):
+        acc += float(per_day[d])
+        if acc >= CHUNK_ROWS and d + 1 < n_days and not blocked[d + 1]:
+            cuts.append(d + 1)
+            acc = 0.0
+    cuts.append(n_days)
+    return [(start + timedelta(days=a), start + timedelta(days=b)) for a, b in itertools.pairwise(cuts)]
+
+
+def stream(
+    sink: TableSink,
+    start: date = REFERENCE_START,
+    end: date = REFERENCE_END,
+    seed: int = 42,
+    scale: float = 1.0,
+    *,
+    incidents: tuple[IncidentSpec, ...] | None = None,
+) -> list[IncidentTruth]:
+    """:func:`generate`, handing each table to ``sink(name, piece)`` a chunk of days at a time
+    (:func:`plan_chunks`), so memory is bounded by a chunk, not the range; returns the truths.
+
+    The random streams run on from chunk to chunk and ids continue, so the output depends on the
+    seed, range and scale only; a range of one chunk gives exactly :func:`generate`'s tables.
+    """
+    chosen = _check_range(start, end, scale, incidents)
+    seeds = np.random.SeedSequence(seed).spawn(len(_STREAMS))
+    rng = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
+    carry = _Carry()
+    truths: dict[str, IncidentTruth] = {}
+    for c0, c1 in plan_chunks(start, end, scale, chosen):
+        h_end = (c1 - c0).days * 24
+        local = [spec for spec in chosen if _hours_of(spec, c0)[0] >= 0 and _hours_of(spec, c0)[1] <= h_end]
+        world = _cells_and_rows(c0, c1, scale, local, rng)
+        _assign_buyers(world, scale, rng["buyers"], carry)
+        ship = _deliveries(world, local, c0, rng["delivery"])
+        for spec in local:
+            truths[spec.id] = _truth(world, ship, spec, c0)
+        sink("orders", _orders_table(world, c0, world.paid_act, actual=True))
+        sink("traffic", _traffic_table(world, c0, world.sessions_act, world.visitors))
+        sink("payments", _payments_table(world, c0, actual=True))
+        sink("deliveries", _deliveries_table(world, ship, c0, end, actual=True))
+        del world, ship
+    return [truths[spec.id] for spec in chosen]
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,21 +592,37 @@ def _row_mask(
 # step 4: buyers
 
 
-def _assign_buyers(w: _World, scale: float, rng: np.random.Generator) -> None:
+@dataclass
+class _Carry:
+    """What a chunk of days hands the next one (streaming generation): the order and new-buyer
+    ids issued so far, and each province's recent buyers (oldest first) for repeat orders."""
+
+    orders: int = 0
+    new_buyers: int = 0
+    history: list[np.ndarray] = field(default_factory=lambda: [np.zeros(0, dtype=np.int64) for _ in range(P)])
+
+
+HISTORY_MEANS = 8.0  # a chunk keeps this many mean repeat distances of history (e^-8 of repeats reach past it)
+
+
+def _assign_buyers(w: _World, scale: float, rng: np.random.Generator, carry: _Carry | None = None) -> None:
     """Give every paid order (in either world) a buyer id and an order id.
 
     Orders are walked in (province, time) order. A ``new`` order mints the next buyer id. A
     returning order is either one of the long-standing loyal buyers of the province's initial
     pool, or a repeat of the buyer of an earlier order in the same province (a few weeks back on
     average). Copying earlier orders makes frequent buyers more frequent, as in real shops; the
-    chains of copies are resolved at once by pointer jumping.
+    chains of copies are resolved at once by pointer jumping. With ``carry`` (a later chunk of
+    days) ids continue from the earlier chunks and a repeat may reach into their recent buyers;
+    without it (or with an empty one) the result is the one-piece generation's, draw for draw.
     """
+    carry = carry if carry is not None else _Carry()
     rows = np.flatnonzero(w.paid_cf | w.paid_act)
     n = rows.size
     t = w.hour[rows].astype(np.int64) * 60 + w.minute[rows]
     time_key = (t << 20) | rng.integers(0, 1 << 20, n)
     order_id = np.zeros(len(w.cell), dtype=np.int64)
-    order_id[rows[np.argsort(time_key, kind="stable")]] = ORDER_ID_BASE + np.arange(n)
+    order_id[rows[np.argsort(time_key, kind="stable")]] = ORDER_ID_BASE + carry.orders + np.arange(n)
     w.order_id = order_id
 
     pool0 = np.maximum(np.round(BUYER_POOL * scale * co.PROVINCE_WEIGHT), 1).astype(np.int64)
@@ -528,25 +635,43 @@ def _assign_buyers(w: _World, scale: float, rng: np.random.Generator) -> None:
     reg_rank = np.empty(new_pos.size, dtype=np.int64)
     reg_rank[np.argsort(time_key[order][new_pos], kind="stable")] = np.arange(new_pos.size)
     buyer_s = np.zeros(n, dtype=np.int64)
-    buyer_s[new_pos] = BUYER_ID_BASE + int(pool0.sum()) + reg_rank
+    buyer_s[new_pos] = BUYER_ID_BASE + int(pool0.sum()) + carry.new_buyers + reg_rank
     # returning buyers: loyal pool member, or the buyer of an earlier order of the province
     pos = np.arange(n)
     prov_first = np.searchsorted(prov_s, np.arange(P))
     per_day = np.bincount(prov_s, minlength=P) / max(w.H / 24, 1.0)
     back = 1 + np.floor(rng.exponential(REPEAT_DAYS * per_day[prov_s])).astype(np.int64)
     target = pos - back
-    loyal = ~new_s & ((rng.random(n) < LOYAL_SHARE) | (target < prov_first[prov_s]))
+    before = target < prov_first[prov_s]
+    by_chance = rng.random(n) < LOYAL_SHARE
+    # a repeat of an order of an earlier chunk: that order's buyer, when still in the history
+    hist_len = np.array([h.size for h in carry.history], dtype=np.int64)
+    reach = prov_first[prov_s] - target  # how far before this chunk's first order of the province
+    earlier = ~new_s & ~by_chance & before & (reach <= hist_len[prov_s])
+    loyal = ~new_s & (by_chance | (before & ~earlier))
     pick = np.floor(pool0[prov_s] * rng.random(n) ** 2.5).astype(np.int64)
     buyer_s[loyal] = (pool_start[prov_s] + pick)[loyal]
-    ptr = np.where(new_s | loyal, pos, target)
-    while True:  # pointer jumping: every order ends at the new or loyal order it repeats
+    if earlier.any():
+        flat = np.concatenate(carry.history)
+        offset = np.cumsum(hist_len) - hist_len
+        at = np.flatnonzero(earlier)
+        buyer_s[at] = flat[offset[prov_s[at]] + hist_len[prov_s[at]] - reach[at]]
+    ptr = np.where(new_s | loyal | earlier, pos, target)
+    while True:  # pointer jumping: every order ends at the new, loyal or earlier order it repeats
         nxt = ptr[ptr]
         if np.array_equal(nxt, ptr):
             break
         ptr = nxt
+    resolved = buyer_s[ptr]
     buyer = np.zeros(len(w.cell), dtype=np.int64)
-    buyer[rows_s] = buyer_s[ptr]
+    buyer[rows_s] = resolved
     w.buyer = buyer
+    carry.orders += n
+    carry.new_buyers += int(new_pos.size)
+    keep = np.ceil(HISTORY_MEANS * REPEAT_DAYS * per_day).astype(np.int64)
+    for p in range(P):
+        mine = resolved[prov_first[p]:prov_first[p + 1] if p + 1 < P else n]
+        carry.history[p] = np.concatenate([carry.history[p], mine])[-max(int(keep[p]), 1):]
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,13 +6,70 @@ Kept apart from the generator so that generation stays pure (arrays in, tables o
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metricloop.demo.generator import DemoData
+from metricloop.demo.calendar import REFERENCE_END, REFERENCE_START
+from metricloop.demo.generator import DemoData, stream
 
 GROUND_TRUTH_FILE = "ground_truth.json"
+
+
+class _ParquetSink:
+    """One Parquet writer per table; each piece becomes row groups of its file as it arrives."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.rows: dict[str, int] = {}
+
+    def __call__(self, name: str, piece: pa.Table) -> None:
+        if name not in self.writers:
+            self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", piece.schema, compression="zstd")
+            self.rows[name] = 0
+        self.writers[name].write_table(piece)
+        self.rows[name] += piece.num_rows
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+
+def write_stream(
+    folder: Path, *, start: date = REFERENCE_START, end: date = REFERENCE_END, seed: int = 42, scale: float = 1.0
+) -> tuple[dict[str, Path], dict[str, int]]:
+    """Generate the demo straight into ``<name>.parquet`` files a chunk of days at a time (memory
+    bounded at any scale) plus the ground truth; return name -> path and name -> rows."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sink = _ParquetSink(folder)
+    try:
+        truths = stream(sink, start, end, seed=seed, scale=scale)
+    finally:
+        sink.close()
+    paths = {name: folder / f"{name}.parquet" for name in sink.writers}
+    paths["ground_truth"] = _write_truth(folder, start, end, seed, scale, [t.to_dict() for t in truths])
+    return paths, sink.rows
+
+
+def _write_truth(folder: Path, start: date, end: date, seed: int, scale: float, incidents: list[Any]) -> Path:
+    truth = {
+        "generator": {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "seed": seed,
+            "scale": scale,
+            "timezone": "Asia/Shanghai",
+        },
+        "incidents": incidents,
+    }
+    path = folder / GROUND_TRUTH_FILE
+    path.write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def write(data: DemoData, folder: Path) -> dict[str, Path]:
@@ -24,17 +81,5 @@ def write(data: DemoData, folder: Path) -> dict[str, Path]:
         path = folder / f"{name}.parquet"
         pq.write_table(table, path, compression="zstd")
         paths[name] = path
-    truth = {
-        "generator": {
-            "start": data.start.isoformat(),
-            "end": data.end.isoformat(),
-            "seed": data.seed,
-            "scale": data.scale,
-            "timezone": "Asia/Shanghai",
-        },
-        "incidents": data.ground_truth(),
-    }
-    path = folder / GROUND_TRUTH_FILE
-    path.write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    paths["ground_truth"] = path
+    paths["ground_truth"] = _write_truth(folder, data.start, data.end, data.seed, data.scale, data.ground_truth())
     return paths

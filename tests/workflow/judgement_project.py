@@ -136,7 +136,7 @@ def write_project(root: Path, *, metrics: tuple[str, ...] = ("gmv", "orders", "c
 
     ml = MetricLoop.open(root)
     try:
-        ml.ingest(str(data), "facts", mode="replace")  # type: ignore[arg-type]
+        ml.ingest(str(data), "facts", mode="replace")
     finally:
         ml.close()
     return root

@@ -90,3 +90,32 @@ def test_the_incident_is_explained_against_a_week_its_monitors_found_normal(tmp_
         assert now["explanation"]["slices"] == [CAUSE]  # 面食 does not show up as a "rise" against last week
     finally:
         ml.close()
+
+
+def test_an_untouched_incident_goes_to_the_cause_owner_once_its_explanation_names_the_cause(
+        project: Path, tmp_path: Path) -> None:
+    from metricloop.explain.incident import refresh_incidents
+    from metricloop.workflow.grouping import AlertInput
+
+    ml = MetricLoop.open(_copy(project, tmp_path))
+    try:
+        last = OUTAGE[1] - dt.timedelta(hours=1)
+        # an alert that arrived without an explanation: routed by its slice (the 南京 rule)
+        bare = AlertInput(fingerprint="o1", monitor="orders_by_city", metric="orders", slice={"city": "南京"},
+                          start=OUTAGE[0], end=last, severity="critical", actual=50.0, expected=250.0, impact=2000.0)
+        (incident_id,) = ml.workflow.process([bare], now=OUTAGE[1]).opened
+        assert ml.workflow.incident(incident_id)["owner"] == "nj"
+        assert ml.workflow.incident(incident_id)["routing"]["by"] == "slice"
+        assert refresh_incidents(ml.explain, [incident_id]) == 1  # the window's explanation names 川菜
+        assert ml.workflow.route_by_cause([incident_id], now=OUTAGE[1]) == [incident_id]
+        inc = ml.workflow.incident(incident_id)
+        assert (inc["owner"], inc["cause"], inc["routing"]["by"]) == ("chuan", CAUSE, "cause")
+        moved = [e for e in inc["audit"] if e["kind"] == "assign"]
+        assert moved[-1]["actor"] == "system" and moved[-1]["before"]["owner"] == "nj"
+        assert ml.workflow.route_by_cause([incident_id], now=OUTAGE[1]) == []  # already there
+        # once a person has assigned it, the loop leaves the owner alone
+        ml.workflow.assign(incident_id, "gu", actor="nj", now=OUTAGE[1])
+        assert ml.workflow.route_by_cause([incident_id], now=OUTAGE[1]) == []
+        assert ml.workflow.incident(incident_id)["routing"]["by"] == "person"
+    finally:
+        ml.close()

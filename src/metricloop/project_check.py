@@ -196,6 +196,12 @@ _ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(p), z) for p, z in (
     (r"^unknown channel '(.*)' \(not in channels.yaml\)$", r"未知渠道 '\1'（channels.yaml 中没有）"),
     (r"^'(.*)' is not one of (.*)$", r"'\1' 不是以下之一：\2"),
     (r"^unknown metric '(.*)'$", r"未知指标 '\1'"),
+    (r"^metric '(.*?)' has no dimension '(.*?)' to explore \(available: (.*)\)$",
+     r"指标 '\1' 没有维度 '\2'，无法用于 explore（可用：\3）"),
+    (r"^metric '(.*?)' has no dimension '(.*?)' \(available: (.*)\)$", r"指标 '\1' 没有维度 '\2'（可用：\3）"),
+    (r"^`explore` must name a dimension that `by` does not.*$",
+     "`explore` 须包含 `by` 之外的维度（如 by: [city]，explore: [city, cuisine]）；这些切片已在监控中"),
+    (r"^dimensions in `(by|explore)` must be distinct$", r"`\1` 中的维度不能重复"),
     (r"^invalid YAML: (.*)$", r"YAML 语法错误：\1"),
 )]
 

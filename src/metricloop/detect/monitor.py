@@ -6,6 +6,7 @@ Example::
     metric: gmv
     by: [region]
     top_n: 20
+    explore: [region, channel]   # also the largest region x channel combinations
     min_volume: 1000
     grain: day
     schedule: "0 9 * * *"
@@ -36,7 +37,16 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from metricloop.detect.types import DETECT_GRAINS, Direction, Grain, Polarity, Severity, default_direction
 from metricloop.errors import ConfigError, DefinitionError, Issue, Location, MetricLoopError
@@ -211,6 +221,20 @@ class MonitorSpec(_Strict):
     min_volume: float | None = Field(
         None, ge=0, description="Skip slices whose total over the history is below this (too small to judge)."
     )
+    explore: list[str] = Field(
+        default_factory=list,
+        description="Also watch the largest combinations of these dimensions (e.g. [city, cuisine]) as their "
+        "own series, without a hand-written monitor per combination: each run keeps the combinations that "
+        "carry at least `explore_min_share` of the metric over the history, the `explore_top` largest. "
+        "Their anomalies name the combination; a parent slice firing the same way inhibits them.",
+    )
+    explore_top: int = Field(
+        20, ge=1, le=500, description="With `explore`: at most this many combinations (the largest by volume)."
+    )
+    explore_min_share: float = Field(
+        0.01, ge=0, lt=1, description="With `explore`: skip combinations carrying less than this share of the "
+        "metric's volume (a rate's denominator) over the history (0.01 = 1 %): too small for a meaningful band.",
+    )
     min_point_volume: float | None = Field(
         None, ge=0, description="Periods whose volume (a rate's denominator, else the value) is below this are "
         "not judged and kept out of baselines: a success rate over 3 attempts says nothing.",
@@ -292,6 +316,17 @@ class MonitorSpec(_Strict):
     def _by(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError("dimensions in `by` must be distinct")
+        return v
+
+    @field_validator("explore")
+    @classmethod
+    def _explore(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("dimensions in `explore` must be distinct")
+        by = info.data.get("by") or []
+        if v and set(v) <= set(by):
+            raise ValueError("`explore` must name a dimension that `by` does not (e.g. by: [city], "
+                             "explore: [city, cuisine]); these slices are already watched")
         return v
 
     def effective_direction(self, polarity: Polarity | str | None = None) -> Direction:

@@ -62,7 +62,8 @@ def definition(spec: MonitorSpec) -> dict[str, Any]:
 def check_monitor(
     spec: MonitorSpec, catalog: Catalog, at: Callable[[tuple[str | int, ...]], Location] | None = None
 ) -> list[Issue]:
-    """Cross-check a monitor with the catalog: its metric, dimensions, filter and composite inputs."""
+    """Cross-check a monitor with the catalog: its metric, dimensions (``by``, ``explore``), filter and
+    composite inputs."""
     where = at or (lambda path: Location(field=".".join(str(p) for p in path) or None))
     metric: Metric | None = catalog.metrics.get(spec.metric)
     if metric is None:
@@ -78,6 +79,11 @@ def check_monitor(
             known = ", ".join(sorted(x for x in dims if "__" not in x)) or "none"
             issues.append(Issue(f"metric '{metric.name}' has no dimension '{d}' (available: {known})",
                                 where(("by", i))))
+    for i, d in enumerate(spec.explore):
+        if d not in dims:
+            known = ", ".join(sorted(x for x in dims if "__" not in x)) or "none"
+            issues.append(Issue(f"metric '{metric.name}' has no dimension '{d}' to explore (available: {known})",
+                                where(("explore", i))))
     if spec.where:
         from metricloop.engine.filters import parse_filter
 

@@ -3,8 +3,10 @@
 The pure core (``evaluate_monitor``) judges arrays; this service feeds it and keeps its results:
 
 * series come from the warehouse through the query engine only: one ``MetricQuery`` per
-  monitor (its metric, the volume metric and composite inputs, grouped by ``by`` + period), and
-  one for the total when the monitor is sliced (its events inhibit the slices');
+  monitor (its metric, the volume metric and composite inputs, grouped by ``by`` + period), one
+  for the total when the monitor is sliced (its events inhibit the slices'), and one grouped by
+  ``explore`` when it explores combinations (the largest ones become child series, see
+  ``detect.explore``; the total's and the slices' events inhibit theirs);
 * only complete periods are judged: ``at − delay``, capped by ingest freshness of every table
   the metric reads (``series.loaded_until``), so late data never looks like a drop;
 * a live run re-judges the last few periods (``RECHECK``, or everything since the previous run
@@ -33,6 +35,7 @@ from metricloop.catalog.catalog import leaf_models
 from metricloop.catalog.models import TOTAL_AGGS, Grain, Metric, MetricType
 from metricloop.catalog.revisions import current_author
 from metricloop.detect.evaluate import MonitorRun, evaluate_monitor
+from metricloop.detect.explore import select_combinations
 from metricloop.detect.feedback import Feedback, Label, precision
 from metricloop.detect.monitor import MonitorSpec, parse_monitor
 from metricloop.detect.monitors import MonitorDef, check_monitor, definition, load_monitor_files, spec_hash
@@ -195,13 +198,15 @@ class DetectReport:
 
 @dataclass
 class LoadedSeries:
-    """A monitor's data: the sliced batch (may be None), the total batch, and what was used."""
+    """A monitor's data: the sliced batch (may be None), the total batch, the explored
+    combinations (``explore:``, may be None), and what was used."""
 
     sliced: SeriesBatch | None
     total: SeriesBatch | None
     first: dt.datetime
     last: dt.datetime
     data_until: dt.datetime | None
+    explored: SeriesBatch | None = None
 
 
 # ------------------------------------------------------------------------------ service
@@ -414,7 +419,19 @@ class DetectionService:
             if len(keep):
                 sliced = SeriesBatch(p.values[keep], axis, grain=grain,
                                      keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
-        return LoadedSeries(sliced, total, first, last, data_until)
+        explored = None
+        if spec.explore:  # the largest combinations, chosen on this history (detect/explore.py)
+            frame, span = fetch(list(spec.explore))
+            p = pivot(frame, axis=axis, time_col=time_col, dims=spec.explore, value_col=metric.name,
+                      volume_col=volume, fill_zero=fill_zero, **span)
+            keep = select_combinations(p.volume, p.keys, top=spec.explore_top, min_share=spec.explore_min_share)
+            self._thin(spec, p.values, frame, axis, time_col, spec.explore, volume, span)
+            ctx = {c: pivot(frame, axis=axis, time_col=time_col, dims=spec.explore, value_col=c, **span,
+                            fill_zero=_counts(self.ctx, self.ctx.catalog.metric(c))).values[keep] for c in context}
+            if len(keep):
+                explored = SeriesBatch(p.values[keep], axis, grain=grain,
+                                       keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
+        return LoadedSeries(sliced, total, first, last, data_until, explored)
 
     @staticmethod
     def _thin(spec: MonitorSpec, values: np.ndarray, frame: Any, axis: np.ndarray, time_col: str,
@@ -429,7 +446,8 @@ class DetectionService:
 
     # ---------------------------------------------------------------- evaluation
     def evaluate(self, spec: MonitorSpec, data: LoadedSeries, feedback: Sequence[Feedback] = ()) -> list[MonitorRun]:
-        """Judge the total first, then the slices (the total's events inhibit theirs)."""
+        """Judge the total first, then the slices (the total's events inhibit theirs), then the
+        explored combinations (the total's and the slices' events inhibit theirs)."""
         metric = self._metric(spec)
         polarity, bounds = metric.polarity, bounds_of(metric)  # a rate's band (and reason) within 0–100 %
         runs: list[MonitorRun] = []
@@ -442,6 +460,11 @@ class DetectionService:
         if data.sliced is not None:
             runs.append(evaluate_monitor(spec, data.sliced, polarity=polarity, feedback=feedback,
                                          external_parents=parents, bounds=bounds))
+        if data.explored is not None:
+            parents = [e for r in runs for e in r.active_events]
+            runs.append(evaluate_monitor(spec.model_copy(update={"by": list(spec.explore)}), data.explored,
+                                         polarity=polarity, feedback=feedback, external_parents=parents,
+                                         bounds=bounds))
         return runs
 
     def _feedback(self, s: Session, monitor: str) -> list[Feedback]:

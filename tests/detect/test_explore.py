@@ -147,6 +147,20 @@ def test_explore_top_bounds_the_combinations(tmp_path: Path) -> None:
         ml.close()
 
 
+def test_a_monitor_of_combinations_only(tmp_path: Path) -> None:
+    # no `by`, `total: false`: one monitor watches only the combinations (its own noise rules)
+    only = MONITOR.replace("by: [city]\n", "total: false\n")
+    ml = MetricLoop.open(write_project(tmp_path / "p", only))
+    try:
+        load(ml, facts([("west", "火锅")]), tmp_path)
+        report = ml.detection.run(at=AT)
+        assert report.monitors[0].series == 9
+        [event] = report.events
+        assert event.slice == {"city": "west", "cuisine": "火锅"}
+    finally:
+        ml.close()
+
+
 def test_selection_is_by_share_then_size_and_ties_are_stable() -> None:
     keys = [{"c": "b"}, {"c": "a"}, {"c": "tiny"}, {"c": "z"}]
     volume = np.array([40.0, 40.0, 0.5, 19.5])

@@ -216,7 +216,8 @@ class MonitorSpec(_Strict):
     by: list[str] = Field(default_factory=list, description="Dimensions to slice by; one series per combination.")
     top_n: int | None = Field(None, ge=1, description="Keep only the N largest slices by volume.")
     total: bool = Field(
-        True, description="With `by`, also watch the total; its events inhibit the slices' events (same cause)."
+        True, description="With `by` or `explore`, also watch the total; its events inhibit the slices' events "
+        "(same cause). `explore` without `by` and `total: false`: only the explored combinations are watched."
     )
     min_volume: float | None = Field(
         None, ge=0, description="Skip slices whose total over the history is below this (too small to judge)."

@@ -397,7 +397,7 @@ class DetectionService:
             return frame, span
 
         total = sliced = None
-        if not spec.by or spec.total:
+        if spec.total or not (spec.by or spec.explore):
             frame, span = fetch([])
             p = pivot(frame, axis=axis, time_col=time_col, dims=[], value_col=metric.name, fill_zero=fill_zero,
                       **span)

@@ -314,7 +314,7 @@ def duplicate_candidates(ml: MetricLoop, principal: Principal, incident: dict[st
                          limit: int = 100) -> dict[str, str]:
     """Incidents this one may duplicate: the others the user can see that are not duplicates
     themselves; same metric first, then newest. ``INC-7`` → "INC-7 · 退款率 · 品类=家居 · 排查中"."""
-    from metricloop.api.scope import sees
+    from metricloop.views.scope import sees
     from metricloop.workflow.lifecycle import STATE_LABELS
 
     rows = [i for i in ml.workflow.list_incidents(limit=500) if i["id"] != incident["id"]

@@ -1,7 +1,7 @@
 """Anomalies: the alerts inbox (filters, newest first), one anomaly, feedback labels.
 
 Stored anomalies do not pass through the query compiler, so the list is filtered by the
-caller's row scope here (``api.scope``); an anomaly outside it answers 404.
+caller's row scope here (``views.scope``); an anomaly outside it answers 404.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.api.deps import get_ml, reader_locale, require
 from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.pagination import Page, PageParams, page_params, paginate
@@ -23,6 +22,7 @@ from metricloop.detect.service import AnomalyRecord
 from metricloop.service import MetricLoop
 from metricloop.store.explain_models import Explanation
 from metricloop.store.workflow_models import IncidentAlert
+from metricloop.views import scope
 from metricloop.workflow.bands import metric_bounds
 from metricloop.workflow.service import incident_ref
 

@@ -2,7 +2,7 @@
 
 ``POST /explain`` runs its queries as the caller (row policies inside the compiler) and records
 the policies it ran under; reading an explanation back is allowed to users who see all rows,
-to users under the same policies, or when it explains an anomaly they see (``api.scope``).
+to users under the same policies, or when it explains an anomaly they see (``views.scope``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Path
 
 from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.api.deps import get_ml, require
 from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.routes.anomalies import Fingerprint
 from metricloop.api.schemas.explanations import ExplainRequest, ExplanationOut
 from metricloop.errors import NotFoundError
 from metricloop.service import MetricLoop
+from metricloop.views import scope
 
 router = APIRouter(prefix="/api/v1", tags=["explanations"], responses=ERROR_RESPONSES)
 

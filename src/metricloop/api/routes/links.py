@@ -90,7 +90,7 @@ def confirm(request: Request, incident: str = Path(max_length=32), action: str =
             t: str = Query(min_length=1, max_length=2000, description="The signed token from the message."),
             lang: str | None = Query(None, max_length=10), ml: MetricLoop = Depends(get_ml)) -> HTMLResponse:
     """A confirmation page for the link's action (the token is checked, not spent)."""
-    from metricloop.api.scope import person_name
+    from metricloop.views.scope import person_name
 
     locale = _locale(request, lang)
     wf = ml.workflow
@@ -118,7 +118,7 @@ def apply(request: Request, incident: str = Path(max_length=32), action: str = P
           t: str = Form(min_length=1, max_length=2000), lang: str | None = Form(None, max_length=10),
           ml: MetricLoop = Depends(get_ml)) -> HTMLResponse:
     """Spend the token and apply its action; the page says what happened."""
-    from metricloop.api.scope import person_name
+    from metricloop.views.scope import person_name
 
     locale = _locale(request, lang)
     try:

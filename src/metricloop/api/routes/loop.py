@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.api.deps import get_ml, reader_locale, require
 from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.schemas.reviews import LoopHealth, PassOut, RunRequest
 from metricloop.errors import ConfigError
 from metricloop.service import MetricLoop
 from metricloop.telemetry import LOOP_PASS_SECONDS
+from metricloop.views import scope
 
 router = APIRouter(prefix="/api/v1", tags=["loop"], responses=ERROR_RESPONSES)
 log = logging.getLogger("metricloop.api")

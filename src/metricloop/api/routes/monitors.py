@@ -25,11 +25,10 @@ from metricloop.api.schemas.monitors import (
     SaveMonitorRequest,
     ValidationResult,
 )
-from metricloop.catalog.models import Grain
-from metricloop.detect.monitor import MonitorSpec
 from metricloop.detect.monitors import MonitorDef, definition
 from metricloop.errors import ConfigError, NotFoundError
 from metricloop.service import MetricLoop
+from metricloop.views.monitors import default_window
 from metricloop.workflow.bands import bounded_backtest, metric_bounds
 
 router = APIRouter(prefix="/api/v1", tags=["monitors"], responses=ERROR_RESPONSES)
@@ -100,17 +99,6 @@ def delete_monitor(name: str = MonitorName, principal: Principal = Depends(requi
     ml.detection.delete_monitor(name, author=principal.username)
     ml.access.audit(principal.username, "monitor.delete", name)
     return Response(status_code=204)
-
-
-def default_window(ml: MetricLoop, spec: MonitorSpec) -> tuple[dt.date, dt.date]:
-    """The last 90 days (14 for hourly and finer monitors) of the data the monitor reads."""
-    fresh = ml.detection.freshness(spec)
-    if fresh is None:
-        end = dt.datetime.now(ml.project.tz).date()
-    else:
-        end = (fresh.astimezone(ml.project.tz) if fresh.tzinfo else fresh).date()
-    days = 14 if spec.grain in (Grain.minute, Grain.hour) else 90
-    return end - dt.timedelta(days=days - 1), end
 
 
 @router.post("/monitors/backtest", response_model=BacktestResponse)

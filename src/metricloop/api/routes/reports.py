@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from metricloop.access.context import acting_as
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.api.deps import SESSION_COOKIE, get_ml, reader_locale
 from metricloop.api.errors import ErrorBody
 from metricloop.service import MetricLoop
+from metricloop.views import scope
 
 router = APIRouter(tags=["loop"])
 

@@ -1,7 +1,7 @@
 """Reviews (复盘) of incidents, effect verification, the case library and similar cases.
 
 A review belongs to one incident and is reached by the incident's id; everything here is
-limited to incidents in the caller's row scope, and case-library results too (``api.scope``).
+limited to incidents in the caller's row scope, and case-library results too (``views.scope``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from fastapi import APIRouter, Depends, Query
 
 from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.api.deps import get_ml, require
 from metricloop.api.errors import ERROR_RESPONSES
 from metricloop.api.pagination import Page, PageParams, page_params, paginate
 from metricloop.api.routes.incidents import Ref
-from metricloop.api.schemas.incidents import local_times
 from metricloop.api.schemas.reviews import (
     CaseOut,
     EditSectionRequest,
@@ -29,7 +27,9 @@ from metricloop.api.schemas.reviews import (
     VerifyOut,
     VerifyRequest,
 )
+from metricloop.localtime import local_times
 from metricloop.service import MetricLoop
+from metricloop.views import scope
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"], responses=ERROR_RESPONSES)
 

@@ -1,35 +1,14 @@
-"""Notification channels (never their secrets) and test sends."""
+"""Notification channels (never their secrets), test sends and the outbox; the channel models
+are :mod:`metricloop.views.channels`, re-exported here for the API's schemas."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from metricloop.localtime import Instant
+from metricloop.views.channels import ChannelOut, TestSendOut
 
-
-class ChannelOut(BaseModel):
-    name: str
-    type: str = Field(description="dingtalk | wecom | feishu | slack | webhook | email")
-    target: str | None = Field(description="Where it points, without credentials (https://host/…, smtp://host:port).")
-    locale: str | None
-    fallback: str | None
-    enabled: bool
-    configured: bool = Field(description="False when the definition cannot be used (e.g. an env var is unset).")
-    problem: str | None = Field(description="Why it cannot be used, naming the variable or field.")
-    problem_zh: str | None = Field(description="The same in Chinese.")
-    broken: bool = Field(description="Marked broken after a permanent delivery error (messages use the fallback).")
-    broken_reason: str | None
-    pending: int = Field(description="Messages waiting to be delivered through it.")
-    dead: int = Field(description="Messages it could not deliver anywhere.")
-
-
-class TestSendOut(BaseModel):
-    channel: str
-    delivered: bool
-    outcome: str = Field(description="sent | retryable | permanent")
-    status: int | None = Field(description="HTTP status or SMTP reply code.")
-    code: str | None = Field(description="The platform's error code, if any.")
-    detail: str = Field(description="What happened (credentials masked).")
+__all__ = ["ChannelOut", "OutboxItem", "TestSendOut"]
 
 
 class OutboxItem(BaseModel):

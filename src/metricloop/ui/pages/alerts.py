@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from nicegui import ui
 
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.errors import MetricLoopError
 from metricloop.store.workflow_models import IncidentAlert
 from metricloop.ui.data import (
@@ -21,6 +20,7 @@ from metricloop.ui.data import (
     sparkline_svg,
 )
 from metricloop.ui.layout import PageContext, page, section_title
+from metricloop.views import scope
 from metricloop.workflow.bands import clamp, metric_bounds
 
 LABELS = ("confirmed", "expected", "false_alarm", "new_normal")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from nicegui import run, ui
 
 from metricloop.access.roles import Action
-from metricloop.api.routes.channels import channel_rows, test_send
 from metricloop.errors import MetricLoopError
 from metricloop.ui.layout import PageContext, page, section_title
+from metricloop.views.channels import channel_rows, test_send
 
 
 @page("/admin/channels", nav="channels", action=Action.channel_test)

@@ -7,11 +7,11 @@ from typing import Any
 from nicegui import ui
 
 from metricloop.access.policy import readable
-from metricloop.api.scope import person_name
 from metricloop.catalog.models import Metric
 from metricloop.catalog.tree import tree
 from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.ui.texts import unit_text
+from metricloop.views.scope import person_name
 
 
 def _row(ctx: PageContext, m: Metric) -> dict[str, Any]:

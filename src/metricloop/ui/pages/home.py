@@ -5,7 +5,6 @@ from __future__ import annotations
 from nicegui import run, ui
 
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.ui.ask import ask_box
 from metricloop.ui.data import (
     TONE_COLOR,
@@ -18,6 +17,7 @@ from metricloop.ui.data import (
     status_board,
 )
 from metricloop.ui.layout import PageContext, page, section_title
+from metricloop.views import scope
 
 TONE = {"good": "text-green-700", "bad": "text-red-700", "neutral": "text-gray-600"}
 

@@ -18,9 +18,6 @@ from nicegui import ui
 
 from metricloop.access.context import acting_as
 from metricloop.access.roles import Action
-from metricloop.api import scope
-from metricloop.api.routes.incidents import build_board, detail
-from metricloop.api.schemas.incidents import IncidentDetail, IncidentSummary
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.localtime import offset, wall_clock
 from metricloop.ui.data import (
@@ -42,6 +39,8 @@ from metricloop.ui.data import (
 from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.ui.pages.alerts import window_chart
 from metricloop.ui.texts import T
+from metricloop.views import scope
+from metricloop.views.incidents import IncidentDetail, IncidentSummary, build_board, detail
 
 ACTION_ORDER = ("ack", "investigate", "mitigate", "resolve", "close", "reopen", "false_positive", "retrigger")
 NEEDS_COMMENT = ("resolve", "false_positive")

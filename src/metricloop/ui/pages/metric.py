@@ -11,7 +11,6 @@ from nicegui import events, run, ui
 from metricloop.access.context import acting_as
 from metricloop.access.policy import Principal
 from metricloop.access.roles import Action
-from metricloop.api.scope import person_name
 from metricloop.catalog.models import Grain, Metric
 from metricloop.detect.staleness import stale_monitors
 from metricloop.errors import MetricLoopError, NotFoundError
@@ -33,6 +32,7 @@ from metricloop.ui.layout import PageContext, page
 from metricloop.ui.pages.dictionary import tree_nodes
 from metricloop.ui.pages.incidents import explanation_body
 from metricloop.ui.texts import unit_text
+from metricloop.views.scope import person_name
 
 _axis_formatter = axis_formatter
 _value_formatter = value_formatter

@@ -12,11 +12,11 @@ from nicegui import run, ui
 from metricloop.access.context import acting_as
 from metricloop.access.policy import Principal, readable
 from metricloop.access.roles import Action
-from metricloop.api.routes.monitors import default_window
 from metricloop.detect.monitors import definition
 from metricloop.errors import MetricLoopError
 from metricloop.service import MetricLoop
 from metricloop.ui.layout import PageContext, page, section_title
+from metricloop.views.monitors import default_window
 from metricloop.workflow.bands import bounded_backtest, metric_bounds
 
 NEW = "__new__"

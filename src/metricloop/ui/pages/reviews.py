@@ -8,11 +8,11 @@ from typing import Any
 from nicegui import ui
 
 from metricloop.access.roles import Action
-from metricloop.api import scope
 from metricloop.errors import MetricLoopError
 from metricloop.ui.data import VERDICT_COLOR, local_time, one_language, record_title
 from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.ui.pages.incidents import status_badge
+from metricloop.views import scope
 
 PEOPLE_SECTIONS = ("summary", "root_cause", "lessons")  # MetricLoop drafts the others
 

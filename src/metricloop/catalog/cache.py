@@ -2,8 +2,8 @@
 
 Parsing YAML with line tracking and validating every definition costs more than the rest of
 a ``metricloop query`` call, and the files rarely change between calls. The key is the hash of
-every model file's path and bytes plus the package and Python versions, so any edit, added or
-removed file, or upgrade misses the cache and re-parses. A cache file that cannot be read (cut
+every model file's path and bytes plus the package and Python versions and the catalog code's
+files, so any edit, added or removed file, upgrade or code change misses the cache and re-parses. A cache file that cannot be read (cut
 short, corrupt, written by another version) is ignored and rewritten; it is never trusted
 over the files. Only catalogs that validated are cached: a broken file reports its errors on
 every call.
@@ -30,11 +30,25 @@ def model_files(root: Path, folder: str = MODELS_DIR) -> list[Path]:
     return sorted([*(root / folder).glob("**/*.yaml"), *(root / folder).glob("**/*.yml")])
 
 
+def code_stamp(*folders: str) -> str:
+    """Names, sizes and modification times of the package's modules in ``folders`` ("" = the top):
+    code edited without a version bump (a developer's tree) must not reuse what older code cached."""
+    package = Path(__file__).resolve().parent.parent
+    parts = []
+    for folder in folders:
+        with os.scandir(package / folder) as entries:
+            for e in entries:
+                if e.name.endswith(".py"):
+                    st = e.stat()
+                    parts.append(f"{folder}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(sorted(parts))
+
+
 def content_key(root: Path, folder: str = MODELS_DIR) -> str:
-    """Hash of the model files' names and bytes, the package version and the Python version."""
+    """Hash of the model files' names and bytes, the package and Python versions and the catalog's code."""
     from metricloop import __version__
 
-    h = hashlib.sha256(f"metricloop {__version__} python {sys.version}\n".encode())
+    h = hashlib.sha256(f"metricloop {__version__} python {sys.version}\n{code_stamp('catalog')}\n".encode())
     for f in model_files(root, folder):
         data = f.read_bytes()
         h.update(f"{f.relative_to(root).as_posix()}\0{len(data)}\0".encode())

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from metricloop.engine.compiler import CompiledQuery
     from metricloop.service import MetricLoop
 
-_PACKAGE = Path(__file__).resolve().parent.parent
 _KEEP = 64  # cached queries kept per project (older ones are removed on write)
 
 # `metricloop query`'s options (cli/commands.py): the key fields, then the output-only ones
@@ -45,18 +44,6 @@ _VALUE_OPTIONS = {
 }
 _FLAGS = {"--sql": "sql", "--dry-run": "dry_run"}
 _FORMATS = ("table", "csv", "json")
-
-
-def _code_stamp(*folders: str) -> str:
-    """Names, sizes and modification times of the package's modules in ``folders`` ("" = top)."""
-    parts = []
-    for folder in folders:
-        with os.scandir(_PACKAGE / folder) as entries:
-            for e in entries:
-                if e.name.endswith(".py"):
-                    st = e.stat()
-                    parts.append(f"{folder}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(sorted(parts))
 
 
 def _install_stamp(*modules: str) -> str:
@@ -151,12 +138,12 @@ def project_root(project: str | Path | None) -> Path:
 def query_key(root: Path, params: dict[str, Any]) -> str | None:
     """Hash of what a compiled query depends on; None when the project cannot be read."""
     from metricloop import __version__
-    from metricloop.catalog.cache import model_files
+    from metricloop.catalog.cache import code_stamp, model_files
 
     h = hashlib.sha256()
     try:
         h.update(f"query 1\0{__version__}\0{sys.version}\0{root.resolve()}\0".encode())
-        h.update(_code_stamp("", "engine", "catalog").encode())
+        h.update(code_stamp("", "engine", "catalog").encode())
         h.update(_install_stamp("sqlglot").encode())
         h.update(b"\0" + (root / "metricloop.yaml").read_bytes())
         for f in model_files(root):
@@ -272,10 +259,11 @@ _HELP_ENV = (  # what Rich and Typer read to shape their output
 def help_key() -> str | None:
     """Hash of what ``metricloop --help`` prints from; None when it cannot be known."""
     from metricloop import __version__
+    from metricloop.catalog.cache import code_stamp
 
     parts = [f"help 1\0{__version__}\0{sys.version}\0{sys.executable}"]
     try:
-        parts.append(_code_stamp("", "cli"))
+        parts.append(code_stamp("", "cli"))
         parts.append(_install_stamp("typer", "rich", "click"))
     except (OSError, ValueError, ImportError):
         return None

@@ -3,9 +3,9 @@
 Parsing YAML with line tracking and validating every definition costs more than the rest of
 a ``metricloop query`` call, and the files rarely change between calls. The key is the hash of
 every model file's path and bytes plus the package and Python versions and the catalog code's
-files, so any edit, added or removed file, upgrade or code change misses the cache and re-parses. A cache file that cannot be read (cut
-short, corrupt, written by another version) is ignored and rewritten; it is never trusted
-over the files. Only catalogs that validated are cached: a broken file reports its errors on
+files, so any edit, added or removed file, upgrade or code change misses the cache and
+re-parses. A cache file that cannot be read (cut short, corrupt, written by another version) is
+ignored and rewritten; it is never trusted over the files. Only catalogs that validated are cached: a broken file reports its errors on
 every call.
 """
 

@@ -5,8 +5,8 @@ a ``metricloop query`` call, and the files rarely change between calls. The key 
 every model file's path and bytes plus the package and Python versions and the catalog code's
 files, so any edit, added or removed file, upgrade or code change misses the cache and
 re-parses. A cache file that cannot be read (cut short, corrupt, written by another version) is
-ignored and rewritten; it is never trusted over the files. Only catalogs that validated are cached: a broken file reports its errors on
-every call.
+ignored and rewritten; it is never trusted over the files. Only catalogs that validated are
+cached: a broken file reports its errors on every call.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from dateutil.relativedelta import relativedelta
 from sqlglot import exp
 
 from metricloop.catalog.catalog import Catalog, ResolvedMeasure, parse_formula
+from metricloop.catalog.dimensions import DimRef, Hop, resolve, split_date_part
 from metricloop.catalog.models import (
     Agg,
     Grain,
@@ -59,7 +60,6 @@ from metricloop.engine.filters import (
     walk,
 )
 from metricloop.engine.query import MetricQuery
-from metricloop.engine.semantic import DimRef, Hop, resolve, split_date_part
 from metricloop.errors import Location, QueryError, UnsupportedError
 from metricloop.secrets import quote_input
 

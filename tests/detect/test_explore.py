@@ -168,6 +168,26 @@ def test_selection_is_by_share_then_size_and_ties_are_stable() -> None:
     assert select_combinations(volume, keys, top=2, min_share=0.0).tolist() == [1, 0]
     assert select_combinations(volume[[3, 2, 1, 0]], keys[::-1], top=2, min_share=0.0).tolist() == [2, 3]
     assert select_combinations(np.zeros(3), keys[:3], top=5, min_share=0.0).tolist() == []
+    # a combination with an open anomaly stays explored below the cut (never retracted for slipping)
+    assert select_combinations(volume, keys, top=2, min_share=0.01, keep={"c=z"}).tolist() == [1, 0, 3]
+
+
+def test_an_open_anomaly_keeps_its_combination_explored(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", MONITOR.replace("explore: [city, cuisine]\n",
+                                                         "explore: [city, cuisine]\nexplore_top: 3\n"))
+    ml = MetricLoop.open(root)
+    try:
+        load(ml, facts([("east", "烧烤")]), tmp_path)
+        spec = ml.detection.monitor("orders_by_city").spec
+        first, last = dt.datetime(2026, 1, 5), dt.datetime(2026, 2, 13, 23)
+        top3 = ml.detection.load_series(spec, first, last).explored
+        assert top3 is not None and top3.keys is not None
+        assert {"city": "east", "cuisine": "烧烤"} not in top3.keys
+        held = ml.detection.load_series(spec, first, last, explored=["city=east,cuisine=烧烤"]).explored
+        assert held is not None and held.keys is not None and len(held.keys) == 4
+        assert held.keys[-1] == {"city": "east", "cuisine": "烧烤"}
+    finally:
+        ml.close()
 
 
 @pytest.mark.parametrize(("explore", "field", "expected"), [

@@ -375,8 +375,10 @@ class DetectionService:
         return last_complete_period(ready, spec.grain), fresh
 
     def load_series(self, spec: MonitorSpec, first: dt.datetime, last: dt.datetime,
-                    data_until: dt.datetime | None = None) -> LoadedSeries:
-        """Query the monitor's series for periods ``first..last`` (inclusive) into dense batches."""
+                    data_until: dt.datetime | None = None, *, explored: Sequence[str] = ()) -> LoadedSeries:
+        """Query the monitor's series for periods ``first..last`` (inclusive) into dense batches.
+
+        ``explored``: combinations (``slice_label``) to explore even below the cut (open anomalies)."""
         metric = self._metric(spec)
         grain = spec.grain
         axis = period_axis(first, last, grain)
@@ -419,19 +421,20 @@ class DetectionService:
             if len(keep):
                 sliced = SeriesBatch(p.values[keep], axis, grain=grain,
                                      keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
-        explored = None
+        combos = None
         if spec.explore:  # the largest combinations, chosen on this history (detect/explore.py)
             frame, span = fetch(list(spec.explore))
             p = pivot(frame, axis=axis, time_col=time_col, dims=spec.explore, value_col=metric.name,
                       volume_col=volume, fill_zero=fill_zero, **span)
-            keep = select_combinations(p.volume, p.keys, top=spec.explore_top, min_share=spec.explore_min_share)
+            keep = select_combinations(p.volume, p.keys, top=spec.explore_top, min_share=spec.explore_min_share,
+                                       keep=set(explored))
             self._thin(spec, p.values, frame, axis, time_col, spec.explore, volume, span)
             ctx = {c: pivot(frame, axis=axis, time_col=time_col, dims=spec.explore, value_col=c, **span,
                             fill_zero=_counts(self.ctx, self.ctx.catalog.metric(c))).values[keep] for c in context}
             if len(keep):
-                explored = SeriesBatch(p.values[keep], axis, grain=grain,
-                                       keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
-        return LoadedSeries(sliced, total, first, last, data_until, explored)
+                combos = SeriesBatch(p.values[keep], axis, grain=grain,
+                                     keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
+        return LoadedSeries(sliced, total, first, last, data_until, combos)
 
     @staticmethod
     def _thin(spec: MonitorSpec, values: np.ndarray, frame: Any, axis: np.ndarray, time_col: str,
@@ -546,7 +549,8 @@ class DetectionService:
                 w0 = min(w0, since)
                 first = min(first, shift_period(since, spec.grain, -(history - 1)))
             report.window_start, report.window_end = w0, last
-            data = self.load_series(spec, first, last, fresh)
+            explored = self._open_combinations(spec, w0) if spec.explore else []
+            data = self.load_series(spec, first, last, fresh, explored=explored)
             runs = self.evaluate(spec, data, feedback)
             report.series = sum(r.batch.n_series for r in runs)
             records = [r for r in self._records(spec, runs, h) if r.end >= w0]
@@ -570,6 +574,14 @@ class DetectionService:
             report.status, report.detail = "failed", redact(f"{type(exc).__name__}: {exc}")
             self._failed_run(spec.name, h, at, started, report.detail)
         return report
+
+    def _open_combinations(self, spec: MonitorSpec, w0: dt.datetime) -> list[str]:
+        """Explored combinations with an open anomaly in the re-judged window: they stay explored."""
+        dims = set(spec.explore)
+        q = sa.select(Anomaly.slice).where(Anomaly.monitor == spec.name, Anomaly.state.in_(ACTIVE_STATES),
+                                           Anomaly.end >= self._utc(w0))
+        with self.ctx.store.session() as s:
+            return sorted({slice_label(sl) for sl in s.scalars(q) if set(sl) == dims})
 
     def _failed_run(self, name: str, h: str, at: dt.datetime, started: dt.datetime, detail: str) -> None:
         with self.ctx.store.session() as s:

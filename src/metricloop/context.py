@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -206,6 +206,19 @@ class Context:
             names, tuples = wh.rows(compiled.sql)
             return compiled, [dict(zip(names, t, strict=True)) for t in tuples]
         return compiled, execute_cached(wh, compiled.sql).to_pylist()
+
+    def query_sets(
+        self, query: MetricQuery, sets: Sequence[Sequence[str]], *, native: bool | None = None
+    ) -> list[pa.Table]:
+        """``query`` grouped by each of ``sets`` in one statement, one table per set: GROUPING
+        SETS where the dialect has them, else UNION ALL (``engine.grouping``); the acting user's
+        row policies apply as in :meth:`query`."""
+        from metricloop.engine.grouping import run_sets
+
+        _, wh = self._warehouse_for(query)
+        policy_filters = self._policy_filters(query, ())
+        return run_sets(self.compiler(wh.dialect), lambda sql: execute_cached(wh, sql), query, sets,
+                        policy_filters=policy_filters, native=native)
 
     # ------------------------------------------------------------------ loaded data
     def freshness(self, table: str) -> dt.datetime | None:

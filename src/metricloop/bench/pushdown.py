@@ -7,7 +7,12 @@ uploaded), then runs the compiled queries MetricLoop's loops send:
 - ``detect``: a monitor's series, one metric per slice per day over the window (what
   ``DetectService.load_series`` asks);
 - ``backfill``: the same series by hour over a week (a backfill's batch);
-- ``explain``: the window's totals per slice (what explain compares with the baseline).
+- ``explain``: the window's totals per slice (what explain compares with the baseline);
+- ``explain_leaves``: the window per region x channel (the leaves an additive metric's
+  localization reads);
+- ``explain_sets``: distinct buyers per region, per channel and in total in one statement
+  (the drill-down of a metric that does not add up: GROUPING SETS on DuckDB, ClickHouse and
+  Spark, UNION ALL where a dialect has none) — the values of the dimensions, not their product.
 
 Each row reports the facts scanned, the rows that came back, slices x periods (their bound:
 fewer when some slice has no fact in a period), and the time. The rows that come back stay at
@@ -23,12 +28,16 @@ from typing import Any
 
 from metricloop.catalog.catalog import Catalog, build_catalog
 from metricloop.engine.compiler import Compiler
+from metricloop.engine.grouping import compile_sets
 from metricloop.engine.query import MetricQuery
 from metricloop.engine.warehouse import open_warehouse
 from metricloop.yamlio import Document
 
 EPOCH_2026 = 1767225600  # 2026-01-01 00:00:00 UTC
 ENGINES = ("duckdb", "clickhouse", "spark")
+CHANNELS = 4  # values of the second dimension
+BUYERS = 1000  # distinct buyers (a metric that does not add up over slices)
+EXPLAIN_SETS = [("region",), ("channel",), ()]
 
 
 @dataclass
@@ -57,20 +66,23 @@ def _generate(engine: str, table: str, n: int, slices: int, days: int) -> str:
         return (
             f"CREATE OR REPLACE TABLE {table} AS SELECT i AS id, "
             f"TIMESTAMP '2026-01-01' + INTERVAL 1 DAY * (i % {days}) + INTERVAL 1 SECOND * ((i * 7919) % 86400) AS ts, "
-            f"'r' || CAST((i // {days}) % {slices} AS VARCHAR) AS region, CAST(i % 97 AS DOUBLE) AS amount "
+            f"'r' || CAST((i // {days}) % {slices} AS VARCHAR) AS region, CAST(i % 97 AS DOUBLE) AS amount, "
+            f"'c' || CAST(i % {CHANNELS} AS VARCHAR) AS channel, i % {BUYERS} AS buyer "
             f"FROM (SELECT range AS i FROM range({n}))"
         )
     if engine == "clickhouse":
         return (
             f"CREATE TABLE {table} ENGINE = MergeTree ORDER BY tuple() AS SELECT number AS id, "
             f"toDateTime64({EPOCH_2026} + (number % {days}) * 86400 + (number * 7919) % 86400, 6, 'UTC') AS ts, "
-            f"concat('r', toString(intDiv(number, {days}) % {slices})) AS region, toFloat64(number % 97) AS amount "
+            f"concat('r', toString(intDiv(number, {days}) % {slices})) AS region, toFloat64(number % 97) AS amount, "
+            f"concat('c', toString(number % {CHANNELS})) AS channel, number % {BUYERS} AS buyer "
             f"FROM numbers({n})"
         )
     return (
         f"CREATE TABLE {table} USING parquet AS SELECT id, "
         f"timestamp_seconds({EPOCH_2026} + (id % {days}) * 86400 + (id * 7919) % 86400) AS ts, "
-        f"concat('r', CAST((id DIV {days}) % {slices} AS STRING)) AS region, CAST(id % 97 AS DOUBLE) AS amount "
+        f"concat('r', CAST((id DIV {days}) % {slices} AS STRING)) AS region, CAST(id % 97 AS DOUBLE) AS amount, "
+        f"concat('c', CAST(id % {CHANNELS} AS STRING)) AS channel, id % {BUYERS} AS buyer "
         f"FROM range({n})"
     )
 
@@ -86,14 +98,17 @@ def _catalog(table: str) -> Catalog:
                 "dimensions": [
                     {"name": "ts", "type": "time", "type_params": {"time_granularity": "second"}},
                     {"name": "region", "type": "categorical"},
+                    {"name": "channel", "type": "categorical"},
                 ],
-                "measures": [{"name": "gmv", "agg": "sum", "expr": "amount"}, {"name": "orders", "agg": "count",
-                                                                               "expr": "id"}],
+                "measures": [{"name": "gmv", "agg": "sum", "expr": "amount"},
+                             {"name": "orders", "agg": "count", "expr": "id"},
+                             {"name": "buyers", "agg": "count_distinct", "expr": "buyer"}],
             }
         ],
         "metrics": [
             {"name": "gmv", "type": "simple", "measure": "gmv"},
             {"name": "orders", "type": "simple", "measure": "orders"},
+            {"name": "buyers", "type": "simple", "measure": "buyers"},
         ],
     }
     return build_catalog([Document("pushdown.yaml", doc)])
@@ -109,7 +124,16 @@ def queries(slices: int, days: int) -> list[tuple[str, MetricQuery, int]]:
                                  start="2026-01-01", end=f"2026-01-{week:02d} 23:00:00"), slices * week * 24),
         ("explain", MetricQuery(metrics=["gmv", "orders"], group_by=["region"], start=f"2026-01-{days - week + 1:02d}",
                                 end=f"2026-01-{days:02d}"), slices),
+        ("explain_leaves", MetricQuery(metrics=["gmv", "orders"], group_by=["region", "channel"],
+                                       start=f"2026-01-{days - week + 1:02d}", end=f"2026-01-{days:02d}"),
+         slices * CHANNELS),
     ]
+
+
+def sets_query(days: int) -> MetricQuery:
+    """Explain's drill-down of distinct buyers over the last week (grouped by ``EXPLAIN_SETS``)."""
+    week = min(days, 7)
+    return MetricQuery(metrics=["buyers"], start=f"2026-01-{days - week + 1:02d}", end=f"2026-01-{days:02d}")
 
 
 def run(
@@ -136,6 +160,13 @@ def run(
                     t0 = time.perf_counter()
                     result = wh.execute(sql)
                     out.append(Row(engine, n, name, result.num_rows, expected, time.perf_counter() - t0))
+                stmt = compile_sets(compiler, sets_query(days), EXPLAIN_SETS)
+                wh.execute(stmt.sql)
+                t0 = time.perf_counter()
+                result = wh.execute(stmt.sql)
+                how = "GROUPING SETS" if stmt.native else "UNION ALL"
+                out.append(Row(engine, n, f"explain_sets ({how})", result.num_rows, slices + CHANNELS + 1,
+                               time.perf_counter() - t0))
             wh.execute(f"DROP TABLE IF EXISTS {table}")
         finally:
             wh.close()

@@ -344,16 +344,23 @@ class ExplainService:
         where: str | None,
         scale: float | None,
     ) -> dict[str, pd.DataFrame]:
-        """Per dimension, the metric per value in the period and the baseline: one GROUP BY each.
+        """Per dimension, the metric per value in the period and the baseline.
 
         Used for metrics that do not add up over slices, where leaves cannot be summed into
-        coarser slices and every cuboid must be computed by the warehouse itself.
+        coarser slices and every cuboid must be computed by the warehouse itself: one statement
+        per period groups by each dimension (GROUPING SETS, or UNION ALL where the dialect has
+        none), so the rows out are the dimensions' values.
         """
         k = scale if scale is not None else 1.0
         out: dict[str, pd.DataFrame] = {}
-        for d in dims:
-            now = self._window_rows([m.name], [d], start, end, where)
-            then = self._window_rows([m.name], [d], b_start, b_end, where)
+        sets = [(d,) for d in dims]
+        # the query's end is inclusive: the last hour of the window, as in _window_rows
+        now_sets = self.ctx.query_sets(MetricQuery(metrics=[m.name], where=where, start=start,
+                                                   end=end - dt.timedelta(hours=1)), sets)
+        then_sets = self.ctx.query_sets(MetricQuery(metrics=[m.name], where=where, start=b_start,
+                                                    end=b_end - dt.timedelta(hours=1)), sets)
+        for d, now_t, then_t in zip(dims, now_sets, then_sets, strict=True):
+            now, then = now_t.to_pandas(), then_t.to_pandas()
             frame = now.merge(then, on=[d], how="outer", suffixes=("_a", "_e"))
             out[d] = pd.DataFrame(
                 {

@@ -1,7 +1,9 @@
 """The service facade: one object per project that every door (CLI, API, UI, scheduler) calls.
 
 Doors parse input and render output; all behaviour lives here and in the domain packages.
-Heavy resources (state store, warehouse connections, compiled catalog) open lazily, once.
+The heavy resources (state store, warehouse connections, compiled catalog) are the project's
+:class:`~metricloop.context.Context`, opened lazily, once; the facade composes the stages over
+it and is imported by nothing below it.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ class MetricLoop:
         return cls(Project.load(path))
 
     # ------------------------------------------------------------------ stage services
-    # Each stage keeps its use cases in ``<stage>/service.py`` and reaches shared resources
-    # (store, catalog, warehouse, query) through this object; doors only ever talk to ``ml``.
+    # Each stage keeps its use cases in ``<stage>/service.py`` and is built here, once, from the
+    # shared Context plus the stages it asks, named; doors only ever talk to ``ml``.
     @cached_property
     def detection(self) -> DetectionService:
         from metricloop.detect.service import DetectionService

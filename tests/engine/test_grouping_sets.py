@@ -71,30 +71,39 @@ def test_spark_grouping_sets(tiny: MetricLoop, spark_warehouse: Any) -> None:
     _same_on(tiny, spark_warehouse)
 
 
-@pytest.mark.mariadb
-def test_mariadb_union_all_gives_the_same_rows(tiny: MetricLoop, mariadb_db: str) -> None:
+def _same_through_sqlalchemy(tiny: MetricLoop, url: str, native: bool) -> None:
     import sqlalchemy as sa
 
     from metricloop.engine.warehouse import SQLAlchemyWarehouse
 
     rows = tiny.duckdb().execute("select * from orders").to_pylist()
-    engine = sa.create_engine(mariadb_db)
+    engine = sa.create_engine(url)
     with engine.begin() as con:
-        con.exec_driver_sql("create table orders (order_id bigint, buyer_id bigint, order_time datetime, "
-                            "region varchar(8), channel varchar(8), amount double, is_refunded boolean)")
+        con.exec_driver_sql("create table orders (order_id bigint, buyer_id bigint, order_time timestamp null, "
+                            "region varchar(8), channel varchar(8), amount double precision, is_refunded boolean)")
         con.execute(sa.text("insert into orders values (:order_id, :buyer_id, :order_time, :region, :channel, "
                             ":amount, :is_refunded)"), [{**r, "amount": float(r["amount"])} for r in rows])
     engine.dispose()
-    wh = SQLAlchemyWarehouse(mariadb_db)
+    wh = SQLAlchemyWarehouse(url)
     try:
         compiler = Compiler(tiny.catalog, wh.dialect)
         for metrics in (["buyers"], ["refund_rate", "gmv"]):
             query = MetricQuery(metrics=metrics, **WINDOW)
-            assert not compile_sets(compiler, query, SETS).native
+            assert compile_sets(compiler, query, SETS).native is native
             got = run_sets(compiler, wh.execute, query, SETS)
-            assert [_sorted(t.to_pylist()) for t in got] == _one_group_by_each(tiny, metrics)
+            assert [_sorted(t.to_pylist()) for t in got] == _one_group_by_each(tiny, metrics), (wh.dialect, metrics)
     finally:
         wh.close()
+
+
+@pytest.mark.mariadb
+def test_mariadb_union_all_gives_the_same_rows(tiny: MetricLoop, mariadb_db: str) -> None:
+    _same_through_sqlalchemy(tiny, mariadb_db, native=False)
+
+
+@pytest.mark.postgres
+def test_postgres_grouping_sets(tiny: MetricLoop, fresh_postgres_url: str) -> None:
+    _same_through_sqlalchemy(tiny, fresh_postgres_url, native=True)
 
 
 def test_explain_is_the_same_without_grouping_sets(tiny: MetricLoop, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,10 @@
 """The acting user of the current request, so every query obeys their policies.
 
 Doors open ``with acting_as(principal):`` around the work they do for a user (the API's auth
-dependency does it for every request). :meth:`MetricLoop.compile` and :meth:`MetricLoop.query`
-read :func:`current_principal` and add the user's row filters inside the compiler, so services
-that query on the user's behalf (drill-down, explanation, exports) cannot forget them.
+dependency does it for every request). Every ``compile`` and ``query`` of the project's
+:class:`~metricloop.context.Context` reads :func:`current_principal` (the row-policy hook the
+facade installs) and adds the user's row filters inside the compiler, so services that query on
+the user's behalf (drill-down, explanation, exports) cannot forget them.
 Background work (scheduler, CLI) runs with no principal and sees everything.
 """
 

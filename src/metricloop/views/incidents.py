@@ -252,3 +252,24 @@ def detail(ml: MetricLoop, inc: Mapping[str, Any], locale: str) -> IncidentDetai
         timers=[TimerOut(**local_times(t, tz, ("due_at",))) for t in inc["timers"]],
         explanation_id=expl_id, has_review=has_review,
     )
+
+
+def explanations(ml: MetricLoop, numbers: list[int]) -> dict[int, dict[str, Any]]:
+    """The stored explanation payload of each incident (one query for the whole board)."""
+    from metricloop.store.workflow_models import Incident
+
+    if not numbers:
+        return {}
+    with ml.store.session() as s:
+        rows = s.execute(sa.select(Incident.id, Incident.explanation).where(Incident.id.in_(numbers))).all()
+    return {int(i): e for i, e in rows if e}
+
+
+def action_incident(ml: MetricLoop, action_id: int) -> int | None:
+    """The number of the incident an action item belongs to (None for no such item): who may
+    change an item is decided by who may see its incident."""
+    from metricloop.store.workflow_models import ActionItem
+
+    with ml.store.session() as s:
+        row = s.get(ActionItem, action_id)
+        return row.incident_id if row is not None else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from metricloop.access.policy import Principal
@@ -20,9 +19,7 @@ from metricloop.api.pagination import Page, PageParams, page_params, paginate
 from metricloop.api.schemas.anomalies import AnomalyDetail, AnomalyOut, FeedbackRequest, LabelOut, local_time
 from metricloop.detect.service import AnomalyRecord
 from metricloop.service import MetricLoop
-from metricloop.store.explain_models import Explanation
-from metricloop.store.workflow_models import IncidentAlert
-from metricloop.views import scope
+from metricloop.views import anomalies, scope
 from metricloop.workflow.bands import metric_bounds
 from metricloop.workflow.service import incident_ref
 
@@ -68,9 +65,7 @@ def get_anomaly(request: Request, fingerprint: str = Fingerprint,
                 ml: MetricLoop = Depends(get_ml)) -> AnomalyDetail:
     """One anomaly with its feedback labels, its stored explanation and its incident."""
     a = scope.anomaly(ml, principal, fingerprint)
-    with ml.store.session() as s:
-        expl = s.scalar(sa.select(sa.func.max(Explanation.id)).where(Explanation.anomaly_fingerprint == a.fingerprint))
-        inc = s.scalar(sa.select(IncidentAlert.incident_id).where(IncidentAlert.fingerprint == a.fingerprint))
+    expl, inc = anomalies.explanation_id(ml, a.fingerprint), anomalies.incident_number(ml, a.fingerprint)
     labels = [LabelOut(**{**lab, "created_at": local_time(lab["created_at"], ml.project.tz)})
               for lab in ml.detection.labels(a.fingerprint)]
     base = out(ml, a, reader_locale(request, principal))

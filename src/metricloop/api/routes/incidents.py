@@ -32,9 +32,8 @@ from metricloop.api.schemas.incidents import (
 )
 from metricloop.errors import NotFoundError
 from metricloop.service import MetricLoop
-from metricloop.store.workflow_models import ActionItem
 from metricloop.views import scope
-from metricloop.views.incidents import build_board, detail, summary, visible_incidents
+from metricloop.views.incidents import action_incident, build_board, detail, summary, visible_incidents
 from metricloop.workflow import lifecycle
 from metricloop.workflow.service import incident_ref
 
@@ -139,9 +138,7 @@ def update_action(body: UpdateActionRequest, action_id: int = Path(ge=1, le=2**3
                   principal: Principal = Depends(require(Action.incident_act)),
                   ml: MetricLoop = Depends(get_ml)) -> ActionItemOut:
     """Change an action item's status (done records when it took effect, for verification)."""
-    with ml.store.session() as s:
-        row = s.get(ActionItem, action_id)
-        incident_id = row.incident_id if row is not None else None
+    incident_id = action_incident(ml, action_id)
     if incident_id is None:
         raise NotFoundError(f"no action item {action_id}", zh=f"没有行动项 {action_id}")
     try:

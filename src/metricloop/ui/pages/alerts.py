@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from nicegui import ui
 
 from metricloop.access.roles import Action
 from metricloop.errors import MetricLoopError
-from metricloop.store.workflow_models import IncidentAlert
 from metricloop.ui.data import (
     SEVERITY_COLOR,
     anomaly_window,
@@ -20,7 +18,7 @@ from metricloop.ui.data import (
     sparkline_svg,
 )
 from metricloop.ui.layout import PageContext, page, section_title
-from metricloop.views import scope
+from metricloop.views import anomalies, scope
 from metricloop.workflow.bands import clamp, metric_bounds
 
 LABELS = ("confirmed", "expected", "false_alarm", "new_normal")
@@ -71,10 +69,7 @@ def alerts_page(ctx: PageContext) -> None:
                                           label=label if label not in (None, "none") else None, limit=2000)
         rows = [a for a in rows if scope.sees(ctx.ml, ctx.principal, a.metric, a.slice)
                 and (not f_sev.value or a.severity == f_sev.value) and (label != "none" or a.label is None)][:50]
-        with ctx.ml.store.session() as s:
-            fps = [a.fingerprint for a in rows]
-            incidents: dict[str, Any] = dict(s.execute(sa.select(IncidentAlert.fingerprint, IncidentAlert.incident_id)
-                                                       .where(IncidentAlert.fingerprint.in_(fps))).all()) if fps else {}
+        incidents = anomalies.incident_numbers(ctx.ml, [a.fingerprint for a in rows])
         count.set_text(ctx.t("alerts_count", n=len(rows)))
         listing.clear()
         with listing:

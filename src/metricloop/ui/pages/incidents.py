@@ -40,7 +40,7 @@ from metricloop.ui.layout import PageContext, page, section_title
 from metricloop.ui.pages.alerts import window_chart
 from metricloop.ui.texts import T
 from metricloop.views import scope
-from metricloop.views.incidents import IncidentDetail, IncidentSummary, build_board, detail
+from metricloop.views.incidents import IncidentDetail, IncidentSummary, build_board, detail, explanations
 
 ACTION_ORDER = ("ack", "investigate", "mitigate", "resolve", "close", "reopen", "false_positive", "retrigger")
 NEEDS_COMMENT = ("resolve", "false_positive")
@@ -89,19 +89,6 @@ def top_slices(ctx: PageContext, explanation: dict[str, Any] | None, n: int = 3)
                 out.append(f"{dimension_label(ctx.ml, d['dimension'], ctx.locale)}={r['value']}"
                            + (f" {rel:+.0%}" if rel is not None else ""))
     return [t for t in out if t.strip()]
-
-
-def _explanations(ctx: PageContext, numbers: list[int]) -> dict[int, dict[str, Any]]:
-    """The stored explanation payload of each incident (one query for the whole board)."""
-    import sqlalchemy as sa
-
-    from metricloop.store.workflow_models import Incident
-
-    if not numbers:
-        return {}
-    with ctx.ml.store.session() as s:
-        rows = s.execute(sa.select(Incident.id, Incident.explanation).where(Incident.id.in_(numbers))).all()
-    return {int(i): e for i, e in rows if e}
 
 
 def _card(ctx: PageContext, inc: IncidentSummary, explanation: dict[str, Any] | None = None) -> None:
@@ -155,7 +142,7 @@ def board_page(ctx: PageContext, owner: str | None = None, team: str | None = No
         b = build_board(ctx.ml, ctx.principal, ctx.locale, owner=state["owner"] or None, team=state["team"] or None,
                         severity=state["severity"] or None)
         columns.clear()
-        explained = _explanations(ctx, [inc.number for col in b.columns for inc in col.items[:50]])
+        explained = explanations(ctx.ml, [inc.number for col in b.columns for inc in col.items[:50]])
         with columns:
             for col in b.columns:
                 with ui.column().classes("flex-1 min-w-0 gap-2 bg-gray-200/60 rounded-lg p-2") \

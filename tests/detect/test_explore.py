@@ -210,3 +210,20 @@ def test_a_wrong_explore_names_the_file_line_and_field(tmp_path: Path, explore: 
         assert zh != issue.message and "explore" in zh  # the Chinese text names the field too
     finally:
         ml.close()
+
+
+def test_the_bench_explore_variant_is_the_hand_written_monitors_plus_one(tmp_path: Path) -> None:
+    """docs/examples/bench-loop-explore.yaml (what CHANGELOG's explore figures were measured with)
+    is valid and holds the bench's hand-written monitors unchanged plus the one that explores."""
+    from metricloop.bench.loop_company import MONITORS_YAML
+    from metricloop.detect.monitors import parse_document
+    from metricloop.yamlio import load_document
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "hand.yaml").write_text(MONITORS_YAML, encoding="utf-8")
+    variant, issues = parse_document(load_document(repo / "docs/examples/bench-loop-explore.yaml", repo), None)
+    hand, _ = parse_document(load_document(tmp_path / "hand.yaml", tmp_path), None)
+    assert issues == []
+    assert [m.spec for m in variant[:-1]] == [m.spec for m in hand]
+    extra = variant[-1].spec
+    assert extra.explore == ["city", "cuisine"] and extra.by == [] and extra.total

@@ -142,6 +142,15 @@ def test_stage_jobs_are_discovered(ml: MetricLoop) -> None:
     assert {"access.purge_sessions", "ingest.checks"} <= names
 
 
+def test_the_stage_jobs_keep_their_names_and_schedules(ml: MetricLoop) -> None:
+    """The jobs live with the scheduler door (scheduler/stage_jobs.py); what an operator sees in
+    the schedule table is what it was when they lived beside their stages."""
+    crons = {j.name: j.cron for j in registered_jobs(ml)}
+    stage_jobs = {"access.purge_sessions": "17 * * * *", "ingest.checks": "*/15 * * * *",
+                  "outbox.dispatch": "* * * * *", "review.weekly_report": "0 9 * * 1", "workflow.timers": "* * * * *"}
+    assert stage_jobs.items() <= crons.items()
+
+
 @pytest.mark.postgres
 def test_two_worker_processes_share_jobs_without_running_any_twice(tmp_path: Path, fresh_postgres_url: str) -> None:
     root = write_tiny_project(tmp_path / "p")

@@ -7,6 +7,8 @@ an API token of a bench user it creates, and sends a set of distinct dashboard-l
 - ``no cache``: a server with ``METRICLOOP_RESULT_CACHE_MB=0``, every query runs in DuckDB;
 - ``cold``: a server with the result cache, each query sent once (every answer is a miss);
 - ``warm``: the same server, the set sent ``repeats`` times again (answers from the cache);
+- ``baseline server`` (``--baseline-src DIR``): the same two passes against a server running
+  another checkout's code (``DIR`` holds its ``metricloop`` package: the "before" of a change);
 - ``duckdb``: the baseline, the same compiled SQL straight on DuckDB from as many threads in one
   process (no HTTP, no auth, no audit, no JSON).
 
@@ -71,7 +73,9 @@ class Phase:
                 "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else 0.0,
                 "errors": self.errors, "identical": self.identical,
                 # CPU per request moves less than the wall time with a shared machine's load
-                "server_cpu_ms": round(self.server_cpu / self.requests * 1000, 2) if self.server_cpu else None}
+                "server_cpu_ms": round(self.server_cpu / self.requests * 1000, 2) if self.server_cpu else None,
+                # what one core given to the server alone could answer at that CPU cost
+                "qps_per_core": round(self.requests / self.server_cpu, 1) if self.server_cpu else None}
 
 
 def _free_port() -> int:
@@ -143,9 +147,11 @@ def _duckdb_baseline(project: Path, sqls: list[str], concurrency: int) -> Phase:
 class Server:
     """``metricloop serve`` in a child process on a free loopback port."""
 
-    def __init__(self, project: Path, *, cache_mb: float | None, log: Path) -> None:
+    def __init__(self, project: Path, *, cache_mb: float | None, log: Path, src: Path | None = None) -> None:
         self.port = _free_port()
         env = dict(os.environ)
+        if src is not None:  # another checkout's code (the "before" of a change)
+            env["PYTHONPATH"] = str(Path(src).resolve())
         if cache_mb is not None:
             env["METRICLOOP_RESULT_CACHE_MB"] = str(cache_mb)
         self._log = log.open("wb")
@@ -234,7 +240,7 @@ def _phase(name: str, server: Server, token: str, bodies: list[Any], concurrency
 
 
 def run(project: Path, *, concurrency: int = 20, repeats: int = 3, queries: int | None = None,
-        uncached: bool = True) -> dict[str, Any]:
+        uncached: bool = True, baseline_src: Path | None = None) -> dict[str, Any]:
     """Run the phases against ``project`` (a demo); returns a JSON-ready report."""
     project = Path(project).resolve()
     chosen = query_set(queries)
@@ -244,6 +250,16 @@ def run(project: Path, *, concurrency: int = 20, repeats: int = 3, queries: int 
     logs = Path(tempfile.mkdtemp(prefix="ml-bench-api-"))
     phases: list[Phase] = []
     phases.append(_duckdb_baseline(project, sqls, concurrency))
+    if baseline_src is not None:
+        server = Server(project, cache_mb=None, log=logs / "baseline.log", src=baseline_src)
+        try:
+            server.wait()
+            phases.append(_phase(f"baseline server ({baseline_src}), first time", server, token, bodies,
+                                 concurrency, {}))
+            phases.append(_phase(f"baseline server ({baseline_src}), repeated", server, token, bodies * repeats,
+                                 concurrency, {}))
+        finally:
+            server.stop()
     if uncached:
         server = Server(project, cache_mb=0, log=logs / "uncached.log")
         try:

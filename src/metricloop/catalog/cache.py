@@ -17,10 +17,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from metricloop.catalog import MODELS_DIR
+
 if TYPE_CHECKING:  # hashing the files needs none of the catalog's code (the CLI's fast doors hash them)
     from metricloop.catalog.catalog import Catalog
 
-MODELS_DIR = "models"  # the folder load_catalog reads (catalog.catalog.MODELS_DIR is this one)
 CACHE_DIR = "cache"
 _KEEP = 4  # older entries (other versions of the models) kept for a quick switch back
 

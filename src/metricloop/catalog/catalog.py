@@ -16,7 +16,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from metricloop.catalog.cache import MODELS_DIR
+from metricloop.catalog import MODELS_DIR
 from metricloop.catalog.dimensions import dimensions_for_model
 from metricloop.catalog.models import (
     ADDITIVE_AGGS,

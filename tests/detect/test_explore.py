@@ -75,19 +75,22 @@ def facts(drops: list[tuple[str, str]]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_project(root: Path, monitor: str = MONITOR) -> Path:
+def write_project(root: Path, monitor: str = MONITOR, state_url: str | None = None) -> Path:
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "monitors").mkdir(exist_ok=True)
+    state = f"state:\n  url: {state_url}\n" if state_url else ""
     (root / "metricloop.yaml").write_text(
-        "name: explore\ntimezone: Asia/Shanghai\ntables:\n  delivery: {time_column: hour}\n", encoding="utf-8")
+        f"name: explore\ntimezone: Asia/Shanghai\n{state}tables:\n  delivery: {{time_column: hour}}\n",
+        encoding="utf-8")
     (root / "models" / "delivery.yaml").write_text(MODELS, encoding="utf-8")
     (root / "monitors" / "orders.yaml").write_text(monitor, encoding="utf-8")
     return root
 
 
-@pytest.fixture
-def ml(tmp_path: Path) -> Iterator[MetricLoop]:
-    ml = MetricLoop.open(write_project(tmp_path / "proj"))
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ml(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricLoop]:
+    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgres" else None
+    ml = MetricLoop.open(write_project(tmp_path / "proj", state_url=url))
     yield ml
     ml.close()
 

@@ -71,6 +71,11 @@ class EnsembleParams(DetectorParams):
         72, ge=5, description="Points learned before any score is given (the level, slope and scale start here)."
     )
     level_rate: float = Field(0.05, gt=0, le=1, description="How fast the level follows normal points.")
+    season_level_rate: float = Field(
+        0.02, gt=0, le=1, description="How fast the level follows normal points while a season explains the "
+        "series: slower than level_rate, so the level does not follow part of the daily cycle (the offsets "
+        "carry it in full).",
+    )
     slope_rate: float = Field(0.1, ge=0, le=1, description="How fast the slope (trend) follows; 0 = no trend.")
     season_rate: float = Field(0.15, gt=0, le=1, description="How fast a seasonal slot learns, per visit.")
     scale_rate: float = Field(0.02, gt=0, le=1, description="How fast the residual scale follows.")
@@ -149,7 +154,7 @@ def _emit(exp_out: np.ndarray, lo_out: np.ndarray, hi_out: np.ndarray, i: int, j
 @njit(cache=True, nogil=True)
 def _kernel(
     x: np.ndarray, learn: np.ndarray, week: np.ndarray, n_week: int, per_day: int,
-    warmup: int, warning: float, a_level: float, a_slope: float, a_season: float, a_scale: float,
+    warmup: int, warning: float, a_level: float, a_level_s: float, a_slope: float, a_season: float, a_scale: float,
     adopt_after: int, trend_after: int, remember: int, floor_rel: np.ndarray, floor_abs: np.ndarray,
     delay: int, long_window: int,
     use_log: np.ndarray, c_log: np.ndarray, is_count: np.ndarray, min_visits: int, slot_inflation: bool,
@@ -286,7 +291,9 @@ def _kernel(
                         dy_scn[ds] += 1.0
                     r0 = y_v - (k_off if use_season else 0.0) - p0
                     rc0 = min(max(r0, -lim), lim)
-                    rate0 = max(a_level, 1.0 / taught)
+                    # a seasonal series' level moves slower than its season: a level that follows part of
+                    # the daily cycle leaves the offsets short of it (the delayed level is then out of phase)
+                    rate0 = max(a_level_s if use_season else a_level, 1.0 / taught)
                     lev0 = p0 + rate0 * rc0
                     st0 = k
                     if taught > 3:
@@ -580,7 +587,8 @@ def ensemble_scores(
     floor_abs = np.where(use_log, max(p.scale_floor, 1e-9), np.maximum(10 * p.scale_floor * typical, 1e-12))
     warn = p.warning * p.sensitivity
     counts = count_series(raw, p.warmup) if p.count_noise else np.zeros(n, dtype=np.bool_)
-    _kernel(raw, lrn, week, max(period, 1), per_day, p.warmup, warn, p.level_rate, p.slope_rate, p.season_rate,
+    _kernel(raw, lrn, week, max(period, 1), per_day, p.warmup, warn, p.level_rate, p.season_level_rate, p.slope_rate,
+            p.season_rate,
             p.scale_rate, p.adopt_after, p.trend_after, p.remember, floor_rel, floor_abs, p.delay, p.long_window,
             use_log, c, counts, p.min_visits, p.slot_inflation, p.decomposed, p.return_after,
             z, exp, lower, upper, model)

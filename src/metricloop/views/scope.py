@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from metricloop.access.policy import Principal, readable
+from metricloop.access.policy import Principal, readable, sees_record
 from metricloop.errors import MetricLoopError, NotFoundError
 from metricloop.workflow.owners import person_name as owners_person_name
 
@@ -24,14 +24,9 @@ if TYPE_CHECKING:
 
 
 def sees(ml: MetricLoop, principal: Principal, metric: str, slice_: Mapping[str, Any] | None) -> bool:
-    """May ``principal`` see a stored record about ``metric`` on ``slice_``?"""
-    if not principal.sees_slice(slice_ or {}):
-        return False
-    try:
-        catalog = ml.catalog
-    except MetricLoopError:  # a catalog that does not load: only admins see records
-        return principal.can("users.manage")
-    return readable(catalog, principal, metric)
+    """May ``principal`` see a stored record about ``metric`` on ``slice_``? (the rule is
+    ``access.policy.sees_record``, shared with the assistant)"""
+    return sees_record(lambda: ml.catalog, principal, metric, slice_)
 
 
 def visible_to(ml: MetricLoop, principal: Principal) -> Visible:

@@ -121,3 +121,15 @@ def test_derived_values_live_beside_a_cached_result() -> None:
     cache.derived(other, "json", body, len)
     assert len(calls) == 3  # a result that is not cached: nothing kept beside it
     assert cache.stats().bytes <= cache.max_bytes
+
+
+def test_sql_that_changes_by_itself_is_not_cached(tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    cache = ResultCache(1 << 20)
+    wh.execute("create table t as select 1 as x")
+    execute_cached(wh, "select x, random() as r from t", cache)
+    execute_cached(wh, "select x, current_timestamp as now from t", cache)
+    assert cache.stats().entries == 0
+    execute_cached(wh, "select x from t", cache)
+    assert cache.stats().entries == 1
+    wh.close()

@@ -17,6 +17,7 @@ single-flight: concurrent misses on one key run the query once.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from metricloop.engine.warehouse import Warehouse
 
 CACHE_ENV = "METRICLOOP_RESULT_CACHE_MB"
+#: SQL whose answer changes without the data changing (a model's expression may call these)
+VOLATILE = re.compile(r"\b(current_date|current_timestamp|current_time|localtimestamp|now|today|random|rand|"
+                      r"uuid|gen_random_uuid|generateUUIDv4)\b", re.IGNORECASE)
 DEFAULT_MB = 256
 
 
@@ -181,7 +185,7 @@ def execute_cached(wh: Warehouse, sql: str, cache: ResultCache | None = None) ->
     under the new).
     """
     cache = cache if cache is not None else result_cache()
-    version = data_version(wh) if cache.max_bytes else None
+    version = data_version(wh) if cache.max_bytes and not VOLATILE.search(sql) else None
     if version is None:
         return wh.execute(sql)
     key = (version, sql)

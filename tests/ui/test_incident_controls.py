@@ -24,7 +24,8 @@ def test_people_are_offered_by_name_with_their_team(ml: MetricLoop) -> None:
 
 def test_duplicate_candidates_are_visible_others_same_metric_first(ml: MetricLoop) -> None:
     ml.workflow.process([alert("e1", "gmv", {"region": "华东"})], now=T0)
-    ml.workflow.process([alert("o1", "orders", {"region": "华东"})], now=T0 + H)
+    # a day later: at the same time, gmv and orders of one region are one event (one incident)
+    ml.workflow.process([alert("o1", "orders", {"region": "华东"}, start=T0 + 24 * H)], now=T0 + 24 * H)
     ml.workflow.process([alert("n1", "gmv", {"region": "华北"}, start=T0 + 48 * H)], now=T0 + 48 * H)
     ml.workflow.process([alert("e2", "gmv", {"region": "华东"}, start=T0 + 96 * H)], now=T0 + 96 * H)
     ml.access.create_user("root", role="admin")

@@ -45,6 +45,12 @@ def test_one_outage_under_1d_monitors_is_one_incident_with_its_2d_cause_and_owne
         assert inc["routing"]["by"] == "cause"
         assert inc["routing"]["reason"]["en"].startswith("the cause city=南京&cuisine=川菜 matches rules[0]")
         assert inc["routing"]["reason"]["zh-CN"].startswith("原因切片 city=南京&cuisine=川菜")
+        # the API's and the UI's incident detail carry the same, the reason in the reader's language
+        from metricloop.views.incidents import detail
+
+        shown = detail(ml, inc, "zh-CN")
+        assert (shown.metrics[0], shown.cause, shown.owner) == ("conversion", CAUSE, "chuan")
+        assert shown.routing_reason is not None and shown.routing_reason.startswith("原因切片 city=南京&cuisine=川菜")
         # every anomaly was handled once, into that incident
         with ml.store.session() as s:
             decisions = {a.decision for a in s.query(Anomaly).filter(Anomaly.state == "active")}

@@ -68,6 +68,7 @@ T: dict[str, Text] = {
     "col_name": Text(en="Code", zh="编码"),
     "col_tier": Text(en="Tier", zh="层级"),
     "col_owner": Text(en="Owner", zh="负责人"),
+    "incident_metrics": Text(en="Metrics", zh="相关指标"),
     "col_unit": Text(en="Unit", zh="单位"),
     "col_definition": Text(en="Business definition (口径)", zh="业务口径"),
     "col_synonyms": Text(en="Synonyms", zh="同义词"),

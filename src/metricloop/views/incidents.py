@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from metricloop.access.policy import Principal
+from metricloop.i18n import pick
 from metricloop.localtime import Instant, local_times
 from metricloop.store.explain_models import Explanation
 from metricloop.store.workflow_models import Review
@@ -162,6 +163,13 @@ class IncidentDetail(IncidentSummary):
     timers: list[TimerOut]
     explanation_id: int | None = Field(description="Cause analysis of the incident's lead anomaly, if any.")
     has_review: bool
+    metrics: list[str] = Field(default_factory=list, description="Its metrics, the root first: anomalies of "
+                               "related metrics (the metric tree) at the same time are one incident.")
+    cause: dict[str, str] | None = Field(None, description="The full slice its explanation names as the first "
+                                         "cause (e.g. city=南京&cuisine=川菜 under a city monitor).")
+    routing: dict[str, Any] | None = Field(None, description="Why it has its owner: rule, basis (cause, leading, "
+                                           "slice, catalog, person), the slice routed by, reason in en / zh-CN.")
+    routing_reason: str | None = Field(None, description="The routing reason in the reader's language.")
 
 
 class BoardColumn(BaseModel):
@@ -251,7 +259,16 @@ def detail(ml: MetricLoop, inc: Mapping[str, Any], locale: str) -> IncidentDetai
         messages=[MessageOut(**m) for m in inc["messages"]],
         timers=[TimerOut(**local_times(t, tz, ("due_at",))) for t in inc["timers"]],
         explanation_id=expl_id, has_review=has_review,
+        metrics=list(inc.get("metrics") or []), cause=inc.get("cause"), routing=inc.get("routing"),
+        routing_reason=_routing_reason(inc.get("routing"), locale),
     )
+
+
+def _routing_reason(routing: Mapping[str, Any] | None, locale: str) -> str | None:
+    reason = (routing or {}).get("reason")
+    if not isinstance(reason, Mapping):
+        return None
+    return pick({str(k): str(v) for k, v in reason.items()}, locale, "") or None
 
 
 def explanations(ml: MetricLoop, numbers: list[int]) -> dict[int, dict[str, Any]]:

@@ -429,6 +429,11 @@ def _header(ctx: PageContext, inc: IncidentDetail, act: Any, ask_comment: Any) -
         if sl:
             ui.label(sl)
         ui.label(f"{ctx.t('col_owner')}：{inc.owner_name or '–'}").props('data-testid="incident-owner"')
+        if inc.routing_reason:  # why this owner: the owners.yaml rule and the cause it matched
+            ui.icon("help_outline").classes("text-gray-500").tooltip(inc.routing_reason) \
+                .props('data-testid="incident-owner-why"')
+        if len(inc.metrics) > 1:
+            ui.label(f"{ctx.t('incident_metrics')}：{', '.join(inc.metrics)}")
         if inc.team_name:
             ui.label(f"{ctx.t('team')}：{inc.team_name}")
         ui.label(f"{ctx.t('triggered_at')}：{local_time(ctx.ml, inc.triggered_at)}")

@@ -61,6 +61,7 @@ class Phase:
     errors: int = 0
     identical: bool | None = None
     server_cpu: float | None = None  # the server process's CPU seconds (user + system) in the phase
+    client_cpu: float | None = None  # this process's (the httpx clients')
 
     def as_dict(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -75,7 +76,8 @@ class Phase:
                 # CPU per request moves less than the wall time with a shared machine's load
                 "server_cpu_ms": round(self.server_cpu / self.requests * 1000, 2) if self.server_cpu else None,
                 # what one core given to the server alone could answer at that CPU cost
-                "qps_per_core": round(self.requests / self.server_cpu, 1) if self.server_cpu else None}
+                "qps_per_core": round(self.requests / self.server_cpu, 1) if self.server_cpu else None,
+                "client_cpu_ms": round(self.client_cpu / self.requests * 1000, 2) if self.client_cpu else None}
 
 
 def _free_port() -> int:
@@ -231,12 +233,19 @@ async def _load(url: str, token: str, bodies: list[dict[str, Any]], concurrency:
 
 def _phase(name: str, server: Server, token: str, bodies: list[Any], concurrency: int, answers: dict[int, Any],
            check: bool = False) -> Phase:
-    cpu0 = server.cpu()
+    cpu0, mine0 = server.cpu(), _own_cpu()
     seconds, latencies, errors = asyncio.run(_load(server.url, token, bodies, concurrency, answers))
     identical = None
     if check:
         identical = not any(k < 0 for k in answers)
-    return Phase(name, len(bodies), seconds, latencies, errors, identical, server.cpu() - cpu0)
+    return Phase(name, len(bodies), seconds, latencies, errors, identical, server.cpu() - cpu0, _own_cpu() - mine0)
+
+
+def _own_cpu() -> float:
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def run(project: Path, *, concurrency: int = 20, repeats: int = 3, queries: int | None = None,

@@ -33,7 +33,7 @@ def bench_api(
     emit(report["phases"], fmt.value, payload=report,
          title=f"bench api — {report['distinct_queries']} distinct queries, concurrency {concurrency}",
          columns=["phase", "requests", "qps", "qps_vs_duckdb", "p50_ms", "p99_ms", "server_cpu_ms", "qps_per_core",
-                  "errors", "identical"])
+                  "client_cpu_ms", "errors", "identical"])
     if fmt is Fmt.table:
         met = "met" if report["goal_met"] else "not met"
         console.print(f"warm {report['warm_qps']} q/s, p99 {report['warm_p99_ms']} ms "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from metricloop.detect import registry
-from metricloop.detect.detectors.ensemble import EnsembleParams, ensemble_scores, log_scale
+from metricloop.detect.detectors.ensemble import EnsembleParams, ensemble_scores, log_scale, onset_only
 from metricloop.detect.types import Direction, SeriesBatch
 
 TS5 = np.datetime64("2024-01-01T00:00") + np.arange(3000).astype("timedelta64[m]") * 5
@@ -132,6 +132,18 @@ def test_one_alarm_per_incident_its_other_points_scored_just_below_warning() -> 
     assert np.all(det.score[0, 1200:1260][~det.flagged[0, 1200:1260]] < 1.0)
     every = run(x, alarm="every")[0]
     assert every[1200:1260].sum() > 1  # every point at or above warning, as asked
+
+
+def test_an_incident_that_dips_just_below_warning_is_one_alarm_and_a_later_one_is_another() -> None:
+    score = np.zeros((1, 120))
+    score[0, 10] = 1.3  # an incident opens
+    score[0, 11:40] = 0.7  # its evidence stays outside the inner band (a shift at night) ...
+    score[0, 40] = 1.2  # ... and rises again: the same incident, no second alarm
+    score[0, 80] = 1.1  # after 39 points back inside the band: a new incident
+    first = onset_only(score, 1.0, refractory=10, rearm=0.5)[0]
+    assert np.flatnonzero(first).tolist() == [10, 80]
+    old = onset_only(score, 1.0, refractory=10)[0]  # without the inner band: re-alerted at 40
+    assert np.flatnonzero(old).tolist() == [10, 40, 80]
 
 
 def test_small_counts_are_judged_against_poisson_noise_a_real_burst_still_alerts() -> None:

@@ -36,7 +36,8 @@ per time step). At each point, with state learned from earlier points only:
 
 One alarm per incident (``alarm: onset``, NAB's cost model and an owner's inbox alike): only the
 first point at or above ``warning`` is flagged, the incident's other points are scored just
-below it; an alarm that returns within ``refractory`` points is the same incident.
+below it; an alarm that returns within ``refractory`` points of the incident's last point at or
+above ``rearm`` x warning is the same incident (re-armed once the series is back in its band).
 
 Incidents: points at or above ``warning`` teach the level, scale and windows nothing. A
 displacement that lasts ``adopt_after`` points is a new normal (the level moves to the run's
@@ -118,6 +119,11 @@ class EnsembleParams(DetectorParams):
     alarm: Literal["every", "onset"] = Field(
         "onset", description="every: each point at or above warning is flagged; onset: only the first point of "
         "an incident (one early alarm per incident, the others scored just below warning).",
+    )
+    rearm: float = Field(
+        0.5, gt=0, description="With alarm=onset: an incident goes on while its evidence stays at or above this "
+        "fraction of warning; the next alarm needs `refractory` points back inside that inner band (a shift "
+        "whose evidence dips just below warning at night is one incident, not two).",
     )
     refractory: int = Field(
         10, ge=0, description="With alarm=onset: an incident that returns within this many points is the same one."
@@ -543,7 +549,7 @@ def count_series(values: FloatArray, warmup: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _onset(score: np.ndarray, level: float, refractory: int, out: np.ndarray) -> None:
+def _onset(score: np.ndarray, level: float, refractory: int, rearm: float, out: np.ndarray) -> None:
     n, t = score.shape
     for i in range(n):
         last = -refractory - 1
@@ -552,13 +558,17 @@ def _onset(score: np.ndarray, level: float, refractory: int, out: np.ndarray) ->
             if s >= level or s <= -level:  # NaN is neither
                 out[i, j] = j - last > refractory
                 last = j
+            elif (s >= rearm or s <= -rearm) and j - last <= refractory:
+                last = j  # still outside the inner band: the same incident
 
 
-def onset_only(score: FloatArray, level: float, refractory: int) -> np.ndarray:
+def onset_only(score: FloatArray, level: float, refractory: int, rearm: float = np.inf) -> np.ndarray:
     """Points that open an incident: at or above ``level`` with none such in the ``refractory`` points
-    before (an alarm that flickers inside one incident is that incident's one alarm)."""
+    before (an alarm that flickers inside one incident is that incident's one alarm). A point at or
+    above ``rearm`` (below ``level``) within an incident extends it: the next alarm needs the series
+    back inside that inner band for ``refractory`` points."""
     out = np.zeros(np.shape(score), dtype=np.bool_)
-    _onset(np.ascontiguousarray(score, dtype=np.float64), level, max(refractory, 1), out)
+    _onset(np.ascontiguousarray(score, dtype=np.float64), level, max(refractory, 1), rearm, out)
     return out
 
 
@@ -615,7 +625,7 @@ class EnsembleDetector(Detector):
         score = np.abs(z) / (params.warning * params.sensitivity)
         if params.alarm == "onset":
             # one early alarm per incident: its other points stay just below warning
-            first = onset_only(score, 1.0, params.refractory)
+            first = onset_only(score, 1.0, params.refractory, params.rearm)
             score = np.where(first, score, np.minimum(score, 0.999))
         return Detection(
             detector=self.name,

@@ -42,6 +42,34 @@ def test_an_alert_of_a_related_metric_joins_the_open_incident_but_not_a_later_on
     assert by_incident == {7: ["g"], None: ["late"]}
 
 
+def test_distinct_events_at_the_same_time_stay_distinct_unless_an_explanation_ties_them() -> None:
+    # refund_rate = refunds / orders: it shares orders (and, below, sessions) with gmv and conversion
+    tree = MetricTree.from_edges([("refund_rate", "refunds"), ("refund_rate", "orders"), ("gmv", "orders"),
+                                  ("orders", "sessions")], tiers={"gmv": 0})
+    refund = alert("refund", "refund_rate", {"category": "食品"}, hours=24)
+    elsewhere = alert("dip", "sessions", {"region": "东北", "channel": "mini_program"}, start=T0 + 3 * H)
+    # the total's own leading slices are merely the largest ones (no cause, none dominant)
+    total = replace(alert("total", "sessions", {}, start=T0 + 5 * H), explanation={
+        "kind": "leading_slices", "slices": [{"region": "华东"}, {"channel": "mini_program"}],
+        "contributions": [0.4, 0.3]})
+    got = group_alerts([refund, elsewhere, total], [], {}, W, tree)
+    # a refund surge on 食品, a sessions dip in 东北 and a total's blip are three events
+    assert sorted(sorted(a.fingerprint for a in grp.alerts) for grp in got.groups) == [["dip", "total"], ["refund"]]
+    # (the two sessions alerts share an incident by the same-metric rule, as before the tree)
+    # the total joins the 食品 alerts when its explanation names 食品: the child explains the change
+    food_total = replace(alert("gmv", "gmv", {}, start=T0 + 2 * H), explanation={
+        "kind": "causes", "slices": [{"category": "食品"}]})
+    assert [len(grp.alerts) for grp in group_alerts([refund, food_total], [], {}, W, tree).groups] == [2]
+    # ... or a leading slice carrying most of it; the same for an open incident's stored alerts
+    led = replace(food_total, explanation={"kind": "leading_slices", "slices": [{"category": "食品"}],
+                                           "contributions": [0.9]})
+    assert [len(grp.alerts) for grp in group_alerts([refund, led], [], {}, W, tree).groups] == [2]
+    open_refund = OpenIncident(3, "refund_rate", T0, T0 + 24 * H, frozenset({"refund_rate"}), ({"category": "食品"},))
+    by_incident = {grp.incident_id: [a.fingerprint for a in grp.alerts]
+                   for grp in group_alerts([elsewhere, food_total], [open_refund], {}, W, tree).groups}
+    assert by_incident == {3: ["gmv"], None: ["dip"]}
+
+
 def test_tree_distance_root_and_slice_compatibility() -> None:
     assert TREE.distance("gmv", "conversion") == 3 and TREE.related("gmv", "conversion")
     assert TREE.distance("gmv", "refund_rate") is None

@@ -69,6 +69,7 @@ class OpenIncident:
     window_end: dt.datetime
     metrics: frozenset[str] = frozenset()
     slices: tuple[Mapping[str, str], ...] = ()
+    evidence: tuple[Mapping[str, str], ...] = ()  # its alerts' :func:`evidence` (empty: ``slices``)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Group:
     alerts: list[AlertInput] = field(default_factory=list)
     metrics: set[str] = field(default_factory=set)
     slices: list[Mapping[str, str]] = field(default_factory=list)
+    evidence: list[Mapping[str, str]] = field(default_factory=list)
 
     @property
     def all_metrics(self) -> set[str]:
@@ -95,7 +97,8 @@ class MetricTree:
     Why: one outage moves orders, gmv and conversion at once; three incidents for it page three
     people about one thing. Metrics joined by at most ``reach`` edges of the tree (a ratio's
     numerator and denominator, a formula's inputs, declared drivers) are *related*; anomalies of
-    related metrics on compatible slices at overlapping times join one incident.
+    related metrics at overlapping times join one incident when their slices tell of the same
+    place (:func:`same_place`).
     """
 
     children: Mapping[str, frozenset[str]]
@@ -179,6 +182,44 @@ def compatible(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
     return all(b.get(k, v) == v for k, v in a.items())
 
 
+DOMINANT = 0.8
+"""A leading slice carrying this share of the change speaks for the change when no cause is
+significant (it routes the incident, and it is where the change is for grouping)."""
+
+
+def evidence(slice_: Mapping[str, str], explanation: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Where an alert says its change is: its own slice, each cause its explanation names, or its
+    first leading slice when that carries :data:`DOMINANT` of the change (within its own slice). A total's alert
+    explained by ``category=食品`` tells of 食品; one without an explanation, or whose leading
+    slices are merely the largest ones (华东, mini_program lead most changes), only of the total."""
+    own = {str(k): str(v) for k, v in slice_.items()}
+    out = [own]
+    ex = explanation or {}
+    named: list[Any] = []
+    if ex.get("kind") == "causes":
+        named = list(ex.get("slices") or ())
+    elif ex.get("kind") == "leading_slices":  # the first only, as routing reads it
+        slices, shares = list(ex.get("slices") or ()), list(ex.get("contributions") or ())
+        if slices and shares and isinstance(shares[0], int | float) and shares[0] >= DOMINANT:
+            named = slices[:1]
+    for s in named:
+        if isinstance(s, Mapping):
+            full = {**own, **{str(k): str(v) for k, v in s.items()}}
+            if compatible(own, s) and full not in out:
+                out.append(full)
+    return out
+
+
+def same_place(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Two alerts' slices (or the places their explanations name) tell of one event: the same
+    slice, or compatible slices naming a value in common (``city=南京`` and ``city=南京&app``).
+
+    Why not merely :func:`compatible`: the total ``{}`` and slices on other dimensions fit every
+    slice, so a refund surge on ``category=食品`` would join a sessions dip in ``region=东北``
+    at the same hour. A parent joins its child only when its explanation names the child."""
+    return compatible(a, b) and (dict(a) == dict(b) or bool(set(a.items()) & set(b.items())))
+
+
 @dataclass(frozen=True)
 class Grouping:
     groups: list[Group]
@@ -194,11 +235,12 @@ def group_alerts(
 ) -> Grouping:
     """Dedup (a fingerprint already in an open incident), then join the open incident of the same
     metric whose window (± ``window``) contains the alert's start; else (with ``tree``) the one
-    of a related metric whose window (± ``window``) overlaps the alert's and which has an alert on
-    a compatible slice; else start a new group."""
+    of a related metric whose window (± ``window``) overlaps the alert's and which has an alert
+    telling of the same place (:func:`same_place` on their :func:`evidence`); else start a new
+    group."""
     groups: list[Group] = [
         Group(o.metric, o.window_start, o.window_end, incident_id=o.id, metrics=set(o.metrics),
-              slices=list(o.slices))
+              slices=list(o.slices), evidence=list(o.evidence or o.slices))
         for o in open_incidents
     ]
     duplicates: list[tuple[AlertInput, int]] = []
@@ -224,6 +266,7 @@ def group_alerts(
             groups.append(target)
         target.alerts.append(a)
         target.slices.append(dict(a.slice))
+        target.evidence.extend(evidence(a.slice, a.explanation))
         target.window_start = min(target.window_start, a.start)
         target.window_end = max(target.window_end, a.end)
         seen[a.fingerprint] = target
@@ -231,15 +274,17 @@ def group_alerts(
 
 
 def _related_group(a: AlertInput, groups: Sequence[Group], window: dt.timedelta, tree: MetricTree) -> Group | None:
-    """The group of a related metric this alert belongs with: overlapping (± ``window``), on a
-    compatible slice; the nearest metric in the tree wins, then the earliest group."""
+    """The group of a related metric this alert belongs with: overlapping (± ``window``), one of
+    its alerts telling of the same place; the nearest metric in the tree wins, then the earliest
+    group."""
     best: tuple[int, int] | None = None
     found = None
+    mine = evidence(a.slice, a.explanation)
     for i, g in enumerate(groups):
         if not (a.start <= g.window_end + window and a.end >= g.window_start - window):
             continue
-        slices = g.slices or [{}]
-        if not any(compatible(a.slice, sl) for sl in slices):
+        theirs = g.evidence or g.slices or [{}]
+        if not any(same_place(x, y) for x in mine for y in theirs):
             continue
         dists = [d for d in (tree.distance(a.metric, m) for m in g.all_metrics) if d is not None and d <= tree.reach]
         if not dists:

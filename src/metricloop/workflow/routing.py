@@ -12,15 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from metricloop.catalog.models import Tier
-from metricloop.workflow.grouping import AlertInput, MetricTree
+from metricloop.workflow.grouping import DOMINANT, AlertInput, MetricTree
 
 if TYPE_CHECKING:
     from metricloop.catalog.catalog import Catalog
 
 __all__ = ["DOMINANT", "TIER_RANK", "cause_of", "cause_slice", "metric_tree", "routing_basis", "routing_of"]
-
-DOMINANT = 0.8
-"""A leading slice carrying this share of the change routes an incident when no cause is significant."""
 
 TIER_RANK = {Tier.north_star.value: 0, Tier.primary.value: 1, Tier.secondary.value: 2, Tier.diagnostic.value: 3}
 

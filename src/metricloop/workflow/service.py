@@ -61,6 +61,7 @@ from metricloop.workflow.grouping import (
     OpenIncident,
     SilenceRule,
     common_slice,
+    evidence,
     group_alerts,
     hold,
     inhibited,
@@ -363,16 +364,19 @@ class WorkflowService:
         if tree is None:
             q = q.where(Incident.metric.in_(metrics))
         open_rows = list(s.scalars(q))
-        seen: dict[int, tuple[set[str], list[dict[str, Any]]]] = {i.id: ({i.metric}, []) for i in open_rows}
+        seen: dict[int, tuple[set[str], list[dict[str, Any]], list[dict[str, str]]]] = {
+            i.id: ({i.metric}, [], []) for i in open_rows}
         if tree is not None and open_rows:  # what an open incident holds: related metrics join it
-            for iid, m, sl in s.execute(sa.select(IncidentAlert.incident_id, IncidentAlert.metric,
-                                                  IncidentAlert.slice)
-                                        .where(IncidentAlert.incident_id.in_(list(seen)))):
+            for iid, m, sl, ex in s.execute(sa.select(IncidentAlert.incident_id, IncidentAlert.metric,
+                                                      IncidentAlert.slice, IncidentAlert.explanation)
+                                            .where(IncidentAlert.incident_id.in_(list(seen)))):
                 seen[iid][0].add(m)
                 seen[iid][1].append(dict(sl or {}))
+                seen[iid][2].extend(evidence(sl or {}, ex))
         grouping = group_alerts(
             alerts, [OpenIncident(i.id, i.metric, i.window_start, i.window_end, frozenset(seen[i.id][0]),
-                                  tuple(seen[i.id][1])) for i in open_rows], {}, window, tree)
+                                  tuple(seen[i.id][1]), tuple(seen[i.id][2])) for i in open_rows],
+            {}, window, tree)
         by_id = {i.id: i for i in open_rows}
         rows = held_rows or {}
         for g in grouping.groups:

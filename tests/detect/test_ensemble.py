@@ -166,12 +166,13 @@ def test_one_point_near_the_old_level_does_not_end_an_adopted_shift() -> None:
 
 def test_daily_series_expectation_follows_the_cycle_not_only_the_noise() -> None:
     # a clean hourly KPI (deep nights, quiet weekends, 1 % noise): after three weeks the expected
-    # value is within 4 % rms of the true mean; a level that followed part of the daily cycle left
-    # the offsets short of it (5 % here, 11 % on other shapes) and hid marginal incidents
+    # value is within 2 % rms of the true mean; a level that followed part of the daily cycle left
+    # the offsets short of it (5 % here, 11 % on other shapes), offsets that kept what they learned
+    # in the warm-up were off on Mondays (3 %), and both hid marginal incidents
     t = np.arange(len(HOURLY))
     hour, day = t % 24, (t // 24) % 7
     mean = 1000 * (0.2 + np.exp(-0.5 * ((hour - 14) / 4) ** 2)) * np.where(day >= 5, 0.7, 1.0)
     x = mean * (1 + 0.01 * np.random.default_rng(0).standard_normal(len(t)))
     out = ensemble_scores(x[None], HOURLY, EnsembleParams())
     err = np.log(out["expected"][0, 24 * 21 :] / mean[24 * 21 :])
-    assert float(np.sqrt(np.mean(err**2))) < 0.04
+    assert float(np.sqrt(np.mean(err**2))) < 0.02

@@ -297,7 +297,7 @@ def generate(
 #: :func:`generate` (the default demo, scale 1, is 3.8 M); longer ranges go in chunks of
 #: ``CHUNK_ROWS``, so memory stays bounded whatever the scale (about 300 bytes per row in flight)
 ONE_PIECE_ROWS = 4_000_000
-CHUNK_ROWS = 2_000_000
+CHUNK_ROWS = 1_500_000
 #: days kept between a chunk's start and an incident window: orders placed before the window
 #: ship during it, and the truth of an on-time rate counts those shipments
 INCIDENT_MARGIN_DAYS = 7
@@ -599,7 +599,7 @@ class _Carry:
 
     orders: int = 0
     new_buyers: int = 0
-    history: list[np.ndarray] = field(default_factory=lambda: [np.zeros(0, dtype=np.int64) for _ in range(P)])
+    history: list[np.ndarray] = field(default_factory=lambda: [np.zeros(0, dtype=np.uint32) for _ in range(P)])
 
 
 HISTORY_MEANS = 8.0  # a chunk keeps this many mean repeat distances of history (e^-8 of repeats reach past it)
@@ -655,7 +655,7 @@ def _assign_buyers(w: _World, scale: float, rng: np.random.Generator, carry: _Ca
         flat = np.concatenate(carry.history)
         offset = np.cumsum(hist_len) - hist_len
         at = np.flatnonzero(earlier)
-        buyer_s[at] = flat[offset[prov_s[at]] + hist_len[prov_s[at]] - reach[at]]
+        buyer_s[at] = flat[offset[prov_s[at]] + hist_len[prov_s[at]] - reach[at]].astype(np.int64)
     ptr = np.where(new_s | loyal | earlier, pos, target)
     while True:  # pointer jumping: every order ends at the new, loyal or earlier order it repeats
         nxt = ptr[ptr]
@@ -669,8 +669,10 @@ def _assign_buyers(w: _World, scale: float, rng: np.random.Generator, carry: _Ca
     carry.orders += n
     carry.new_buyers += int(new_pos.size)
     keep = np.ceil(HISTORY_MEANS * REPEAT_DAYS * per_day).astype(np.int64)
+    if n and int(resolved.max()) >= 1 << 32:  # ids stay far below at any scale up to 20
+        raise ConfigError("demo buyer ids overflow the history's 32 bits", zh="演示数据买家编号超出 32 位")
     for p in range(P):
-        mine = resolved[prov_first[p]:prov_first[p + 1] if p + 1 < P else n]
+        mine = resolved[prov_first[p]:prov_first[p + 1] if p + 1 < P else n].astype(np.uint32)
         carry.history[p] = np.concatenate([carry.history[p], mine])[-max(int(keep[p]), 1):]
 
 

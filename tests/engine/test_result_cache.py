@@ -133,3 +133,30 @@ def test_sql_that_changes_by_itself_is_not_cached(tmp_path: Path) -> None:
     execute_cached(wh, "select x from t", cache)
     assert cache.stats().entries == 1
     wh.close()
+
+
+@pytest.mark.parametrize("through", ["view", "table function"])
+def test_data_read_from_files_is_not_cached(tmp_path: Path, through: str) -> None:
+    """A DuckDB file whose view (or whose SQL) reads a Parquet file: rewriting the file leaves the
+    database untouched, so a cached answer would go stale — the new numbers must show."""
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "sales.parquet"
+    pq.write_table(pa.table({"amount": [1, 2]}), data)
+    wh = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    cache = ResultCache(1 << 20)
+    if through == "view":
+        wh.execute(f"create view sales as select * from read_parquet('{data}')")
+        sql = "select sum(amount) as s from sales"
+    else:
+        sql = f"select sum(amount) as s from '{data}'"
+    assert execute_cached(wh, sql, cache).to_pylist() == [{"s": 3}]
+    pq.write_table(pa.table({"amount": [1, 2, 40]}), data)
+    assert execute_cached(wh, sql, cache).to_pylist() == [{"s": 43}]
+    assert cache.stats().entries == 0
+    wh.execute("create table local as select 7 as x")  # a table it holds itself is still cached
+    if through == "view":
+        wh.execute("drop view sales")
+    assert execute_cached(wh, "select sum(x) as s from local", cache).to_pylist() == [{"s": 7}]
+    assert cache.stats().entries == 1
+    wh.close()

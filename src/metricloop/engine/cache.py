@@ -35,6 +35,10 @@ CACHE_ENV = "METRICLOOP_RESULT_CACHE_MB"
 #: SQL whose answer changes without the data changing (a model's expression may call these)
 VOLATILE = re.compile(r"\b(current_date|current_timestamp|current_time|localtimestamp|now|today|random|rand|"
                       r"uuid|gen_random_uuid|generateUUIDv4)\b", re.IGNORECASE)
+#: SQL that reads files rather than the database (a model's table may be ``read_parquet(...)``,
+#: a view may wrap one): a rewritten file leaves the database's version as it was
+EXTERNAL = re.compile(r"\b(read_\w+|\w+_scan|glob)\s*\(|'[^']*(\.(parquet|csv|tsv|json|ndjson|jsonl|arrow|"
+                      r"xlsx)(\.\w+)?|://[^']*)'", re.IGNORECASE)
 DEFAULT_MB = 256
 
 
@@ -177,6 +181,11 @@ def data_version(wh: Warehouse) -> Hashable | None:
     return version() if callable(version) else None
 
 
+def _changes_unseen(sql: str) -> bool:
+    """Whether the answer to ``sql`` may change while the warehouse's data version does not."""
+    return bool(VOLATILE.search(sql) or EXTERNAL.search(sql))
+
+
 def execute_cached(wh: Warehouse, sql: str, cache: ResultCache | None = None) -> pa.Table:
     """``wh.execute(sql)`` answered from the cache while the warehouse's data is unchanged.
 
@@ -185,7 +194,7 @@ def execute_cached(wh: Warehouse, sql: str, cache: ResultCache | None = None) ->
     under the new).
     """
     cache = cache if cache is not None else result_cache()
-    version = data_version(wh) if cache.max_bytes and not VOLATILE.search(sql) else None
+    version = data_version(wh) if cache.max_bytes and not _changes_unseen(sql) else None
     if version is None:
         return wh.execute(sql)
     key = (version, sql)

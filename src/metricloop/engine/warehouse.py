@@ -36,6 +36,7 @@ class DuckDBWarehouse:
         self.read_only = read_only
         self._con: Any = None
         self._lock = threading.Lock()
+        self._reads_outside: dict[tuple[Any, ...], bool] = {}  # per file version: see data_version
 
     @property
     def connection(self) -> Any:
@@ -85,8 +86,9 @@ class DuckDBWarehouse:
 
     def data_version(self) -> tuple[Any, ...] | None:
         """The file's and its write-ahead log's size and modification time: a committed write
-        changes one of them, whichever process or connection made it. None in memory (nothing
-        to observe: results are not cached)."""
+        changes one of them, whichever process or connection made it. None (results are not
+        cached) in memory, and when the file reads data it does not hold — a view over Parquet or
+        CSV files, another attached database — whose changes leave the file untouched."""
         if self.path in ("", ":memory:") or self.path.startswith(":memory:"):
             return None
         out: list[Any] = [self.path]
@@ -97,7 +99,26 @@ class DuckDBWarehouse:
                 out.append(None)
             else:
                 out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        return tuple(out)
+        version = tuple(out)
+        outside = self._reads_outside.get(version)
+        if outside is None:  # views and attachments are written to the file: asked once per version
+            outside = self._reads_outside_now()
+            self._reads_outside = {version: outside}
+        return None if outside else version
+
+    def _reads_outside_now(self) -> bool:
+        """Whether a view reads files or the connection has other databases attached."""
+        from metricloop.engine.cache import EXTERNAL
+
+        cur = self.connection.cursor()
+        try:
+            views = cur.execute("select sql from duckdb_views() where not internal").fetchall()
+            attached = cur.execute(
+                "select count(*) from duckdb_databases() "
+                "where not internal and database_name <> current_database()").fetchone()
+        finally:
+            cur.close()
+        return bool(attached and attached[0]) or any(EXTERNAL.search(sql or "") for (sql,) in views)
 
     def close(self) -> None:
         with self._lock:

@@ -17,31 +17,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from metricloop.catalog.grain import Grain as Grain  # defined apart (catalog/grain.py), re-exported
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
 
 
 class Strict(BaseModel):
-    """Base for every definition: unknown keys are errors, values are immutable."""
+    """Base for every definition: unknown keys are errors, values are immutable. Validators are
+    built on first validation: a catalog read from its cache (catalog/cache.py) validates nothing,
+    so a CLI call does not pay for building them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Grain(StrEnum):
-    # sub-daily grains exist for event streams (and MetricFlow parity); most metrics use day and up
-    millisecond = "millisecond"
-    second = "second"
-    minute = "minute"
-    hour = "hour"
-    day = "day"
-    week = "week"
-    month = "month"
-    quarter = "quarter"
-    year = "year"
-
-    @property
-    def order(self) -> int:
-        return list(Grain).index(self)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Agg(StrEnum):

@@ -19,13 +19,12 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
-from metricloop.catalog.models import Grain
+from metricloop.catalog.grain import Grain  # not .models: --help need not import pydantic
 from metricloop.cli.fastdoor import query_key, remember_query
 from metricloop.cli.main import app
 from metricloop.cli.render import cell_formats, console, dumps, emit, err_console, format_specs, wall_clock, when
 from metricloop.errors import ConfigError, DefinitionError, Issue, Location, MetricLoopError
 from metricloop.i18n import Text, normalize_locale
-from metricloop.localtime import set_display_timezone
 from metricloop.secrets import redact
 
 if TYPE_CHECKING:  # the facade pulls in SQLAlchemy, DuckDB, pyarrow: import it only when a command runs
@@ -51,6 +50,7 @@ FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")
 
 
 def open_project(project: Path | None) -> MetricLoop:
+    from metricloop.localtime import set_display_timezone  # it loads pydantic: not for --help
     from metricloop.service import MetricLoop
 
     ml = MetricLoop.open(project)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from metricloop.catalog.models import Grain
+from metricloop.catalog.grain import Grain  # not .models: --help need not import pydantic
 from metricloop.cli.commands import Fmt, FormatOpt, ProjectOpt, _split, locale_of, open_project
 from metricloop.cli.main import app
 from metricloop.cli.render import console, emit

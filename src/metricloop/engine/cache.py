@@ -74,6 +74,15 @@ class ResultCache:
             self.hits += 1
             return item[0]
 
+    def miss_if_empty(self) -> bool:
+        """True, counted as a miss, when nothing is kept: no lookup can hit, so the caller need
+        not work out a key (a one-shot CLI call would ask the warehouse for its data version)."""
+        with self._lock:
+            if self._items:
+                return False
+            self.misses += 1
+            return True
+
     def put(self, key: Hashable, value: Any, nbytes: int) -> bool:
         """Keep ``value``; a value larger than the whole budget is not kept (returns False)."""
         if nbytes > self.max_bytes:
@@ -211,7 +220,9 @@ def execute_cached(wh: Warehouse, sql: str, cache: ResultCache | None = None) ->
 def peek(wh: Warehouse, sql: str, cache: ResultCache | None = None) -> pa.Table | None:
     """The cached result of ``sql`` at the warehouse's current data version, without running it."""
     cache = cache if cache is not None else result_cache()
-    version = data_version(wh) if cache.max_bytes else None
+    if not cache.max_bytes or cache.miss_if_empty():
+        return None
+    version = data_version(wh)
     if version is None:
         return None
     found: pa.Table | None = cache.get((version, sql))

@@ -21,7 +21,7 @@ Times handed in and out are the project's wall clock (naive); the store keeps UT
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -410,30 +410,25 @@ class DetectionService:
                             fill_zero=_counts(self.ctx, self.ctx.catalog.metric(c))).values for c in context}
             if all(v.shape == p.values.shape for v in ctx.values()):
                 total = SeriesBatch(p.values, axis, grain=grain, keys=tuple(p.keys), context=ctx)
-        if spec.by:
-            frame, span = fetch(list(spec.by))
-            p = pivot(frame, axis=axis, time_col=time_col, dims=spec.by, value_col=metric.name,
+        def children(dims: list[str], choose: Callable[[Any], np.ndarray]) -> SeriesBatch | None:
+            """The series of ``dims``' values that ``choose`` keeps (slices or explored combinations)."""
+            frame, span = fetch(dims)
+            p = pivot(frame, axis=axis, time_col=time_col, dims=dims, value_col=metric.name,
                       volume_col=volume, fill_zero=fill_zero, **span)
-            keep = select_slices(p.volume, spec.top_n, spec.min_volume)
-            self._thin(spec, p.values, frame, axis, time_col, spec.by, volume, span)
-            ctx = {c: pivot(frame, axis=axis, time_col=time_col, dims=spec.by, value_col=c, **span,
+            keep = choose(p)
+            self._thin(spec, p.values, frame, axis, time_col, dims, volume, span)
+            ctx = {c: pivot(frame, axis=axis, time_col=time_col, dims=dims, value_col=c, **span,
                             fill_zero=_counts(self.ctx, self.ctx.catalog.metric(c))).values[keep] for c in context}
-            if len(keep):
-                sliced = SeriesBatch(p.values[keep], axis, grain=grain,
-                                     keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
+            if not len(keep):
+                return None
+            return SeriesBatch(p.values[keep], axis, grain=grain, keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
+
+        if spec.by:
+            sliced = children(list(spec.by), lambda p: select_slices(p.volume, spec.top_n, spec.min_volume))
         combos = None
         if spec.explore:  # the largest combinations, chosen on this history (detect/explore.py)
-            frame, span = fetch(list(spec.explore))
-            p = pivot(frame, axis=axis, time_col=time_col, dims=spec.explore, value_col=metric.name,
-                      volume_col=volume, fill_zero=fill_zero, **span)
-            keep = select_combinations(p.volume, p.keys, top=spec.explore_top, min_share=spec.explore_min_share,
-                                       keep=set(explored))
-            self._thin(spec, p.values, frame, axis, time_col, spec.explore, volume, span)
-            ctx = {c: pivot(frame, axis=axis, time_col=time_col, dims=spec.explore, value_col=c, **span,
-                            fill_zero=_counts(self.ctx, self.ctx.catalog.metric(c))).values[keep] for c in context}
-            if len(keep):
-                combos = SeriesBatch(p.values[keep], axis, grain=grain,
-                                     keys=tuple(p.keys[int(i)] for i in keep), context=ctx)
+            combos = children(list(spec.explore), lambda p: select_combinations(
+                p.volume, p.keys, top=spec.explore_top, min_share=spec.explore_min_share, keep=set(explored)))
         return LoadedSeries(sliced, total, first, last, data_until, combos)
 
     @staticmethod
